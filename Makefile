@@ -1,0 +1,43 @@
+# claimcheck — the project's entry points. Run `make help` for the list.
+# Settings of the local servers live in .local/env (written by `make up`); targets read it.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+BIN := $(BUILD_DIR)/apps/claimcheck/claimcheck
+ENV_FILE := .local/env
+# Load .local/env (if present) into the environment of every recipe.
+LOAD_ENV = set -a; [ -f $(ENV_FILE) ] && . ./$(ENV_FILE); set +a;
+
+.PHONY: help bootstrap build test test-unit up down ps logs clean demo producer consumer coordinator status bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+bootstrap: ## Install the Debian 12 packages needed (root or sudo)
+	@bash scripts/bootstrap
+
+build: ## Configure and build everything (CMake, $(BUILD_DIR)/)
+	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: bootstrap build up ## Build, start the local servers, run every test (unit, integration, e2e)
+	@$(LOAD_ENV) cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 $(CTEST_ARGS)
+
+test-unit: build ## Run only the unit tests (no servers needed)
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)
+
+up: ## Start Ceph RGW + RabbitMQ (and PostgreSQL with PG=1) under .local/, write .local/env
+	@bash scripts/infra up
+
+down: ## Stop the local servers, keep their data
+	@bash scripts/infra down
+
+ps: ## Show the local servers: pids, ports, health
+	@bash scripts/infra ps
+
+logs: ## Tail the local servers' logs
+	@bash scripts/infra logs
+
+clean: ## Stop the local servers and remove their data (.local/)
+	@bash scripts/infra clean

@@ -1,0 +1,1 @@
+namespace claimcheck::amqp_detail { int placeholder = 0; }

@@ -1,0 +1,1 @@
+namespace claimcheck::refstore_detail { int placeholder = 0; }

@@ -1,0 +1,1 @@
+namespace claimcheck::s3_detail { int placeholder = 0; }
