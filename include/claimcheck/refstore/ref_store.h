@@ -1,0 +1,197 @@
+#pragma once
+/// RefStore: the coordinator's refcount database (DESIGN.md §4–§5), SQLite (embedded default, WAL) or
+/// PostgreSQL (several coordinators sharing one DSN). Same interface and semantics on both backends.
+///
+/// State machine per object (keyed by pointer_id):
+///   PLACEHOLDER (acks seen, no store yet) → PENDING (store seen) → COMPLETE → DELETED
+///                                                   └────────────→ EXPIRED  → DELETED
+/// Invariants implemented here:
+/// - S1: claim_deletions() only ever returns COMPLETE rows or rows with a store record whose expires_at has
+///   passed. An ack from a recipient outside the store's list is recorded as foreign and never counted.
+///   DELETED is terminal: late stores/acks for a DELETED object change nothing.
+/// - S2: duplicate and out-of-order stores/acks converge to one state.
+///   * Duplicate store (same pointer_id): the first one wins; a conflicting second one (different bucket,
+///     key, recipients, size or sha256) is ignored and logged as a warning; counted in stores_duplicate.
+///   * Acks are keyed by (pointer_id, recipient_id): ONE slot per recipient, first wins. A `processed` ack
+///     arriving after a `rejected` one from the same recipient is ignored (and vice versa), so a rejected
+///     object stays until expiry — a consumer that rejected has dead-lettered the pointer, and a later
+///     `processed` for the same delivery would be a protocol error.
+/// - L1: every transition is transactional; a deletion claimed but never marked DELETED (process killed)
+///   is returned again by claim_deletions() once its lease expired (S3 delete is idempotent).
+///
+/// Durability: SQLite runs in WAL mode with synchronous=NORMAL: a committed batch survives a process crash
+/// (SIGKILL); an OS crash / power loss may lose the last committed transactions (the broker then redelivers
+/// the un-acked deliveries only if they were not yet basic.ack'ed — the coordinator acks after commit, so a
+/// power loss can lose acks that were applied; objects then expire instead of completing — safe, not early).
+/// PostgreSQL uses the server's settings (synchronous_commit default on).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "claimcheck/result.h"
+
+namespace claimcheck::refstore {
+
+/// Lifecycle state of one object (see the file comment for the transitions).
+enum class ObjectState { Placeholder, Pending, Complete, Expired, Deleted };
+
+/// Upper-case name as stored in the database: "PLACEHOLDER", "PENDING", "COMPLETE", "EXPIRED", "DELETED".
+/// Thread-safe, never fails.
+std::string_view to_string(ObjectState s) noexcept;
+
+/// Inverse of to_string(ObjectState); case-sensitive. Errors: InvalidArgument for any other text.
+[[nodiscard]] Result<ObjectState> parse_object_state(std::string_view text);
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+
+/// A store record (s3-store-v1) as the RefStore needs it. Times are stored with microsecond precision.
+struct StoreInput {
+  std::string pointer_id;               ///< the refcount key (UUID text, opaque here)
+  std::string bucket, key;              ///< object location
+  std::vector<std::string> recipients;  ///< expected recipients, unique, non-empty
+  std::int64_t size_stored = 0;         ///< object size in bytes
+  std::string sha256;                   ///< 64 lowercase hex of the stored bytes
+  TimePoint created_at{}, expires_at{}; ///< expiry = created_at + TTL
+  std::string producer_id;
+};
+
+/// An ack (s3-ack-v1) as the RefStore needs it.
+struct AckInput {
+  std::string pointer_id, recipient_id;
+  bool processed = true;  ///< true = `processed`, false = `rejected`
+  std::string reason;     ///< why it was rejected (empty when processed)
+  TimePoint processed_at{};
+};
+
+/// One command of a batch: a store record or an ack.
+using Command = std::variant<StoreInput, AckInput>;
+
+/// What one apply_batch() did.
+struct ApplyResult {
+  std::size_t stores_new = 0;        ///< store records that created or filled an object row
+  std::size_t stores_duplicate = 0;  ///< store records for an object that already had one (or was DELETED)
+  std::size_t acks_new = 0;          ///< acks that took a free (pointer_id, recipient_id) slot
+  std::size_t acks_duplicate = 0;    ///< acks whose slot was already taken (first wins), or object DELETED
+  std::size_t acks_foreign = 0;      ///< new acks from recipients outside the store's list (recorded, never counted)
+  std::vector<std::string> completed;  ///< pointer_ids that became COMPLETE in this batch (each exactly once ever)
+};
+
+/// One object to delete from S3, leased to the caller by claim_deletions().
+struct DeleteTask {
+  std::string pointer_id, bucket, key;
+  ObjectState state = ObjectState::Complete;  ///< Complete or Expired
+  int attempts = 0;                           ///< failed delete attempts so far (mark_delete_failed calls)
+};
+
+/// One recorded ack of an object.
+struct AckView {
+  std::string recipient_id;
+  bool processed = true;  ///< false = rejected
+  std::string reason;
+  TimePoint processed_at{}, received_at{};  ///< received_at = the `now` of the apply_batch that recorded it
+  bool foreign = false;   ///< recipient not in the store's list (unknown while PLACEHOLDER: false)
+};
+
+/// Everything known about one object (for `claimcheck status POINTER_ID`).
+struct ObjectStatus {
+  std::string pointer_id, bucket, key;  ///< bucket/key empty while PLACEHOLDER
+  ObjectState state = ObjectState::Placeholder;
+  std::vector<std::string> recipients;  ///< expected recipients (sorted), empty while PLACEHOLDER
+  std::vector<AckView> acks;            ///< sorted by recipient_id
+  std::vector<std::string> missing;     ///< expected recipients without a processed ack (sorted)
+  TimePoint created_at{}, expires_at{};
+  std::optional<TimePoint> completed_at, deleted_at;
+  int delete_attempts = 0;
+  std::string last_error;  ///< last mark_delete_failed() error text, empty if none
+};
+
+/// Counts per state plus the oldest PENDING objects (for `claimcheck status`).
+struct Summary {
+  std::map<ObjectState, std::int64_t> counts;  ///< every state present as a key (0 when none)
+  std::vector<ObjectStatus> oldest_pending;    ///< up to N PENDING objects, oldest created_at first
+};
+
+/// Connection settings. The library never reads env/files: the CLI fills this in.
+struct RefStoreConfig {
+  /// "sqlite:PATH" (file, created if missing), "sqlite::memory:" (private in-memory db, tests),
+  /// or a libpq URI "postgresql://user@host:port/db[?...]". PostgreSQL URIs may carry `schema=NAME`
+  /// (removed before connecting; tables then live in that schema, created if missing, via search_path).
+  std::string dsn = "sqlite:.local/claimcheck.db";
+  /// How long a SQLite writer waits for a lock before apply_batch returns Aborted; also the
+  /// PostgreSQL lock_timeout. Must be >= 0.
+  std::chrono::milliseconds busy_timeout{5000};
+  /// Errors: InvalidArgument when dsn has an unknown scheme, an empty path or busy_timeout < 0.
+  [[nodiscard]] Result<void> validate() const;
+};
+
+/// The refcount database. One instance per thread: each holds its own connection; instances are not
+/// thread-safe, but any number of instances (threads, processes, coordinators on PostgreSQL) may share
+/// one database. Every method is one transaction: all or nothing.
+/// Errors of every method: Aborted (serialization failure, deadlock, SQLITE_BUSY — retry the call),
+/// Unavailable (connection lost / cannot open — retry later, possibly after reopening), Internal.
+class RefStore {
+ public:
+  virtual ~RefStore() = default;
+
+  /// Applies stores and acks in ONE transaction, in order. `now` becomes received_at of new acks.
+  /// Idempotent per command (see S2 in the file comment). Commands for DELETED objects are counted as
+  /// duplicates and change nothing. Errors: InvalidArgument (store with empty pointer_id/bucket/key or
+  /// no recipients, ack with empty ids) — nothing of the batch is applied.
+  [[nodiscard]] virtual Result<ApplyResult> apply_batch(const std::vector<Command>& commands, TimePoint now) = 0;
+
+  /// First moves PENDING objects whose expires_at <= now to EXPIRED; then returns up to `limit` COMPLETE
+  /// or EXPIRED objects (never PLACEHOLDER, never DELETED) whose next attempt time <= now and whose lease is
+  /// free (lease_until <= now), and leases them until now + lease so no other caller gets them meanwhile
+  /// (PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED). Oldest first. A lease that expires without
+  /// mark_deleted/mark_delete_failed makes the row claimable again (crash safety).
+  [[nodiscard]] virtual Result<std::vector<DeleteTask>> claim_deletions(TimePoint now, std::size_t limit,
+                                                                        std::chrono::seconds lease) = 0;
+
+  /// Marks objects DELETED (deleted_at = now) and releases their leases. Only COMPLETE/EXPIRED rows change;
+  /// unknown or already DELETED ids are ignored (idempotent). The number changed is logged at debug level.
+  [[nodiscard]] virtual Result<void> mark_deleted(const std::vector<std::string>& pointer_ids, TimePoint now) = 0;
+
+  /// Records a failed S3 delete: attempts+1, last_error = error, next attempt at `next_attempt`, lease
+  /// released. Ignored for unknown or DELETED ids. `error` must not contain secrets.
+  [[nodiscard]] virtual Result<void> mark_delete_failed(const std::string& pointer_id, const std::string& error,
+                                                        TimePoint next_attempt) = 0;
+
+  /// The subset of `keys` in `bucket` that have a store record (any state, DELETED included), in the
+  /// order given. For the orphan sweep: keys NOT returned have no store record.
+  [[nodiscard]] virtual Result<std::vector<std::string>> known_keys(const std::string& bucket,
+                                                                    const std::vector<std::string>& keys) = 0;
+
+  /// One object's state, acks and missing recipients; std::nullopt when the pointer_id is unknown.
+  [[nodiscard]] virtual Result<std::optional<ObjectStatus>> get(const std::string& pointer_id) = 0;
+
+  /// Counts per state and the `oldest_n` oldest PENDING objects. `now` is reserved for age reporting.
+  [[nodiscard]] virtual Result<Summary> summary(std::size_t oldest_n, TimePoint now) = 0;
+
+  /// Removes PLACEHOLDER objects (acks whose store never arrived) first seen before `older_than`, with
+  /// their acks. Returns how many objects were removed.
+  [[nodiscard]] virtual Result<std::size_t> purge_placeholders(TimePoint older_than) = 0;
+
+  /// The schema version recorded in the schema_version table (currently 1).
+  [[nodiscard]] virtual Result<int> schema_version() = 0;
+};
+
+/// The schema version this build creates and migrates to.
+inline constexpr int kSchemaVersion = 1;
+
+/// Opens (creating the file/schema as needed) and migrates the database named by cfg.dsn.
+/// SQLite: WAL mode, synchronous=NORMAL, foreign keys on, busy_timeout = cfg.busy_timeout.
+/// Migration is idempotent and safe against concurrent openers. Errors: InvalidArgument (bad config),
+/// Unavailable (cannot open/connect), PermissionDenied (authentication), FailedPrecondition (the database
+/// has a newer schema version than this build knows), Internal.
+[[nodiscard]] Result<std::unique_ptr<RefStore>> open_ref_store(const RefStoreConfig& cfg);
+
+}  // namespace claimcheck::refstore
