@@ -1,10 +1,35 @@
-// claimcheck CLI: produce, consume, coordinator, status. (skeleton; filled in by the pipeline work)
+// claimcheck — the one CLI: produce, consume, coordinator, status.
+// Each subcommand lives in cmd_<name>.cpp and registers itself through cli_common.h.
 #include <CLI/CLI.hpp>
+
 #include <iostream>
 
+#include "cli_common.h"
+
 int main(int argc, char** argv) {
-  CLI::App app{"claimcheck: claim-check messaging for RabbitMQ with reference-counted S3 cleanup"};
+  using namespace claimcheck::cli;
+  CLI::App app{
+      "claimcheck: claim-check messaging for RabbitMQ with reference-counted S3 cleanup.\n"
+      "Large payloads go to S3-compatible storage; RabbitMQ carries only pointers; the coordinator deletes\n"
+      "each object once every recipient acked it.\n\n"
+      "Configuration comes from flags, else environment variables (AMQP_URL, S3_ENDPOINT, S3_REGION,\n"
+      "S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET, CLAIMCHECK_DB; MINIO_* are accepted as aliases). `make up`\n"
+      "writes the local servers' settings to .local/env.\n\n"
+      "Exit codes: 0 ok, 1 some messages failed, 2 usage or configuration error, 3 server unavailable or\n"
+      "credentials refused, 130 interrupted."};
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  app.set_version_flag("--version", "claimcheck 0.1.0");
+  RunFn run;
+  register_produce(app, run);
+  register_consume(app, run);
+  register_coordinator(app, run);
+  register_status(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  if (!run) return kExitUsage;
+  return run();
 }

@@ -1,0 +1,125 @@
+#include "cli_common.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+
+#include "claimcheck/util.h"
+
+namespace claimcheck::cli {
+
+std::string env_first(std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    const char* v = std::getenv(n);
+    if (v != nullptr && *v != '\0') return v;
+  }
+  return {};
+}
+
+void S3Options::add_to(CLI::App& app) {
+  config.endpoint = env_first({"S3_ENDPOINT", "MINIO_ENDPOINT"});
+  config.region = env_first({"S3_REGION", "MINIO_REGION"});
+  if (config.region.empty()) config.region = "us-east-1";
+  config.access_key = env_first({"S3_ACCESS_KEY", "MINIO_ACCESS_KEY"});
+  config.secret_key = env_first({"S3_SECRET_KEY", "MINIO_SECRET_KEY"});
+  bucket = env_first({"S3_BUCKET", "MINIO_BUCKET"});
+  if (bucket.empty()) bucket = "1c-exchange";
+  auto* g = app.add_option_group("S3", "S3-compatible storage (MinIO, AWS S3, Ceph RGW)");
+  g->add_option("--s3-endpoint", config.endpoint, "S3 endpoint URL, e.g. http://127.0.0.1:7480 [env S3_ENDPOINT, MINIO_ENDPOINT]")
+      ->capture_default_str();
+  g->add_option("--s3-region", config.region, "SigV4 signing region [env S3_REGION, MINIO_REGION]")->capture_default_str();
+  g->add_option("--s3-access-key", config.access_key, "access key id [env S3_ACCESS_KEY, MINIO_ACCESS_KEY]");
+  // No default shown: the secret never appears in --help.
+  g->add_option("--s3-secret-key", config.secret_key,
+                "secret key; prefer the env var so it stays out of `ps` [env S3_SECRET_KEY, MINIO_SECRET_KEY]");
+  g->add_option("--bucket", bucket, "bucket for objects [env S3_BUCKET, MINIO_BUCKET]")->capture_default_str();
+  g->add_flag("--s3-virtual-hosted", virtual_hosted, "use virtual-hosted addressing (bucket.host) instead of path-style");
+  g->add_option("--s3-ca-bundle", config.ca_bundle, "CA bundle file for https endpoints");
+  g->add_option("--s3-part-size", part_size, "multipart upload part size (objects larger use multipart)")
+      ->capture_default_str();
+}
+
+Result<void> S3Options::finalize() {
+  CC_TRY(ps, parse_size(part_size));
+  config.part_size = *ps;
+  config.path_style = !virtual_hosted;
+  if (config.endpoint.empty())
+    return fail(ErrorCode::InvalidArgument, "config", "no S3 endpoint: set --s3-endpoint or S3_ENDPOINT (run `make up` for local servers)");
+  if (bucket.empty()) return fail(ErrorCode::InvalidArgument, "config", "no bucket: set --bucket or S3_BUCKET");
+  return config.validate();
+}
+
+void AmqpOptions::add_to(CLI::App& app, const std::string& connection_name) {
+  urls = env_first({"AMQP_URL"});
+  if (urls.empty()) urls = "amqp://guest:guest@127.0.0.1:5672/%2F";
+  config.connection_name = connection_name;
+  auto* g = app.add_option_group("AMQP", "RabbitMQ connection and topology");
+  // The URL may hold a password: its default is not displayed.
+  g->add_option("--amqp-url", urls,
+                "amqp:// or amqps:// URL; a comma-separated list is tried in failover order [env AMQP_URL]");
+  g->add_option("--heartbeat", heartbeat_s, "AMQP heartbeat, seconds (0 = off)")->capture_default_str();
+  g->add_option("--msg-exchange", names.msg_exchange, "direct exchange for pointers")->capture_default_str();
+  g->add_option("--ack-exchange", names.ack_exchange, "direct exchange for acks and store records")->capture_default_str();
+  g->add_option("--ack-queue", names.ack_queue, "coordinator's queue")->capture_default_str();
+  g->add_option("--dlx", names.dlx, "dead-letter exchange")->capture_default_str();
+  g->add_option("--dead-queue", names.dead_queue, "dead-letter queue")->capture_default_str();
+  g->add_option("--queue-prefix", names.queue_prefix, "recipient queue = prefix + recipient id")->capture_default_str();
+  g->add_option("--delivery-limit", names.delivery_limit, "quorum-queue delivery limit before dead-lettering")
+      ->capture_default_str();
+}
+
+Result<void> AmqpOptions::finalize() {
+  config.urls = amqp::parse_url_list(urls);
+  config.heartbeat = std::chrono::seconds(heartbeat_s);
+  return config.validate();
+}
+
+void DbOptions::add_to(CLI::App& app) {
+  dsn = env_first({"CLAIMCHECK_DB"});
+  if (dsn.empty()) dsn = "sqlite:.local/claimcheck.db";
+  app.add_option("--db", dsn, "refcount database: sqlite:PATH or postgresql://... [env CLAIMCHECK_DB]");
+}
+
+void LogOptions::add_to(CLI::App& app) {
+  if (auto v = env_first({"CLAIMCHECK_LOG_LEVEL"}); !v.empty()) level = v;
+  app.add_option("--log-level", level, "trace|debug|info|warn|error [env CLAIMCHECK_LOG_LEVEL]")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+}
+
+void LogOptions::apply() const {
+  auto logger = spdlog::stderr_color_mt("claimcheck");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+}
+
+int exit_code_for(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::Unavailable:
+    case ErrorCode::PermissionDenied: return kExitUnavailable;
+    case ErrorCode::InvalidArgument: return kExitUsage;
+    default: return kExitFailed;
+  }
+}
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+}  // namespace
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+bool stop_requested() { return g_stop.load(); }
+
+}  // namespace claimcheck::cli

@@ -1,0 +1,83 @@
+#pragma once
+// Shared CLI plumbing for the claimcheck subcommands: option groups that map flags and environment
+// variables onto the library's *Config structs, logging set-up, and exit codes.
+//
+// Only the CLI reads the environment (DESIGN.md §6). Flags override env. Secrets are never given a
+// displayed default and never logged.
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "claimcheck/amqp/client.h"
+#include "claimcheck/s3/s3_client.h"
+
+namespace claimcheck::cli {
+
+/// Process exit codes, documented in `claimcheck --help` and the README.
+enum ExitCode : int {
+  kExitOk = 0,            ///< everything succeeded
+  kExitFailed = 1,        ///< the run finished but some messages failed (each one is named on stderr)
+  kExitUsage = 2,         ///< bad flags, bad configuration, bad input path
+  kExitUnavailable = 3,   ///< a server (RabbitMQ, S3, database) could not be reached or refused credentials
+  kExitInterrupted = 130, ///< stopped by SIGINT/SIGTERM before finishing
+};
+
+/// Returns the value of the first set, non-empty environment variable among `names`, or "".
+std::string env_first(std::initializer_list<const char*> names);
+
+/// S3 connection flags (--s3-endpoint, --s3-region, --s3-access-key, --s3-secret-key, --bucket,
+/// --s3-virtual-hosted, --s3-ca-bundle, --s3-part-size). Env: S3_* with MINIO_* aliases.
+struct S3Options {
+  s3::S3Config config;
+  std::string bucket;
+  std::string part_size = "8MiB";
+  bool virtual_hosted = false;
+  /// Registers the flags on `app`, pre-filled from the environment.
+  void add_to(CLI::App& app);
+  /// Fills config from the parsed flags. Errors: InvalidArgument (bad size, missing endpoint or bucket).
+  Result<void> finalize();
+};
+
+/// AMQP flags (--amqp-url, comma-separated failover list; --heartbeat). Env: AMQP_URL.
+struct AmqpOptions {
+  amqp::AmqpConfig config;
+  std::string urls;
+  int heartbeat_s = 30;
+  amqp::TopologyNames names;
+  void add_to(CLI::App& app, const std::string& connection_name);
+  Result<void> finalize();
+};
+
+/// Refcount database flag (--db). Env: CLAIMCHECK_DB. Default sqlite:.local/claimcheck.db.
+struct DbOptions {
+  std::string dsn;
+  void add_to(CLI::App& app);
+};
+
+/// Logging flags (--log-level trace|debug|info|warn|error, -v/-q). Logs go to stderr via spdlog.
+struct LogOptions {
+  std::string level = "info";
+  void add_to(CLI::App& app);
+  /// Applies the level to spdlog's default logger (stderr, with timestamps).
+  void apply() const;
+};
+
+/// Maps an error to a process exit code: Unavailable/PermissionDenied → kExitUnavailable,
+/// InvalidArgument → kExitUsage, others → kExitFailed.
+int exit_code_for(const Error& e);
+
+/// Installs SIGINT/SIGTERM handlers that set a flag read by stop_requested(). Idempotent.
+void install_signal_handlers();
+/// True once SIGINT or SIGTERM was received. Async-signal-safe flag; thread-safe to read.
+bool stop_requested();
+
+/// Each subcommand registers itself here; see cmd_*.cpp. `run` is set to the function main() calls after parsing.
+using RunFn = std::function<int()>;
+void register_produce(CLI::App& app, RunFn& run);
+void register_consume(CLI::App& app, RunFn& run);
+void register_coordinator(CLI::App& app, RunFn& run);
+void register_status(CLI::App& app, RunFn& run);
+
+}  // namespace claimcheck::cli
