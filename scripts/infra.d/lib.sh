@@ -1,0 +1,624 @@
+# shellcheck shell=bash
+# Functions of scripts/infra. Sourced, not executed. Requires $ROOT (repo root).
+
+STOP_TIMEOUT="${CLAIMCHECK_STOP_TIMEOUT:-60}"
+PG_BIN="${CLAIMCHECK_PG_BIN:-/usr/lib/postgresql/15/bin}"
+RMQ_BIN="/usr/lib/rabbitmq/bin"
+RGW_NAME="client.rgw.claimcheck"
+S3_UID="claimcheck"
+RMQ_NODE="claimcheck@localhost"
+
+log()  { printf 'infra: %s\n' "$*"; }
+warn() { printf 'infra: warning: %s\n' "$*" >&2; }
+die()  { printf 'infra: error: %s\n' "$*" >&2; exit 1; }
+now()  { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# ---------------------------------------------------------------- configuration
+
+# Setting name -> (env override, default). Saved values in $CONFIG win over defaults; env wins over both.
+CFG_KEYS=(S3_PORT MON_PORT MEMSTORE_BYTES S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET S3_REGION
+          AMQP_PORT MGMT_PORT PROM_PORT EPMD_PORT DIST_PORT AMQP_USER AMQP_PASSWORD
+          PG_PORT PG_DB FSID ERLANG_COOKIE)
+declare -A CFG_ENV=(
+  [S3_PORT]=CLAIMCHECK_S3_PORT [MON_PORT]=CLAIMCHECK_CEPH_MON_PORT
+  [MEMSTORE_BYTES]=CLAIMCHECK_CEPH_MEMSTORE_BYTES
+  [S3_ACCESS_KEY]=CLAIMCHECK_S3_ACCESS_KEY [S3_SECRET_KEY]=CLAIMCHECK_S3_SECRET_KEY
+  [S3_BUCKET]=CLAIMCHECK_S3_BUCKET [S3_REGION]=CLAIMCHECK_S3_REGION
+  [AMQP_PORT]=CLAIMCHECK_AMQP_PORT [MGMT_PORT]=CLAIMCHECK_MGMT_PORT [PROM_PORT]=CLAIMCHECK_RMQ_PROM_PORT
+  [EPMD_PORT]=CLAIMCHECK_EPMD_PORT [DIST_PORT]=CLAIMCHECK_RMQ_DIST_PORT
+  [AMQP_USER]=CLAIMCHECK_AMQP_USER [AMQP_PASSWORD]=CLAIMCHECK_AMQP_PASSWORD
+  [PG_PORT]=CLAIMCHECK_PG_PORT [PG_DB]=CLAIMCHECK_PG_DB
+  [FSID]=CLAIMCHECK_CEPH_FSID [ERLANG_COOKIE]=CLAIMCHECK_ERLANG_COOKIE
+)
+
+rand_hex() { openssl rand -hex "$1"; }
+
+load_config() {
+  LOCAL="${CLAIMCHECK_LOCAL_DIR:-$ROOT/.local}"
+  case "$LOCAL" in /*) ;; *) LOCAL="$PWD/$LOCAL" ;; esac
+  CONFIG="$LOCAL/config"
+  ENV_FILE="$LOCAL/env"
+  CEPH_DIR="$LOCAL/ceph"; CEPH_CONF="$CEPH_DIR/ceph.conf"
+  RMQ_DIR="$LOCAL/rabbitmq"
+  PG_DIR="$LOCAL/postgres"
+  UP_TIMEOUT="${CLAIMCHECK_UP_TIMEOUT:-180}"
+
+  declare -gA CFG=(
+    [S3_PORT]=7480 [MON_PORT]=3300 [MEMSTORE_BYTES]=4294967296
+    [S3_BUCKET]=1c-exchange [S3_REGION]=us-east-1
+    [AMQP_PORT]=5672 [MGMT_PORT]=15672 [PROM_PORT]=15692 [EPMD_PORT]=4370 [DIST_PORT]=25672
+    [AMQP_USER]=claimcheck [PG_PORT]=5433 [PG_DB]=claimcheck
+  )
+  declare -gA SAVED=()
+  if [ -f "$CONFIG" ]; then
+    local k v
+    while IFS='=' read -r k v; do
+      [[ "$k" =~ ^[A-Z0-9_]+$ ]] || continue
+      [ -n "${CFG_ENV[$k]+x}" ] || continue
+      SAVED[$k]="$v"; CFG[$k]="$v"
+    done < "$CONFIG"
+  fi
+  local key envname
+  for key in "${CFG_KEYS[@]}"; do
+    envname="${CFG_ENV[$key]}"
+    if [ -n "${!envname:-}" ]; then CFG[$key]="${!envname}"; fi
+  done
+  # Values generated once and then kept in $CONFIG.
+  [ -n "${CFG[S3_ACCESS_KEY]:-}" ] || CFG[S3_ACCESS_KEY]="CC$(rand_hex 9 | tr a-f A-F)"
+  [ -n "${CFG[S3_SECRET_KEY]:-}" ] || CFG[S3_SECRET_KEY]="$(rand_hex 20)"
+  [ -n "${CFG[AMQP_PASSWORD]:-}" ] || CFG[AMQP_PASSWORD]="$(rand_hex 12)"
+  [ -n "${CFG[ERLANG_COOKIE]:-}" ] || CFG[ERLANG_COOKIE]="$(rand_hex 16 | tr a-f A-F)"
+  [ -n "${CFG[FSID]:-}" ] || CFG[FSID]="$(cat /proc/sys/kernel/random/uuid)"
+
+  local p
+  for p in S3_PORT MON_PORT AMQP_PORT MGMT_PORT PROM_PORT EPMD_PORT DIST_PORT PG_PORT MEMSTORE_BYTES; do
+    [[ "${CFG[$p]}" =~ ^[0-9]+$ ]] || die "${CFG_ENV[$p]} must be a number, got '${CFG[$p]}'"
+  done
+  [[ "${CFG[AMQP_USER]}${CFG[AMQP_PASSWORD]}${CFG[S3_ACCESS_KEY]}${CFG[S3_SECRET_KEY]}" =~ ^[A-Za-z0-9._~-]+$ ]] ||
+    die "credentials may only use [A-Za-z0-9._~-] (they go into URLs unescaped)"
+  [[ "${CFG[S3_BUCKET]}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "invalid S3 bucket name '${CFG[S3_BUCKET]}'"
+}
+
+save_config() {
+  mkdir -p "$LOCAL"
+  local tmp="$CONFIG.tmp.$$" key
+  ( umask 077; : > "$tmp"; for key in "${CFG_KEYS[@]}"; do printf '%s=%s\n' "$key" "${CFG[$key]}"; done > "$tmp" )
+  mv -f "$tmp" "$CONFIG"
+}
+
+# ---------------------------------------------------------------- processes
+
+# pid_of PIDFILE COMM: prints the pid if the pid file names a live process whose comm is COMM.
+pid_of() {
+  local f="$1" comm="$2" pid
+  [ -s "$f" ] || return 1
+  pid="$(head -n1 "$f" | tr -dc 0-9)"
+  [ -n "$pid" ] || return 1
+  [ -r "/proc/$pid/comm" ] || return 1
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+  echo "$pid"
+}
+
+# stop_pid NAME PID SIGNAL: signal, wait up to STOP_TIMEOUT, then SIGKILL.
+stop_pid() {
+  local name="$1" pid="$2" sig="${3:-TERM}" i
+  kill -"$sig" "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+    [ -d "/proc/$pid" ] || { log "stopped $name (pid $pid)"; return 0; }
+    # a zombie child of ours counts as stopped
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && { log "stopped $name (pid $pid)"; return 0; }
+    sleep 0.1
+  done
+  warn "$name (pid $pid) did not stop within ${STOP_TIMEOUT}s: SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  sleep 0.2
+}
+
+# port_owner PORT: prints "comm,pid=N" of a TCP listener on PORT (any address), empty if free.
+port_listeners() { ss -Hltnp "sport = :$1" 2>/dev/null; }
+port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+
+# wait_for DESC TIMEOUT LOGFILE PIDCHECK PROBE...: polls PROBE until it succeeds. Fails early when
+# PIDCHECK (a command) fails, i.e. the daemon died.
+wait_for() {
+  local desc="$1" timeout="$2" logf="$3" pidcheck="$4"; shift 4
+  local start; start=$(date +%s)
+  while true; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    if [ -n "$pidcheck" ] && ! $pidcheck >/dev/null 2>&1; then
+      die "$desc: the process exited while starting; see $logf"
+    fi
+    if (( $(date +%s) - start >= timeout )); then
+      die "$desc: not ready after ${timeout}s; see $logf"
+    fi
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------- ceph
+
+ceph_cli() { timeout 30 ceph -c "$CEPH_CONF" --connect-timeout 10 "$@"; }
+
+write_ceph_conf() {
+  mkdir -p "$CEPH_DIR"/{mon,osd,rgw,run,log}
+  cat > "$CEPH_CONF.tmp" <<EOF
+# Generated by scripts/infra — one-host Ceph cluster for claimcheck tests (memstore OSD, no mgr).
+[global]
+fsid = ${CFG[FSID]}
+mon host = v2:127.0.0.1:${CFG[MON_PORT]}/0
+public addr = 127.0.0.1
+ms bind ipv6 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+auth supported = none
+ms mon client mode = crc secure
+ms client mode = crc secure
+keyring = /dev/null
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon max pg per osd = 1000
+mon warn on pool no redundancy = false
+run dir = $CEPH_DIR/run
+admin socket = $CEPH_DIR/run/\$name.asok
+pid file = $CEPH_DIR/run/\$name.pid
+log file = $CEPH_DIR/log/\$name.log
+log to stderr = false
+err to stderr = false
+
+[mon]
+mon data = $CEPH_DIR/mon
+mon data avail warn = 2
+mon data avail crit = 1
+
+[osd]
+osd data = $CEPH_DIR/osd
+osd objectstore = memstore
+memstore device bytes = ${CFG[MEMSTORE_BYTES]}
+osd crush update on start = false
+
+[$RGW_NAME]
+rgw frontends = beast endpoint=127.0.0.1:${CFG[S3_PORT]}
+rgw data = $CEPH_DIR/rgw
+rgw dns name = localhost
+# Deleted objects' tails are garbage-collected; memstore holds them in RAM, so collect soon.
+rgw gc obj min wait = 30
+rgw gc processor period = 30
+EOF
+  mv -f "$CEPH_CONF.tmp" "$CEPH_CONF"
+}
+
+mon_pid() { pid_of "$CEPH_DIR/run/mon.a.pid" ceph-mon; }
+osd_id()  { cat "$CEPH_DIR/osd/whoami" 2>/dev/null; }
+osd_pid() { local id; id="$(osd_id)" || return 1; pid_of "$CEPH_DIR/run/osd.$id.pid" ceph-osd; }
+rgw_pid() { pid_of "$CEPH_DIR/run/$RGW_NAME.pid" radosgw; }
+
+mon_ready() { ceph_cli mon stat; }
+osd_up() {
+  local n
+  n="$(ceph_cli osd stat -f json | jq -r '.num_up_osds // .osdmap.num_up_osds // 0')" || return 1
+  [ "${n:-0}" -ge 1 ]
+}
+
+# s3_req METHOD PATH: signed request with the configured keys; prints the HTTP status.
+# The credentials go to curl on stdin (-K -), never on the command line.
+s3_req() {
+  local method="$1" path="$2"
+  printf 'user = "%s:%s"\n' "${CFG[S3_ACCESS_KEY]}" "${CFG[S3_SECRET_KEY]}" |
+    curl -sS -K - -o /dev/null -w '%{http_code}' --max-time 15 \
+      --aws-sigv4 "aws:amz:${CFG[S3_REGION]}:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+      -X "$method" "http://127.0.0.1:${CFG[S3_PORT]}$path" 2>/dev/null || true
+}
+rgw_answers() { local c; c="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:${CFG[S3_PORT]}/")"; [ "$c" = 200 ]; }
+s3_ok() { [ "$(s3_req GET /)" = 200 ]; }
+
+start_mon() {
+  if [ ! -e "$CEPH_DIR/mon/store.db" ]; then
+    log "ceph: creating monitor (fsid ${CFG[FSID]})"
+    rm -rf "$CEPH_DIR/mon"; mkdir -p "$CEPH_DIR/mon"
+    monmaptool --create --clobber --addv a "[v2:127.0.0.1:${CFG[MON_PORT]}]" --fsid "${CFG[FSID]}" \
+      "$CEPH_DIR/monmap" >"$CEPH_DIR/log/mkfs.log" 2>&1 || die "monmaptool failed; see $CEPH_DIR/log/mkfs.log"
+    ceph-mon -c "$CEPH_CONF" -i a --mkfs --monmap "$CEPH_DIR/monmap" >>"$CEPH_DIR/log/mkfs.log" 2>&1 ||
+      die "ceph-mon --mkfs failed; see $CEPH_DIR/log/mkfs.log"
+  fi
+  ceph-mon -c "$CEPH_CONF" -i a >>"$CEPH_DIR/log/mon.a.log" 2>&1 || die "ceph-mon failed to start; see $CEPH_DIR/log/mon.a.log"
+  wait_for "ceph-mon (127.0.0.1:${CFG[MON_PORT]})" "$UP_TIMEOUT" "$CEPH_DIR/log/mon.a.log" mon_pid mon_ready
+}
+
+create_osd() {
+  local uuid id
+  uuid="$(cat /proc/sys/kernel/random/uuid)"
+  id="$(ceph_cli osd new "$uuid")" || die "ceph osd new failed"
+  rm -rf "$CEPH_DIR/osd"; mkdir -p "$CEPH_DIR/osd"
+  ceph-osd -c "$CEPH_CONF" -i "$id" --mkfs --osd-uuid "$uuid" >>"$CEPH_DIR/log/mkfs.log" 2>&1 ||
+    die "ceph-osd --mkfs failed; see $CEPH_DIR/log/mkfs.log"
+  ceph_cli osd crush add "osd.$id" 1.0 host=localhost root=default >/dev/null 2>&1 ||
+    die "ceph osd crush add failed"
+}
+
+start_osd() {
+  if [ -z "$(osd_id)" ]; then
+    log "ceph: creating memstore OSD (${CFG[MEMSTORE_BYTES]} bytes)"
+    create_osd
+  fi
+  local id; id="$(osd_id)"
+  ceph-osd -c "$CEPH_CONF" -i "$id" >>"$CEPH_DIR/log/osd.$id.log" 2>&1 ||
+    die "ceph-osd failed to start; see $CEPH_DIR/log/osd.$id.log"
+  wait_for "ceph-osd.$id" "$UP_TIMEOUT" "$CEPH_DIR/log/osd.$id.log" osd_pid osd_up
+}
+
+start_rgw() {
+  radosgw -c "$CEPH_CONF" -n "$RGW_NAME" >>"$CEPH_DIR/log/$RGW_NAME.log" 2>&1 ||
+    die "radosgw failed to start; see $CEPH_DIR/log/$RGW_NAME.log"
+  wait_for "radosgw (127.0.0.1:${CFG[S3_PORT]})" "$UP_TIMEOUT" "$CEPH_DIR/log/$RGW_NAME.log" rgw_pid rgw_answers
+}
+
+ensure_s3_user_and_bucket() {
+  local rgwa=(timeout 60 radosgw-admin -c "$CEPH_CONF" -n "$RGW_NAME")
+  local info
+  if info="$("${rgwa[@]}" user info --uid="$S3_UID" 2>/dev/null)"; then
+    if ! jq -e --arg ak "${CFG[S3_ACCESS_KEY]}" '.keys[] | select(.access_key == $ak)' <<<"$info" >/dev/null; then
+      "${rgwa[@]}" key create --uid="$S3_UID" --key-type=s3 --access-key="${CFG[S3_ACCESS_KEY]}" \
+        --secret-key="${CFG[S3_SECRET_KEY]}" >/dev/null 2>&1 || die "radosgw-admin key create failed"
+    fi
+  else
+    log "s3: creating user $S3_UID"
+    "${rgwa[@]}" user create --uid="$S3_UID" --display-name="claimcheck tests" \
+      --access-key="${CFG[S3_ACCESS_KEY]}" --secret-key="${CFG[S3_SECRET_KEY]}" >/dev/null 2>"$CEPH_DIR/log/radosgw-admin.log" ||
+      die "radosgw-admin user create failed; see $CEPH_DIR/log/radosgw-admin.log"
+  fi
+  wait_for "S3 GET / with the user's keys" 60 "$CEPH_DIR/log/$RGW_NAME.log" rgw_pid s3_ok
+  local code; code="$(s3_req HEAD "/${CFG[S3_BUCKET]}")"
+  if [ "$code" = 404 ]; then
+    log "s3: creating bucket ${CFG[S3_BUCKET]}"
+    code="$(s3_req PUT "/${CFG[S3_BUCKET]}")"
+    [ "$code" = 200 ] || die "creating bucket ${CFG[S3_BUCKET]} failed: HTTP $code; see $CEPH_DIR/log/$RGW_NAME.log"
+  elif [ "$code" != 200 ]; then
+    die "HEAD bucket ${CFG[S3_BUCKET]} answered HTTP $code; see $CEPH_DIR/log/$RGW_NAME.log"
+  fi
+}
+
+# ---------------------------------------------------------------- rabbitmq
+
+rmq_env() {
+  export HOME="$RMQ_DIR/home"
+  export ERL_EPMD_PORT="${CFG[EPMD_PORT]}" ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_NODENAME="$RMQ_NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT="${CFG[AMQP_PORT]}" RABBITMQ_DIST_PORT="${CFG[DIST_PORT]}"
+  export RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia" RABBITMQ_LOG_BASE="$RMQ_DIR/log"
+  export RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf" RABBITMQ_PID_FILE="$RMQ_DIR/rabbitmq.pid"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
+  export RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_DIR/advanced.config"
+  export RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+rmqctl() { ( rmq_env; timeout 150 "$RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" "$@" ); }
+rmq_pid()  { pid_of "$RMQ_DIR/rabbitmq.pid" beam.smp; }
+epmd_pid() { pid_of "$RMQ_DIR/epmd.pid" epmd; }
+rmq_log() { echo "$RMQ_DIR/log/$RMQ_NODE.log"; }
+mgmt_get() { # mgmt_get PATH: prints HTTP status
+  printf 'user = "%s:%s"\n' "${CFG[AMQP_USER]}" "${CFG[AMQP_PASSWORD]}" |
+    curl -s -K - -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:${CFG[MGMT_PORT]}$1" 2>/dev/null || true
+}
+rmq_user_ok() { [ "$(mgmt_get /api/whoami)" = 200 ]; }
+mgmt_up() { local c; c="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:${CFG[MGMT_PORT]}/")"; [ "$c" = 200 ]; }
+
+write_rmq_files() {
+  mkdir -p "$RMQ_DIR"/{home,mnesia,log}
+  if [ ! -f "$RMQ_DIR/home/.erlang.cookie" ]; then
+    ( umask 077; printf '%s' "${CFG[ERLANG_COOKIE]}" > "$RMQ_DIR/home/.erlang.cookie" )
+  fi
+  chmod 400 "$RMQ_DIR/home/.erlang.cookie"
+  echo '[rabbitmq_management,rabbitmq_prometheus].' > "$RMQ_DIR/enabled_plugins"
+  : > "$RMQ_DIR/rabbitmq-env.conf"
+  echo '[].' > "$RMQ_DIR/advanced.config"
+  ( umask 077; cat > "$RMQ_DIR/rabbitmq.conf" <<EOF
+# Generated by scripts/infra
+listeners.tcp.local = 127.0.0.1:${CFG[AMQP_PORT]}
+management.tcp.ip = 127.0.0.1
+management.tcp.port = ${CFG[MGMT_PORT]}
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = ${CFG[PROM_PORT]}
+default_vhost = /
+default_user = ${CFG[AMQP_USER]}
+default_pass = ${CFG[AMQP_PASSWORD]}
+default_user_tags.administrator = true
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
+loopback_users = none
+log.file.level = info
+log.console = false
+EOF
+  )
+}
+
+start_epmd() {
+  ( rmq_env; epmd -daemon -port "${CFG[EPMD_PORT]}" -address 127.0.0.1 ) || die "epmd failed to start"
+  local i pid=""
+  for ((i = 0; i < 50; i++)); do
+    pid="$(port_listeners "${CFG[EPMD_PORT]}" | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)" || true
+    [ -n "$pid" ] && break
+    sleep 0.1
+  done
+  [ -n "$pid" ] || die "epmd did not listen on 127.0.0.1:${CFG[EPMD_PORT]}"
+  echo "$pid" > "$RMQ_DIR/epmd.pid"
+}
+
+start_rabbitmq() {
+  write_rmq_files
+  epmd_pid >/dev/null || start_epmd
+  rm -f "$RMQ_DIR/rabbitmq.pid"
+  ( rmq_env; "$RMQ_BIN/rabbitmq-server" -detached >>"$RMQ_DIR/log/startup.log" 2>&1 ) ||
+    die "rabbitmq-server -detached failed; see $RMQ_DIR/log/startup.log"
+  local t0; t0=$(date +%s)
+  # The pid file appears once the node has registered.
+  while [ ! -s "$RMQ_DIR/rabbitmq.pid" ]; do
+    (( $(date +%s) - t0 < 60 )) || die "rabbitmq: no pid file after 60s; see $(rmq_log) and $RMQ_DIR/log/startup.log"
+    sleep 0.3
+  done
+  rmqctl wait --timeout "$UP_TIMEOUT" "$RMQ_DIR/rabbitmq.pid" >>"$RMQ_DIR/log/startup.log" 2>&1 ||
+    die "rabbitmq did not start within ${UP_TIMEOUT}s; see $(rmq_log)"
+  wait_for "rabbitmq management (127.0.0.1:${CFG[MGMT_PORT]})" 60 "$(rmq_log)" rmq_pid mgmt_up
+}
+
+ensure_rmq_user() {
+  rmq_user_ok && return 0
+  log "rabbitmq: setting up user ${CFG[AMQP_USER]}"
+  local u="${CFG[AMQP_USER]}"
+  {
+    rmqctl add_user "$u" "${CFG[AMQP_PASSWORD]}" || rmqctl change_password "$u" "${CFG[AMQP_PASSWORD]}"
+    rmqctl set_user_tags "$u" administrator
+    rmqctl set_permissions -p / "$u" '.*' '.*' '.*'
+  } >>"$RMQ_DIR/log/startup.log" 2>&1 || die "rabbitmq user setup failed; see $RMQ_DIR/log/startup.log"
+  rmq_user_ok || die "rabbitmq: user ${CFG[AMQP_USER]} cannot log in to management; see $(rmq_log)"
+}
+
+# ---------------------------------------------------------------- postgresql
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_pid() { pid_of "$PG_DIR/data/postmaster.pid" postgres; }
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "${CFG[PG_PORT]}" -t 3; }
+pg_dsn() { echo "postgresql://postgres@127.0.0.1:${CFG[PG_PORT]}/${CFG[PG_DB]}"; }
+
+start_pg() {
+  mkdir -p "$PG_DIR"
+  chmod 755 "$LOCAL"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$PG_DIR"; fi
+  chmod 700 "$PG_DIR"
+  if [ ! -s "$PG_DIR/data/PG_VERSION" ]; then
+    log "postgres: initdb"
+    as_pg mkdir -p "$PG_DIR/log" "$PG_DIR/sock"
+    as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-locale >"$PG_DIR/initdb.log" 2>&1 ||
+      die "initdb failed; see $PG_DIR/initdb.log"
+  fi
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log/postgres.log" -w -t "$UP_TIMEOUT" \
+    -o "-p ${CFG[PG_PORT]} -k $PG_DIR/sock -c listen_addresses=127.0.0.1" start >/dev/null 2>&1 ||
+    die "postgres did not start; see $PG_DIR/log/postgres.log"
+  wait_for "postgres (127.0.0.1:${CFG[PG_PORT]})" "$UP_TIMEOUT" "$PG_DIR/log/postgres.log" pg_pid pg_ready
+  local exists
+  exists="$(as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "${CFG[PG_PORT]}" -U postgres -d postgres -Atqc \
+    "SELECT 1 FROM pg_database WHERE datname = '${CFG[PG_DB]}'")" || die "psql failed; see $PG_DIR/log/postgres.log"
+  if [ "$exists" != 1 ]; then
+    as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "${CFG[PG_PORT]}" -U postgres -d postgres -qc \
+      "CREATE DATABASE \"${CFG[PG_DB]}\"" >/dev/null || die "CREATE DATABASE ${CFG[PG_DB]} failed"
+    log "postgres: created database ${CFG[PG_DB]}"
+  fi
+}
+
+# ---------------------------------------------------------------- env file
+
+write_env() {
+  local with_pg="$1" ep="http://127.0.0.1:${CFG[S3_PORT]}" tmp="$ENV_FILE.tmp.$$"
+  (
+    umask 077
+    {
+      echo "# Written by scripts/infra up — settings of the local servers. Source it: set -a; . .local/env; set +a"
+      echo "AMQP_URL=amqp://${CFG[AMQP_USER]}:${CFG[AMQP_PASSWORD]}@127.0.0.1:${CFG[AMQP_PORT]}/%2F"
+      echo "S3_ENDPOINT=$ep"
+      echo "S3_REGION=${CFG[S3_REGION]}"
+      echo "S3_ACCESS_KEY=${CFG[S3_ACCESS_KEY]}"
+      echo "S3_SECRET_KEY=${CFG[S3_SECRET_KEY]}"
+      echo "S3_BUCKET=${CFG[S3_BUCKET]}"
+      echo "MINIO_ENDPOINT=$ep"
+      echo "MINIO_REGION=${CFG[S3_REGION]}"
+      echo "MINIO_ACCESS_KEY=${CFG[S3_ACCESS_KEY]}"
+      echo "MINIO_SECRET_KEY=${CFG[S3_SECRET_KEY]}"
+      echo "MINIO_BUCKET=${CFG[S3_BUCKET]}"
+      echo "RABBITMQ_MGMT_URL=http://127.0.0.1:${CFG[MGMT_PORT]}"
+      echo "RABBITMQ_PROMETHEUS_URL=http://127.0.0.1:${CFG[PROM_PORT]}/metrics"
+      if [ "$with_pg" = 1 ]; then echo "CLAIMCHECK_PG_DSN=$(pg_dsn)"; fi
+    } > "$tmp"
+  )
+  chmod 600 "$tmp"
+  mv -f "$tmp" "$ENV_FILE"
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_up() {
+  local t0; t0="$(now)"
+  local want_pg="${PG:-0}"; [ "$want_pg" = 1 ] || want_pg=0
+  # PostgreSQL stays in .local/env while it runs, even when this 'up' did not ask for it.
+  if pg_pid >/dev/null; then want_pg=1; fi
+
+  if [ -e "$CEPH_DIR/mon/store.db" ] && [ -n "${SAVED[MON_PORT]:-}" ] && [ "${SAVED[MON_PORT]}" != "${CFG[MON_PORT]}" ]; then
+    die "the Ceph cluster was created with mon port ${SAVED[MON_PORT]}; run 'scripts/infra clean' to change it"
+  fi
+
+  local need_mon=0 need_osd=0 need_rgw=0 need_rmq=0 need_epmd=0 need_pg=0
+  mon_pid >/dev/null || need_mon=1
+  osd_pid >/dev/null || need_osd=1
+  rgw_pid >/dev/null || need_rgw=1
+  rmq_pid >/dev/null || need_rmq=1
+  epmd_pid >/dev/null || need_epmd=1
+  if [ "$want_pg" = 1 ]; then pg_pid >/dev/null || need_pg=1; fi
+
+  # Every port we are about to bind must be free (before anything starts).
+  local checks=() c port svc bad=()
+  [ $need_mon = 1 ] && checks+=("${CFG[MON_PORT]}:ceph-mon (CLAIMCHECK_CEPH_MON_PORT)")
+  [ $need_rgw = 1 ] && checks+=("${CFG[S3_PORT]}:radosgw S3 (CLAIMCHECK_S3_PORT)")
+  [ $need_epmd = 1 ] && checks+=("${CFG[EPMD_PORT]}:rabbitmq epmd (CLAIMCHECK_EPMD_PORT)")
+  if [ $need_rmq = 1 ]; then
+    checks+=("${CFG[AMQP_PORT]}:rabbitmq AMQP (CLAIMCHECK_AMQP_PORT)"
+             "${CFG[MGMT_PORT]}:rabbitmq management (CLAIMCHECK_MGMT_PORT)"
+             "${CFG[PROM_PORT]}:rabbitmq prometheus (CLAIMCHECK_RMQ_PROM_PORT)"
+             "${CFG[DIST_PORT]}:rabbitmq distribution (CLAIMCHECK_RMQ_DIST_PORT)")
+  fi
+  [ $need_pg = 1 ] && checks+=("${CFG[PG_PORT]}:postgres (CLAIMCHECK_PG_PORT)")
+  for c in "${checks[@]}"; do
+    port="${c%%:*}"; svc="${c#*:}"
+    if ! port_free "$port"; then
+      local who; who="$(port_listeners "$port" | grep -o 'users:(([^)]*))' | head -n1)" || true
+      bad+=("port $port needed by $svc is already in use${who:+ by $who}")
+    fi
+  done
+  if [ ${#bad[@]} -gt 0 ]; then
+    printf 'infra: error: %s\n' "${bad[@]}" >&2
+    die "nothing started; free the port(s) or choose others via the variables named above"
+  fi
+
+  mkdir -p "$LOCAL"; chmod 755 "$LOCAL"
+  save_config
+
+  if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg == 0 )); then
+    write_env "$want_pg"
+    log "everything is already up ($(elapsed "$t0") s); settings in $ENV_FILE"
+    return 0
+  fi
+
+  # Ceph and RabbitMQ start in parallel (RabbitMQ in a background subshell).
+  local rmq_job="" rmq_status=0
+  if (( need_rmq + need_epmd > 0 )); then
+    (
+      if [ $need_rmq = 1 ]; then
+        log "rabbitmq: starting node $RMQ_NODE"; local tr; tr="$(now)"
+        start_rabbitmq
+        log "rabbitmq: ready on 127.0.0.1:${CFG[AMQP_PORT]} ($(elapsed "$tr") s)"
+      else
+        write_rmq_files; start_epmd
+      fi
+      ensure_rmq_user
+    ) &
+    rmq_job=$!
+  fi
+
+  if (( need_mon + need_osd + need_rgw > 0 )); then
+    local tc; tc="$(now)"
+    write_ceph_conf
+    if [ $need_mon = 1 ]; then log "ceph: starting mon"; start_mon; fi
+    if [ $need_osd = 1 ]; then log "ceph: starting osd"; start_osd; fi
+    if [ $need_rgw = 1 ]; then log "ceph: starting radosgw"; start_rgw; fi
+    ensure_s3_user_and_bucket
+    log "s3: ready at http://127.0.0.1:${CFG[S3_PORT]} bucket ${CFG[S3_BUCKET]} ($(elapsed "$tc") s)"
+  fi
+  if [ $need_pg = 1 ]; then
+    local tp; tp="$(now)"; log "postgres: starting"
+    start_pg
+    log "postgres: ready on 127.0.0.1:${CFG[PG_PORT]} ($(elapsed "$tp") s)"
+  fi
+  if [ -n "$rmq_job" ]; then wait "$rmq_job" || rmq_status=$?; fi
+  [ "$rmq_status" = 0 ] || die "rabbitmq failed (see messages above)"
+
+  write_env "$want_pg"
+  log "all up in $(elapsed "$t0") s; settings in $ENV_FILE"
+}
+
+stop_by() { # stop_by NAME PIDFUNC [SIGNAL]
+  local pid
+  if pid="$($2)"; then stop_pid "$1" "$pid" "${3:-TERM}"; fi
+}
+
+stray_pids() { # processes whose command line mentions our local dir
+  local d p
+  for d in /proc/[0-9]*; do
+    p="${d#/proc/}"
+    [ "$p" = $$ ] && continue
+    if tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -- "$LOCAL/"; then echo "$p"; fi
+  done
+}
+
+cmd_down() {
+  local t0; t0="$(now)"
+  stop_by radosgw rgw_pid
+  stop_by ceph-osd osd_pid
+  stop_by ceph-mon mon_pid
+  stop_by rabbitmq rmq_pid
+  stop_by epmd epmd_pid
+  stop_by postgres pg_pid INT
+  local s; s="$(stray_pids | tr '\n' ' ')"
+  [ -z "$s" ] || warn "processes still mentioning $LOCAL: $s"
+  log "down in $(elapsed "$t0") s (data kept in $LOCAL)"
+}
+
+cmd_clean() {
+  local t0; t0="$(now)"
+  cmd_down
+  local s p
+  s="$(stray_pids)"
+  for p in $s; do warn "killing leftover pid $p ($(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-100))"; kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$LOCAL"
+  log "clean in $(elapsed "$t0") s: removed $LOCAL"
+}
+
+ps_row() { printf '%-12s %-8s %-6s %-22s %s\n' "$@"; }
+rss_of() { local pid="$1"; awk '/VmRSS/{printf "%d MiB", $2/1024}' "/proc/$pid/status" 2>/dev/null; }
+
+cmd_ps() {
+  ps_row SERVICE PID ALIVE ADDRESS "HEALTH (RSS)"
+  local pid alive health
+  row() { # row NAME PIDFUNC ADDRESS PROBEFUNC
+    local name="$1" pf="$2" addr="$3" probe="$4" pid="-" alive=no health=down
+    if pid="$($pf)"; then alive=yes; else pid="$(head -n1 "${5:-/dev/null}" 2>/dev/null || true)"; pid="${pid:--}"; fi
+    if $probe >/dev/null 2>&1; then health=ok; else health=FAIL; fi
+    [ "$alive" = yes ] && health="$health ($(rss_of "$pid"))"
+    ps_row "$name" "$pid" "$alive" "$addr" "$health"
+  }
+  local oid; oid="$(osd_id || true)"
+  row ceph-mon mon_pid "127.0.0.1:${CFG[MON_PORT]}" mon_ready "$CEPH_DIR/run/mon.a.pid"
+  row ceph-osd osd_pid "(osd.${oid:-?})" osd_up "$CEPH_DIR/run/osd.${oid:-x}.pid"
+  row radosgw rgw_pid "127.0.0.1:${CFG[S3_PORT]}" s3_ok "$CEPH_DIR/run/$RGW_NAME.pid"
+  row rabbitmq rmq_pid "127.0.0.1:${CFG[AMQP_PORT]}" rmq_healthy "$RMQ_DIR/rabbitmq.pid"
+  row rmq-mgmt rmq_pid "127.0.0.1:${CFG[MGMT_PORT]}" rmq_user_ok
+  row rmq-prom rmq_pid "127.0.0.1:${CFG[PROM_PORT]}" prom_ok
+  row epmd epmd_pid "127.0.0.1:${CFG[EPMD_PORT]}" epmd_ok "$RMQ_DIR/epmd.pid"
+  if [ -d "$PG_DIR" ]; then
+    row postgres pg_pid "127.0.0.1:${CFG[PG_PORT]}" pg_ready "$PG_DIR/data/postmaster.pid"
+  fi
+  [ -f "$ENV_FILE" ] && echo "settings: $ENV_FILE" || true
+}
+rmq_healthy() { [ "$(mgmt_get /api/aliveness-test/%2F)" = 200 ]; }
+prom_ok() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:${CFG[PROM_PORT]}/metrics")" = 200 ]; }
+epmd_ok() { ERL_EPMD_PORT="${CFG[EPMD_PORT]}" timeout 5 epmd -port "${CFG[EPMD_PORT]}" -names >/dev/null 2>&1; }
+
+cmd_logs() {
+  local n=40 follow=0
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -n) n="$2"; shift 2 ;;
+      -n*) n="${1#-n}"; shift ;;
+      -f|--follow) follow=1; shift ;;
+      *) die "logs: unknown option $1 (use -n N, -f)" ;;
+    esac
+  done
+  local files=() f
+  for f in "$CEPH_DIR"/log/mon.a.log "$CEPH_DIR"/log/osd.*.log "$CEPH_DIR/log/$RGW_NAME.log" \
+           "$(rmq_log)" "$RMQ_DIR/log/startup.log" "$PG_DIR/log/postgres.log"; do
+    [ -f "$f" ] && files+=("$f")
+  done
+  [ ${#files[@]} -gt 0 ] || { log "no logs under $LOCAL"; return 0; }
+  if [ "$follow" = 1 ]; then exec tail -n "$n" -F "${files[@]}"; fi
+  for f in "${files[@]}"; do
+    echo "==> $f <=="
+    tail -n "$n" "$f"
+    echo
+  done
+}
