@@ -1,0 +1,173 @@
+#pragma once
+/// Value types of the AMQP layer: configuration, messages, deliveries, topology and events (DESIGN.md §3, §5a).
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "claimcheck/result.h"
+
+namespace claimcheck::amqp {
+
+/// Connection settings of one Client. Plain data; the library never reads env or files to fill it.
+///
+/// - `urls`: `amqp://user:pass@host:port/vhost` or `amqps://…` (vhost `/` is `%2F`; no path = `/`), tried in
+///   this order on every (re)connect: the first one that accepts wins (failover order). Use parse_url_list()
+///   for a comma-separated list. Passwords are never logged: logs show redact_url().
+/// - `heartbeat`: AMQP heartbeat negotiated with the broker, seconds (0 disables; max 65535). Heartbeats are
+///   serviced only while Client::poll()/publish() run: poll at least every heartbeat/2.
+/// - `connect_timeout`: TCP + TLS connect and AMQP handshake timeout per URL attempt; also the timeout of
+///   every synchronous RPC (declare, consume, qos, …).
+/// - `reconnect_initial`/`reconnect_max`: exponential backoff (with jitter) between rounds of attempts.
+/// - `max_reconnect_attempts`: rounds (each round tries every URL once) after a connection loss before poll()
+///   gives up with Unavailable; 0 = forever.
+/// - `connect_attempts`: rounds that the initial connect() makes before it fails with Unavailable (>= 1).
+/// - `connection_name`: shown in the management UI (client property `connection_name`).
+/// - `ca_cert`: PEM CA bundle for amqps://; empty = the Debian system bundle kSystemCaBundle.
+/// - `verify_peer`: verify the broker certificate and host name (amqps:// only).
+/// - `channel_max`: 0 = accept the broker's limit.
+struct AmqpConfig {
+  std::vector<std::string> urls;
+  std::chrono::seconds heartbeat{30};
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds reconnect_initial{200};
+  std::chrono::milliseconds reconnect_max{10000};
+  int max_reconnect_attempts = 0;
+  int connect_attempts = 3;
+  std::string connection_name;
+  std::string ca_cert;
+  bool verify_peer = true;
+  std::uint16_t channel_max = 0;
+
+  /// Checks the fields: at least one URL, each parses as amqp:// or amqps://, timeouts > 0,
+  /// reconnect_max >= reconnect_initial, heartbeat <= 65535 s, attempts >= 0 (connect_attempts >= 1).
+  /// Errors: InvalidArgument (origin "config"); the message names the field and shows the URL redacted.
+  [[nodiscard]] Result<void> validate() const;
+};
+
+/// Debian's system CA bundle, used for amqps:// when AmqpConfig::ca_cert is empty.
+inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Split a comma-separated URL list ("amqp://a,amqp://b") into trimmed, non-empty entries, order kept.
+/// Never fails (an empty input gives an empty vector). Thread-safe.
+std::vector<std::string> parse_url_list(std::string_view list);
+
+/// The URL with its password replaced by `***` ("amqp://u:***@h:5672/%2F"); URLs without a password are
+/// returned unchanged. Use it for every log line and error message. Thread-safe.
+std::string redact_url(std::string_view url);
+
+/// One AMQP message (properties + body) to publish or as delivered.
+///
+/// - `body`: raw bytes.
+/// - `headers`: string-valued on publish; on delivery integer/boolean/float header values are rendered as
+///   decimal text ("3", "true"), arrays and nested tables (e.g. x-death) are skipped.
+/// - `persistent`: delivery_mode 2 (DESIGN §2: every claimcheck message is persistent).
+/// - `timestamp`: AMQP timestamp property, seconds since the Unix epoch; 0 = not set.
+struct Message {
+  std::string body;
+  std::string content_type = "application/json";
+  std::string type;
+  std::string message_id;
+  std::map<std::string, std::string> headers;
+  bool persistent = true;
+  std::int64_t timestamp = 0;
+};
+
+/// A delivery received by a consumer (basic.deliver) or by Client::basic_get().
+///
+/// - `delivery_tag`: the channel's tag, valid only for connection generation `epoch`.
+/// - `epoch`: Client::epoch() when it was received; after a reconnect the broker redelivers it and acking the
+///   stale envelope is a no-op.
+/// - `delivery_count`: the quorum queue's `x-delivery-count` header (0 when absent: first delivery).
+struct Envelope {
+  std::uint64_t delivery_tag = 0;
+  std::uint64_t epoch = 0;
+  bool redelivered = false;
+  std::string exchange;
+  std::string routing_key;
+  std::string consumer_tag;
+  Message message;
+  std::int64_t delivery_count = 0;
+};
+
+/// A queue to declare. `quorum` adds `x-queue-type: quorum` (durable, replicated); otherwise a classic
+/// durable queue. `dead_letter_exchange` (empty = none) → `x-dead-letter-exchange`; `delivery_limit` (0 = none)
+/// → `x-delivery-limit` (quorum only); `single_active_consumer` → `x-single-active-consumer`.
+struct QueueSpec {
+  std::string name;
+  bool quorum = true;
+  std::string dead_letter_exchange;
+  std::int64_t delivery_limit = 0;
+  bool single_active_consumer = false;
+};
+
+/// A durable exchange to declare; `type` is "direct", "fanout", "topic" or "headers".
+struct ExchangeSpec {
+  std::string name;
+  std::string type = "direct";
+};
+
+/// queue.bind of `queue` to `exchange` with `routing_key`.
+struct BindingSpec {
+  std::string queue;
+  std::string exchange;
+  std::string routing_key;
+};
+
+/// A set of exchanges, queues and bindings; declared in that order by Client::declare().
+struct Topology {
+  std::vector<ExchangeSpec> exchanges;
+  std::vector<QueueSpec> queues;
+  std::vector<BindingSpec> bindings;
+};
+
+/// Configurable names of the DESIGN.md §3 topology, with its defaults.
+struct TopologyNames {
+  std::string msg_exchange = "ex.msg";
+  std::string ack_exchange = "ex.ack";
+  std::string ack_queue = "q.ack";
+  std::string dlx = "ex.dlx";
+  std::string dead_queue = "q.dead";
+  std::string queue_prefix = "q.";
+  std::string ack_routing_key = "ack";
+  std::string store_routing_key = "store";
+  std::int64_t delivery_limit = 20;
+};
+
+/// Producer/consumer side of DESIGN.md §3: `msg_exchange` (direct) and, per recipient r, the quorum queue
+/// `queue_prefix + r` (DLX `dlx`, delivery limit) bound with routing key r; plus `dlx` (fanout) → `dead_queue`.
+/// Pure function, thread-safe. Recipients are used as given (validate them before).
+Topology recipient_topology(const TopologyNames& names, const std::vector<std::string>& recipients);
+
+/// Coordinator side of DESIGN.md §3: `ack_exchange` (direct) → `ack_queue` (quorum, single active consumer,
+/// DLX, delivery limit) bound with `ack_routing_key` and `store_routing_key`; plus `dlx` (fanout) → `dead_queue`.
+/// Pure function, thread-safe.
+Topology coordinator_topology(const TopologyNames& names);
+
+/// Something that happened on the connection, returned by Client::poll().
+///
+/// - Delivery: `delivery` holds the message (ack/nack/reject it through the Client).
+/// - Confirmed: the broker confirmed publish `publish_id` (basic.ack) and did not return it.
+/// - Failed: publish `publish_id` was nacked (`reason` "nack"), returned as unroutable (`reason` e.g.
+///   "312 NO_ROUTE"), or its exchange does not exist (`reason` = the broker's 404 text).
+/// - Reconnected: a new connection generation started (see Client::epoch()); `reason` says why the old one
+///   ended. Deliveries of the old generation will be redelivered; unconfirmed publishes were re-sent.
+/// - Blocked / Unblocked: connection.blocked (resource alarm, `reason` = broker text) / connection.unblocked.
+///   While blocked, publish() queues messages locally and sends them after Unblocked.
+/// - Cancelled: the broker cancelled the consumer of queue `reason` and re-consuming failed (e.g. the queue
+///   was deleted); the queue is no longer consumed.
+struct Event {
+  enum class Kind { Delivery, Confirmed, Failed, Reconnected, Blocked, Unblocked, Cancelled };
+  Kind kind = Kind::Delivery;
+  Envelope delivery;
+  std::uint64_t publish_id = 0;
+  std::string reason;
+};
+
+/// Stable name of an event kind ("Delivery", "Confirmed", …). Thread-safe.
+std::string_view to_string(Event::Kind kind) noexcept;
+
+}  // namespace claimcheck::amqp
