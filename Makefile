@@ -21,6 +21,8 @@ build: ## Configure and build everything (CMake, $(BUILD_DIR)/)
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# make test also starts PostgreSQL (the refstore tests need it); `make test PG=0` skips it.
+test: export PG := 1
 test: bootstrap build up ## Build, start the local servers, run every test (unit, integration, e2e)
 	@$(LOAD_ENV) cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 $(CTEST_ARGS)
 
