@@ -1,0 +1,120 @@
+#pragma once
+/// Small utilities: size/duration parsing, UUIDs, RFC 3339 time, byte formatting, URL redaction,
+/// object-key layout, retry backoff, and the reference demo's synthetic payload generator.
+
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "claimcheck/codec.h"
+#include "claimcheck/io.h"
+#include "claimcheck/result.h"
+
+namespace claimcheck {
+
+/// Wall-clock UTC time point used throughout the protocol.
+using Timestamp = std::chrono::system_clock::time_point;
+
+/// Current time floored to whole milliseconds (the precision RFC 3339 timestamps travel with).
+Timestamp utc_now();
+
+/// Parse a byte size: a non-negative decimal number (fraction allowed: "1.5GiB") followed by an optional,
+/// case-insensitive unit. Units are BINARY: B; K, KB, KiB = 1024; M, MB, MiB = 1024²; G, GB, GiB = 1024³;
+/// T, TB, TiB = 1024⁴. So "1MB" = 1048576 (matching the reference demo's MSG_SIZE=1MB meaning 1 MiB).
+/// Optional spaces between number and unit. The result is floored to whole bytes.
+/// Errors: InvalidArgument (origin "config") for empty input, bad number, unknown unit, overflow.
+[[nodiscard]] Result<std::uint64_t> parse_size(std::string_view s);
+
+/// Parse a duration: one or more `<integer><unit>` groups, units d, h, m, s (e.g. "7d", "12h", "1h30m",
+/// "45s"); a bare integer means seconds ("90"). Errors: InvalidArgument (origin "config") for empty input,
+/// unknown unit, overflow.
+[[nodiscard]] Result<std::chrono::seconds> parse_duration(std::string_view s);
+
+/// A random (version 4) UUID in canonical lowercase form, e.g. "3f1e...-4...". Thread-safe (libuuid).
+std::string new_uuid_v4();
+
+/// True if `s` is a canonical lowercase UUID: 8-4-4-4-12 of [0-9a-f]. Any version/variant.
+[[nodiscard]] bool is_uuid(std::string_view s) noexcept;
+
+/// Format as RFC 3339 UTC with milliseconds: "2024-05-01T12:34:56.789Z" (sub-millisecond part truncated).
+std::string format_rfc3339(Timestamp tp);
+/// Format as RFC 3339 UTC with whole seconds: "2024-05-01T12:34:56Z" (fraction truncated).
+std::string format_rfc3339_seconds(Timestamp tp);
+
+/// Parse an RFC 3339 UTC timestamp: "YYYY-MM-DDTHH:MM:SS[.fraction]" followed by "Z" (or "z", "+00:00",
+/// "-00:00"). 'T' may be 't'. Fraction: 1–9 digits (nanoseconds kept). Other offsets, leap seconds,
+/// invalid dates (Feb 30) are rejected. Errors: InvalidArgument (origin "protocol").
+[[nodiscard]] Result<Timestamp> parse_rfc3339(std::string_view s);
+
+/// Human-readable binary size: "512 B", "1.5 KiB", "1.0 MiB", "3.2 GiB", "1.0 TiB" (one decimal ≥ 1 KiB).
+std::string format_bytes(std::uint64_t bytes);
+
+/// Hide the password in URL userinfo for logs: "amqp://user:secret@host:5672/vh" →
+/// "amqp://user:***@host:5672/vh". A comma-separated list of URLs is redacted element by element. URLs
+/// without a password are returned unchanged. Never fails.
+std::string redact_url(std::string_view url);
+
+/// Object key layout: "<prefix>/YYYY/MM/DD/<id><base_ext><encoding ext>" with the UTC date of `tp`, e.g.
+/// "claimcheck/2024/05/01/<uuid>.json.zst" (zstd), ".json.gz" (gzip, as the reference demo), ".json"
+/// (identity). An empty prefix gives "YYYY/MM/DD/..."; trailing "/" of the prefix are dropped.
+std::string make_object_key(std::string_view prefix, Timestamp tp, std::string_view id, Encoding encoding,
+                            std::string_view base_ext = ".json");
+
+/// Retry policy: exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And
+/// Jitter", 2015).
+struct BackoffPolicy {
+  std::chrono::milliseconds initial{100};  ///< cap of the first retry's delay
+  std::chrono::milliseconds max{10000};    ///< cap of any delay
+  double multiplier = 2.0;                 ///< growth of the cap per retry (≥ 1)
+  int max_attempts = 6;                    ///< total attempts including the first (≥ 1)
+
+  /// Check the fields. Errors: InvalidArgument (origin "config") naming the field.
+  [[nodiscard]] Result<void> validate() const;
+  /// True if another attempt may follow attempt number `attempts_made` (1-based count of attempts done).
+  [[nodiscard]] bool may_retry(int attempts_made) const noexcept { return attempts_made < max_attempts; }
+};
+
+/// Delay before retry number `attempt` (1 = the first retry): uniform in [0, min(max, initial ×
+/// multiplier^(attempt-1))] ("full jitter"). attempt ≤ 0 is treated as 1. Uses `rng`; not thread-safe
+/// with respect to it.
+std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int attempt, std::mt19937_64& rng);
+
+/// Streams the reference demo's synthetic JSON payload of EXACTLY `size_bytes` bytes:
+/// `{"schema":"demo-1c-object-v1","id":"<uuid>","idx":N,"ts":"<rfc3339>","data":["<1024 alnum>",...]}`.
+///
+/// - `data` holds random [A-Za-z0-9] strings of 1024 characters (the last one shorter); up to two spaces
+///   are inserted before "]" so the total is exact. If `size_bytes` is smaller than the document with an
+///   empty `data` array (~120 bytes), that minimal document is produced (total() > the request).
+/// - Deterministic for a given (idx, size_bytes, seed, ts). Memory is O(1): generated on the fly.
+/// - Never fails. Not thread-safe.
+class SyntheticPayloadSource : public ByteSource {
+ public:
+  SyntheticPayloadSource(std::uint64_t idx, std::uint64_t size_bytes, std::uint64_t seed,
+                         Timestamp ts = utc_now());
+  Result<std::size_t> read(std::span<std::byte> buf) override;
+  /// Total bytes this source yields.
+  [[nodiscard]] std::uint64_t total() const noexcept { return total_; }
+  /// The document's "id".
+  [[nodiscard]] const std::string& id() const noexcept { return id_; }
+
+ private:
+  void refill();
+  std::mt19937_64 rng_;
+  std::string id_;
+  std::string pending_;        // bytes produced but not yet read
+  std::size_t pending_pos_ = 0;
+  std::uint64_t total_ = 0;
+  std::uint64_t emitted_ = 0;  // bytes moved into pending_ so far
+  std::uint64_t data_left_ = 0;  // bytes of the "data" array body left to generate
+  std::string trailer_;
+  bool first_elem_ = true;
+  bool trailer_done_ = false;
+};
+
+/// The whole synthetic payload (see SyntheticPayloadSource) as a string, seeded from `rng`.
+std::string synthetic_payload(std::uint64_t idx, std::uint64_t size_bytes, std::mt19937_64& rng);
+
+}  // namespace claimcheck
