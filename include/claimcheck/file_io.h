@@ -180,7 +180,7 @@ class HashingSink : public ByteSink {
 
 /// Options for AtomicFileSink.
 struct AtomicFileOptions {
-  /// Permission bits of the final file (before umask).
+  /// Permission bits of the final file (set with fchmod; the process umask is NOT applied).
   unsigned mode = 0644;
   /// Create missing parent directories (mode 0755) of the target.
   bool create_parents = true;
