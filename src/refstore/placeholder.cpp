@@ -1,1 +1,0 @@
-namespace claimcheck::refstore_detail { int placeholder = 0; }

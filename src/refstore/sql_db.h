@@ -1,0 +1,88 @@
+#pragma once
+/// Private: the thin SQL connection layer the RefStore engine runs on (one implementation per backend).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "claimcheck/refstore/ref_store.h"
+
+namespace claimcheck::refstore::detail {
+
+/// Every statement the engine uses. The SQL text (with $1..$N placeholders) comes from sql_text().
+enum class Stmt : int {
+  LockObject,         ///< $1 pointer_id → OBJ_COLS (PostgreSQL: FOR UPDATE)
+  InsertPlaceholder,  ///< $1 pointer_id, $2 first_seen_at → OBJ_COLS if inserted
+  InsertAck,          ///< $1..$7 → affected 0/1
+  SetProgress,        ///< $1 pointer_id, $2 processed_count
+  SetComplete,        ///< $1 pointer_id, $2 processed_count, $3 completed_at
+  FillStore,          ///< $1 pointer_id, $2 state, $3 bucket, ... $13 completed_at (nullable)
+  SelectAckSlots,     ///< $1 pointer_id → recipient_id, processed
+  SetForeign,         ///< $1 pointer_id, $2 recipient_id, $3 is_foreign
+  ExpireDue,          ///< $1 now
+  ClaimDue,           ///< $1 now, $2 lease_until, $3 limit → pointer_id, bucket, key, state, attempts
+  MarkDeleted,        ///< $1 pointer_id, $2 now
+  MarkFailed,         ///< $1 pointer_id, $2 error, $3 next_attempt
+  KnownKey,           ///< $1 bucket, $2 key → one row if known
+  GetObject,          ///< $1 pointer_id → OBJ_COLS
+  GetAcks,            ///< $1 pointer_id → recipient_id, processed, reason, processed_at, received_at, is_foreign
+  CountStates,        ///< → state, count
+  OldestPending,      ///< $1 limit → pointer_id
+  PurgePlaceholders,  ///< $1 older_than → pointer_id of removed rows
+  DeleteAcks,         ///< $1 pointer_id
+  SchemaVersion,      ///< → max(version)
+  Count_,             ///< number of statements (not a statement)
+};
+
+enum class Backend { Sqlite, Postgres };
+
+/// SQL text of a statement for a backend, placeholders written $1..$N.
+std::string_view sql_text(Stmt s, Backend b);
+
+/// DDL creating schema version 1 (both backends; portable types only).
+std::string_view schema_v1_ddl();
+
+/// A statement parameter: NULL, integer or text.
+using Param = std::variant<std::monostate, std::int64_t, std::string>;
+
+/// Result rows as text (NULL = nullopt) plus the affected-row count of INSERT/UPDATE/DELETE.
+struct Rows {
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  std::int64_t affected = 0;
+};
+
+/// One connection. Not thread-safe. Statements are prepared once, lazily, and reused.
+class SqlDb {
+ public:
+  virtual ~SqlDb() = default;
+  [[nodiscard]] virtual Backend backend() const noexcept = 0;
+  /// Starts a transaction; `write` = will write (SQLite: BEGIN IMMEDIATE).
+  [[nodiscard]] virtual Result<void> begin(bool write) = 0;
+  [[nodiscard]] virtual Result<void> commit() = 0;
+  /// Rolls back the open transaction, if any; never fails.
+  virtual void rollback() noexcept = 0;
+  [[nodiscard]] virtual Result<Rows> exec(Stmt s, const std::vector<Param>& params) = 0;
+  /// Runs parameterless SQL (DDL, several statements) inside the open transaction.
+  [[nodiscard]] virtual Result<void> exec_script(std::string_view sql) = 0;
+  /// Inside the migration transaction, before anything else: serialize concurrent migrators and
+  /// create the namespace (PostgreSQL: advisory lock + CREATE SCHEMA). SQLite: nothing.
+  [[nodiscard]] virtual Result<void> prepare_migration() = 0;
+};
+
+/// Opens a SQLite connection ("sqlite:" prefix already removed; ":memory:" allowed).
+Result<std::unique_ptr<SqlDb>> open_sqlite(const std::string& path, std::chrono::milliseconds busy_timeout);
+/// Opens a PostgreSQL connection (a libpq URI, may carry schema=NAME).
+Result<std::unique_ptr<SqlDb>> open_postgres(const std::string& dsn, std::chrono::milliseconds busy_timeout);
+
+/// Splits `schema=NAME` out of a PostgreSQL URI's query string. Returns the URI without it and the name
+/// (empty if absent). Errors: InvalidArgument for a name outside [A-Za-z0-9_]{1,63} or starting with a digit.
+Result<std::pair<std::string, std::string>> split_pg_schema(const std::string& dsn);
+
+/// The engine: a RefStore over one SqlDb; migrates the schema first.
+Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db);
+
+}  // namespace claimcheck::refstore::detail

@@ -1,0 +1,442 @@
+// The RefStore engine: state machine and invariants (DESIGN.md §5) over the SqlDb layer, shared by
+// SQLite and PostgreSQL so both backends behave identically.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <numeric>
+#include <string>
+
+#include "refstore/sql_db.h"
+
+namespace claimcheck::refstore::detail {
+namespace {
+
+using Row = std::vector<std::optional<std::string>>;
+
+std::int64_t to_us(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+TimePoint from_us(std::int64_t us) {
+  return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(us)));
+}
+
+std::int64_t as_int(const std::optional<std::string>& f) {
+  if (!f) return 0;
+  std::int64_t v = 0;
+  std::from_chars(f->data(), f->data() + f->size(), v);
+  return v;
+}
+std::string as_str(const std::optional<std::string>& f) { return f ? *f : std::string{}; }
+
+std::string join_lines(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += '\n';
+    out += s;
+  }
+  return out;
+}
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  std::size_t pos = 0;
+  for (;;) {
+    const auto nl = s.find('\n', pos);
+    out.push_back(s.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> normalized_recipients(std::vector<std::string> r) {
+  std::sort(r.begin(), r.end());
+  r.erase(std::unique(r.begin(), r.end()), r.end());
+  return r;
+}
+
+/// One row of `objects` (column order = CC_OBJ_COLS in sql_statements.cpp).
+struct ObjRow {
+  std::string pointer_id;
+  ObjectState state = ObjectState::Placeholder;
+  bool has_store = false;
+  std::string bucket, key;
+  std::vector<std::string> recipients;  // sorted
+  std::int64_t total = 0, processed_count = 0, size_stored = 0;
+  std::string sha256;
+  std::int64_t created_at = 0, expires_at = 0;
+  std::optional<std::int64_t> completed_at, deleted_at;
+  std::int64_t attempts = 0;
+  std::string last_error, producer_id;
+};
+
+Result<ObjRow> parse_obj(const Row& r) {
+  if (r.size() < 17) return fail(ErrorCode::Internal, "refstore", "objects row has too few columns");
+  ObjRow o;
+  o.pointer_id = as_str(r[0]);
+  CC_TRY(st, parse_object_state(as_str(r[1])));
+  o.state = *st;
+  o.has_store = as_int(r[2]) != 0;
+  o.bucket = as_str(r[3]);
+  o.key = as_str(r[4]);
+  o.recipients = split_lines(as_str(r[5]));
+  o.total = as_int(r[6]);
+  o.processed_count = as_int(r[7]);
+  o.size_stored = as_int(r[8]);
+  o.sha256 = as_str(r[9]);
+  o.created_at = as_int(r[10]);
+  o.expires_at = as_int(r[11]);
+  if (r[12]) o.completed_at = as_int(r[12]);
+  if (r[13]) o.deleted_at = as_int(r[13]);
+  o.attempts = as_int(r[14]);
+  o.last_error = as_str(r[15]);
+  o.producer_id = as_str(r[16]);
+  return o;
+}
+
+Result<void> validate_command(const Command& c) {
+  if (const auto* s = std::get_if<StoreInput>(&c)) {
+    if (s->pointer_id.empty() || s->bucket.empty() || s->key.empty() || s->recipients.empty()) {
+      return fail(ErrorCode::InvalidArgument, "refstore",
+                  "store record needs pointer_id, bucket, key and at least one recipient");
+    }
+    for (const auto& r : s->recipients) {
+      if (r.empty() || r.find('\n') != std::string::npos) {
+        return fail(ErrorCode::InvalidArgument, "refstore", "store record " + s->pointer_id +
+                                                                ": recipient ids must be non-empty, without newlines");
+      }
+    }
+    return ok();
+  }
+  const auto& a = std::get<AckInput>(c);
+  if (a.pointer_id.empty() || a.recipient_id.empty() || a.recipient_id.find('\n') != std::string::npos) {
+    return fail(ErrorCode::InvalidArgument, "refstore", "ack needs pointer_id and recipient_id");
+  }
+  return ok();
+}
+
+const std::string& pointer_of(const Command& c) {
+  return std::visit([](const auto& x) -> const std::string& { return x.pointer_id; }, c);
+}
+
+class SqlRefStore final : public RefStore {
+ public:
+  explicit SqlRefStore(std::unique_ptr<SqlDb> db) : db_(std::move(db)) {}
+
+  Result<void> migrate() {
+    return txn(true, [&]() -> Result<void> {
+      CC_TRY_VOID(db_->prepare_migration());
+      CC_TRY_VOID(db_->exec_script("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+      CC_TRY(rows, db_->exec(Stmt::SchemaVersion, {}));
+      const std::int64_t v = rows->rows.empty() ? 0 : as_int(rows->rows[0][0]);
+      if (v > kSchemaVersion) {
+        return fail(ErrorCode::FailedPrecondition, "refstore",
+                    "database schema version " + std::to_string(v) + " is newer than this build's " +
+                        std::to_string(kSchemaVersion));
+      }
+      if (v < 1) CC_TRY_VOID(db_->exec_script(schema_v1_ddl()));
+      return ok();
+    });
+  }
+
+  Result<ApplyResult> apply_batch(const std::vector<Command>& commands, TimePoint now) override {
+    for (const auto& c : commands) CC_TRY_VOID(validate_command(c));
+    // Lock objects in pointer_id order (stable: per-object order is kept) so concurrent batches on
+    // PostgreSQL never wait on each other in a cycle.
+    std::vector<std::size_t> order(commands.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+      return pointer_of(commands[x]) < pointer_of(commands[y]);
+    });
+    const std::int64_t now_us = to_us(now);
+    return txn(true, [&]() -> Result<ApplyResult> {
+      ApplyResult res;
+      std::optional<ObjRow> cur;
+      for (const std::size_t i : order) {
+        const Command& c = commands[i];
+        const std::string& pid = pointer_of(c);
+        if (!cur || cur->pointer_id != pid) {
+          CC_TRY(o, lock_or_create(pid, now_us));
+          cur = std::move(*o);
+        }
+        if (const auto* s = std::get_if<StoreInput>(&c)) {
+          CC_TRY_VOID(apply_store(*cur, *s, now_us, res));
+        } else {
+          CC_TRY_VOID(apply_ack(*cur, std::get<AckInput>(c), now_us, res));
+        }
+      }
+      return res;
+    });
+  }
+
+  Result<std::vector<DeleteTask>> claim_deletions(TimePoint now, std::size_t limit,
+                                                  std::chrono::seconds lease) override {
+    const std::int64_t now_us = to_us(now);
+    const std::int64_t until = to_us(now + lease);
+    return txn(true, [&]() -> Result<std::vector<DeleteTask>> {
+      CC_TRY(expired, db_->exec(Stmt::ExpireDue, {now_us}));
+      if (expired->affected > 0) spdlog::info("refstore: {} object(s) expired", expired->affected);
+      std::vector<std::pair<std::int64_t, DeleteTask>> found;
+      if (limit > 0) {
+        CC_TRY(rows, db_->exec(Stmt::ClaimDue, {now_us, until, static_cast<std::int64_t>(limit)}));
+        for (const auto& r : rows->rows) {
+          DeleteTask t;
+          t.pointer_id = as_str(r[0]);
+          t.bucket = as_str(r[1]);
+          t.key = as_str(r[2]);
+          CC_TRY(st, parse_object_state(as_str(r[3])));
+          t.state = *st;
+          t.attempts = static_cast<int>(as_int(r[4]));
+          found.emplace_back(as_int(r[5]), std::move(t));
+        }
+      }
+      std::sort(found.begin(), found.end(), [](const auto& x, const auto& y) {
+        return x.first != y.first ? x.first < y.first : x.second.pointer_id < y.second.pointer_id;
+      });
+      std::vector<DeleteTask> out;
+      out.reserve(found.size());
+      for (auto& f : found) out.push_back(std::move(f.second));
+      return out;
+    });
+  }
+
+  Result<void> mark_deleted(const std::vector<std::string>& pointer_ids, TimePoint now) override {
+    std::vector<std::string> ids = pointer_ids;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    const std::int64_t now_us = to_us(now);
+    return txn(true, [&]() -> Result<void> {
+      std::int64_t changed = 0;
+      for (const auto& id : ids) {
+        CC_TRY(r, db_->exec(Stmt::MarkDeleted, {id, now_us}));
+        changed += r->affected;
+      }
+      spdlog::debug("refstore: marked {} of {} object(s) DELETED", changed, ids.size());
+      return ok();
+    });
+  }
+
+  Result<void> mark_delete_failed(const std::string& pointer_id, const std::string& error,
+                                  TimePoint next_attempt) override {
+    return txn(true, [&]() -> Result<void> {
+      CC_TRY(r, db_->exec(Stmt::MarkFailed, {pointer_id, error, to_us(next_attempt)}));
+      return ok();
+    });
+  }
+
+  Result<std::vector<std::string>> known_keys(const std::string& bucket,
+                                              const std::vector<std::string>& keys) override {
+    return txn(false, [&]() -> Result<std::vector<std::string>> {
+      std::vector<std::string> out;
+      for (const auto& k : keys) {
+        CC_TRY(r, db_->exec(Stmt::KnownKey, {bucket, k}));
+        if (!r->rows.empty()) out.push_back(k);
+      }
+      return out;
+    });
+  }
+
+  Result<std::optional<ObjectStatus>> get(const std::string& pointer_id) override {
+    return txn(false, [&]() { return load_status(pointer_id); });
+  }
+
+  Result<Summary> summary(std::size_t oldest_n, TimePoint /*now*/) override {
+    return txn(false, [&]() -> Result<Summary> {
+      Summary s;
+      for (ObjectState st : {ObjectState::Placeholder, ObjectState::Pending, ObjectState::Complete,
+                             ObjectState::Expired, ObjectState::Deleted}) {
+        s.counts[st] = 0;
+      }
+      CC_TRY(counts, db_->exec(Stmt::CountStates, {}));
+      for (const auto& r : counts->rows) {
+        CC_TRY(st, parse_object_state(as_str(r[0])));
+        s.counts[*st] = as_int(r[1]);
+      }
+      if (oldest_n > 0) {
+        CC_TRY(ids, db_->exec(Stmt::OldestPending, {static_cast<std::int64_t>(oldest_n)}));
+        for (const auto& r : ids->rows) {
+          CC_TRY(st, load_status(as_str(r[0])));
+          if (*st) s.oldest_pending.push_back(std::move(**st));
+        }
+      }
+      return s;
+    });
+  }
+
+  Result<std::size_t> purge_placeholders(TimePoint older_than) override {
+    return txn(true, [&]() -> Result<std::size_t> {
+      CC_TRY(rows, db_->exec(Stmt::PurgePlaceholders, {to_us(older_than)}));
+      for (const auto& r : rows->rows) {
+        CC_TRY(d, db_->exec(Stmt::DeleteAcks, {as_str(r[0])}));
+      }
+      return rows->rows.size();
+    });
+  }
+
+  Result<int> schema_version() override {
+    return txn(false, [&]() -> Result<int> {
+      CC_TRY(rows, db_->exec(Stmt::SchemaVersion, {}));
+      return static_cast<int>(rows->rows.empty() ? 0 : as_int(rows->rows[0][0]));
+    });
+  }
+
+ private:
+  /// Runs f in one transaction; commits on success, rolls back on error.
+  template <typename F>
+  auto txn(bool write, F&& f) -> decltype(f()) {
+    CC_TRY_VOID(db_->begin(write));
+    auto r = f();
+    if (!r.has_value()) {
+      db_->rollback();
+      return r;
+    }
+    CC_TRY_VOID(db_->commit());
+    return r;
+  }
+
+  /// Locks the object row (PostgreSQL: FOR UPDATE), creating a PLACEHOLDER row if none exists.
+  Result<ObjRow> lock_or_create(const std::string& pid, std::int64_t now_us) {
+    CC_TRY(rows, db_->exec(Stmt::LockObject, {pid}));
+    if (rows->rows.empty()) {
+      CC_TRY(ins, db_->exec(Stmt::InsertPlaceholder, {pid, now_us}));
+      if (!ins->rows.empty()) return parse_obj(ins->rows[0]);
+      // Another transaction inserted it concurrently and committed: lock that row.
+      CC_TRY(again, db_->exec(Stmt::LockObject, {pid}));
+      if (again->rows.empty()) return fail(ErrorCode::Aborted, "refstore", "object row vanished: " + pid);
+      return parse_obj(again->rows[0]);
+    }
+    return parse_obj(rows->rows[0]);
+  }
+
+  Result<void> apply_store(ObjRow& o, const StoreInput& s, std::int64_t now_us, ApplyResult& res) {
+    auto recipients = normalized_recipients(s.recipients);
+    if (o.has_store || o.state == ObjectState::Deleted) {
+      ++res.stores_duplicate;
+      if (o.bucket != s.bucket || o.key != s.key || o.recipients != recipients || o.size_stored != s.size_stored ||
+          o.sha256 != s.sha256) {
+        spdlog::warn("refstore: store record for {} conflicts with the first one (kept {}/{}, ignored {}/{})",
+                     s.pointer_id, o.bucket, o.key, s.bucket, s.key);
+      }
+      return ok();
+    }
+    // PLACEHOLDER (new or with earlier acks): fill in the store and re-evaluate the acks seen so far.
+    CC_TRY(slots, db_->exec(Stmt::SelectAckSlots, {s.pointer_id}));
+    std::int64_t counted = 0;
+    for (const auto& r : slots->rows) {
+      const std::string rid = as_str(r[0]);
+      if (!std::binary_search(recipients.begin(), recipients.end(), rid)) {
+        CC_TRY(f, db_->exec(Stmt::SetForeign, {s.pointer_id, rid, std::int64_t{1}}));
+        spdlog::warn("refstore: ack for {} from {} who is not an expected recipient (foreign, not counted)",
+                     s.pointer_id, rid);
+      } else if (as_int(r[1]) != 0) {
+        ++counted;
+      }
+    }
+    const auto total = static_cast<std::int64_t>(recipients.size());
+    const bool complete = counted >= total;
+    const ObjectState state = complete ? ObjectState::Complete : ObjectState::Pending;
+    const Param completed_at = complete ? Param{now_us} : Param{};
+    const std::string joined = join_lines(recipients);
+    CC_TRY(u, db_->exec(Stmt::FillStore, {s.pointer_id, std::string(to_string(state)), s.bucket, s.key, joined, total,
+                                          counted, s.size_stored, s.sha256, to_us(s.created_at), to_us(s.expires_at),
+                                          s.producer_id, completed_at}));
+    ++res.stores_new;
+    o.has_store = true;
+    o.state = state;
+    o.bucket = s.bucket;
+    o.key = s.key;
+    o.recipients = std::move(recipients);
+    o.total = total;
+    o.processed_count = counted;
+    o.size_stored = s.size_stored;
+    o.sha256 = s.sha256;
+    if (complete) {
+      o.completed_at = now_us;
+      res.completed.push_back(s.pointer_id);
+    }
+    return ok();
+  }
+
+  Result<void> apply_ack(ObjRow& o, const AckInput& a, std::int64_t now_us, ApplyResult& res) {
+    if (o.state == ObjectState::Deleted) {  // terminal: nothing may resurrect it
+      ++res.acks_duplicate;
+      return ok();
+    }
+    const bool foreign = o.has_store && !std::binary_search(o.recipients.begin(), o.recipients.end(), a.recipient_id);
+    CC_TRY(ins, db_->exec(Stmt::InsertAck, {a.pointer_id, a.recipient_id, std::int64_t{a.processed ? 1 : 0},
+                                            a.reason, to_us(a.processed_at), now_us, std::int64_t{foreign ? 1 : 0}}));
+    if (ins->affected == 0) {  // slot taken: first ack of this recipient wins
+      ++res.acks_duplicate;
+      return ok();
+    }
+    ++res.acks_new;
+    if (foreign) {
+      ++res.acks_foreign;
+      spdlog::warn("refstore: ack for {} from {} who is not an expected recipient (foreign, not counted)",
+                   a.pointer_id, a.recipient_id);
+      return ok();
+    }
+    if (!o.has_store || !a.processed || o.state != ObjectState::Pending) return ok();
+    ++o.processed_count;
+    if (o.processed_count >= o.total) {
+      CC_TRY(u, db_->exec(Stmt::SetComplete, {a.pointer_id, o.processed_count, now_us}));
+      o.state = ObjectState::Complete;
+      o.completed_at = now_us;
+      res.completed.push_back(a.pointer_id);
+    } else {
+      CC_TRY(u, db_->exec(Stmt::SetProgress, {a.pointer_id, o.processed_count}));
+    }
+    return ok();
+  }
+
+  Result<std::optional<ObjectStatus>> load_status(const std::string& pid) {
+    CC_TRY(rows, db_->exec(Stmt::GetObject, {pid}));
+    if (rows->rows.empty()) return std::optional<ObjectStatus>{};
+    CC_TRY(o, parse_obj(rows->rows[0]));
+    ObjectStatus st;
+    st.pointer_id = o->pointer_id;
+    st.bucket = o->bucket;
+    st.key = o->key;
+    st.state = o->state;
+    st.recipients = o->recipients;
+    st.created_at = from_us(o->created_at);
+    st.expires_at = from_us(o->expires_at);
+    if (o->completed_at) st.completed_at = from_us(*o->completed_at);
+    if (o->deleted_at) st.deleted_at = from_us(*o->deleted_at);
+    st.delete_attempts = static_cast<int>(o->attempts);
+    st.last_error = o->last_error;
+    CC_TRY(acks, db_->exec(Stmt::GetAcks, {pid}));
+    std::vector<std::string> processed;
+    for (const auto& r : acks->rows) {
+      AckView a;
+      a.recipient_id = as_str(r[0]);
+      a.processed = as_int(r[1]) != 0;
+      a.reason = as_str(r[2]);
+      a.processed_at = from_us(as_int(r[3]));
+      a.received_at = from_us(as_int(r[4]));
+      a.foreign = as_int(r[5]) != 0;
+      if (a.processed && !a.foreign) processed.push_back(a.recipient_id);
+      st.acks.push_back(std::move(a));
+    }
+    std::sort(st.acks.begin(), st.acks.end(),
+              [](const AckView& x, const AckView& y) { return x.recipient_id < y.recipient_id; });
+    std::sort(processed.begin(), processed.end());
+    for (const auto& r : st.recipients) {
+      if (!std::binary_search(processed.begin(), processed.end(), r)) st.missing.push_back(r);
+    }
+    return std::optional<ObjectStatus>(std::move(st));
+  }
+
+  std::unique_ptr<SqlDb> db_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db) {
+  auto store = std::make_unique<SqlRefStore>(std::move(db));
+  CC_TRY_VOID(store->migrate());
+  return std::unique_ptr<RefStore>(std::move(store));
+}
+
+}  // namespace claimcheck::refstore::detail

@@ -1,0 +1,118 @@
+// SQL text of every RefStore statement, shared by SQLite and PostgreSQL where the dialects agree.
+#include "refstore/sql_db.h"
+
+namespace claimcheck::refstore::detail {
+
+#define CC_OBJ_COLS                                                                                   \
+  "pointer_id, state, has_store, bucket, object_key, recipients, recipients_total, processed_count, " \
+  "size_stored, sha256, created_at, expires_at, completed_at, deleted_at, delete_attempts, last_error, producer_id"
+
+std::string_view sql_text(Stmt s, Backend b) {
+  const bool pg = b == Backend::Postgres;
+  switch (s) {
+    case Stmt::LockObject:
+      return pg ? "SELECT " CC_OBJ_COLS " FROM objects WHERE pointer_id = $1 FOR UPDATE"
+                : "SELECT " CC_OBJ_COLS " FROM objects WHERE pointer_id = $1";
+    case Stmt::InsertPlaceholder:
+      return "INSERT INTO objects (pointer_id, state, first_seen_at) VALUES ($1, 'PLACEHOLDER', $2) "
+             "ON CONFLICT (pointer_id) DO NOTHING RETURNING " CC_OBJ_COLS;
+    case Stmt::InsertAck:
+      return "INSERT INTO acks (pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign) "
+             "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (pointer_id, recipient_id) DO NOTHING";
+    case Stmt::SetProgress:
+      return "UPDATE objects SET processed_count = $2 WHERE pointer_id = $1";
+    case Stmt::SetComplete:
+      return "UPDATE objects SET processed_count = $2, state = 'COMPLETE', completed_at = $3 WHERE pointer_id = $1";
+    case Stmt::FillStore:
+      return "UPDATE objects SET has_store = 1, state = $2, bucket = $3, object_key = $4, recipients = $5, "
+             "recipients_total = $6, processed_count = $7, size_stored = $8, sha256 = $9, created_at = $10, "
+             "expires_at = $11, producer_id = $12, completed_at = $13 WHERE pointer_id = $1";
+    case Stmt::SelectAckSlots:
+      return "SELECT recipient_id, processed FROM acks WHERE pointer_id = $1";
+    case Stmt::SetForeign:
+      return "UPDATE acks SET is_foreign = $3 WHERE pointer_id = $1 AND recipient_id = $2";
+    case Stmt::ExpireDue:
+      return pg ? "UPDATE objects SET state = 'EXPIRED' WHERE pointer_id IN (SELECT pointer_id FROM objects "
+                  "WHERE state = 'PENDING' AND expires_at <= $1 FOR UPDATE SKIP LOCKED)"
+                : "UPDATE objects SET state = 'EXPIRED' WHERE state = 'PENDING' AND expires_at <= $1";
+    case Stmt::ClaimDue:
+      return pg ? "UPDATE objects SET lease_until = $2 WHERE pointer_id IN (SELECT pointer_id FROM objects "
+                  "WHERE state IN ('COMPLETE', 'EXPIRED') AND next_attempt_at <= $1 AND lease_until <= $1 "
+                  "ORDER BY created_at, pointer_id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+                  "RETURNING pointer_id, bucket, object_key, state, delete_attempts, created_at"
+                : "UPDATE objects SET lease_until = $2 WHERE pointer_id IN (SELECT pointer_id FROM objects "
+                  "WHERE state IN ('COMPLETE', 'EXPIRED') AND next_attempt_at <= $1 AND lease_until <= $1 "
+                  "ORDER BY created_at, pointer_id LIMIT $3) "
+                  "RETURNING pointer_id, bucket, object_key, state, delete_attempts, created_at";
+    case Stmt::MarkDeleted:
+      return "UPDATE objects SET state = 'DELETED', deleted_at = $2, lease_until = 0 "
+             "WHERE pointer_id = $1 AND state IN ('COMPLETE', 'EXPIRED')";
+    case Stmt::MarkFailed:
+      return "UPDATE objects SET delete_attempts = delete_attempts + 1, last_error = $2, next_attempt_at = $3, "
+             "lease_until = 0 WHERE pointer_id = $1 AND state IN ('COMPLETE', 'EXPIRED')";
+    case Stmt::KnownKey:
+      return "SELECT 1 FROM objects WHERE bucket = $1 AND object_key = $2 AND has_store = 1 LIMIT 1";
+    case Stmt::GetObject:
+      return "SELECT " CC_OBJ_COLS " FROM objects WHERE pointer_id = $1";
+    case Stmt::GetAcks:
+      return "SELECT recipient_id, processed, reason, processed_at, received_at, is_foreign FROM acks "
+             "WHERE pointer_id = $1 ORDER BY recipient_id";
+    case Stmt::CountStates:
+      return "SELECT state, COUNT(*) FROM objects GROUP BY state";
+    case Stmt::OldestPending:
+      return "SELECT pointer_id FROM objects WHERE state = 'PENDING' ORDER BY created_at, pointer_id LIMIT $1";
+    case Stmt::PurgePlaceholders:
+      return "DELETE FROM objects WHERE state = 'PLACEHOLDER' AND first_seen_at < $1 RETURNING pointer_id";
+    case Stmt::DeleteAcks:
+      return "DELETE FROM acks WHERE pointer_id = $1";
+    case Stmt::SchemaVersion:
+      return "SELECT MAX(version) FROM schema_version";
+    case Stmt::Count_:
+      break;
+  }
+  return {};
+}
+#undef CC_OBJ_COLS
+
+std::string_view schema_v1_ddl() {
+  // Times are BIGINT microseconds since the Unix epoch (UTC); booleans are INTEGER 0/1 (portable).
+  return R"SQL(
+CREATE TABLE objects (
+  pointer_id       TEXT PRIMARY KEY,
+  state            TEXT NOT NULL,
+  has_store        INTEGER NOT NULL DEFAULT 0,
+  bucket           TEXT NOT NULL DEFAULT '',
+  object_key       TEXT NOT NULL DEFAULT '',
+  recipients       TEXT NOT NULL DEFAULT '',
+  recipients_total INTEGER NOT NULL DEFAULT 0,
+  processed_count  INTEGER NOT NULL DEFAULT 0,
+  size_stored      BIGINT NOT NULL DEFAULT 0,
+  sha256           TEXT NOT NULL DEFAULT '',
+  producer_id      TEXT NOT NULL DEFAULT '',
+  created_at       BIGINT NOT NULL DEFAULT 0,
+  expires_at       BIGINT NOT NULL DEFAULT 0,
+  first_seen_at    BIGINT NOT NULL,
+  completed_at     BIGINT,
+  deleted_at       BIGINT,
+  delete_attempts  INTEGER NOT NULL DEFAULT 0,
+  last_error       TEXT NOT NULL DEFAULT '',
+  next_attempt_at  BIGINT NOT NULL DEFAULT 0,
+  lease_until      BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX objects_state_idx ON objects (state, expires_at);
+CREATE INDEX objects_location_idx ON objects (bucket, object_key);
+CREATE TABLE acks (
+  pointer_id   TEXT NOT NULL,
+  recipient_id TEXT NOT NULL,
+  processed    INTEGER NOT NULL,
+  reason       TEXT NOT NULL DEFAULT '',
+  processed_at BIGINT NOT NULL,
+  received_at  BIGINT NOT NULL,
+  is_foreign   INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (pointer_id, recipient_id)
+);
+INSERT INTO schema_version (version) VALUES (1);
+)SQL";
+}
+
+}  // namespace claimcheck::refstore::detail
