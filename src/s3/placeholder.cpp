@@ -1,1 +1,0 @@
-namespace claimcheck::s3_detail { int placeholder = 0; }

@@ -1,0 +1,271 @@
+// Pure helpers of the S3 client: validation, URL building, hashing, dates, backoff.
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+#include "s3/s3_internal.h"
+
+namespace claimcheck::s3 {
+namespace detail {
+namespace {
+
+bool is_key_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '~' || c == '/' || c == '-';
+}
+
+Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, "s3", std::move(msg)); }
+
+std::string to_hex(const unsigned char* p, std::size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[p[i] >> 4];
+    out[2 * i + 1] = kHex[p[i] & 0xF];
+  }
+  return out;
+}
+
+// Digest with EVP; returns the raw digest bytes.
+std::string digest(const EVP_MD* md, std::span<const std::byte> data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr);
+  return std::string(reinterpret_cast<const char*>(out.data()), len);
+}
+
+}  // namespace
+
+Result<Endpoint> parse_endpoint(std::string_view url) {
+  Endpoint ep;
+  if (url.starts_with("http://")) {
+    ep.scheme = "http";
+    url.remove_prefix(7);
+  } else if (url.starts_with("https://")) {
+    ep.scheme = "https";
+    url.remove_prefix(8);
+  } else {
+    return bad("endpoint must start with http:// or https://");
+  }
+  if (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  if (url.empty()) return bad("endpoint has no host");
+  if (url.find_first_of("/?#@ ") != std::string_view::npos) {
+    return bad("endpoint must be scheme://host[:port] without path, query or userinfo");
+  }
+  std::string_view host = url;
+  std::string_view port;
+  bool has_port = false;
+  if (url.front() == '[') {  // [IPv6]:port
+    auto close = url.find(']');
+    if (close == std::string_view::npos) return bad("endpoint has an unterminated [IPv6] host");
+    host = url.substr(0, close + 1);
+    auto rest = url.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return bad("endpoint: unexpected characters after [IPv6] host");
+      port = rest.substr(1);
+      has_port = true;
+    }
+  } else if (auto colon = url.rfind(':'); colon != std::string_view::npos) {
+    host = url.substr(0, colon);
+    port = url.substr(colon + 1);
+    has_port = true;
+  }
+  if (host.empty() || host == "[]") return bad("endpoint has no host");
+  ep.host = std::string(host);
+  if (has_port) {
+    int p = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p < 1 || p > 65535) {
+      return bad("endpoint: port must be 1..65535");
+    }
+    ep.port = p;
+  }
+  return ep;
+}
+
+Result<void> check_key(std::string_view key) {
+  if (key.empty()) return bad("object key is empty");
+  if (key.size() > 1024) return bad("object key longer than 1024 bytes");
+  for (char c : key) {
+    if (!is_key_char(c)) return bad("object key contains a character outside [A-Za-z0-9._~/-]");
+  }
+  if (key.front() == '/') return bad("object key starts with '/'");
+  std::size_t start = 0;
+  while (start <= key.size()) {
+    auto end = key.find('/', start);
+    if (end == std::string_view::npos) end = key.size();
+    auto seg = key.substr(start, end - start);
+    if (seg == "." || seg == "..") return bad("object key contains a '.' or '..' path segment");
+    start = end + 1;
+  }
+  return ok();
+}
+
+Result<void> check_bucket(std::string_view b) {
+  if (b.size() < 3 || b.size() > 63) return bad("bucket name must be 3..63 characters");
+  for (char c : b) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-')) {
+      return bad("bucket name contains a character outside [a-z0-9.-]");
+    }
+  }
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(b.front()) || !alnum(b.back())) return bad("bucket name must start and end with [a-z0-9]");
+  return ok();
+}
+
+Result<void> check_metadata(const std::map<std::string, std::string>& md) {
+  for (const auto& [name, value] : md) {
+    if (name.empty()) return bad("metadata name is empty");
+    for (char c : name) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+        return bad("metadata name '" + name + "' must match [a-z0-9-]+");
+      }
+    }
+    for (char c : value) {
+      if (c < 0x20 || c > 0x7e) return bad("metadata value of '" + name + "' must be printable ASCII");
+    }
+  }
+  return ok();
+}
+
+std::string uri_encode(std::string_view s, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string build_url(const Endpoint& ep, bool path_style, std::string_view bucket, std::string_view key,
+                      std::string_view query) {
+  std::string url = ep.scheme + "://";
+  if (!path_style && !bucket.empty()) {
+    url += bucket;
+    url += '.';
+  }
+  url += ep.host;
+  if (ep.port != 0) url += ":" + std::to_string(ep.port);
+  url += '/';
+  if (path_style && !bucket.empty()) {
+    url += bucket;
+    if (!key.empty()) url += '/';
+  }
+  url += uri_encode(key, true);
+  if (!query.empty()) {
+    url += '?';
+    url += query;
+  }
+  return url;
+}
+
+std::string sha256_hex(std::span<const std::byte> data) {
+  auto d = digest(EVP_sha256(), data);
+  return to_hex(reinterpret_cast<const unsigned char*>(d.data()), d.size());
+}
+
+std::string md5_hex(std::span<const std::byte> data) {
+  auto d = digest(EVP_md5(), data);
+  return to_hex(reinterpret_cast<const unsigned char*>(d.data()), d.size());
+}
+
+std::string md5_base64(std::span<const std::byte> data) {
+  auto d = digest(EVP_md5(), data);
+  std::array<unsigned char, 64> out{};
+  int n = EVP_EncodeBlock(out.data(), reinterpret_cast<const unsigned char*>(d.data()), static_cast<int>(d.size()));
+  return std::string(reinterpret_cast<const char*>(out.data()), static_cast<std::size_t>(n));
+}
+
+std::string unquote_etag(std::string_view etag) {
+  if (etag.starts_with("W/")) etag.remove_prefix(2);
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  // Some servers XML-escape the quotes inside list results; pugixml already unescaped them.
+  return std::string(etag);
+}
+
+std::chrono::system_clock::time_point parse_iso8601(std::string_view s) {
+  std::tm tm{};
+  int year = 0, mon = 0, day = 0, hh = 0, mm = 0, ss = 0;
+  std::string buf(s);
+  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &year, &mon, &day, &hh, &mm, &ss) != 6) return {};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  std::time_t t = timegm(&tm);
+  if (t < 0) return {};
+  auto tp = std::chrono::system_clock::from_time_t(t);
+  // Fractional seconds (milliseconds precision is what S3 returns).
+  if (auto dot = s.find('.'); dot != std::string_view::npos && dot > 18) {
+    int ms = 0, digits = 0;
+    for (std::size_t i = dot + 1; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) && digits < 3; ++i) {
+      ms = ms * 10 + (s[i] - '0');
+      ++digits;
+    }
+    while (digits++ < 3) ms *= 10;
+    tp += std::chrono::milliseconds(ms);
+  }
+  return tp;
+}
+
+std::chrono::system_clock::time_point parse_http_date(std::string_view s) {
+  std::string buf(s);
+  std::time_t t = curl_getdate(buf.c_str(), nullptr);
+  if (t < 0) return {};
+  return std::chrono::system_clock::from_time_t(t);
+}
+
+std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max,
+                                        std::mt19937_64& rng) {
+  if (attempt < 2 || initial.count() <= 0) return std::chrono::milliseconds(0);
+  const int shift = std::min(attempt - 2, 30);
+  long long cap = initial.count();
+  for (int i = 0; i < shift && cap < max.count(); ++i) cap *= 2;
+  cap = std::min<long long>(cap, max.count());
+  std::uniform_int_distribution<long long> dist(0, cap);
+  return std::chrono::milliseconds(dist(rng));
+}
+
+}  // namespace detail
+
+Result<void> S3Config::validate() const {
+  auto bad_cfg = [](std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); };
+  if (endpoint.empty()) return bad_cfg("s3 endpoint: empty (want http(s)://host:port)");
+  if (auto ep = detail::parse_endpoint(endpoint); !ep) return bad_cfg("s3 endpoint: " + ep.error().message);
+  if (region.empty()) return bad_cfg("s3 region: empty");
+  for (char c : region) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
+      return bad_cfg("s3 region: must match [A-Za-z0-9_-]+");
+    }
+  }
+  if (access_key.empty()) return bad_cfg("s3 access_key: empty");
+  if (secret_key.empty()) return bad_cfg("s3 secret_key: empty");
+  if (connect_timeout.count() <= 0) return bad_cfg("s3 connect_timeout: must be > 0 ms");
+  if (request_timeout.count() < 0) return bad_cfg("s3 request_timeout: must be >= 0 ms (0 = none)");
+  if (stall_timeout.count() < 1000) return bad_cfg("s3 stall_timeout: must be >= 1000 ms");
+  if (part_size < 5 * kMiB || part_size > 5ULL * 1024 * kMiB) {
+    return bad_cfg("s3 part_size: must be 5 MiB .. 5 GiB (S3 multipart limits)");
+  }
+  if (max_attempts < 1 || max_attempts > 100) return bad_cfg("s3 max_attempts: must be 1..100");
+  if (backoff_initial.count() < 0) return bad_cfg("s3 backoff_initial: must be >= 0 ms");
+  if (backoff_max < backoff_initial) return bad_cfg("s3 backoff_max: must be >= backoff_initial");
+  return ok();
+}
+
+}  // namespace claimcheck::s3
