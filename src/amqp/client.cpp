@@ -1,0 +1,1037 @@
+#include "claimcheck/amqp/client.h"
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "amqp/reply.h"
+
+namespace claimcheck::amqp {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr amqp_channel_t kMainChannel = 1;  // publishes (confirm mode) + consumers
+constexpr amqp_channel_t kRpcChannel = 2;   // declarations, passive checks, basic.get
+constexpr int kFrameMax = 131072;
+constexpr const char* kPublishIdHeader = "x-claimcheck-publish-id";
+constexpr std::size_t kMaxEventsPerPoll = 1024;
+constexpr milliseconds kPollSlice{10};
+
+struct ConnDeleter {
+  void operator()(amqp_connection_state_t c) const noexcept {
+    if (c != nullptr) amqp_destroy_connection(c);
+  }
+};
+using ConnPtr = std::unique_ptr<amqp_connection_state_t_, ConnDeleter>;
+
+amqp_bytes_t bytes_of(const std::string& s) {
+  amqp_bytes_t b;
+  b.len = s.size();
+  b.bytes = const_cast<char*>(s.data());
+  return b;
+}
+
+std::string str_of(amqp_bytes_t b) {
+  if (b.bytes == nullptr || b.len == 0) return {};
+  return std::string(static_cast<const char*>(b.bytes), b.len);
+}
+
+timeval to_timeval(milliseconds d) {
+  if (d.count() < 0) d = milliseconds{0};
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
+  return tv;
+}
+
+amqp_table_entry_t utf8_entry(const std::string& key, const std::string& value) {
+  amqp_table_entry_t e;
+  e.key = bytes_of(key);
+  e.value.kind = AMQP_FIELD_KIND_UTF8;
+  e.value.value.bytes = bytes_of(value);
+  return e;
+}
+
+amqp_table_entry_t bool_entry(const char* key, bool v) {
+  amqp_table_entry_t e;
+  e.key = amqp_cstring_bytes(key);
+  e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  e.value.value.boolean = v ? 1 : 0;
+  return e;
+}
+
+amqp_table_entry_t i64_entry(const char* key, std::int64_t v) {
+  amqp_table_entry_t e;
+  e.key = amqp_cstring_bytes(key);
+  e.value.kind = AMQP_FIELD_KIND_I64;
+  e.value.value.i64 = v;
+  return e;
+}
+
+amqp_table_t table_of(std::vector<amqp_table_entry_t>& entries) {
+  amqp_table_t t;
+  t.num_entries = static_cast<int>(entries.size());
+  t.entries = entries.empty() ? nullptr : entries.data();
+  return t;
+}
+
+// Renders a scalar field value as text; false for arrays, tables, decimals and void (skipped).
+bool field_to_string(const amqp_field_value_t& v, std::string* out) {
+  switch (v.kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: *out = str_of(v.value.bytes); return true;
+    case AMQP_FIELD_KIND_BOOLEAN: *out = v.value.boolean ? "true" : "false"; return true;
+    case AMQP_FIELD_KIND_I8: *out = std::to_string(v.value.i8); return true;
+    case AMQP_FIELD_KIND_U8: *out = std::to_string(v.value.u8); return true;
+    case AMQP_FIELD_KIND_I16: *out = std::to_string(v.value.i16); return true;
+    case AMQP_FIELD_KIND_U16: *out = std::to_string(v.value.u16); return true;
+    case AMQP_FIELD_KIND_I32: *out = std::to_string(v.value.i32); return true;
+    case AMQP_FIELD_KIND_U32: *out = std::to_string(v.value.u32); return true;
+    case AMQP_FIELD_KIND_I64: *out = std::to_string(v.value.i64); return true;
+    case AMQP_FIELD_KIND_U64:
+    case AMQP_FIELD_KIND_TIMESTAMP: *out = std::to_string(v.value.u64); return true;
+    case AMQP_FIELD_KIND_F32: *out = std::to_string(v.value.f32); return true;
+    case AMQP_FIELD_KIND_F64: *out = std::to_string(v.value.f64); return true;
+    default: return false;
+  }
+}
+
+// Copies the properties and body of a rabbitmq-c message into a Message; returns the internal publish id
+// header (0 if absent), which is removed from the headers.
+std::uint64_t copy_message(const amqp_message_t& m, Message* out, std::int64_t* delivery_count) {
+  const amqp_basic_properties_t& p = m.properties;
+  std::uint64_t publish_id = 0;
+  out->body = str_of(m.body);
+  out->content_type = (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) ? str_of(p.content_type) : std::string();
+  out->type = (p._flags & AMQP_BASIC_TYPE_FLAG) ? str_of(p.type) : std::string();
+  out->message_id = (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? str_of(p.message_id) : std::string();
+  out->persistent = (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) && p.delivery_mode == 2;
+  out->timestamp = (p._flags & AMQP_BASIC_TIMESTAMP_FLAG) ? static_cast<std::int64_t>(p.timestamp) : 0;
+  out->headers.clear();
+  if (delivery_count != nullptr) *delivery_count = 0;
+  if (p._flags & AMQP_BASIC_HEADERS_FLAG) {
+    for (int i = 0; i < p.headers.num_entries; ++i) {
+      const amqp_table_entry_t& e = p.headers.entries[i];
+      std::string key = str_of(e.key);
+      std::string value;
+      if (!field_to_string(e.value, &value)) continue;
+      if (key == kPublishIdHeader) {
+        try {
+          publish_id = std::stoull(value);
+        } catch (const std::exception&) {
+          publish_id = 0;
+        }
+        continue;
+      }
+      if (key == "x-delivery-count" && delivery_count != nullptr) {
+        try {
+          *delivery_count = std::stoll(value);
+        } catch (const std::exception&) {
+          *delivery_count = 0;
+        }
+      }
+      out->headers[key] = std::move(value);
+    }
+  }
+  return publish_id;
+}
+
+bool is_fatal(const Error& e) {
+  return e.code == ErrorCode::PermissionDenied || e.code == ErrorCode::InvalidArgument;
+}
+
+std::string random_suffix() {
+  std::random_device rd;
+  std::uniform_int_distribution<unsigned> dist(0, 0xffffff);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%06x", dist(rd));
+  return buf;
+}
+
+}  // namespace
+
+struct Client::Impl {
+  struct Pending {
+    std::uint64_t id = 0;
+    std::string exchange;
+    std::string routing_key;
+    Message msg;
+    bool mandatory = false;
+    bool sent = false;
+    std::uint64_t tag = 0;
+    bool returned = false;
+    std::string return_reason;
+  };
+  struct ConsumeSpec {
+    std::string queue;
+    std::uint16_t prefetch = 0;
+    std::string tag;  // broker consumer tag of the current generation, empty when not active
+  };
+
+  AmqpConfig cfg;
+  std::string conn_name;
+  ConnPtr conn;
+  bool connected = false;
+  bool ever_connected = false;
+  bool closed = false;
+  bool rpc_open = false;
+  bool blocked = false;
+  std::uint64_t epoch = 0;
+  std::uint64_t next_publish_id = 1;
+  std::uint64_t next_tag = 1;
+  std::map<std::uint64_t, Pending> pending;            // publish id → message
+  std::map<std::uint64_t, std::uint64_t> tag_to_id;    // delivery tag (this epoch) → publish id
+  std::set<std::string> known_exchanges;               // checked to exist in this epoch
+  std::vector<Topology> topologies;
+  std::vector<ConsumeSpec> consumes;
+  std::vector<Event> queued_events;                    // produced outside poll(), returned by the next poll()
+  std::string loss_reason;
+  int failed_rounds = 0;
+  Clock::time_point next_attempt{};
+  Clock::time_point connected_at{};
+  std::optional<Error> fatal;
+  std::function<bool()> interrupt;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  explicit Impl(AmqpConfig c) : cfg(std::move(c)) {
+    conn_name = cfg.connection_name.empty() ? "claimcheck-" + random_suffix() : cfg.connection_name;
+  }
+
+  // ---- connection management ------------------------------------------------------------------------
+
+  Result<ConnPtr> open_url(const std::string& url) {
+    const std::string shown = redact_url(url);
+    std::string buf = url;
+    amqp_connection_info info{};
+    amqp_default_connection_info(&info);
+    if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) {
+      return fail(ErrorCode::InvalidArgument, "config", "cannot parse AMQP URL " + shown);
+    }
+    ConnPtr c(amqp_new_connection());
+    if (!c) return fail(ErrorCode::Internal, "amqp", "amqp_new_connection failed");
+    amqp_socket_t* sock = nullptr;
+    if (info.ssl) {
+      sock = amqp_ssl_socket_new(c.get());
+      if (sock == nullptr) return fail(ErrorCode::Internal, "amqp", "cannot create TLS socket");
+      amqp_ssl_socket_set_verify_peer(sock, cfg.verify_peer ? 1 : 0);
+      amqp_ssl_socket_set_verify_hostname(sock, cfg.verify_peer ? 1 : 0);
+      if (cfg.verify_peer) {
+        const std::string ca = cfg.ca_cert.empty() ? std::string(kSystemCaBundle) : cfg.ca_cert;
+        int rc = amqp_ssl_socket_set_cacert(sock, ca.c_str());
+        if (rc != AMQP_STATUS_OK) {
+          return fail(ErrorCode::InvalidArgument, "config", "cannot load CA certificate file " + ca);
+        }
+      }
+    } else {
+      sock = amqp_tcp_socket_new(c.get());
+      if (sock == nullptr) return fail(ErrorCode::Internal, "amqp", "cannot create TCP socket");
+    }
+    timeval tv = to_timeval(cfg.connect_timeout);
+    int rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
+    if (rc != AMQP_STATUS_OK) return fail(map_amqp_status(rc, "connect to " + shown));
+    amqp_set_handshake_timeout(c.get(), &tv);
+    amqp_set_rpc_timeout(c.get(), &tv);
+
+    std::vector<amqp_table_entry_t> caps = {
+        bool_entry("publisher_confirms", true),         bool_entry("consumer_cancel_notify", true),
+        bool_entry("connection.blocked", true),         bool_entry("basic.nack", true),
+        bool_entry("exchange_exchange_bindings", true), bool_entry("authentication_failure_close", true),
+    };
+    const std::string product = "claimcheck";
+    const std::string k_product = "product";
+    const std::string k_name = "connection_name";
+    std::vector<amqp_table_entry_t> props = {utf8_entry(k_product, product), utf8_entry(k_name, conn_name)};
+    amqp_table_entry_t cap_entry;
+    cap_entry.key = amqp_cstring_bytes("capabilities");
+    cap_entry.value.kind = AMQP_FIELD_KIND_TABLE;
+    cap_entry.value.value.table = table_of(caps);
+    props.push_back(cap_entry);
+    amqp_table_t props_table = table_of(props);
+
+    amqp_rpc_reply_t r = amqp_login_with_properties(
+        c.get(), info.vhost, cfg.channel_max, kFrameMax, static_cast<int>(cfg.heartbeat.count()), &props_table,
+        AMQP_SASL_METHOD_PLAIN, info.user, info.password);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) return fail(map_amqp_reply(r, "login to " + shown));
+    amqp_channel_open(c.get(), kMainChannel);
+    r = amqp_get_rpc_reply(c.get());
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) return fail(map_amqp_reply(r, "channel.open on " + shown));
+    amqp_confirm_select(c.get(), kMainChannel);
+    r = amqp_get_rpc_reply(c.get());
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) return fail(map_amqp_reply(r, "confirm.select on " + shown));
+    return c;
+  }
+
+  // One round over every URL. On success the connection is installed (epoch + 1).
+  Result<void> connect_round() {
+    std::optional<Error> last;
+    for (const auto& url : cfg.urls) {
+      auto r = open_url(url);
+      if (r.has_value()) {
+        conn = std::move(*r);
+        connected = true;
+        rpc_open = false;
+        blocked = false;
+        next_tag = 1;
+        tag_to_id.clear();
+        known_exchanges.clear();
+        ++epoch;
+        failed_rounds = 0;
+        connected_at = Clock::now();
+        spdlog::info("amqp: connected to {} as '{}' (epoch {})", redact_url(url), conn_name, epoch);
+        return ok();
+      }
+      spdlog::warn("amqp: {}", r.error().to_string());
+      if (is_fatal(r.error())) return fail(std::move(r).error());
+      last = std::move(r).error();
+    }
+    if (!last) return fail(ErrorCode::InvalidArgument, "config", "no AMQP URL configured");
+    Error e = *last;
+    e.code = ErrorCode::Unavailable;
+    e.message = "no AMQP broker reachable: " + e.message;
+    return fail(std::move(e));
+  }
+
+  milliseconds backoff_delay(int rounds) {
+    auto d = cfg.reconnect_initial;
+    for (int i = 1; i < rounds && d < cfg.reconnect_max; ++i) d *= 2;
+    d = std::min(d, cfg.reconnect_max);
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    return milliseconds{static_cast<std::int64_t>(static_cast<double>(d.count()) * jitter(rng))};
+  }
+
+  // Drops the current connection (optionally with a polite connection.close); everything sent but not
+  // confirmed becomes unsent again.
+  void lose_connection(const std::string& reason, bool polite) {
+    if (!connected && !conn) return;
+    spdlog::warn("amqp: connection lost (epoch {}): {}", epoch, reason);
+    if (conn && polite) {
+      (void)amqp_connection_close(conn.get(), AMQP_REPLY_SUCCESS);
+    }
+    conn.reset();
+    connected = false;
+    rpc_open = false;
+    blocked = false;
+    tag_to_id.clear();
+    known_exchanges.clear();
+    for (auto& [id, p] : pending) {
+      p.sent = false;
+      p.tag = 0;
+      p.returned = false;
+      p.return_reason.clear();
+    }
+    for (auto& c : consumes) c.tag.clear();
+    loss_reason = reason;
+    failed_rounds = 0;
+    bool short_lived = Clock::now() - connected_at < std::chrono::seconds(1);
+    next_attempt = Clock::now() + (short_lived ? cfg.reconnect_initial : milliseconds{0});
+  }
+
+  // After a successful (re)connect: re-declare, re-consume, re-publish.
+  Result<void> restore(std::vector<Event>& ev) {
+    for (const auto& t : std::vector<Topology>(topologies)) {
+      auto r = declare_now(t);
+      if (!r) {
+        spdlog::warn("amqp: re-declaring topology failed: {}", r.error().to_string());
+        if (!connected) return r;
+      }
+    }
+    for (auto& c : consumes) {
+      if (!connected) break;
+      auto r = start_consume(c);
+      if (!r) {
+        spdlog::warn("amqp: resuming consumer of '{}' failed: {}", c.queue, r.error().to_string());
+        if (!connected) return r;
+      }
+    }
+    drop_unconsumable(ev);
+    flush_unsent(ev);
+    if (!connected) return fail(ErrorCode::Unavailable, "amqp", "connection lost while restoring: " + loss_reason);
+    return ok();
+  }
+
+  // Consumers whose queue vanished are forgotten and reported.
+  void drop_unconsumable(std::vector<Event>& ev) {
+    for (auto it = consumes.begin(); it != consumes.end();) {
+      if (connected && it->tag.empty()) {
+        Event e;
+        e.kind = Event::Kind::Cancelled;
+        e.reason = it->queue;
+        ev.push_back(std::move(e));
+        it = consumes.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  // ---- RPC helpers ----------------------------------------------------------------------------------
+
+  Result<void> require_connected() {
+    if (!connected) {
+      return fail(ErrorCode::Unavailable, "amqp",
+                  "not connected" + (loss_reason.empty() ? std::string() : ": " + loss_reason));
+    }
+    return ok();
+  }
+
+  // Checks the last RPC on channel `ch`; on failure handles channel/connection closes.
+  Result<void> check_rpc(amqp_channel_t ch, const std::string& what) {
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(conn.get());
+    if (r.reply_type == AMQP_RESPONSE_NORMAL) return ok();
+    Error e = map_amqp_reply(r, what);
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+      amqp_channel_close_ok_t close_ok{};
+      int rc = amqp_send_method(conn.get(), ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+      if (ch == kRpcChannel && rc == AMQP_STATUS_OK) {
+        rpc_open = false;
+      } else {
+        lose_connection("channel " + std::to_string(ch) + " closed: " + e.message, rc == AMQP_STATUS_OK);
+      }
+    } else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+      amqp_connection_close_ok_t close_ok{};
+      (void)amqp_send_method(conn.get(), 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
+      lose_connection("connection closed by broker: " + e.message, false);
+    } else {
+      lose_connection(e.message, false);
+    }
+    return fail(std::move(e));
+  }
+
+  Result<void> ensure_rpc_channel() {
+    CC_TRY_VOID(require_connected());
+    if (rpc_open) return ok();
+    amqp_channel_open(conn.get(), kRpcChannel);
+    CC_TRY_VOID(check_rpc(kRpcChannel, "channel.open"));
+    rpc_open = true;
+    return ok();
+  }
+
+  Result<void> declare_now(const Topology& t) {
+    CC_TRY_VOID(ensure_rpc_channel());
+    amqp_table_t empty = amqp_empty_table;
+    for (const auto& x : t.exchanges) {
+      amqp_exchange_declare(conn.get(), kRpcChannel, bytes_of(x.name), bytes_of(x.type), 0, 1, 0, 0, empty);
+      CC_TRY_VOID(check_rpc(kRpcChannel, "exchange.declare '" + x.name + "'"));
+      known_exchanges.insert(x.name);
+    }
+    for (const auto& q : t.queues) {
+      const std::string quorum = "quorum";
+      const std::string k_type = "x-queue-type";
+      const std::string k_dlx = "x-dead-letter-exchange";
+      std::vector<amqp_table_entry_t> args;
+      if (q.quorum) args.push_back(utf8_entry(k_type, quorum));
+      if (!q.dead_letter_exchange.empty()) args.push_back(utf8_entry(k_dlx, q.dead_letter_exchange));
+      if (q.quorum && q.delivery_limit > 0) args.push_back(i64_entry("x-delivery-limit", q.delivery_limit));
+      if (q.single_active_consumer) args.push_back(bool_entry("x-single-active-consumer", true));
+      amqp_queue_declare(conn.get(), kRpcChannel, bytes_of(q.name), 0, 1, 0, 0, table_of(args));
+      CC_TRY_VOID(check_rpc(kRpcChannel, "queue.declare '" + q.name + "'"));
+    }
+    for (const auto& b : t.bindings) {
+      amqp_queue_bind(conn.get(), kRpcChannel, bytes_of(b.queue), bytes_of(b.exchange), bytes_of(b.routing_key),
+                      empty);
+      CC_TRY_VOID(check_rpc(kRpcChannel,
+                            "queue.bind '" + b.queue + "' to '" + b.exchange + "' key '" + b.routing_key + "'"));
+    }
+    return ok();
+  }
+
+  Result<std::uint32_t> passive_queue(const std::string& queue) {
+    CC_TRY_VOID(ensure_rpc_channel());
+    amqp_queue_declare_ok_t* okm =
+        amqp_queue_declare(conn.get(), kRpcChannel, bytes_of(queue), 1, 0, 0, 0, amqp_empty_table);
+    CC_TRY_VOID(check_rpc(kRpcChannel, "queue '" + queue + "'"));
+    return okm != nullptr ? okm->message_count : 0U;
+  }
+
+  Result<void> passive_exchange(const std::string& exchange) {
+    if (exchange.empty() || known_exchanges.count(exchange) != 0) return ok();
+    CC_TRY_VOID(ensure_rpc_channel());
+    amqp_exchange_declare(conn.get(), kRpcChannel, bytes_of(exchange), amqp_cstring_bytes("direct"), 1, 0, 0, 0,
+                          amqp_empty_table);
+    CC_TRY_VOID(check_rpc(kRpcChannel, "exchange '" + exchange + "'"));
+    known_exchanges.insert(exchange);
+    return ok();
+  }
+
+  // basic.qos + basic.consume on the main channel; a missing queue is detected first on the RPC channel
+  // so that it does not close the main channel.
+  Result<void> start_consume(ConsumeSpec& c) {
+    c.tag.clear();
+    CC_TRY(count, passive_queue(c.queue));
+    (void)count;
+    amqp_basic_qos(conn.get(), kMainChannel, 0, c.prefetch, 0);
+    CC_TRY_VOID(check_rpc(kMainChannel, "basic.qos"));
+    amqp_basic_consume_ok_t* okm = amqp_basic_consume(conn.get(), kMainChannel, bytes_of(c.queue),
+                                                      amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    CC_TRY_VOID(check_rpc(kMainChannel, "basic.consume '" + c.queue + "'"));
+    c.tag = okm != nullptr ? str_of(okm->consumer_tag) : std::string();
+    spdlog::debug("amqp: consuming '{}' (prefetch {}, tag {})", c.queue, c.prefetch, c.tag);
+    return ok();
+  }
+
+  // ---- publishing ----------------------------------------------------------------------------------
+
+  bool send(Pending& p) {
+    const Message& m = p.msg;
+    amqp_basic_properties_t props{};
+    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+    props.delivery_mode = m.persistent ? 2 : 1;
+    if (!m.content_type.empty()) {
+      props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+      props.content_type = bytes_of(m.content_type);
+    }
+    if (!m.type.empty()) {
+      props._flags |= AMQP_BASIC_TYPE_FLAG;
+      props.type = bytes_of(m.type);
+    }
+    if (!m.message_id.empty()) {
+      props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+      props.message_id = bytes_of(m.message_id);
+    }
+    if (m.timestamp != 0) {
+      props._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
+      props.timestamp = static_cast<std::uint64_t>(m.timestamp);
+    }
+    std::vector<amqp_table_entry_t> headers;
+    headers.reserve(m.headers.size() + 1);
+    for (const auto& [k, v] : m.headers) headers.push_back(utf8_entry(k, v));
+    const std::string id_key = kPublishIdHeader;
+    const std::string id_value = std::to_string(p.id);
+    if (p.mandatory) headers.push_back(utf8_entry(id_key, id_value));
+    if (!headers.empty()) {
+      props._flags |= AMQP_BASIC_HEADERS_FLAG;
+      props.headers = table_of(headers);
+    }
+    int rc = amqp_basic_publish(conn.get(), kMainChannel, bytes_of(p.exchange), bytes_of(p.routing_key),
+                                p.mandatory ? 1 : 0, 0, &props, bytes_of(m.body));
+    if (rc != AMQP_STATUS_OK) {
+      lose_connection(map_amqp_status(rc, "basic.publish").message, false);
+      return false;
+    }
+    p.sent = true;
+    p.tag = next_tag++;
+    p.returned = false;
+    tag_to_id[p.tag] = p.id;
+    return true;
+  }
+
+  // Sends every queued message, oldest first, while connected and not blocked.
+  void flush_unsent(std::vector<Event>& ev) {
+    for (auto it = pending.begin(); it != pending.end() && connected && !blocked;) {
+      Pending& p = it->second;
+      if (p.sent) {
+        ++it;
+        continue;
+      }
+      if (!p.exchange.empty() && known_exchanges.count(p.exchange) == 0) {
+        auto r = passive_exchange(p.exchange);
+        if (!r) {
+          if (!connected) return;
+          if (r.error().code == ErrorCode::NotFound) {
+            Event e;
+            e.kind = Event::Kind::Failed;
+            e.publish_id = p.id;
+            e.reason = r.error().message;
+            ev.push_back(std::move(e));
+            it = pending.erase(it);
+            continue;
+          }
+          return;
+        }
+      }
+      if (!send(p)) return;
+      ++it;
+    }
+  }
+
+  void settle(std::uint64_t tag, bool multiple, bool nacked, std::vector<Event>& ev) {
+    auto end = multiple ? tag_to_id.upper_bound(tag) : tag_to_id.find(tag);
+    auto begin = multiple ? tag_to_id.begin() : end;
+    if (!multiple) {
+      if (end == tag_to_id.end()) return;
+      ++end;
+    }
+    for (auto it = begin; it != end; ++it) {
+      auto p = pending.find(it->second);
+      if (p == pending.end()) continue;
+      Event e;
+      e.publish_id = p->first;
+      if (nacked) {
+        e.kind = Event::Kind::Failed;
+        e.reason = "nack";
+      } else if (p->second.returned) {
+        e.kind = Event::Kind::Failed;
+        e.reason = p->second.return_reason;
+      } else {
+        e.kind = Event::Kind::Confirmed;
+      }
+      ev.push_back(std::move(e));
+      pending.erase(p);
+    }
+    tag_to_id.erase(begin, end);
+  }
+
+  // ---- frame handling ------------------------------------------------------------------------------
+
+  // Reads the content (header + body frames) following a deliver/return/get-ok method.
+  bool read_content(amqp_channel_t ch, Message* m, std::int64_t* delivery_count, std::uint64_t* publish_id) {
+    amqp_message_t msg;
+    std::memset(&msg, 0, sizeof msg);
+    amqp_rpc_reply_t r = amqp_read_message(conn.get(), ch, &msg, 0);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+      lose_connection(map_amqp_reply(r, "reading message content").message, false);
+      return false;
+    }
+    std::uint64_t id = copy_message(msg, m, delivery_count);
+    if (publish_id != nullptr) *publish_id = id;
+    amqp_destroy_message(&msg);
+    return true;
+  }
+
+  void handle_frame(const amqp_frame_t& f, std::vector<Event>& ev) {
+    if (f.frame_type != AMQP_FRAME_METHOD) return;  // stray header/body frames: ignore
+    const amqp_method_t& m = f.payload.method;
+    switch (m.id) {
+      case AMQP_BASIC_DELIVER_METHOD: {
+        const auto* d = static_cast<const amqp_basic_deliver_t*>(m.decoded);
+        Event e;
+        e.kind = Event::Kind::Delivery;
+        e.delivery.delivery_tag = d->delivery_tag;
+        e.delivery.redelivered = d->redelivered != 0;
+        e.delivery.exchange = str_of(d->exchange);
+        e.delivery.routing_key = str_of(d->routing_key);
+        e.delivery.consumer_tag = str_of(d->consumer_tag);
+        e.delivery.epoch = epoch;
+        if (!read_content(f.channel, &e.delivery.message, &e.delivery.delivery_count, nullptr)) return;
+        ev.push_back(std::move(e));
+        return;
+      }
+      case AMQP_BASIC_ACK_METHOD: {
+        const auto* a = static_cast<const amqp_basic_ack_t*>(m.decoded);
+        settle(a->delivery_tag, a->multiple != 0, false, ev);
+        return;
+      }
+      case AMQP_BASIC_NACK_METHOD: {
+        const auto* a = static_cast<const amqp_basic_nack_t*>(m.decoded);
+        settle(a->delivery_tag, a->multiple != 0, true, ev);
+        return;
+      }
+      case AMQP_BASIC_RETURN_METHOD: {
+        const auto* r = static_cast<const amqp_basic_return_t*>(m.decoded);
+        std::string reason = std::to_string(r->reply_code) + " " + str_of(r->reply_text);
+        Message msg;
+        std::uint64_t id = 0;
+        if (!read_content(f.channel, &msg, nullptr, &id)) return;
+        auto p = pending.find(id);
+        if (p != pending.end()) {
+          p->second.returned = true;
+          p->second.return_reason = reason;
+        } else {
+          spdlog::warn("amqp: basic.return ({}) for an unknown publish", reason);
+        }
+        return;
+      }
+      case AMQP_BASIC_CANCEL_METHOD: {
+        const auto* c = static_cast<const amqp_basic_cancel_t*>(m.decoded);
+        std::string tag = str_of(c->consumer_tag);
+        if (!c->nowait) {
+          amqp_basic_cancel_ok_t cancel_ok;
+          cancel_ok.consumer_tag = c->consumer_tag;
+          if (amqp_send_method(conn.get(), f.channel, AMQP_BASIC_CANCEL_OK_METHOD, &cancel_ok) != AMQP_STATUS_OK) {
+            lose_connection("cannot send basic.cancel-ok", false);
+            return;
+          }
+        }
+        for (auto& spec : consumes) {
+          if (spec.tag != tag) continue;
+          spdlog::warn("amqp: broker cancelled consumer of '{}'; re-consuming", spec.queue);
+          auto r = start_consume(spec);
+          if (!r) spdlog::warn("amqp: re-consuming '{}' failed: {}", spec.queue, r.error().to_string());
+          break;
+        }
+        drop_unconsumable(ev);
+        return;
+      }
+      case AMQP_CONNECTION_BLOCKED_METHOD: {
+        const auto* b = static_cast<const amqp_connection_blocked_t*>(m.decoded);
+        blocked = true;
+        Event e;
+        e.kind = Event::Kind::Blocked;
+        e.reason = str_of(b->reason);
+        spdlog::warn("amqp: connection blocked by broker: {}", e.reason);
+        ev.push_back(std::move(e));
+        return;
+      }
+      case AMQP_CONNECTION_UNBLOCKED_METHOD: {
+        blocked = false;
+        Event e;
+        e.kind = Event::Kind::Unblocked;
+        spdlog::info("amqp: connection unblocked");
+        ev.push_back(std::move(e));
+        return;
+      }
+      case AMQP_CHANNEL_CLOSE_METHOD: {
+        const auto* c = static_cast<const amqp_channel_close_t*>(m.decoded);
+        std::string text = std::to_string(c->reply_code) + " " + str_of(c->reply_text);
+        amqp_channel_close_ok_t close_ok{};
+        int rc = amqp_send_method(conn.get(), f.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        if (f.channel == kRpcChannel && rc == AMQP_STATUS_OK) {
+          rpc_open = false;
+          return;
+        }
+        // A publish to a missing exchange closes the main channel with 404: forget that the exchange exists
+        // so that the re-send checks it again and reports Failed instead of looping.
+        lose_connection("channel " + std::to_string(f.channel) + " closed by broker: " + text, rc == AMQP_STATUS_OK);
+        return;
+      }
+      case AMQP_CONNECTION_CLOSE_METHOD: {
+        const auto* c = static_cast<const amqp_connection_close_t*>(m.decoded);
+        std::string text = std::to_string(c->reply_code) + " " + str_of(c->reply_text);
+        amqp_connection_close_ok_t close_ok{};
+        (void)amqp_send_method(conn.get(), 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
+        lose_connection("connection closed by broker: " + text, false);
+        return;
+      }
+      default:
+        spdlog::debug("amqp: ignoring method 0x{:08x} on channel {}", m.id, f.channel);
+        return;
+    }
+  }
+
+  bool interrupted() const { return interrupt && interrupt(); }
+
+  // Waits until `until` (or the deadline), waking early for interrupts.
+  void sleep_until(Clock::time_point until) {
+    while (Clock::now() < until) {
+      if (interrupted()) return;
+      auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+      std::this_thread::sleep_for(std::min(left + milliseconds{1}, kPollSlice));
+    }
+  }
+
+  Result<void> try_reconnect(std::vector<Event>& ev) {
+    auto r = connect_round();
+    if (!r) {
+      if (is_fatal(r.error())) {
+        fatal = r.error();
+        return r;
+      }
+      ++failed_rounds;
+      if (cfg.max_reconnect_attempts > 0 && failed_rounds >= cfg.max_reconnect_attempts) {
+        Error e = r.error();
+        e.message = "giving up after " + std::to_string(failed_rounds) + " reconnect rounds: " + e.message;
+        fatal = e;
+        return fail(std::move(e));
+      }
+      next_attempt = Clock::now() + backoff_delay(failed_rounds);
+      return ok();
+    }
+    Event e;
+    e.kind = Event::Kind::Reconnected;
+    e.reason = loss_reason;
+    auto rr = restore(ev);
+    if (!rr) spdlog::warn("amqp: restore after reconnect incomplete: {}", rr.error().to_string());
+    ev.insert(ev.begin(), std::move(e));
+    return ok();
+  }
+
+  Result<std::vector<Event>> poll(milliseconds timeout) {
+    if (fatal) return fail(*fatal);
+    if (closed || !ever_connected) {
+      return fail(ErrorCode::FailedPrecondition, "amqp", "poll() before connect() or after close()");
+    }
+    const auto deadline = Clock::now() + timeout;
+    std::vector<Event> ev = std::move(queued_events);
+    queued_events.clear();
+    bool tried_reconnect = false;
+    for (;;) {
+      if (!connected) {
+        if (!tried_reconnect && Clock::now() >= next_attempt) {
+          tried_reconnect = true;
+          CC_TRY_VOID(try_reconnect(ev));
+        }
+        if (!connected) {
+          if (!ev.empty() || Clock::now() >= deadline || tried_reconnect) return ev;
+          sleep_until(std::min(deadline, next_attempt));
+          if (Clock::now() >= deadline || interrupted()) return ev;
+          continue;
+        }
+      }
+      if (!blocked) flush_unsent(ev);
+      if (!connected) continue;
+
+      const bool have = !ev.empty();
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      timeval tv = to_timeval(have ? milliseconds{0} : std::clamp(left, milliseconds{0}, kPollSlice));
+      amqp_frame_t frame;
+      int rc = amqp_simple_wait_frame_noblock(conn.get(), &frame, &tv);
+      if (rc == AMQP_STATUS_TIMEOUT) {
+        if (have || Clock::now() >= deadline || interrupted()) {
+          if (connected && !amqp_frames_enqueued(conn.get())) amqp_maybe_release_buffers(conn.get());
+          return ev;
+        }
+        continue;
+      }
+      if (rc != AMQP_STATUS_OK) {
+        lose_connection(map_amqp_status(rc, "reading frames").message, false);
+        continue;
+      }
+      handle_frame(frame, ev);
+      if (connected && !amqp_frames_enqueued(conn.get())) amqp_maybe_release_buffers(conn.get());
+      if (ev.size() >= kMaxEventsPerPoll) return ev;
+    }
+  }
+
+  std::size_t unconfirmed() const {
+    std::size_t n = pending.size();
+    for (const auto& e : queued_events) {
+      if (e.kind == Event::Kind::Confirmed || e.kind == Event::Kind::Failed) ++n;
+    }
+    return n;
+  }
+
+  void close() {
+    if (conn) {
+      if (connected) (void)amqp_connection_close(conn.get(), AMQP_REPLY_SUCCESS);
+      conn.reset();
+      spdlog::info("amqp: connection '{}' closed (epoch {})", conn_name, epoch);
+    }
+    connected = false;
+    rpc_open = false;
+    blocked = false;
+    closed = true;
+    pending.clear();
+    tag_to_id.clear();
+    known_exchanges.clear();
+    consumes.clear();
+    queued_events.clear();
+  }
+};
+
+// ---- Client -------------------------------------------------------------------------------------------
+
+Client::Client(AmqpConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+Client::~Client() {
+  if (impl_) impl_->close();
+}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&& other) noexcept {
+  if (this != &other) {
+    if (impl_) impl_->close();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+Result<void> Client::connect() {
+  Impl& d = *impl_;
+  if (d.connected) return ok();
+  CC_TRY_VOID(d.cfg.validate());
+  d.closed = false;
+  d.fatal.reset();
+  for (int round = 1;; ++round) {
+    auto r = d.connect_round();
+    if (r) break;
+    if (is_fatal(r.error()) || round >= d.cfg.connect_attempts) return r;
+    std::this_thread::sleep_for(d.backoff_delay(round));
+  }
+  d.ever_connected = true;
+  std::vector<Event> ev;
+  auto r = d.restore(ev);
+  d.queued_events.insert(d.queued_events.end(), ev.begin(), ev.end());
+  return r;
+}
+
+Result<void> Client::declare(const Topology& topology) {
+  Impl& d = *impl_;
+  CC_TRY_VOID(d.require_connected());
+  CC_TRY_VOID(d.declare_now(topology));
+  d.topologies.push_back(topology);
+  return ok();
+}
+
+Result<void> Client::consume(const std::string& queue, std::uint16_t prefetch) {
+  Impl& d = *impl_;
+  for (const auto& c : d.consumes) {
+    if (c.queue == queue) return ok();
+  }
+  CC_TRY_VOID(d.require_connected());
+  Impl::ConsumeSpec spec;
+  spec.queue = queue;
+  spec.prefetch = prefetch;
+  CC_TRY_VOID(d.start_consume(spec));
+  d.consumes.push_back(std::move(spec));
+  return ok();
+}
+
+Result<void> Client::cancel_consume(const std::string& queue) {
+  Impl& d = *impl_;
+  auto it = std::find_if(d.consumes.begin(), d.consumes.end(), [&](const auto& c) { return c.queue == queue; });
+  if (it == d.consumes.end()) return ok();
+  std::string tag = it->tag;
+  d.consumes.erase(it);
+  if (!d.connected || tag.empty()) return ok();
+  amqp_basic_cancel(d.conn.get(), kMainChannel, bytes_of(tag));
+  return d.check_rpc(kMainChannel, "basic.cancel '" + queue + "'");
+}
+
+Result<std::uint64_t> Client::publish(const std::string& exchange, const std::string& routing_key,
+                                      const Message& msg, bool mandatory) {
+  Impl& d = *impl_;
+  if (d.closed || !d.ever_connected) {
+    return fail(ErrorCode::FailedPrecondition, "amqp", "publish() before connect() or after close()");
+  }
+  if (d.fatal) return fail(*d.fatal);
+  Impl::Pending p;
+  p.id = d.next_publish_id++;
+  p.exchange = exchange;
+  p.routing_key = routing_key;
+  p.msg = msg;
+  p.mandatory = mandatory;
+  const std::uint64_t id = p.id;
+  d.pending.emplace(id, std::move(p));
+  if (d.connected && !d.blocked) d.flush_unsent(d.queued_events);
+  return id;
+}
+
+Result<void> Client::ack(const Envelope& env, bool multiple) {
+  Impl& d = *impl_;
+  if (!d.connected || env.epoch != d.epoch) return ok();
+  int rc = amqp_basic_ack(d.conn.get(), kMainChannel, env.delivery_tag, multiple ? 1 : 0);
+  if (rc != AMQP_STATUS_OK) {
+    Error e = map_amqp_status(rc, "basic.ack");
+    d.lose_connection(e.message, false);
+    return fail(std::move(e));
+  }
+  return ok();
+}
+
+Result<void> Client::nack(const Envelope& env, bool requeue, bool multiple) {
+  Impl& d = *impl_;
+  if (!d.connected || env.epoch != d.epoch) return ok();
+  int rc = amqp_basic_nack(d.conn.get(), kMainChannel, env.delivery_tag, multiple ? 1 : 0, requeue ? 1 : 0);
+  if (rc != AMQP_STATUS_OK) {
+    Error e = map_amqp_status(rc, "basic.nack");
+    d.lose_connection(e.message, false);
+    return fail(std::move(e));
+  }
+  return ok();
+}
+
+Result<void> Client::reject(const Envelope& env, bool requeue) {
+  Impl& d = *impl_;
+  if (!d.connected || env.epoch != d.epoch) return ok();
+  int rc = amqp_basic_reject(d.conn.get(), kMainChannel, env.delivery_tag, requeue ? 1 : 0);
+  if (rc != AMQP_STATUS_OK) {
+    Error e = map_amqp_status(rc, "basic.reject");
+    d.lose_connection(e.message, false);
+    return fail(std::move(e));
+  }
+  return ok();
+}
+
+Result<std::vector<Event>> Client::poll(std::chrono::milliseconds timeout) { return impl_->poll(timeout); }
+
+void Client::set_interrupt_check(std::function<bool()> check) { impl_->interrupt = std::move(check); }
+
+std::size_t Client::unconfirmed() const { return impl_->unconfirmed(); }
+
+Result<void> Client::wait_confirms(std::chrono::milliseconds timeout, std::vector<Event>* other_events) {
+  const auto deadline = Clock::now() + timeout;
+  std::optional<std::string> first_failure;
+  std::size_t failures = 0;
+  for (;;) {
+    if (unconfirmed() == 0) break;
+    auto now = Clock::now();
+    if (now >= deadline) {
+      return fail(ErrorCode::Unavailable, "amqp",
+                  "timed out waiting for confirms: " + std::to_string(unconfirmed()) + " unconfirmed");
+    }
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
+    CC_TRY(events, poll(std::min(left, milliseconds{100})));
+    for (auto& e : *events) {
+      if (e.kind == Event::Kind::Failed) {
+        ++failures;
+        if (!first_failure) first_failure = "publish " + std::to_string(e.publish_id) + ": " + e.reason;
+      }
+      if (other_events != nullptr) other_events->push_back(std::move(e));
+    }
+  }
+  if (first_failure) {
+    return fail(ErrorCode::FailedPrecondition, "amqp",
+                std::to_string(failures) + " publish(es) failed; first: " + *first_failure);
+  }
+  return ok();
+}
+
+bool Client::connected() const { return impl_->connected; }
+std::uint64_t Client::epoch() const { return impl_->epoch; }
+void Client::close() { impl_->close(); }
+const std::string& Client::connection_name() const { return impl_->conn_name; }
+
+Result<std::uint32_t> Client::queue_message_count(const std::string& queue) { return impl_->passive_queue(queue); }
+
+Result<std::optional<Envelope>> Client::basic_get(const std::string& queue) {
+  Impl& d = *impl_;
+  CC_TRY_VOID(d.ensure_rpc_channel());
+  amqp_rpc_reply_t r = amqp_basic_get(d.conn.get(), kRpcChannel, bytes_of(queue), 1);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+    CC_TRY_VOID(d.check_rpc(kRpcChannel, "basic.get '" + queue + "'"));
+  }
+  if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) return std::optional<Envelope>{};
+  if (r.reply.id != AMQP_BASIC_GET_OK_METHOD) {
+    return fail(ErrorCode::Internal, "amqp", "basic.get: unexpected reply " + std::to_string(r.reply.id));
+  }
+  const auto* g = static_cast<const amqp_basic_get_ok_t*>(r.reply.decoded);
+  Envelope env;
+  env.delivery_tag = g->delivery_tag;
+  env.redelivered = g->redelivered != 0;
+  env.exchange = str_of(g->exchange);
+  env.routing_key = str_of(g->routing_key);
+  env.epoch = 0;  // auto-acked: never ack it
+  if (!d.read_content(kRpcChannel, &env.message, &env.delivery_count, nullptr)) {
+    return fail(ErrorCode::Unavailable, "amqp", "basic.get: connection lost reading content: " + d.loss_reason);
+  }
+  return std::optional<Envelope>(std::move(env));
+}
+
+Result<void> Client::delete_queue(const std::string& queue) {
+  Impl& d = *impl_;
+  CC_TRY_VOID(d.ensure_rpc_channel());
+  amqp_queue_delete(d.conn.get(), kRpcChannel, bytes_of(queue), 0, 0);
+  CC_TRY_VOID(d.check_rpc(kRpcChannel, "queue.delete '" + queue + "'"));
+  for (auto& t : d.topologies) {
+    std::erase_if(t.queues, [&](const QueueSpec& q) { return q.name == queue; });
+    std::erase_if(t.bindings, [&](const BindingSpec& b) { return b.queue == queue; });
+  }
+  return ok();
+}
+
+Result<void> Client::delete_exchange(const std::string& exchange) {
+  Impl& d = *impl_;
+  CC_TRY_VOID(d.ensure_rpc_channel());
+  amqp_exchange_delete(d.conn.get(), kRpcChannel, bytes_of(exchange), 0);
+  CC_TRY_VOID(d.check_rpc(kRpcChannel, "exchange.delete '" + exchange + "'"));
+  d.known_exchanges.erase(exchange);
+  for (auto& t : d.topologies) {
+    std::erase_if(t.exchanges, [&](const ExchangeSpec& x) { return x.name == exchange; });
+    std::erase_if(t.bindings, [&](const BindingSpec& b) { return b.exchange == exchange; });
+  }
+  return ok();
+}
+
+}  // namespace claimcheck::amqp

@@ -1,1 +1,0 @@
-namespace claimcheck::amqp_detail { int placeholder = 0; }

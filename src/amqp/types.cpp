@@ -1,0 +1,138 @@
+#include "claimcheck/amqp/types.h"
+
+#include <amqp.h>
+
+#include <string>
+
+namespace claimcheck::amqp {
+
+namespace {
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+Unexpected config_error(std::string msg) {
+  return fail(ErrorCode::InvalidArgument, "config", std::move(msg));
+}
+}  // namespace
+
+std::vector<std::string> parse_url_list(std::string_view list) {
+  std::vector<std::string> out;
+  while (true) {
+    auto comma = list.find(',');
+    std::string_view item = trim(list.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::string redact_url(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  std::size_t auth_start = scheme_end + 3;
+  std::size_t auth_end = url.find_first_of("/?#", auth_start);
+  if (auth_end == std::string_view::npos) auth_end = url.size();
+  std::string_view authority = url.substr(auth_start, auth_end - auth_start);
+  auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  std::string_view userinfo = authority.substr(0, at);
+  auto colon = userinfo.find(':');
+  if (colon == std::string_view::npos) return std::string(url);
+  std::string out(url.substr(0, auth_start));
+  out += userinfo.substr(0, colon);
+  out += ":***";
+  out += url.substr(auth_start + at);
+  return out;
+}
+
+Result<void> AmqpConfig::validate() const {
+  if (urls.empty()) return config_error("amqp urls: at least one amqp:// or amqps:// URL is required");
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    const std::string& u = urls[i];
+    const std::string where = "amqp urls[" + std::to_string(i) + "] '" + redact_url(u) + "'";
+    if (u.rfind("amqp://", 0) != 0 && u.rfind("amqps://", 0) != 0) {
+      return config_error(where + ": scheme must be amqp:// or amqps://");
+    }
+    std::string buf = u;
+    amqp_connection_info info{};
+    amqp_default_connection_info(&info);
+    if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) return config_error(where + ": cannot be parsed");
+  }
+  if (heartbeat.count() < 0 || heartbeat.count() > 65535) {
+    return config_error("amqp heartbeat: must be 0..65535 seconds");
+  }
+  if (connect_timeout.count() <= 0) return config_error("amqp connect_timeout: must be > 0 ms");
+  if (reconnect_initial.count() <= 0) return config_error("amqp reconnect_initial: must be > 0 ms");
+  if (reconnect_max < reconnect_initial) return config_error("amqp reconnect_max: must be >= reconnect_initial");
+  if (max_reconnect_attempts < 0) return config_error("amqp max_reconnect_attempts: must be >= 0 (0 = forever)");
+  if (connect_attempts < 1) return config_error("amqp connect_attempts: must be >= 1");
+  return ok();
+}
+
+namespace {
+QueueSpec dead_queue_spec(const TopologyNames& n) {
+  QueueSpec q;
+  q.name = n.dead_queue;
+  q.quorum = true;
+  return q;
+}
+}  // namespace
+
+Topology recipient_topology(const TopologyNames& n, const std::vector<std::string>& recipients) {
+  Topology t;
+  t.exchanges.push_back({n.msg_exchange, "direct"});
+  t.exchanges.push_back({n.dlx, "fanout"});
+  for (const auto& r : recipients) {
+    QueueSpec q;
+    q.name = n.queue_prefix + r;
+    q.quorum = true;
+    q.dead_letter_exchange = n.dlx;
+    q.delivery_limit = n.delivery_limit;
+    t.queues.push_back(q);
+    t.bindings.push_back({q.name, n.msg_exchange, r});
+  }
+  t.queues.push_back(dead_queue_spec(n));
+  t.bindings.push_back({n.dead_queue, n.dlx, ""});
+  return t;
+}
+
+Topology coordinator_topology(const TopologyNames& n) {
+  Topology t;
+  t.exchanges.push_back({n.ack_exchange, "direct"});
+  t.exchanges.push_back({n.dlx, "fanout"});
+  QueueSpec q;
+  q.name = n.ack_queue;
+  q.quorum = true;
+  q.dead_letter_exchange = n.dlx;
+  q.delivery_limit = n.delivery_limit;
+  q.single_active_consumer = true;
+  t.queues.push_back(q);
+  t.queues.push_back(dead_queue_spec(n));
+  t.bindings.push_back({n.ack_queue, n.ack_exchange, n.ack_routing_key});
+  t.bindings.push_back({n.ack_queue, n.ack_exchange, n.store_routing_key});
+  t.bindings.push_back({n.dead_queue, n.dlx, ""});
+  return t;
+}
+
+std::string_view to_string(Event::Kind kind) noexcept {
+  switch (kind) {
+    case Event::Kind::Delivery: return "Delivery";
+    case Event::Kind::Confirmed: return "Confirmed";
+    case Event::Kind::Failed: return "Failed";
+    case Event::Kind::Reconnected: return "Reconnected";
+    case Event::Kind::Blocked: return "Blocked";
+    case Event::Kind::Unblocked: return "Unblocked";
+    case Event::Kind::Cancelled: return "Cancelled";
+  }
+  return "Unknown";
+}
+
+}  // namespace claimcheck::amqp
