@@ -294,7 +294,7 @@ struct Client::Impl {
         spdlog::info("amqp: connected to {} as '{}' (epoch {})", redact_url(url), conn_name, epoch);
         return ok();
       }
-      spdlog::warn("amqp: {}", r.error().to_string());
+      spdlog::warn("amqp: connect attempt failed: {}", r.error().to_string());
       if (is_fatal(r.error())) return fail(std::move(r).error());
       last = std::move(r).error();
     }

@@ -1,0 +1,284 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "amqp/reply.h"
+#include "claimcheck/amqp/client.h"
+#include "claimcheck/amqp/types.h"
+#include "claimcheck/amqp/work_queue.h"
+
+using namespace claimcheck;
+using namespace claimcheck::amqp;
+
+namespace {
+AmqpConfig good_config() {
+  AmqpConfig c;
+  c.urls = {"amqp://u:secret@127.0.0.1:5672/%2F"};
+  return c;
+}
+}  // namespace
+
+TEST(AmqpUrls, ParseListTrimsAndKeepsOrder) {
+  auto v = parse_url_list(" amqp://a:1@h1/%2F , amqps://h2:5671 ,,amqp://h3 ");
+  ASSERT_EQ(v.size(), 3U);
+  EXPECT_EQ(v[0], "amqp://a:1@h1/%2F");
+  EXPECT_EQ(v[1], "amqps://h2:5671");
+  EXPECT_EQ(v[2], "amqp://h3");
+  EXPECT_TRUE(parse_url_list("").empty());
+  EXPECT_TRUE(parse_url_list(" , ").empty());
+  EXPECT_EQ(parse_url_list("amqp://x").size(), 1U);
+}
+
+TEST(AmqpUrls, RedactHidesPasswordOnly) {
+  EXPECT_EQ(redact_url("amqp://user:s3cr3t@host:5672/%2F"), "amqp://user:***@host:5672/%2F");
+  EXPECT_EQ(redact_url("amqps://user:p%40ss@host"), "amqps://user:***@host");
+  EXPECT_EQ(redact_url("amqp://user@host/vh"), "amqp://user@host/vh");
+  EXPECT_EQ(redact_url("amqp://host:5672"), "amqp://host:5672");
+  EXPECT_EQ(redact_url("not a url"), "not a url");
+  // '@' in the path is not userinfo.
+  EXPECT_EQ(redact_url("amqp://host/v@h"), "amqp://host/v@h");
+}
+
+TEST(AmqpConfig, ValidateAcceptsDefaultsWithUrl) { EXPECT_TRUE(good_config().validate().has_value()); }
+
+TEST(AmqpConfig, ValidateRejectsBadFieldsWithoutLeakingPassword) {
+  AmqpConfig c;
+  auto r = c.validate();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+
+  c = good_config();
+  c.urls.push_back("http://u:topsecret@host/");
+  r = c.validate();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+  EXPECT_NE(r.error().message.find("urls[1]"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().to_string().find("topsecret"), std::string::npos) << r.error().to_string();
+
+  c = good_config();
+  c.heartbeat = std::chrono::seconds(70000);
+  EXPECT_FALSE(c.validate().has_value());
+  c = good_config();
+  c.connect_timeout = std::chrono::milliseconds(0);
+  EXPECT_FALSE(c.validate().has_value());
+  c = good_config();
+  c.reconnect_max = std::chrono::milliseconds(10);
+  c.reconnect_initial = std::chrono::milliseconds(100);
+  EXPECT_FALSE(c.validate().has_value());
+  c = good_config();
+  c.max_reconnect_attempts = -1;
+  EXPECT_FALSE(c.validate().has_value());
+  c = good_config();
+  c.connect_attempts = 0;
+  EXPECT_FALSE(c.validate().has_value());
+}
+
+TEST(AmqpTopology, RecipientTopologyMatchesDesign) {
+  TopologyNames n;
+  auto t = recipient_topology(n, {"a", "b"});
+  ASSERT_EQ(t.exchanges.size(), 2U);
+  EXPECT_EQ(t.exchanges[0].name, "ex.msg");
+  EXPECT_EQ(t.exchanges[0].type, "direct");
+  EXPECT_EQ(t.exchanges[1].name, "ex.dlx");
+  EXPECT_EQ(t.exchanges[1].type, "fanout");
+  ASSERT_EQ(t.queues.size(), 3U);
+  EXPECT_EQ(t.queues[0].name, "q.a");
+  EXPECT_TRUE(t.queues[0].quorum);
+  EXPECT_EQ(t.queues[0].dead_letter_exchange, "ex.dlx");
+  EXPECT_EQ(t.queues[0].delivery_limit, 20);
+  EXPECT_FALSE(t.queues[0].single_active_consumer);
+  EXPECT_EQ(t.queues[1].name, "q.b");
+  EXPECT_EQ(t.queues[2].name, "q.dead");
+  EXPECT_TRUE(t.queues[2].dead_letter_exchange.empty());
+  ASSERT_EQ(t.bindings.size(), 3U);
+  EXPECT_EQ(t.bindings[0].queue, "q.a");
+  EXPECT_EQ(t.bindings[0].exchange, "ex.msg");
+  EXPECT_EQ(t.bindings[0].routing_key, "a");
+  EXPECT_EQ(t.bindings[1].routing_key, "b");
+  EXPECT_EQ(t.bindings[2].queue, "q.dead");
+  EXPECT_EQ(t.bindings[2].exchange, "ex.dlx");
+}
+
+TEST(AmqpTopology, CoordinatorTopologyMatchesDesign) {
+  TopologyNames n;
+  n.ack_queue = "acks";
+  n.delivery_limit = 5;
+  auto t = coordinator_topology(n);
+  ASSERT_EQ(t.exchanges.size(), 2U);
+  EXPECT_EQ(t.exchanges[0].name, "ex.ack");
+  ASSERT_EQ(t.queues.size(), 2U);
+  EXPECT_EQ(t.queues[0].name, "acks");
+  EXPECT_TRUE(t.queues[0].single_active_consumer);
+  EXPECT_TRUE(t.queues[0].quorum);
+  EXPECT_EQ(t.queues[0].delivery_limit, 5);
+  EXPECT_EQ(t.queues[0].dead_letter_exchange, "ex.dlx");
+  ASSERT_EQ(t.bindings.size(), 3U);
+  EXPECT_EQ(t.bindings[0].routing_key, "ack");
+  EXPECT_EQ(t.bindings[1].routing_key, "store");
+  EXPECT_EQ(t.bindings[0].queue, "acks");
+  EXPECT_EQ(t.bindings[2].queue, "q.dead");
+}
+
+namespace {
+amqp_rpc_reply_t server_close(bool connection_level, std::uint16_t code, const char* text,
+                              amqp_connection_close_t* cc, amqp_channel_close_t* ch) {
+  amqp_rpc_reply_t r{};
+  r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+  if (connection_level) {
+    cc->reply_code = code;
+    cc->reply_text = amqp_cstring_bytes(text);
+    r.reply.id = AMQP_CONNECTION_CLOSE_METHOD;
+    r.reply.decoded = cc;
+  } else {
+    ch->reply_code = code;
+    ch->reply_text = amqp_cstring_bytes(text);
+    r.reply.id = AMQP_CHANNEL_CLOSE_METHOD;
+    r.reply.decoded = ch;
+  }
+  return r;
+}
+}  // namespace
+
+TEST(AmqpReply, ServerCodesMapToErrorCodes) {
+  amqp_connection_close_t cc{};
+  amqp_channel_close_t ch{};
+  auto e = map_amqp_reply(server_close(true, 403, "ACCESS_REFUSED - Login was refused", &cc, &ch), "login");
+  EXPECT_EQ(e.code, ErrorCode::PermissionDenied);
+  EXPECT_EQ(e.detail_code, "403");
+  EXPECT_EQ(e.origin, "amqp");
+  EXPECT_EQ(e.message, "login: ACCESS_REFUSED - Login was refused");
+  EXPECT_FALSE(e.is_retryable());
+
+  e = map_amqp_reply(server_close(false, 404, "NOT_FOUND - no queue 'x'", &cc, &ch));
+  EXPECT_EQ(e.code, ErrorCode::NotFound);
+  EXPECT_EQ(e.detail_code, "404");
+  e = map_amqp_reply(server_close(false, 406, "PRECONDITION_FAILED - inequivalent arg", &cc, &ch));
+  EXPECT_EQ(e.code, ErrorCode::FailedPrecondition);
+  e = map_amqp_reply(server_close(true, 320, "CONNECTION_FORCED - closed via management plugin", &cc, &ch));
+  EXPECT_EQ(e.code, ErrorCode::Unavailable);
+  EXPECT_TRUE(e.is_retryable());
+  e = map_amqp_reply(server_close(true, 530, "NOT_ALLOWED - access to vhost refused", &cc, &ch));
+  EXPECT_EQ(e.code, ErrorCode::PermissionDenied);
+  e = map_amqp_reply(server_close(true, 541, "INTERNAL_ERROR", &cc, &ch));
+  EXPECT_EQ(e.code, ErrorCode::Internal);
+}
+
+TEST(AmqpReply, LibraryErrorsMapToUnavailableOrInternal) {
+  amqp_rpc_reply_t r{};
+  r.reply_type = AMQP_RESPONSE_LIBRARY_EXCEPTION;
+  for (int status : {AMQP_STATUS_SOCKET_ERROR, AMQP_STATUS_CONNECTION_CLOSED, AMQP_STATUS_TIMEOUT,
+                     AMQP_STATUS_HEARTBEAT_TIMEOUT, AMQP_STATUS_TCP_ERROR, AMQP_STATUS_SOCKET_CLOSED,
+                     AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED}) {
+    r.library_error = status;
+    auto e = map_amqp_reply(r, "x");
+    EXPECT_EQ(e.code, ErrorCode::Unavailable) << status;
+    EXPECT_FALSE(e.detail_code.empty());
+  }
+  r.library_error = AMQP_STATUS_SSL_PEER_VERIFY_FAILED;
+  EXPECT_EQ(map_amqp_reply(r).code, ErrorCode::PermissionDenied);
+  r.library_error = AMQP_STATUS_NO_MEMORY;
+  EXPECT_EQ(map_amqp_reply(r).code, ErrorCode::Internal);
+  r.library_error = AMQP_STATUS_BAD_URL;
+  EXPECT_EQ(map_amqp_reply(r).code, ErrorCode::InvalidArgument);
+
+  amqp_rpc_reply_t normal{};
+  normal.reply_type = AMQP_RESPONSE_NORMAL;
+  EXPECT_EQ(map_amqp_reply(normal).code, ErrorCode::Ok);
+  amqp_rpc_reply_t none{};
+  none.reply_type = AMQP_RESPONSE_NONE;
+  EXPECT_EQ(map_amqp_reply(none).code, ErrorCode::Internal);
+}
+
+TEST(AmqpClient, UnreachableBrokerIsUnavailableAndBounded) {
+  AmqpConfig c;
+  c.urls = {"amqp://u:pw@127.0.0.1:1/%2F", "amqp://u:pw@127.0.0.1:2/%2F"};  // nothing listens there
+  c.connect_attempts = 2;
+  c.reconnect_initial = std::chrono::milliseconds(10);
+  c.reconnect_max = std::chrono::milliseconds(20);
+  c.connect_timeout = std::chrono::milliseconds(500);
+  Client client(c);
+  auto start = std::chrono::steady_clock::now();
+  auto r = client.connect();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::Unavailable);
+  EXPECT_EQ(r.error().to_string().find(":pw@"), std::string::npos) << r.error().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_FALSE(client.connected());
+  EXPECT_EQ(client.epoch(), 0U);
+  // Without a connection, publishing and polling are refused rather than silently queued.
+  auto p = client.publish("ex", "rk", Message{}, false);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().code, ErrorCode::FailedPrecondition);
+  auto e = client.poll(std::chrono::milliseconds(1));
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().code, ErrorCode::FailedPrecondition);
+}
+
+TEST(AmqpClient, InvalidConfigFailsConnect) {
+  Client client(AmqpConfig{});
+  auto r = client.connect();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+}
+
+TEST(WorkQueue, FifoDrainAndClose) {
+  WorkQueue<int> q;
+  int notified = 0;
+  q.set_notifier([&] { ++notified; });
+  EXPECT_TRUE(q.empty());
+  EXPECT_TRUE(q.push(1));
+  EXPECT_TRUE(q.push(2));
+  EXPECT_TRUE(q.push(3));
+  EXPECT_EQ(notified, 3);
+  EXPECT_EQ(q.size(), 3U);
+  EXPECT_EQ(q.try_pop(), std::optional<int>(1));
+  auto rest = q.drain(1);
+  ASSERT_EQ(rest.size(), 1U);
+  EXPECT_EQ(rest[0], 2);
+  rest = q.drain();
+  ASSERT_EQ(rest.size(), 1U);
+  EXPECT_EQ(rest[0], 3);
+  EXPECT_EQ(q.try_pop(), std::nullopt);
+  EXPECT_EQ(q.wait_pop(std::chrono::milliseconds(5)), std::nullopt);
+  q.close();
+  EXPECT_TRUE(q.closed());
+  EXPECT_FALSE(q.push(4));
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(WorkQueue, ManyProducersOneConsumerLoseNothing) {
+  WorkQueue<int> q;
+  constexpr int kThreads = 4;
+  constexpr int kPer = 5000;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&q, t] {
+      for (int i = 0; i < kPer; ++i) q.push(t * kPer + i);
+    });
+  }
+  std::vector<int> seen(kThreads * kPer, 0);
+  int got = 0;
+  while (got < kThreads * kPer) {
+    auto v = q.wait_pop(std::chrono::milliseconds(1000));
+    ASSERT_TRUE(v.has_value());
+    ++seen[static_cast<std::size_t>(*v)];
+    ++got;
+  }
+  for (auto& t : ts) t.join();
+  for (int c : seen) ASSERT_EQ(c, 1);
+}
+
+TEST(WorkQueue, CloseWakesWaiter) {
+  WorkQueue<int> q;
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    auto v = q.wait_pop(std::chrono::seconds(30));
+    EXPECT_FALSE(v.has_value());
+    returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  q.close();
+  waiter.join();
+  EXPECT_TRUE(returned.load());
+}
