@@ -97,10 +97,12 @@ pid_of() {
   [ -n "$pid" ] || return 1
   [ -r "/proc/$pid/comm" ] || return 1
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+  # a zombie (exited, not yet reaped by its parent) is not running
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
   echo "$pid"
 }
 
-# stop_pid NAME PID SIGNAL: signal, wait up to STOP_TIMEOUT, then SIGKILL.
+# stop_pid NAME PID SIGNAL: signal, wait up to STOP_TIMEOUT, then SIGKILL. Returns 1 if SIGKILL was needed.
 stop_pid() {
   local name="$1" pid="$2" sig="${3:-TERM}" i
   kill -"$sig" "$pid" 2>/dev/null || return 0
@@ -113,6 +115,7 @@ stop_pid() {
   warn "$name (pid $pid) did not stop within ${STOP_TIMEOUT}s: SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
   sleep 0.2
+  return 1
 }
 
 # port_owner PORT: prints "comm,pid=N" of a TCP listener on PORT (any address), empty if free.
@@ -167,24 +170,28 @@ mon allow pool delete = true
 mon max pg per osd = 1000
 mon warn on pool no redundancy = false
 run dir = $CEPH_DIR/run
-admin socket = $CEPH_DIR/run/\$name.asok
 pid file = $CEPH_DIR/run/\$name.pid
 log file = $CEPH_DIR/log/\$name.log
 log to stderr = false
 err to stderr = false
 
 [mon]
+admin socket = $CEPH_DIR/run/\$name.asok
 mon data = $CEPH_DIR/mon
 mon data avail warn = 2
 mon data avail crit = 1
 
 [osd]
+admin socket = $CEPH_DIR/run/\$name.asok
 osd data = $CEPH_DIR/osd
 osd objectstore = memstore
 memstore device bytes = ${CFG[MEMSTORE_BYTES]}
 osd crush update on start = false
+# A full shutdown unmounts the memstore, which saves its objects to osd data (see 'down').
+osd fast shutdown = false
 
 [$RGW_NAME]
+admin socket = $CEPH_DIR/run/\$name.asok
 rgw frontends = beast endpoint=127.0.0.1:${CFG[S3_PORT]}
 rgw data = $CEPH_DIR/rgw
 rgw dns name = localhost
@@ -343,6 +350,10 @@ EOF
 
 start_epmd() {
   ( rmq_env; epmd -daemon -port "${CFG[EPMD_PORT]}" -address 127.0.0.1 ) || die "epmd failed to start"
+  record_epmd_pid
+}
+
+record_epmd_pid() {
   local i pid=""
   for ((i = 0; i < 50; i++)); do
     pid="$(port_listeners "${CFG[EPMD_PORT]}" | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)" || true
@@ -368,6 +379,8 @@ start_rabbitmq() {
   rmqctl wait --timeout "$UP_TIMEOUT" "$RMQ_DIR/rabbitmq.pid" >>"$RMQ_DIR/log/startup.log" 2>&1 ||
     die "rabbitmq did not start within ${UP_TIMEOUT}s; see $(rmq_log)"
   wait_for "rabbitmq management (127.0.0.1:${CFG[MGMT_PORT]})" 60 "$(rmq_log)" rmq_pid mgmt_up
+  # Should the node have started an epmd of its own, track that one.
+  epmd_pid >/dev/null || record_epmd_pid
 }
 
 ensure_rmq_user() {
@@ -446,8 +459,11 @@ write_env() {
 
 cmd_up() {
   local t0; t0="$(now)"
-  local want_pg="${PG:-0}"; [ "$want_pg" = 1 ] || want_pg=0
-  # PostgreSQL stays in .local/env while it runs, even when this 'up' did not ask for it.
+  # PostgreSQL: PG=1 starts it; once initialised it is restarted by every 'up' unless PG=0.
+  local want_pg=0
+  if [ "${PG:-}" = 1 ]; then want_pg=1
+  elif [ -z "${PG:-}" ] && [ -s "$PG_DIR/data/PG_VERSION" ]; then want_pg=1; fi
+  # It stays in .local/env while it runs.
   if pg_pid >/dev/null; then want_pg=1; fi
 
   if [ -e "$CEPH_DIR/mon/store.db" ] && [ -n "${SAVED[MON_PORT]:-}" ] && [ "${SAVED[MON_PORT]}" != "${CFG[MON_PORT]}" ]; then
@@ -513,6 +529,17 @@ cmd_up() {
 
   if (( need_mon + need_osd + need_rgw > 0 )); then
     local tc; tc="$(now)"
+    if [ -e "$CEPH_DIR/mon/store.db" ] && [ $need_osd = 1 ] && [ ! -e "$CEPH_DIR/osd.saved" ]; then
+      # The memstore OSD was not stopped cleanly (crash, SIGKILL, reboot): its objects are gone and
+      # the cluster's pools would hang. Start over with a fresh cluster; the user and bucket are re-created.
+      warn "ceph: the memstore OSD did not save its data at its last stop: re-creating the Ceph cluster (S3 objects are lost)"
+      stop_by radosgw rgw_pid
+      stop_by ceph-mon mon_pid
+      rm -rf "$CEPH_DIR/mon" "$CEPH_DIR/osd" "$CEPH_DIR/rgw" "$CEPH_DIR/run" "$CEPH_DIR/monmap"
+      CFG[FSID]="$(cat /proc/sys/kernel/random/uuid)"; save_config
+      need_mon=1; need_rgw=1
+    fi
+    rm -f "$CEPH_DIR/osd.saved"
     write_ceph_conf
     if [ $need_mon = 1 ]; then log "ceph: starting mon"; start_mon; fi
     if [ $need_osd = 1 ]; then log "ceph: starting osd"; start_osd; fi
@@ -534,7 +561,7 @@ cmd_up() {
 
 stop_by() { # stop_by NAME PIDFUNC [SIGNAL]
   local pid
-  if pid="$($2)"; then stop_pid "$1" "$pid" "${3:-TERM}"; fi
+  if pid="$($2)"; then stop_pid "$1" "$pid" "${3:-TERM}" || true; fi
 }
 
 stray_pids() { # processes whose command line mentions our local dir
@@ -542,6 +569,7 @@ stray_pids() { # processes whose command line mentions our local dir
   for d in /proc/[0-9]*; do
     p="${d#/proc/}"
     [ "$p" = $$ ] && continue
+    [ "$p" = "${BASHPID:-$$}" ] && continue
     if tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -- "$LOCAL/"; then echo "$p"; fi
   done
 }
@@ -549,7 +577,16 @@ stray_pids() { # processes whose command line mentions our local dir
 cmd_down() {
   local t0; t0="$(now)"
   stop_by radosgw rgw_pid
-  stop_by ceph-osd osd_pid
+  local opid
+  if opid="$(osd_pid)"; then
+    # A clean OSD stop saves the memstore to disk; only then can the next 'up' reuse the cluster.
+    touch "$CEPH_DIR/run/osd.stopping"
+    if stop_pid ceph-osd "$opid" TERM && [ "$CEPH_DIR/osd/collections" -nt "$CEPH_DIR/run/osd.stopping" ]; then
+      touch "$CEPH_DIR/osd.saved"
+    else
+      warn "ceph-osd did not save its memstore: the next 'up' re-creates the Ceph cluster"
+    fi
+  fi
   stop_by ceph-mon mon_pid
   stop_by rabbitmq rmq_pid
   stop_by epmd epmd_pid
