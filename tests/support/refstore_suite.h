@@ -1,0 +1,592 @@
+#pragma once
+/// Shared RefStore test suite (DESIGN.md §5 invariants S1, S2, L1), run on every backend: a test file
+/// includes this header and instantiates the suites with the backends it covers, e.g.
+///   INSTANTIATE_TEST_SUITE_P(Sqlite, RefStoreSuite, ::testing::Values("sqlite_file", "sqlite_memory"));
+/// Backends: "sqlite_file" (temp file), "sqlite_memory" (sqlite::memory:), "postgres" (CLAIMCHECK_PG_DSN
+/// from env or .local/env, a fresh schema per test, dropped afterwards; FAILS when the DSN is missing).
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "claimcheck/refstore/ref_store.h"
+#include "test_env.h"
+
+namespace claimcheck::refstore::testing {
+
+using namespace std::chrono_literals;
+
+/// A fixed base time far from the real clock, so tests never depend on it.
+inline const TimePoint kT0 = TimePoint(std::chrono::seconds(1'900'000'000));
+
+inline std::string random_suffix() {
+  static std::mutex mu;
+  static std::mt19937_64 rng(std::random_device{}());
+  std::lock_guard<std::mutex> lock(mu);
+  const char* alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (int i = 0; i < 12; ++i) s += alphabet[rng() % 36];
+  return s;
+}
+
+inline StoreInput make_store(const std::string& pid, std::vector<std::string> recipients,
+                             std::chrono::seconds ttl = 3600s, const std::string& bucket = "bkt") {
+  StoreInput s;
+  s.pointer_id = pid;
+  s.bucket = bucket;
+  s.key = "claimcheck/" + pid;
+  s.recipients = std::move(recipients);
+  s.size_stored = 1234;
+  s.sha256 = std::string(64, 'a');
+  s.created_at = kT0;
+  s.expires_at = kT0 + ttl;
+  s.producer_id = "producer-1";
+  return s;
+}
+
+inline AckInput make_ack(const std::string& pid, const std::string& rid, bool processed = true) {
+  AckInput a;
+  a.pointer_id = pid;
+  a.recipient_id = rid;
+  a.processed = processed;
+  a.reason = processed ? "" : "checksum mismatch";
+  a.processed_at = kT0 + 5s;
+  return a;
+}
+
+/// Opens stores for one test on one backend and cleans up afterwards.
+class RefStoreSuite : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const std::string& backend = GetParam();
+    if (backend == "sqlite_file") {
+      dir_ = std::filesystem::temp_directory_path() / ("refstore-test-" + random_suffix());
+      std::filesystem::create_directories(dir_);
+      dsn_ = "sqlite:" + (dir_ / "claimcheck.db").string();
+    } else if (backend == "sqlite_memory") {
+      dsn_ = "sqlite::memory:";
+    } else if (backend == "postgres") {
+      base_dsn_ = claimcheck::test::require_env("CLAIMCHECK_PG_DSN");
+      ASSERT_FALSE(base_dsn_.empty());
+      schema_ = "cc_test_" + random_suffix();
+      dsn_ = base_dsn_ + (base_dsn_.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema_;
+    } else {
+      FAIL() << "unknown backend " << backend;
+    }
+    store_ = open();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  void TearDown() override {
+    store_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    if (!schema_.empty()) {
+      try {
+        pqxx::connection c(base_dsn_);
+        pqxx::work w(c);
+        w.exec("DROP SCHEMA IF EXISTS \"" + schema_ + "\" CASCADE");
+        w.commit();
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "cannot drop test schema: " << e.what();
+      }
+    }
+  }
+
+  bool persistent() const { return GetParam() != "sqlite_memory"; }
+
+  std::unique_ptr<RefStore> open() {
+    RefStoreConfig cfg;
+    cfg.dsn = dsn_;
+    auto r = open_ref_store(cfg);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().to_string());
+    if (!r) return nullptr;
+    return std::move(*r);
+  }
+
+  ApplyResult apply(const std::vector<Command>& cmds, TimePoint now = kT0 + 10s) {
+    auto r = store_->apply_batch(cmds, now);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().to_string());
+    return r ? *r : ApplyResult{};
+  }
+
+  std::vector<DeleteTask> claim(TimePoint now, std::size_t limit = 100, std::chrono::seconds lease = 60s) {
+    auto r = store_->claim_deletions(now, limit, lease);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().to_string());
+    return r ? *r : std::vector<DeleteTask>{};
+  }
+
+  ObjectStatus status(const std::string& pid) {
+    auto r = store_->get(pid);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().to_string());
+    EXPECT_TRUE(r && r->has_value()) << "no object " << pid;
+    return (r && *r) ? **r : ObjectStatus{};
+  }
+
+  static std::vector<std::string> ids(const std::vector<DeleteTask>& tasks) {
+    std::vector<std::string> out;
+    for (const auto& t : tasks) out.push_back(t.pointer_id);
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::string dsn_, base_dsn_, schema_;
+  std::unique_ptr<RefStore> store_;
+};
+
+/// Suites needing a database shared by several connections (not sqlite::memory:).
+class RefStoreSharedSuite : public RefStoreSuite {};
+
+// --- the reference demo's idempotency scenario --------------------------------------------------------
+TEST_P(RefStoreSuite, IdempotencyScenarioAcksTwiceShuffledBeforeStoreStoredTwice) {
+  const std::string pid = "11111111-2222-3333-4444-555555555555";
+  std::vector<Command> acks;
+  for (const char* r : {"branch1", "branch2", "branch3"}) {
+    acks.emplace_back(make_ack(pid, r));
+    acks.emplace_back(make_ack(pid, r));
+  }
+  std::mt19937 rng(42);
+  std::shuffle(acks.begin(), acks.end(), rng);
+  std::size_t acks_new = 0, acks_dup = 0;
+  for (const auto& a : acks) {  // one delivery per batch, like a slow coordinator
+    const auto r = apply({a});
+    acks_new += r.acks_new;
+    acks_dup += r.acks_duplicate;
+    EXPECT_TRUE(r.completed.empty());
+  }
+  EXPECT_EQ(acks_new, 3u);
+  EXPECT_EQ(acks_dup, 3u);
+  EXPECT_EQ(status(pid).state, ObjectState::Placeholder);
+  EXPECT_TRUE(claim(kT0 + 100000h).empty()) << "a PLACEHOLDER (no store record) is never deletable";
+
+  const auto first = apply({make_store(pid, {"branch1", "branch2", "branch3"})});
+  EXPECT_EQ(first.stores_new, 1u);
+  EXPECT_EQ(first.completed, std::vector<std::string>{pid});
+  const auto second = apply({make_store(pid, {"branch1", "branch2", "branch3"})});
+  EXPECT_EQ(second.stores_new, 0u);
+  EXPECT_EQ(second.stores_duplicate, 1u);
+  EXPECT_TRUE(second.completed.empty()) << "completed is reported exactly once";
+
+  const auto st = status(pid);
+  EXPECT_EQ(st.state, ObjectState::Complete);
+  ASSERT_EQ(st.acks.size(), 3u);
+  for (const auto& a : st.acks) EXPECT_FALSE(a.foreign);
+  EXPECT_TRUE(st.missing.empty());
+  EXPECT_TRUE(st.completed_at.has_value());
+  auto sum = store_->summary(10, kT0);
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_EQ(sum->counts[ObjectState::Complete], 1);
+  EXPECT_EQ(sum->counts[ObjectState::Placeholder] + sum->counts[ObjectState::Pending], 0);
+
+  const auto tasks = claim(kT0 + 20s);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].pointer_id, pid);
+  EXPECT_EQ(tasks[0].bucket, "bkt");
+  EXPECT_EQ(tasks[0].key, "claimcheck/" + pid);
+  EXPECT_EQ(tasks[0].state, ObjectState::Complete);
+  EXPECT_EQ(tasks[0].attempts, 0);
+  EXPECT_TRUE(claim(kT0 + 21s).empty()) << "leased";
+  ASSERT_TRUE(store_->mark_deleted({pid}, kT0 + 22s).has_value());
+  ASSERT_TRUE(store_->mark_deleted({pid}, kT0 + 23s).has_value()) << "idempotent";
+  EXPECT_EQ(status(pid).state, ObjectState::Deleted);
+  EXPECT_TRUE(claim(kT0 + 1000h).empty()) << "DELETED is terminal";
+}
+
+TEST_P(RefStoreSuite, IdempotencyScenarioInOneBatch) {
+  const std::string pid = "p-one-batch";
+  std::vector<Command> cmds;
+  for (const char* r : {"b1", "b2", "b3"}) {
+    cmds.emplace_back(make_ack(pid, r));
+    cmds.emplace_back(make_ack(pid, r));
+  }
+  cmds.emplace_back(make_store(pid, {"b3", "b2", "b1"}));
+  cmds.emplace_back(make_store(pid, {"b1", "b2", "b3"}));
+  const auto r = apply(cmds);
+  EXPECT_EQ(r.acks_new, 3u);
+  EXPECT_EQ(r.acks_duplicate, 3u);
+  EXPECT_EQ(r.stores_new, 1u);
+  EXPECT_EQ(r.stores_duplicate, 1u);
+  EXPECT_EQ(r.completed, std::vector<std::string>{pid});
+  EXPECT_EQ(status(pid).recipients, (std::vector<std::string>{"b1", "b2", "b3"}));
+  EXPECT_EQ(claim(kT0 + 20s).size(), 1u);
+}
+
+TEST_P(RefStoreSuite, StoreThenAcksCompletesOnLastAckExactlyOnce) {
+  const std::string pid = "p-store-first";
+  EXPECT_EQ(apply({make_store(pid, {"r1", "r2"})}).stores_new, 1u);
+  EXPECT_EQ(status(pid).state, ObjectState::Pending);
+  EXPECT_TRUE(apply({make_ack(pid, "r1")}).completed.empty());
+  EXPECT_EQ(status(pid).missing, std::vector<std::string>{"r2"});
+  EXPECT_EQ(apply({make_ack(pid, "r2")}).completed, std::vector<std::string>{pid});
+  EXPECT_TRUE(apply({make_ack(pid, "r2"), make_ack(pid, "r1")}).completed.empty());
+  EXPECT_EQ(status(pid).state, ObjectState::Complete);
+}
+
+TEST_P(RefStoreSuite, TwoOfThreeAcksNotClaimable) {
+  const std::string pid = "p-two-of-three";
+  apply({make_store(pid, {"r1", "r2", "r3"}), make_ack(pid, "r1"), make_ack(pid, "r3")});
+  const auto st = status(pid);
+  EXPECT_EQ(st.state, ObjectState::Pending);
+  EXPECT_EQ(st.missing, std::vector<std::string>{"r2"});
+  EXPECT_TRUE(claim(kT0 + 3599s).empty());
+  EXPECT_TRUE(store_->mark_deleted({pid}, kT0 + 20s).has_value());
+  EXPECT_EQ(status(pid).state, ObjectState::Pending) << "mark_deleted never deletes a PENDING object";
+}
+
+TEST_P(RefStoreSuite, ForeignAndDuplicateAcksNeverComplete) {
+  const std::string pid = "p-foreign";
+  // A foreign ack before the store record: re-evaluated when the store arrives.
+  auto r0 = apply({make_ack(pid, "intruder")});
+  EXPECT_EQ(r0.acks_new, 1u);
+  auto r1 = apply({make_store(pid, {"r1", "r2", "r3"})});
+  EXPECT_TRUE(r1.completed.empty());
+  auto r2 = apply({make_ack(pid, "r1"), make_ack(pid, "r1"), make_ack(pid, "r1"), make_ack(pid, "evil"),
+                   make_ack(pid, "evil"), make_ack(pid, "r2")});
+  EXPECT_EQ(r2.acks_new, 3u);  // r1, evil, r2
+  EXPECT_EQ(r2.acks_foreign, 1u);
+  EXPECT_EQ(r2.acks_duplicate, 3u);
+  EXPECT_TRUE(r2.completed.empty());
+  const auto st = status(pid);
+  EXPECT_EQ(st.state, ObjectState::Pending);
+  EXPECT_EQ(st.missing, std::vector<std::string>{"r3"});
+  ASSERT_EQ(st.acks.size(), 4u);
+  std::map<std::string, bool> foreign;
+  for (const auto& a : st.acks) foreign[a.recipient_id] = a.foreign;
+  EXPECT_TRUE(foreign["intruder"]);
+  EXPECT_TRUE(foreign["evil"]);
+  EXPECT_FALSE(foreign["r1"]);
+  EXPECT_FALSE(foreign["r2"]);
+  EXPECT_TRUE(claim(kT0 + 3599s).empty());
+  EXPECT_EQ(apply({make_ack(pid, "r3")}).completed, std::vector<std::string>{pid});
+}
+
+TEST_P(RefStoreSuite, ForeignAckBeforeStoreDoesNotCountTowardsCompletion) {
+  const std::string pid = "p-foreign-early";
+  apply({make_ack(pid, "r1"), make_ack(pid, "stranger")});
+  const auto r = apply({make_store(pid, {"r1", "r2"})});
+  EXPECT_TRUE(r.completed.empty()) << "2 acks, 2 recipients, but one ack is foreign";
+  EXPECT_EQ(status(pid).state, ObjectState::Pending);
+  EXPECT_TRUE(claim(kT0 + 60s).empty());
+}
+
+TEST_P(RefStoreSuite, RejectedKeepsObjectUntilExpiryThenExpiredClaimable) {
+  const std::string pid = "p-rejected";
+  apply({make_store(pid, {"r1", "r2", "r3"}, 600s), make_ack(pid, "r1"), make_ack(pid, "r2", false),
+         make_ack(pid, "r3")});
+  // A processed ack after a rejected one from the same recipient: one slot, first wins.
+  const auto late = apply({make_ack(pid, "r2", true)});
+  EXPECT_EQ(late.acks_duplicate, 1u);
+  EXPECT_TRUE(late.completed.empty());
+  auto st = status(pid);
+  EXPECT_EQ(st.state, ObjectState::Pending);
+  EXPECT_EQ(st.missing, std::vector<std::string>{"r2"});
+  bool saw_rejected = false;
+  for (const auto& a : st.acks) {
+    if (a.recipient_id == "r2") {
+      saw_rejected = !a.processed && a.reason == "checksum mismatch";
+    }
+  }
+  EXPECT_TRUE(saw_rejected);
+  EXPECT_TRUE(claim(kT0 + 599s).empty());
+  const auto tasks = claim(kT0 + 600s);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].state, ObjectState::Expired);
+  EXPECT_EQ(status(pid).state, ObjectState::Expired);
+  ASSERT_TRUE(store_->mark_deleted({pid}, kT0 + 601s).has_value());
+  EXPECT_EQ(status(pid).state, ObjectState::Deleted);
+}
+
+TEST_P(RefStoreSuite, NeverAckedObjectExpires) {
+  const std::string pid = "p-never-acked";
+  apply({make_store(pid, {"r1"}, 60s)});
+  EXPECT_TRUE(claim(kT0 + 59s).empty());
+  auto sum = store_->summary(5, kT0 + 59s);
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_EQ(sum->counts[ObjectState::Pending], 1);
+  const auto tasks = claim(kT0 + 61s);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].pointer_id, pid);
+  EXPECT_EQ(tasks[0].state, ObjectState::Expired);
+  // An ack arriving after expiry is recorded but does not turn EXPIRED into COMPLETE.
+  EXPECT_TRUE(apply({make_ack(pid, "r1")}, kT0 + 62s).completed.empty());
+  EXPECT_EQ(status(pid).state, ObjectState::Expired);
+}
+
+TEST_P(RefStoreSuite, LeasedRowsNotReturnedUntilLeaseExpiry) {
+  for (int i = 0; i < 3; ++i) {
+    const std::string pid = "p-lease-" + std::to_string(i);
+    apply({make_store(pid, {"r"}), make_ack(pid, "r")});
+  }
+  const auto a = claim(kT0 + 20s, 2, 30s);
+  ASSERT_EQ(a.size(), 2u);
+  const auto b = claim(kT0 + 21s, 2, 30s);
+  ASSERT_EQ(b.size(), 1u);
+  std::set<std::string> all{a[0].pointer_id, a[1].pointer_id, b[0].pointer_id};
+  EXPECT_EQ(all.size(), 3u);
+  EXPECT_TRUE(claim(kT0 + 49s, 10, 30s).empty());
+  // The claimer died: after the lease every row is claimable again (crash safety, L1).
+  const auto again = claim(kT0 + 52s, 10, 30s);
+  EXPECT_EQ(again.size(), 3u);
+  ASSERT_TRUE(store_->mark_deleted(ids(again), kT0 + 53s).has_value());
+  EXPECT_TRUE(claim(kT0 + 1000s, 10, 30s).empty());
+  auto sum = store_->summary(5, kT0);
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_EQ(sum->counts[ObjectState::Deleted], 3);
+}
+
+TEST_P(RefStoreSuite, FailedDeleteRetriedAfterNextAttempt) {
+  const std::string pid = "p-failed-delete";
+  apply({make_store(pid, {"r"}), make_ack(pid, "r")});
+  ASSERT_EQ(claim(kT0 + 20s).size(), 1u);
+  ASSERT_TRUE(store_->mark_delete_failed(pid, "s3: Unavailable: 503 SlowDown", kT0 + 30s).has_value());
+  EXPECT_TRUE(claim(kT0 + 29s).empty());
+  const auto t = claim(kT0 + 30s);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].attempts, 1);
+  const auto st = status(pid);
+  EXPECT_EQ(st.delete_attempts, 1);
+  EXPECT_EQ(st.last_error, "s3: Unavailable: 503 SlowDown");
+  EXPECT_EQ(st.state, ObjectState::Complete);
+}
+
+TEST_P(RefStoreSuite, DeletedIsTerminal) {
+  const std::string pid = "p-terminal";
+  apply({make_store(pid, {"r1", "r2"}), make_ack(pid, "r1"), make_ack(pid, "r2")});
+  ASSERT_EQ(claim(kT0 + 20s).size(), 1u);
+  ASSERT_TRUE(store_->mark_deleted({pid}, kT0 + 21s).has_value());
+  const auto r = apply({make_store(pid, {"r1", "r2", "r3"}), make_ack(pid, "r3"), make_ack(pid, "r1")},
+                       kT0 + 30s);
+  EXPECT_EQ(r.stores_duplicate, 1u);
+  EXPECT_EQ(r.acks_duplicate, 2u);
+  EXPECT_EQ(r.acks_new, 0u);
+  EXPECT_TRUE(r.completed.empty());
+  const auto st = status(pid);
+  EXPECT_EQ(st.state, ObjectState::Deleted);
+  EXPECT_EQ(st.recipients, (std::vector<std::string>{"r1", "r2"})) << "the first store record wins";
+  EXPECT_TRUE(st.deleted_at.has_value());
+  EXPECT_TRUE(claim(kT0 + 100000h).empty()) << "no second delete";
+  ASSERT_TRUE(store_->mark_delete_failed(pid, "late", kT0).has_value());
+  EXPECT_EQ(status(pid).delete_attempts, 0) << "mark_delete_failed ignores DELETED rows";
+}
+
+TEST_P(RefStoreSuite, ConflictingDuplicateStoreKeepsFirst) {
+  const std::string pid = "p-conflict";
+  apply({make_store(pid, {"r1"})});
+  auto other = make_store(pid, {"r1", "r2"}, 60s, "other-bucket");
+  const auto r = apply({other});
+  EXPECT_EQ(r.stores_duplicate, 1u);
+  const auto st = status(pid);
+  EXPECT_EQ(st.bucket, "bkt");
+  EXPECT_EQ(st.recipients, std::vector<std::string>{"r1"});
+  EXPECT_EQ(st.expires_at, kT0 + 3600s);
+}
+
+TEST_P(RefStoreSuite, KnownKeys) {
+  apply({make_store("k1", {"r"}), make_store("k2", {"r"}), make_ack("k3-placeholder", "r")});
+  auto r = store_->known_keys("bkt", {"claimcheck/k2", "claimcheck/nope", "claimcheck/k1", "claimcheck/k3-placeholder"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(*r, (std::vector<std::string>{"claimcheck/k2", "claimcheck/k1"}));
+  auto other = store_->known_keys("other", {"claimcheck/k1"});
+  ASSERT_TRUE(other.has_value());
+  EXPECT_TRUE(other->empty());
+  auto empty = store_->known_keys("bkt", {});
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST_P(RefStoreSuite, SummaryCountsAndOldestPending) {
+  auto s1 = make_store("pend-new", {"r1", "r2"});
+  s1.created_at = kT0 + 50s;
+  auto s2 = make_store("pend-old", {"r1", "r2"});
+  s2.created_at = kT0 - 50s;
+  apply({s1, s2, make_ack("pend-old", "r1"), make_store("done", {"r"}), make_ack("done", "r"),
+         make_ack("ph", "r"), make_store("exp", {"r"}, 1s)});
+  ASSERT_EQ(claim(kT0 + 5s, 0).size(), 0u);  // limit 0: only moves due objects to EXPIRED
+  auto sum = store_->summary(1, kT0 + 5s);
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_EQ(sum->counts.size(), 5u);
+  EXPECT_EQ(sum->counts[ObjectState::Pending], 2);
+  EXPECT_EQ(sum->counts[ObjectState::Complete], 1);
+  EXPECT_EQ(sum->counts[ObjectState::Placeholder], 1);
+  EXPECT_EQ(sum->counts[ObjectState::Expired], 1);
+  EXPECT_EQ(sum->counts[ObjectState::Deleted], 0);
+  ASSERT_EQ(sum->oldest_pending.size(), 1u);
+  EXPECT_EQ(sum->oldest_pending[0].pointer_id, "pend-old");
+  EXPECT_EQ(sum->oldest_pending[0].missing, std::vector<std::string>{"r2"});
+  EXPECT_EQ(sum->oldest_pending[0].created_at, kT0 - 50s);
+}
+
+TEST_P(RefStoreSuite, SchemaVersionIsCurrent) {
+  auto v = store_->schema_version();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(*v, kSchemaVersion);
+  EXPECT_EQ(*v, 1);
+}
+
+TEST_P(RefStoreSuite, PurgePlaceholdersRemovesOnlyOldAckOnlyObjects) {
+  apply({make_ack("ph-old", "r1"), make_ack("ph-old", "r2")}, kT0);
+  apply({make_ack("ph-young", "r1")}, kT0 + 100s);
+  apply({make_store("real", {"r1"})}, kT0);
+  auto n = store_->purge_placeholders(kT0 + 50s);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 1u);
+  auto gone = store_->get("ph-old");
+  ASSERT_TRUE(gone.has_value());
+  EXPECT_FALSE(gone->has_value());
+  EXPECT_EQ(status("ph-young").state, ObjectState::Placeholder);
+  EXPECT_EQ(status("real").state, ObjectState::Pending);
+  // A store arriving for the purged pointer starts from scratch (its acks were dropped).
+  apply({make_store("ph-old", {"r1", "r2"})});
+  EXPECT_EQ(status("ph-old").state, ObjectState::Pending);
+  EXPECT_TRUE(status("ph-old").acks.empty());
+}
+
+TEST_P(RefStoreSuite, InvalidCommandRejectsWholeBatch) {
+  auto bad = make_store("p-bad", {});
+  auto r = store_->apply_batch({make_store("p-good", {"r"}), bad}, kT0);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+  auto g = store_->get("p-good");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_FALSE(g->has_value()) << "nothing of a failed batch is applied";
+  auto r2 = store_->apply_batch({make_ack("", "r")}, kT0);
+  ASSERT_FALSE(r2.has_value());
+  EXPECT_EQ(r2.error().code, ErrorCode::InvalidArgument);
+}
+
+TEST_P(RefStoreSuite, TimesRoundTripWithMicrosecondPrecision) {
+  auto s = make_store("p-times", {"r"});
+  s.created_at = kT0 + 123456us;
+  s.expires_at = kT0 + 7200s + 999999us;
+  auto a = make_ack("p-times", "r", false);
+  a.processed_at = kT0 + 42s + 7us;
+  apply({s, a}, kT0 + 43s);
+  const auto st = status("p-times");
+  EXPECT_EQ(st.created_at, s.created_at);
+  EXPECT_EQ(st.expires_at, s.expires_at);
+  ASSERT_EQ(st.acks.size(), 1u);
+  EXPECT_EQ(st.acks[0].processed_at, a.processed_at);
+  EXPECT_EQ(st.acks[0].received_at, kT0 + 43s);
+  EXPECT_FALSE(st.acks[0].processed);
+  EXPECT_FALSE(st.completed_at.has_value());
+  EXPECT_FALSE(st.deleted_at.has_value());
+}
+
+TEST_P(RefStoreSuite, UnknownPointerIsNullopt) {
+  auto r = store_->get("does-not-exist");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->has_value());
+  ASSERT_TRUE(store_->mark_deleted({"does-not-exist"}, kT0).has_value());
+  ASSERT_TRUE(store_->mark_delete_failed("does-not-exist", "x", kT0).has_value());
+}
+
+// --- suites needing several connections to one database ----------------------------------------------
+TEST_P(RefStoreSharedSuite, ReopenKeepsDataAndMigrationIsIdempotent) {
+  apply({make_store("p-reopen", {"r1", "r2"}), make_ack("p-reopen", "r1")});
+  store_.reset();
+  store_ = open();
+  ASSERT_NE(store_, nullptr);
+  auto v = store_->schema_version();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(*v, 1);
+  EXPECT_EQ(status("p-reopen").missing, std::vector<std::string>{"r2"});
+  EXPECT_EQ(apply({make_ack("p-reopen", "r2")}).completed, std::vector<std::string>{"p-reopen"});
+  auto second = open();  // a second connection migrating concurrently-open db: no-op
+  ASSERT_NE(second, nullptr);
+  auto sum = second->summary(0, kT0);
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_EQ(sum->counts[ObjectState::Complete], 1);
+}
+
+/// Two coordinators, each with its own RefStore, apply the same commands (differently shuffled, in
+/// batches, retrying Aborted) while claiming and deleting concurrently: every object completes exactly once
+/// overall and is claimed/deleted exactly once overall; counts are exact.
+TEST_P(RefStoreSharedSuite, TwoCoordinatorsConvergeAndDeleteEachObjectOnce) {
+  constexpr int kObjects = 60;
+  const std::vector<std::string> recipients{"r1", "r2", "r3"};
+  std::vector<Command> cmds;
+  std::set<std::string> completable;
+  for (int i = 0; i < kObjects; ++i) {
+    const std::string pid = "obj-" + std::to_string(i);
+    cmds.emplace_back(make_store(pid, recipients));
+    for (const auto& r : recipients) {
+      if (i % 5 == 0 && r == "r3") continue;  // every 5th object misses an ack: never claimable
+      cmds.emplace_back(make_ack(pid, r));
+    }
+    if (i % 5 != 0) completable.insert(pid);
+    if (i % 7 == 0) cmds.emplace_back(make_ack(pid, "foreigner"));
+  }
+  std::mutex mu;
+  std::vector<std::string> completed_all, deleted_all;
+  std::atomic<int> aborted{0};
+  std::atomic<bool> failed{false};
+  auto worker = [&](unsigned seed) {
+    auto store = open();
+    if (!store) { failed = true; return; }
+    std::vector<Command> mine = cmds;
+    std::mt19937 rng(seed);
+    std::shuffle(mine.begin(), mine.end(), rng);
+    auto retry = [&](auto&& f) {
+      for (int attempt = 0; attempt < 200; ++attempt) {
+        auto r = f();
+        if (r.has_value()) return r;
+        if (r.error().code != ErrorCode::Aborted) { ADD_FAILURE() << r.error().to_string(); failed = true; return r; }
+        ++aborted;
+        std::this_thread::sleep_for(std::chrono::milliseconds(attempt + 1));
+      }
+      failed = true;
+      return f();
+    };
+    auto claim_and_delete = [&]() {
+      auto t = retry([&] { return store->claim_deletions(kT0 + 20s, 7, 600s); });
+      if (!t) return;
+      std::vector<std::string> got = ids(*t);
+      if (got.empty()) return;
+      auto d = retry([&] { return store->mark_deleted(got, kT0 + 21s); });
+      if (!d) return;
+      std::lock_guard<std::mutex> lock(mu);
+      deleted_all.insert(deleted_all.end(), got.begin(), got.end());
+    };
+    for (std::size_t off = 0; off < mine.size(); off += 25) {
+      std::vector<Command> batch(mine.begin() + static_cast<std::ptrdiff_t>(off),
+                                 mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), off + 25)));
+      auto r = retry([&] { return store->apply_batch(batch, kT0 + 10s); });
+      if (!r) return;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        completed_all.insert(completed_all.end(), r->completed.begin(), r->completed.end());
+      }
+      claim_and_delete();
+    }
+    for (int i = 0; i < 5; ++i) claim_and_delete();
+  };
+  std::thread t1(worker, 1u), t2(worker, 2u);
+  t1.join();
+  t2.join();
+  ASSERT_FALSE(failed.load());
+  std::sort(completed_all.begin(), completed_all.end());
+  std::sort(deleted_all.begin(), deleted_all.end());
+  EXPECT_EQ(completed_all, std::vector<std::string>(completable.begin(), completable.end()))
+      << "each object reported COMPLETE exactly once across both coordinators";
+  EXPECT_EQ(deleted_all, std::vector<std::string>(completable.begin(), completable.end()))
+      << "each object claimed and deleted exactly once across both coordinators";
+  auto sum = store_->summary(0, kT0);
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_EQ(sum->counts[ObjectState::Deleted], static_cast<std::int64_t>(completable.size()));
+  EXPECT_EQ(sum->counts[ObjectState::Pending], kObjects - static_cast<std::int64_t>(completable.size()));
+  auto one = store_->get("obj-7");
+  ASSERT_TRUE(one.has_value() && one->has_value());
+  EXPECT_EQ((*one)->acks.size(), 4u);  // r1 r2 r3 + foreigner, each once
+  std::cout << "aborted+retried transactions: " << aborted.load() << "\n";
+}
+
+}  // namespace claimcheck::refstore::testing
