@@ -1,0 +1,493 @@
+// Integration tests of claimcheck::amqp::Client against the local RabbitMQ (`make up`).
+// Queue and exchange names carry a unique suffix and are deleted at the end of each test.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "claimcheck/amqp/client.h"
+#include "test_env.h"
+
+using namespace claimcheck;
+using namespace claimcheck::amqp;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string unique_suffix() {
+  std::random_device rd;
+  std::uniform_int_distribution<unsigned> d(0, 0xffffff);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%d-%06x", static_cast<int>(getpid()), d(rd));
+  return buf;
+}
+
+// user:password of the AMQP URL (the management API uses the same administrator user).
+std::string userinfo_of(const std::string& url) {
+  auto s = url.find("://");
+  auto at = url.find('@', s + 3);
+  if (s == std::string::npos || at == std::string::npos) return {};
+  return url.substr(s + 3, at - s - 3);
+}
+
+std::string url_decode(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string url_encode(const std::string& s) {
+  std::string out;
+  char buf[4];
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Runs curl against the management API; credentials go through a mode-600 config file, never argv.
+std::string mgmt(const std::string& method, const std::string& path) {
+  const std::string base = test::require_env("RABBITMQ_MGMT_URL");
+  const std::string amqp_url = test::require_env("AMQP_URL");
+  std::string cfg_path = "/tmp/cc-amqp-it-" + unique_suffix() + ".curlrc";
+  {
+    std::ofstream f(cfg_path);
+    chmod(cfg_path.c_str(), 0600);
+    f << "user = \"" << url_decode(userinfo_of(amqp_url)) << "\"\n";
+    f << "url = \"" << base << path << "\"\n";
+    f << "request = \"" << method << "\"\n";
+    f << "header = \"X-Reason: claimcheck amqp integration test\"\n";
+  }
+  std::string out;
+  if (FILE* p = popen(("curl -sS -K " + cfg_path).c_str(), "r")) {
+    char buf[4096];
+    std::size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
+  std::remove(cfg_path.c_str());
+  return out;
+}
+
+// Closes the broker connection whose client-provided name is `connection_name` (server side, 320
+// CONNECTION_FORCED). Waits for the management plugin to list it. Returns true when deleted.
+bool close_connection_from_server(const std::string& connection_name) {
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto body = mgmt("GET", "/api/connections?columns=name,client_properties");
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_array()) {
+      for (const auto& c : j) {
+        auto cp = c.value("client_properties", nlohmann::json::object());
+        if (cp.value("connection_name", "") == connection_name) {
+          mgmt("DELETE", "/api/connections/" + url_encode(c.value("name", "")));
+          return true;
+        }
+      }
+    }
+    std::this_thread::sleep_for(500ms);
+  }
+  return false;
+}
+
+class AmqpClientIT : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = test::require_env("AMQP_URL");
+    ASSERT_FALSE(url_.empty());
+    sfx_ = unique_suffix();
+    cfg_.urls = parse_url_list(url_);
+    cfg_.connection_name = "cc-amqp-it-" + sfx_;
+    cfg_.heartbeat = 10s;
+    cfg_.reconnect_initial = 100ms;
+    cfg_.reconnect_max = 1000ms;
+    client_ = std::make_unique<Client>(cfg_);
+    auto r = client_->connect();
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  }
+  void TearDown() override {
+    if (!client_) return;
+    if (!client_->connected()) (void)client_->poll(2s);
+    for (const auto& q : queues_) {
+      auto r = client_->delete_queue(q);
+      EXPECT_TRUE(r.has_value()) << r.error().to_string();
+    }
+    for (const auto& x : exchanges_) (void)client_->delete_exchange(x);
+    client_->close();
+  }
+
+  // Names with the test's suffix; registered for cleanup.
+  TopologyNames names() {
+    TopologyNames n;
+    n.msg_exchange = "it.ex.msg." + sfx_;
+    n.ack_exchange = "it.ex.ack." + sfx_;
+    n.ack_queue = "it.q.ack." + sfx_;
+    n.dlx = "it.ex.dlx." + sfx_;
+    n.dead_queue = "it.q.dead." + sfx_;
+    n.queue_prefix = "it.q." + sfx_ + ".";
+    exchanges_.insert(exchanges_.end(), {n.msg_exchange, n.ack_exchange, n.dlx});
+    queues_.insert(queues_.end(), {n.ack_queue, n.dead_queue});
+    return n;
+  }
+  Topology declare_recipients(const TopologyNames& n, const std::vector<std::string>& rs) {
+    for (const auto& r : rs) queues_.push_back(n.queue_prefix + r);
+    auto t = recipient_topology(n, rs);
+    auto d = client_->declare(t);
+    EXPECT_TRUE(d.has_value()) << d.error().to_string();
+    return t;
+  }
+
+  static Message msg(const std::string& body) {
+    Message m;
+    m.body = body;
+    m.type = "test-v1";
+    m.message_id = body;
+    return m;
+  }
+
+  // Polls until `done()` or timeout, appending every event.
+  template <typename F>
+  bool poll_until(F done, std::chrono::milliseconds timeout, std::vector<Event>& all) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      auto ev = client_->poll(50ms);
+      EXPECT_TRUE(ev.has_value()) << ev.error().to_string();
+      if (!ev) return false;
+      for (auto& e : *ev) all.push_back(std::move(e));
+    }
+    return true;
+  }
+
+  static std::size_t count(const std::vector<Event>& ev, Event::Kind k) {
+    return static_cast<std::size_t>(std::count_if(ev.begin(), ev.end(), [k](const Event& e) { return e.kind == k; }));
+  }
+
+  std::string url_;
+  std::string sfx_;
+  AmqpConfig cfg_;
+  std::unique_ptr<Client> client_;
+  std::vector<std::string> queues_;
+  std::vector<std::string> exchanges_;
+};
+
+TEST_F(AmqpClientIT, DeclareIsIdempotentAndMismatchIsFailedPrecondition) {
+  auto n = names();
+  auto t = declare_recipients(n, {"a", "b"});
+  auto again = client_->declare(t);
+  ASSERT_TRUE(again.has_value()) << again.error().to_string();
+  auto coord = client_->declare(coordinator_topology(n));
+  ASSERT_TRUE(coord.has_value()) << coord.error().to_string();
+  auto qc = client_->queue_message_count(n.queue_prefix + "a");
+  ASSERT_TRUE(qc.has_value()) << qc.error().to_string();
+  EXPECT_EQ(*qc, 0U);
+
+  // Same queue name, other arguments (classic instead of quorum): 406 on channel 2 only.
+  const auto epoch = client_->epoch();
+  Topology bad;
+  bad.queues.push_back(QueueSpec{n.queue_prefix + "a", false, "", 0, false});
+  auto r = client_->declare(bad);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::FailedPrecondition) << r.error().to_string();
+  EXPECT_EQ(r.error().detail_code, "406");
+  EXPECT_TRUE(client_->connected());
+  EXPECT_EQ(client_->epoch(), epoch);
+
+  // The client stays usable: a publish is confirmed and lands in the queue.
+  auto id = client_->publish(n.msg_exchange, "a", msg("after-406"), true);
+  ASSERT_TRUE(id.has_value());
+  std::vector<Event> ev;
+  auto w = client_->wait_confirms(10s, &ev);
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  ASSERT_EQ(count(ev, Event::Kind::Confirmed), 1U);
+  EXPECT_EQ(ev[0].publish_id, *id);
+  auto c2 = client_->queue_message_count(n.queue_prefix + "a");
+  ASSERT_TRUE(c2.has_value());
+  EXPECT_EQ(*c2, 1U);
+
+  auto missing = client_->queue_message_count("it.no-such-queue." + sfx_);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
+}
+
+TEST_F(AmqpClientIT, PublishManyAllConfirmed) {
+  auto n = names();
+  declare_recipients(n, {"r"});
+  constexpr int kN = 300;
+  std::set<std::uint64_t> ids;
+  for (int i = 0; i < kN; ++i) {
+    auto id = client_->publish(n.msg_exchange, "r", msg("m" + std::to_string(i)), true);
+    ASSERT_TRUE(id.has_value()) << id.error().to_string();
+    ids.insert(*id);
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kN));
+  std::vector<Event> ev;
+  auto w = client_->wait_confirms(30s, &ev);
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  EXPECT_EQ(client_->unconfirmed(), 0U);
+  std::set<std::uint64_t> confirmed;
+  for (const auto& e : ev) {
+    EXPECT_EQ(e.kind, Event::Kind::Confirmed) << to_string(e.kind) << " " << e.reason;
+    confirmed.insert(e.publish_id);
+  }
+  EXPECT_EQ(confirmed, ids);
+  auto c = client_->queue_message_count(n.queue_prefix + "r");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(*c, static_cast<std::uint32_t>(kN));
+}
+
+TEST_F(AmqpClientIT, MandatoryUnroutableFailsWithNoRouteOthersConfirm) {
+  auto n = names();
+  declare_recipients(n, {"r"});
+  auto ok1 = client_->publish(n.msg_exchange, "r", msg("routable-1"), true);
+  auto bad = client_->publish(n.msg_exchange, "nobody", msg("unroutable"), true);
+  auto ok2 = client_->publish(n.msg_exchange, "r", msg("routable-2"), true);
+  auto loose = client_->publish(n.msg_exchange, "nobody", msg("unroutable-not-mandatory"), false);
+  ASSERT_TRUE(ok1 && bad && ok2 && loose);
+  std::vector<Event> ev;
+  auto w = client_->wait_confirms(10s, &ev);
+  ASSERT_FALSE(w.has_value());
+  EXPECT_EQ(w.error().code, ErrorCode::FailedPrecondition);
+  EXPECT_NE(w.error().message.find("NO_ROUTE"), std::string::npos) << w.error().message;
+  std::map<std::uint64_t, Event> by_id;
+  for (const auto& e : ev) by_id[e.publish_id] = e;
+  ASSERT_EQ(by_id.size(), 4U);
+  EXPECT_EQ(by_id[*ok1].kind, Event::Kind::Confirmed);
+  EXPECT_EQ(by_id[*ok2].kind, Event::Kind::Confirmed);
+  EXPECT_EQ(by_id[*loose].kind, Event::Kind::Confirmed);
+  EXPECT_EQ(by_id[*bad].kind, Event::Kind::Failed);
+  EXPECT_NE(by_id[*bad].reason.find("NO_ROUTE"), std::string::npos) << by_id[*bad].reason;
+  EXPECT_NE(by_id[*bad].reason.find("312"), std::string::npos) << by_id[*bad].reason;
+}
+
+TEST_F(AmqpClientIT, PublishToMissingExchangeFailsWithoutReconnectLoop) {
+  auto id = client_->publish("it.no-such-exchange." + sfx_, "x", msg("lost"), true);
+  ASSERT_TRUE(id.has_value());
+  std::vector<Event> ev;
+  auto w = client_->wait_confirms(10s, &ev);
+  ASSERT_FALSE(w.has_value());
+  ASSERT_EQ(ev.size(), 1U);
+  EXPECT_EQ(ev[0].kind, Event::Kind::Failed);
+  EXPECT_EQ(ev[0].publish_id, *id);
+  EXPECT_NE(ev[0].reason.find("NOT_FOUND"), std::string::npos) << ev[0].reason;
+  EXPECT_TRUE(client_->connected());
+  EXPECT_EQ(client_->epoch(), 1U);
+}
+
+TEST_F(AmqpClientIT, PrefetchBoundsUnackedAndPropertiesRoundTrip) {
+  auto n = names();
+  declare_recipients(n, {"r"});
+  constexpr int kN = 8;
+  for (int i = 0; i < kN; ++i) {
+    Message m = msg("p" + std::to_string(i));
+    m.headers["x-claimcheck-test"] = "v" + std::to_string(i);
+    m.timestamp = 1700000000 + i;
+    ASSERT_TRUE(client_->publish(n.msg_exchange, "r", m, true).has_value());
+  }
+  ASSERT_TRUE(client_->wait_confirms(10s).has_value());
+  ASSERT_TRUE(client_->consume(n.queue_prefix + "r", 2).has_value());
+  ASSERT_TRUE(client_->consume(n.queue_prefix + "r", 2).has_value());  // no-op, not a second consumer
+
+  std::vector<Event> held;
+  // Without acking, at most 2 deliveries arrive however long we wait.
+  auto deadline = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto ev = client_->poll(100ms);
+    ASSERT_TRUE(ev.has_value());
+    for (auto& e : *ev) held.push_back(std::move(e));
+  }
+  ASSERT_EQ(held.size(), 2U);
+  const Envelope& first = held[0].delivery;
+  EXPECT_EQ(held[0].kind, Event::Kind::Delivery);
+  EXPECT_EQ(first.message.body, "p0");
+  EXPECT_EQ(first.message.message_id, "p0");
+  EXPECT_EQ(first.message.type, "test-v1");
+  EXPECT_EQ(first.message.content_type, "application/json");
+  EXPECT_TRUE(first.message.persistent);
+  EXPECT_EQ(first.message.timestamp, 1700000000);
+  EXPECT_EQ(first.message.headers.at("x-claimcheck-test"), "v0");
+  EXPECT_EQ(first.message.headers.count("x-claimcheck-publish-id"), 0U);
+  EXPECT_EQ(first.exchange, n.msg_exchange);
+  EXPECT_EQ(first.routing_key, "r");
+  EXPECT_FALSE(first.redelivered);
+  EXPECT_EQ(first.epoch, client_->epoch());
+  EXPECT_EQ(held[1].delivery.message.body, "p1");
+
+  // Acking frees the window: everything arrives, never more than 2 unacked at once.
+  std::vector<std::string> bodies;
+  for (auto& e : held) {
+    bodies.push_back(e.delivery.message.body);
+    ASSERT_TRUE(client_->ack(e.delivery).has_value());
+  }
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (bodies.size() < static_cast<std::size_t>(kN) && std::chrono::steady_clock::now() < deadline) {
+    auto ev = client_->poll(100ms);
+    ASSERT_TRUE(ev.has_value());
+    ASSERT_LE(ev->size(), 2U);
+    for (auto& e : *ev) {
+      bodies.push_back(e.delivery.message.body);
+      ASSERT_TRUE(client_->ack(e.delivery).has_value());
+    }
+  }
+  ASSERT_EQ(bodies.size(), static_cast<std::size_t>(kN));
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(bodies[static_cast<std::size_t>(i)], "p" + std::to_string(i));
+  ASSERT_TRUE(client_->cancel_consume(n.queue_prefix + "r").has_value());
+  ASSERT_TRUE(client_->cancel_consume(n.queue_prefix + "r").has_value());  // idempotent
+}
+
+TEST_F(AmqpClientIT, NackRequeueIsRedeliveredWithDeliveryCount) {
+  auto n = names();
+  declare_recipients(n, {"r"});
+  ASSERT_TRUE(client_->publish(n.msg_exchange, "r", msg("again"), true).has_value());
+  ASSERT_TRUE(client_->wait_confirms(10s).has_value());
+  ASSERT_TRUE(client_->consume(n.queue_prefix + "r", 1).has_value());
+  std::vector<Event> ev;
+  ASSERT_TRUE(poll_until([&] { return count(ev, Event::Kind::Delivery) >= 1; }, 10s, ev));
+  EXPECT_FALSE(ev[0].delivery.redelivered);
+  EXPECT_EQ(ev[0].delivery.delivery_count, 0);
+  ASSERT_TRUE(client_->nack(ev[0].delivery, true).has_value());
+  ASSERT_TRUE(poll_until([&] { return count(ev, Event::Kind::Delivery) >= 2; }, 10s, ev));
+  EXPECT_EQ(ev[1].delivery.message.body, "again");
+  EXPECT_TRUE(ev[1].delivery.redelivered);
+  EXPECT_EQ(ev[1].delivery.delivery_count, 1);
+  EXPECT_EQ(ev[1].delivery.message.headers.at("x-delivery-count"), "1");
+  ASSERT_TRUE(client_->reject(ev[1].delivery, true).has_value());
+  ASSERT_TRUE(poll_until([&] { return count(ev, Event::Kind::Delivery) >= 3; }, 10s, ev));
+  EXPECT_TRUE(ev[2].delivery.redelivered);
+  EXPECT_EQ(ev[2].delivery.delivery_count, 2);
+  ASSERT_TRUE(client_->ack(ev[2].delivery).has_value());
+  ASSERT_TRUE(client_->cancel_consume(n.queue_prefix + "r").has_value());
+  std::this_thread::sleep_for(200ms);
+  auto c = client_->queue_message_count(n.queue_prefix + "r");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(*c, 0U);
+}
+
+TEST_F(AmqpClientIT, RejectWithoutRequeueDeadLetters) {
+  auto n = names();
+  declare_recipients(n, {"r"});
+  Message m = msg("poison");
+  m.headers["x-claimcheck-error"] = "bad pointer";
+  ASSERT_TRUE(client_->publish(n.msg_exchange, "r", m, true).has_value());
+  ASSERT_TRUE(client_->wait_confirms(10s).has_value());
+  ASSERT_TRUE(client_->consume(n.queue_prefix + "r", 1).has_value());
+  std::vector<Event> ev;
+  ASSERT_TRUE(poll_until([&] { return count(ev, Event::Kind::Delivery) >= 1; }, 10s, ev));
+  ASSERT_TRUE(client_->reject(ev[0].delivery, false).has_value());
+
+  std::optional<Envelope> dead;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!dead && std::chrono::steady_clock::now() < deadline) {
+    auto g = client_->basic_get(n.dead_queue);
+    ASSERT_TRUE(g.has_value()) << g.error().to_string();
+    if (*g) dead = std::move(**g);
+    else std::this_thread::sleep_for(100ms);
+    (void)client_->poll(0ms);
+  }
+  ASSERT_TRUE(dead.has_value());
+  EXPECT_EQ(dead->message.body, "poison");
+  EXPECT_EQ(dead->message.headers.at("x-claimcheck-error"), "bad pointer");
+  EXPECT_EQ(dead->message.headers.at("x-first-death-queue"), n.queue_prefix + "r");
+  EXPECT_EQ(dead->message.headers.at("x-first-death-reason"), "rejected");
+  EXPECT_EQ(dead->message.headers.count("x-death"), 0U);  // an array: skipped
+  auto empty = client_->basic_get(n.dead_queue);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_FALSE(empty->has_value());
+}
+
+TEST_F(AmqpClientIT, ServerSideCloseReconnectsResumesAndLosesNothing) {
+  auto n = names();
+  declare_recipients(n, {"r"});
+  ASSERT_TRUE(client_->consume(n.queue_prefix + "r", 10).has_value());
+  constexpr int kN = 200;
+  std::set<std::string> received;
+  std::vector<Envelope> stale;
+  std::size_t reconnects = 0;
+  std::size_t confirmed = 0;
+  int next = 0;
+  bool closed_once = false;
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  while ((received.size() < static_cast<std::size_t>(kN) || client_->unconfirmed() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    // Publish in bursts of 20 so that some are in flight when the connection is closed.
+    for (int i = 0; i < 20 && next < kN; ++i, ++next) {
+      auto id = client_->publish(n.msg_exchange, "r", msg("c" + std::to_string(next)), true);
+      ASSERT_TRUE(id.has_value()) << id.error().to_string();
+    }
+    if (!closed_once && next >= kN / 2) {
+      closed_once = true;
+      ASSERT_TRUE(close_connection_from_server(cfg_.connection_name)) << "connection not found in mgmt API";
+    }
+    auto ev = client_->poll(50ms);
+    ASSERT_TRUE(ev.has_value()) << ev.error().to_string();
+    for (auto& e : *ev) {
+      switch (e.kind) {
+        case Event::Kind::Delivery:
+          received.insert(e.delivery.message.body);
+          if (stale.empty()) stale.push_back(e.delivery);
+          ASSERT_TRUE(client_->ack(e.delivery).has_value());
+          break;
+        case Event::Kind::Confirmed: ++confirmed; break;
+        case Event::Kind::Reconnected: ++reconnects; break;
+        case Event::Kind::Failed: FAIL() << "publish " << e.publish_id << " failed: " << e.reason;
+        default: break;
+      }
+    }
+  }
+  EXPECT_GE(reconnects, 1U);
+  EXPECT_GE(client_->epoch(), 2U);
+  EXPECT_EQ(client_->unconfirmed(), 0U);
+  EXPECT_EQ(confirmed, static_cast<std::size_t>(kN));
+  ASSERT_EQ(received.size(), static_cast<std::size_t>(kN));
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(received.count("c" + std::to_string(i)), 1U) << i;
+  // Acking an envelope from the previous connection generation is a harmless no-op.
+  ASSERT_FALSE(stale.empty());
+  EXPECT_LT(stale[0].epoch, client_->epoch());
+  EXPECT_TRUE(client_->ack(stale[0]).has_value());
+  EXPECT_TRUE(client_->connected());
+}
+
+TEST(AmqpClientAuthIT, BadPasswordIsPermissionDeniedWithoutRetryLoop) {
+  std::string url = test::require_env("AMQP_URL");
+  ASSERT_FALSE(url.empty());
+  auto s = url.find("://");
+  auto at = url.find('@');
+  auto colon = url.find(':', s + 3);
+  ASSERT_TRUE(at != std::string::npos && colon < at);
+  std::string bad = url.substr(0, colon + 1) + "definitely-wrong-password" + url.substr(at);
+  AmqpConfig cfg;
+  cfg.urls = {bad};
+  cfg.connect_attempts = 50;  // must not be used up: auth failures are final
+  cfg.reconnect_initial = 1000ms;
+  cfg.reconnect_max = 1000ms;
+  Client client(cfg);
+  auto start = std::chrono::steady_clock::now();
+  auto r = client.connect();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::PermissionDenied) << r.error().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(r.error().to_string().find("definitely-wrong-password"), std::string::npos);
+  EXPECT_FALSE(client.connected());
+}
+
+}  // namespace
