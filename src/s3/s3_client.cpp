@@ -315,6 +315,9 @@ struct S3Client::Impl {
       CURLcode rc = perform_once(ex);
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
       stats.bytes_received += ex.delivered - delivered0;
+      long new_connects = 0;
+      curl_easy_getinfo(curl.get(), CURLINFO_NUM_CONNECTS, &new_connects);
+      stats.connects += static_cast<std::uint64_t>(new_connects);
       spdlog::debug("s3 {} {}/{} -> {} curl={} sent={}B recv={}B {}ms attempt {}/{}", ex.method, ex.bucket, ex.key,
                     ex.status, static_cast<int>(rc), ex.body.size(), ex.delivered - delivered0 + ex.resp_body.size(), ms,
                     attempt, max);

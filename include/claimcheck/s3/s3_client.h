@@ -131,6 +131,7 @@ struct S3Stats {
   std::uint64_t requests = 0;        ///< logical requests (each may take several attempts)
   std::uint64_t attempts = 0;        ///< HTTP attempts sent (requests + retries)
   std::uint64_t retries = 0;         ///< attempts after the first, caused by retryable failures
+  std::uint64_t connects = 0;        ///< new TCP connections opened (low = connections are reused)
   std::uint64_t bytes_sent = 0;      ///< request body bytes of successful attempts
   std::uint64_t bytes_received = 0;  ///< object bytes delivered to sinks
 };
