@@ -218,10 +218,13 @@ osd_up() {
 # The credentials go to curl on stdin (-K -), never on the command line.
 s3_req() {
   local method="$1" path="$2"
+  local how=(-X "$method")
+  # -X HEAD would make curl wait for a body that never comes
+  [ "$method" = HEAD ] && how=(--head)
   printf 'user = "%s:%s"\n' "${CFG[S3_ACCESS_KEY]}" "${CFG[S3_SECRET_KEY]}" |
     curl -sS -K - -o /dev/null -w '%{http_code}' --max-time 15 \
       --aws-sigv4 "aws:amz:${CFG[S3_REGION]}:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-      -X "$method" "http://127.0.0.1:${CFG[S3_PORT]}$path" 2>/dev/null || true
+      "${how[@]}" "http://127.0.0.1:${CFG[S3_PORT]}$path" 2>/dev/null || true
 }
 rgw_answers() { local c; c="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:${CFG[S3_PORT]}/")"; [ "$c" = 200 ]; }
 s3_ok() { [ "$(s3_req GET /)" = 200 ]; }
@@ -527,6 +530,16 @@ cmd_up() {
     rmq_job=$!
   fi
 
+  local pg_job="" pg_status=0
+  if [ $need_pg = 1 ]; then
+    (
+      local tp; tp="$(now)"; log "postgres: starting"
+      start_pg
+      log "postgres: ready on 127.0.0.1:${CFG[PG_PORT]} ($(elapsed "$tp") s)"
+    ) &
+    pg_job=$!
+  fi
+
   if (( need_mon + need_osd + need_rgw > 0 )); then
     local tc; tc="$(now)"
     if [ -e "$CEPH_DIR/mon/store.db" ] && [ $need_osd = 1 ] && [ ! -e "$CEPH_DIR/osd.saved" ]; then
@@ -547,12 +560,9 @@ cmd_up() {
     ensure_s3_user_and_bucket
     log "s3: ready at http://127.0.0.1:${CFG[S3_PORT]} bucket ${CFG[S3_BUCKET]} ($(elapsed "$tc") s)"
   fi
-  if [ $need_pg = 1 ]; then
-    local tp; tp="$(now)"; log "postgres: starting"
-    start_pg
-    log "postgres: ready on 127.0.0.1:${CFG[PG_PORT]} ($(elapsed "$tp") s)"
-  fi
+  if [ -n "$pg_job" ]; then wait "$pg_job" || pg_status=$?; fi
   if [ -n "$rmq_job" ]; then wait "$rmq_job" || rmq_status=$?; fi
+  [ "$pg_status" = 0 ] || die "postgres failed (see messages above)"
   [ "$rmq_status" = 0 ] || die "rabbitmq failed (see messages above)"
 
   write_env "$want_pg"
@@ -564,18 +574,18 @@ stop_by() { # stop_by NAME PIDFUNC [SIGNAL]
   if pid="$($2)"; then stop_pid "$1" "$pid" "${3:-TERM}" || true; fi
 }
 
-stray_pids() { # processes whose command line mentions our local dir
-  local d p
-  for d in /proc/[0-9]*; do
-    p="${d#/proc/}"
-    [ "$p" = $$ ] && continue
-    [ "$p" = "${BASHPID:-$$}" ] && continue
-    if tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -- "$LOCAL/"; then echo "$p"; fi
+stray_pids() { # processes whose command line mentions our local dir (one grep over /proc)
+  local f p
+  for f in $(grep -laF -- "$LOCAL/" /proc/[0-9]*/cmdline 2>/dev/null); do
+    p="${f#/proc/}"; p="${p%/cmdline}"
+    [ "$p" = $$ ] || [ "$p" = "${BASHPID:-$$}" ] || echo "$p"
   done
 }
 
 cmd_down() {
   local t0; t0="$(now)"
+  # Ceph (in order rgw, osd, mon), RabbitMQ and PostgreSQL stop in parallel.
+  (
   stop_by radosgw rgw_pid
   local opid
   if opid="$(osd_pid)"; then
@@ -588,9 +598,10 @@ cmd_down() {
     fi
   fi
   stop_by ceph-mon mon_pid
-  stop_by rabbitmq rmq_pid
-  stop_by epmd epmd_pid
-  stop_by postgres pg_pid INT
+  ) & local j1=$!
+  ( stop_by rabbitmq rmq_pid; stop_by epmd epmd_pid ) & local j2=$!
+  ( stop_by postgres pg_pid INT ) & local j3=$!
+  wait $j1 $j2 $j3 || true
   local s; s="$(stray_pids | tr '\n' ' ')"
   [ -z "$s" ] || warn "processes still mentioning $LOCAL: $s"
   log "down in $(elapsed "$t0") s (data kept in $LOCAL)"
@@ -601,7 +612,7 @@ cmd_clean() {
   cmd_down
   local s p
   s="$(stray_pids)"
-  for p in $s; do warn "killing leftover pid $p ($(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-100))"; kill -KILL "$p" 2>/dev/null || true; done
+  for p in $s; do warn "killing leftover pid $p ($({ tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | cut -c1-100))"; kill -KILL "$p" 2>/dev/null || true; done
   rm -rf "$LOCAL"
   log "clean in $(elapsed "$t0") s: removed $LOCAL"
 }
