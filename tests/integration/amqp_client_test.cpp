@@ -437,6 +437,8 @@ TEST_F(AmqpClientIT, ServerSideCloseReconnectsResumesAndLosesNothing) {
     if (!closed_once && next >= kN / 2) {
       closed_once = true;
       ASSERT_TRUE(close_connection_from_server(cfg_.connection_name)) << "connection not found in mgmt API";
+      // Not polled since the last burst: these are in flight on the closed connection and must be re-sent.
+      EXPECT_GT(client_->unconfirmed(), 0U);
     }
     auto ev = client_->poll(50ms);
     ASSERT_TRUE(ev.has_value()) << ev.error().to_string();
@@ -465,6 +467,60 @@ TEST_F(AmqpClientIT, ServerSideCloseReconnectsResumesAndLosesNothing) {
   EXPECT_LT(stale[0].epoch, client_->epoch());
   EXPECT_TRUE(client_->ack(stale[0]).has_value());
   EXPECT_TRUE(client_->connected());
+}
+
+TEST_F(AmqpClientIT, DeletedQueueCancelsConsumerAndInterruptWakesPoll) {
+  auto n = names();
+  declare_recipients(n, {"gone"});
+  const std::string q = n.queue_prefix + "gone";
+  ASSERT_TRUE(client_->consume(q, 1).has_value());
+  ASSERT_TRUE(client_->delete_queue(q).has_value());
+  std::vector<Event> ev;
+  ASSERT_TRUE(poll_until([&] { return count(ev, Event::Kind::Cancelled) >= 1; }, 10s, ev));
+  auto it = std::find_if(ev.begin(), ev.end(), [](const Event& e) { return e.kind == Event::Kind::Cancelled; });
+  EXPECT_EQ(it->reason, q);
+  EXPECT_TRUE(client_->connected());
+  EXPECT_EQ(client_->epoch(), 1U);
+
+  bool wake = false;
+  client_->set_interrupt_check([&] { return wake; });
+  wake = true;
+  auto start = std::chrono::steady_clock::now();
+  auto r = client_->poll(5s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  client_->set_interrupt_check({});
+}
+
+TEST(AmqpClientHeartbeatIT, PollingKeepsConnectionNotPollingLosesItThenReconnects) {
+  AmqpConfig cfg;
+  cfg.urls = parse_url_list(test::require_env("AMQP_URL"));
+  ASSERT_FALSE(cfg.urls.empty());
+  cfg.heartbeat = 1s;
+  cfg.reconnect_initial = 50ms;
+  Client client(cfg);
+  ASSERT_TRUE(client.connect().has_value());
+  // Polling services heartbeats: 4 s (4 heartbeat intervals) without traffic keeps the connection.
+  auto until = std::chrono::steady_clock::now() + 4s;
+  while (std::chrono::steady_clock::now() < until) {
+    auto ev = client.poll(50ms);
+    ASSERT_TRUE(ev.has_value());
+    EXPECT_TRUE(ev->empty());
+  }
+  EXPECT_EQ(client.epoch(), 1U);
+  // Not polling for 5 s: the broker (and the library) declare the peer dead; the next polls reconnect.
+  std::this_thread::sleep_for(5s);
+  std::vector<Event> ev;
+  until = std::chrono::steady_clock::now() + 10s;
+  while (client.epoch() < 2 && std::chrono::steady_clock::now() < until) {
+    auto r = client.poll(50ms);
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    for (auto& e : *r) ev.push_back(std::move(e));
+  }
+  EXPECT_EQ(client.epoch(), 2U);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].kind, Event::Kind::Reconnected);
+  EXPECT_FALSE(ev[0].reason.empty());
 }
 
 TEST(AmqpClientAuthIT, BadPasswordIsPermissionDeniedWithoutRetryLoop) {
