@@ -43,3 +43,6 @@ logs: ## Tail the local servers' logs
 
 clean: ## Stop the local servers and remove their data (.local/)
 	@bash scripts/infra clean
+
+demo: ## The main job end to end: bootstrap, build, servers, coordinator + 3 recipients, real files [DEMO_DIR=...]
+	@bash scripts/demo
