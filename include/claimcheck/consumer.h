@@ -1,0 +1,140 @@
+#pragma once
+/// claimcheck::Consumer — one recipient: pointer → GET → verify → decompress → handler → ack (DESIGN.md §2–§5a).
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "claimcheck/amqp/types.h"
+#include "claimcheck/codec.h"
+#include "claimcheck/io.h"
+#include "claimcheck/protocol.h"
+#include "claimcheck/result.h"
+#include "claimcheck/s3/s3_client.h"
+
+namespace claimcheck {
+
+/// AMQP header naming the queue a dead-lettered copy came from.
+inline constexpr std::string_view kHeaderSourceQueue = "x-claimcheck-source-queue";
+/// AMQP header naming the recipient that dead-lettered a message.
+inline constexpr std::string_view kHeaderRecipient = "x-claimcheck-recipient";
+
+/// What the handler is told about a payload before its bytes arrive.
+struct PayloadInfo {
+  std::string pointer_id;
+  std::optional<std::string> name;  ///< already checked with validate_relative_name()
+  std::string content_type;
+  std::uint64_t size_raw = 0;
+  Encoding encoding = Encoding::Zstd;
+  bool inlined = false;             ///< came as inline-v1
+};
+
+/// Opens the sink that receives one payload's raw bytes. The sink's finish() is called only after every
+/// check passed (SHA-256, sizes, stream integrity), so it may commit there (AtomicFileSink); on failure the
+/// sink is destroyed without finish() and must then leave no trace.
+/// Errors it returns: InvalidArgument = handler refusal (the message is dead-lettered, ack `rejected`);
+/// Unavailable = try again later (requeue); anything else = dead-letter. Called on worker threads
+/// (concurrently): must be thread-safe.
+using SinkFactory = std::function<Result<std::unique_ptr<ByteSink>>(const PayloadInfo&)>;
+
+/// A SinkFactory writing each payload to `out_dir/<name>` (or `out_dir/<pointer_id>` when unnamed) through
+/// AtomicFileSink (temp file + rename, overwrite allowed: redeliveries rewrite the same bytes). Refuses
+/// (InvalidArgument "field 'name': ...") names failing validate_relative_name() and any name whose
+/// lexically normalized path is not strictly inside `out_dir`, or whose existing parent resolves (through
+/// symlinks) outside it.
+SinkFactory out_dir_sink_factory(std::filesystem::path out_dir);
+
+/// A SinkFactory that verifies and discards (DiscardSink).
+SinkFactory discard_sink_factory();
+
+/// Settings of one Consumer. Plain data; only the CLI fills it from flags and env.
+///
+/// - `recipient`: this recipient's id (validate_recipient_id); consumes `names.queue_prefix + recipient`.
+/// - `prefetch`: deliveries in flight (1..65535). `concurrency`: worker threads, each with its own S3Client.
+/// - `limits`: pointer validation (allowed buckets, size caps); the raw size cap also bounds decompression.
+/// - `sink_factory`: the handler; empty = discard_sink_factory().
+/// - `max_messages`: stop after this many deliveries were settled (acked after processing or dead-lettering);
+///   0 = no limit. `idle_exit`: stop after this long without any delivery and nothing in flight; 0 = never.
+/// - `retry_delay`: base delay before a transient failure is requeued (full jitter up to 4×, capped 30 s),
+///   so a broken object store is not hammered.
+/// - `max_permission_denied`: consecutive S3 403 answers after which run() stops with PermissionDenied
+///   (each one is requeued, so nothing is lost); 0 = never stop.
+/// - `settle_timeout`: on shutdown, how long to wait for in-flight work and confirms before closing
+///   (what is unsettled then is redelivered by the broker).
+struct ConsumerConfig {
+  s3::S3Config s3;
+  amqp::AmqpConfig amqp;
+  amqp::TopologyNames names;
+  std::string recipient;
+  std::uint16_t prefetch = 8;
+  int concurrency = 4;
+  ValidationLimits limits;
+  SinkFactory sink_factory;
+  std::uint64_t max_messages = 0;
+  std::chrono::milliseconds idle_exit{0};
+  std::chrono::milliseconds retry_delay{1000};
+  int max_permission_denied = 5;
+  std::chrono::milliseconds settle_timeout{30000};
+
+  /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (origin "config").
+  [[nodiscard]] Result<void> validate() const;
+};
+
+/// Counters of a run.
+struct ConsumeReport {
+  std::uint64_t processed = 0;      ///< handler accepted, `processed` ack confirmed, delivery acked
+  std::uint64_t inlined = 0;        ///< of processed: inline-v1 messages (no ack to the coordinator)
+  std::uint64_t rejected = 0;       ///< dead-lettered AND a `rejected` ack was published
+  std::uint64_t dead_lettered = 0;  ///< every message copied to the DLX with a reason (incl. rejected)
+  std::uint64_t requeued = 0;       ///< transient failures nacked with requeue
+  std::uint64_t bytes_raw = 0;      ///< payload bytes handed to the handler (processed ones)
+  std::uint64_t bytes_stored = 0;   ///< object bytes downloaded (processed ones)
+  std::uint64_t s3_requests = 0;    ///< logical S3 requests made by all workers (S3Stats::requests)
+  std::chrono::steady_clock::duration elapsed{};
+  std::string stop_reason;          ///< "max-messages", "idle", "stopped", "permission-denied", "fatal"
+};
+
+/// Consumes one recipient queue (DESIGN.md §4 "Consume"). Declares recipient_topology for `recipient` and
+/// the ack exchange (coordinator_topology), then consumes with prefetch. Per delivery:
+///
+/// - inline-v1: verify the `x-claimcheck-sha256` of the body, decode, handler; no coordinator ack.
+/// - otherwise parse_pointer(limits). Invalid (each field rule, bucket not allowed, size over the caps),
+///   or this recipient not in `recipients` → dead-letter WITHOUT any S3 call.
+/// - GET streamed into DecodingSink (SHA-256, raw size, decompression) → handler sink; size_stored checked.
+/// - success → publish s3-ack-v1 `processed` to ack_exchange/ack_routing_key (mandatory, confirmed) →
+///   basic.ack. The ack's message_id is "pointer_id:recipient".
+/// - permanent failure (DataLoss, 404 NotFound, handler refusal, unsafe name) → publish a copy to `dlx`
+///   with headers x-claimcheck-error (reason), x-claimcheck-source-queue, x-claimcheck-recipient (confirmed)
+///   and, when the pointer's ids are valid, a `rejected` ack with the same reason (confirmed) → basic.ack.
+/// - transient failure (Unavailable after the S3 client's own retries, FailedPrecondition when the object
+///   changed mid-download, 403) → wait retry_delay (jittered) → nack with requeue. Consecutive 403s beyond
+///   max_permission_denied stop the run with PermissionDenied.
+///
+/// Thread safety: one run() at a time; run() blocks the calling thread (the AMQP thread).
+class Consumer {
+ public:
+  /// Validates `cfg`. Errors: InvalidArgument.
+  [[nodiscard]] static Result<Consumer> create(ConsumerConfig cfg);
+
+  /// Runs until `should_stop` (thread-safe, may be empty) returns true, max_messages, idle_exit, or a fatal
+  /// error. On stop: no new work, in-flight deliveries finish (or are requeued), confirms are flushed.
+  /// Errors: connect/declare/consume failures (Unavailable, PermissionDenied, FailedPrecondition); AMQP lost
+  /// for good (Unavailable); S3 403 beyond the limit (PermissionDenied). `report` (may be null) is filled
+  /// in every case.
+  [[nodiscard]] Result<ConsumeReport> run(const std::function<bool()>& should_stop = {},
+                                          ConsumeReport* report = nullptr);
+
+  /// The configuration in use (holds secrets: do not log it).
+  [[nodiscard]] const ConsumerConfig& config() const noexcept { return cfg_; }
+
+ private:
+  explicit Consumer(ConsumerConfig cfg) : cfg_(std::move(cfg)) {}
+  ConsumerConfig cfg_;
+};
+
+}  // namespace claimcheck

@@ -1,0 +1,164 @@
+#pragma once
+/// claimcheck::Producer — stores payloads in S3 and publishes store records and pointers (DESIGN.md §2–§5a).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "claimcheck/amqp/types.h"
+#include "claimcheck/codec.h"
+#include "claimcheck/io.h"
+#include "claimcheck/result.h"
+#include "claimcheck/s3/s3_client.h"
+
+namespace claimcheck {
+
+/// One payload to produce. `open` is called once, on a worker thread, to get a fresh raw byte stream.
+///
+/// - `label`: how the payload is named in logs and failure lists (a path, "stdin", "synthetic #3").
+/// - `name`: the relative name that travels as the pointer's `name` (empty = none); must pass
+///   validate_relative_name() when set.
+/// - `content_type`: of the raw payload.
+/// - `key_ext`: base extension of the object key before the codec's (".json" → "<uuid>.json.zst"); must
+///   match `[A-Za-z0-9._-]*`.
+/// - `open`: must be thread-safe to call from any one worker; the returned source is used by that worker only.
+struct PayloadInput {
+  std::string label;
+  std::string name;
+  std::string content_type = "application/octet-stream";
+  std::string key_ext = ".bin";
+  std::function<Result<std::unique_ptr<ByteSource>>()> open;
+};
+
+/// Settings of one Producer run. Plain data; only the CLI fills it from flags and env.
+///
+/// - `bucket`, `key_prefix`: objects go to `bucket/<key_prefix>/YYYY/MM/DD/<uuid><key_ext><codec ext>`.
+/// - `recipients`: expected recipients of every payload (unique, validate_recipient_id rules, ≥ 1).
+/// - `encoding`, `level`: codec applied to every payload.
+/// - `inline_threshold`: bytes. 0 disables inlining (every payload, even an empty one, is offloaded).
+///   Otherwise a payload with raw size `<= inline_threshold` travels inline (`inline-v1`, no S3, no
+///   coordinator) and a larger one is offloaded. Byte length, not characters. At most 16 MiB.
+/// - `ttl`: expires_at = created_at + ttl (≥ 1 s).
+/// - `producer_id`: written into every pointer and store record.
+/// - `verify`: read each object back (GET) and compare SHA-256 and size before publishing.
+/// - `delete_after_publish`: delete each object right after its pointers were confirmed (transport-only
+///   runs, as the reference demo). The store record IS still published, so the coordinator's view stays
+///   complete; its own delete of an already-missing object is a success.
+/// - `concurrency`: worker threads (each with its own S3Client), 1..64.
+/// - `publish_timeout`: longest wait for the confirms of one payload's store record + pointers once
+///   published; past it the payload fails (its object is deleted best-effort).
+/// - `names`: topology names (DESIGN.md §3); the producer declares recipient_topology + coordinator_topology.
+struct ProducerConfig {
+  s3::S3Config s3;
+  amqp::AmqpConfig amqp;
+  amqp::TopologyNames names;
+  std::string bucket;
+  std::string key_prefix = "claimcheck";
+  std::vector<std::string> recipients{"branch1"};
+  Encoding encoding = Encoding::Zstd;
+  int level = 1;
+  std::uint64_t inline_threshold = 0;
+  std::chrono::seconds ttl{7 * 24 * 3600};
+  std::string producer_id;
+  bool verify = false;
+  bool delete_after_publish = false;
+  int concurrency = 4;
+  std::chrono::milliseconds publish_timeout{120000};
+
+  /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (origin "config")
+  /// naming the field. Never mentions secrets. Thread-safe (const).
+  [[nodiscard]] Result<void> validate() const;
+};
+
+/// Outcome of one payload.
+struct ProduceOutcome {
+  std::string label;
+  std::string name;
+  std::string pointer_id;       ///< empty if the payload failed before an id was assigned
+  std::string key;              ///< object key (empty for inline payloads)
+  bool ok = false;
+  bool inlined = false;         ///< travelled as inline-v1
+  bool verified = false;        ///< --verify read it back successfully
+  bool deleted = false;         ///< object deleted (delete_after_publish or cleanup after a failure)
+  std::uint64_t size_raw = 0;
+  std::uint64_t size_stored = 0;
+  std::string pointer_json;     ///< the s3-pointer-v1 JSON sent to the first recipient (empty if inline)
+  std::string error;            ///< Error::to_string() of the failure; empty when ok
+};
+
+/// Live counters for a progress line. Snapshot values.
+struct ProduceProgress {
+  std::size_t total = 0;
+  std::size_t done = 0;
+  std::size_t failed = 0;
+  std::uint64_t bytes_raw = 0;
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+/// Result of a run: one outcome per input, in input order.
+struct ProduceReport {
+  std::vector<ProduceOutcome> outcomes;
+  std::size_t succeeded = 0;
+  std::size_t failed = 0;
+  std::size_t inlined = 0;
+  std::size_t verified = 0;
+  std::uint64_t bytes_raw = 0;     ///< of the successful payloads
+  std::uint64_t bytes_stored = 0;  ///< of the successful payloads
+  std::chrono::steady_clock::duration elapsed{};
+  bool interrupted = false;        ///< stopped by the stop predicate before every input was attempted
+  std::optional<Error> fatal;      ///< set when the AMQP connection was lost for good (poll() failed);
+                                   ///< every unfinished input is then reported failed
+};
+
+/// Runs the produce flow: for each input, on N workers, stream → EncodingSource (compress + SHA-256) →
+/// S3 put_object (If-None-Match: *, multipart above the part size, metadata `sha256` when the object fits
+/// in one part, `pointer-id`, `size-raw` when known) → [verify] → on the calling thread (the AMQP thread):
+/// publish the s3-store-v1 to `ack_exchange`/`store_routing_key` (confirmed) → then the s3-pointer-v1 to
+/// `msg_exchange`/<recipient> for every recipient (mandatory, confirmed) → [delete]. After a failure that
+/// follows the PUT the object is deleted best-effort (the orphan sweep covers what is left).
+///
+/// Thread safety: one run() at a time; run() blocks the calling thread, which owns the AMQP connection and
+/// polls it every ≤ 50 ms (heartbeats stay serviced during long uploads).
+class Producer {
+ public:
+  /// Validates `cfg`. Errors: InvalidArgument.
+  [[nodiscard]] static Result<Producer> create(ProducerConfig cfg);
+
+  /// Produces every input. Returns a report (per-input failures are in it, not in the error) or an error
+  /// when the run could not start: AMQP connect/declare (Unavailable, PermissionDenied, FailedPrecondition),
+  /// S3 client creation. `should_stop` (thread-safe, may be empty) is checked often: once true, no new input
+  /// is started, in-flight ones finish, the rest are reported failed "interrupted". `progress` (may be empty)
+  /// is called on the calling thread about every 200 ms and once at the end.
+  [[nodiscard]] Result<ProduceReport> run(const std::vector<PayloadInput>& inputs,
+                                          const std::function<bool()>& should_stop = {},
+                                          const std::function<void(const ProduceProgress&)>& progress = {});
+
+  /// The configuration in use (holds secrets: do not log it).
+  [[nodiscard]] const ProducerConfig& config() const noexcept { return cfg_; }
+
+ private:
+  explicit Producer(ProducerConfig cfg) : cfg_(std::move(cfg)) {}
+  ProducerConfig cfg_;
+};
+
+/// Inputs of `count` synthetic JSON payloads of exactly `size_bytes` each (the reference demo's documents,
+/// SyntheticPayloadSource), named "<name_prefix>msg-<idx>.json" when `name_prefix` is non-empty, else unnamed.
+/// `seed` makes the run reproducible. content_type application/json, key_ext ".json".
+std::vector<PayloadInput> synthetic_inputs(std::uint64_t count, std::uint64_t size_bytes, std::uint64_t seed,
+                                           const std::string& name_prefix = "");
+
+/// Input of one file ("-" = stdin). `name` is the pointer name (may be empty).
+PayloadInput file_input(const std::string& path, const std::string& name);
+
+/// Inputs of every regular file under `dir`, recursively, symlinks not followed, sorted by relative path
+/// (byte order); each file's relative path (with "/" separators), prefixed by `name_prefix`, is its name.
+/// Errors: NotFound / InvalidArgument (not a directory) / PermissionDenied (origin "io"), and
+/// InvalidArgument when a relative path is not a valid name (validate_relative_name).
+[[nodiscard]] Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir,
+                                                                 const std::string& name_prefix = "");
+
+}  // namespace claimcheck

@@ -1,0 +1,624 @@
+// claimcheck::Consumer — see include/claimcheck/consumer.h.
+#include "claimcheck/consumer.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <filesystem>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "claimcheck/amqp/client.h"
+#include "claimcheck/amqp/work_queue.h"
+#include "claimcheck/file_io.h"
+#include "claimcheck/util.h"
+
+namespace claimcheck {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
+
+/// True if `p` (normalized) is strictly inside `base` (normalized).
+bool strictly_inside(const fs::path& base, const fs::path& p) {
+  auto rel = p.lexically_relative(base);
+  if (rel.empty() || rel == ".") return false;
+  auto first = *rel.begin();
+  return first != ".." && first != ".";
+}
+
+/// Forwards to an inner sink, failing with Unavailable ("interrupted") once `abort` is set.
+class AbortableSink : public ByteSink {
+ public:
+  AbortableSink(ByteSink& inner, const std::atomic<bool>& abort) : inner_(&inner), abort_(&abort) {}
+  Result<void> write(std::span<const std::byte> data) override {
+    if (abort_->load()) return fail(ErrorCode::Unavailable, "consume", "interrupted by shutdown");
+    return inner_->write(data);
+  }
+  Result<void> finish() override { return inner_->finish(); }
+
+ private:
+  ByteSink* inner_;
+  const std::atomic<bool>* abort_;
+};
+
+struct Job {
+  std::uint64_t token = 0;
+  amqp::Envelope env;
+  std::optional<Pointer> pointer;  // empty for inline-v1
+};
+
+struct JobResult {
+  enum class Kind { Processed, Permanent, Transient, Denied } kind = Kind::Transient;
+  std::uint64_t token = 0;
+  std::string reason;
+  std::uint64_t size_raw = 0;
+  std::uint64_t size_stored = 0;
+};
+
+/// Per delivery on the AMQP thread.
+struct DeliveryState {
+  amqp::Envelope env;
+  std::optional<Pointer> pointer;
+  std::size_t confirms_pending = 0;
+  bool publish_failed = false;
+  bool rejected_ack = false;
+  bool dead_lettered = false;
+  bool processed = false;
+  bool inlined = false;
+  std::uint64_t size_raw = 0;
+  std::uint64_t size_stored = 0;
+};
+
+Result<std::uint64_t> parse_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty())
+    return fail(ErrorCode::InvalidArgument, "protocol", "not a non-negative integer");
+  return v;
+}
+
+class ConsumeWorker {
+ public:
+  ConsumeWorker(const ConsumerConfig& cfg, s3::S3Client client, amqp::WorkQueue<Job>& jobs,
+                amqp::WorkQueue<JobResult>& results, const std::atomic<bool>& abort)
+      : cfg_(cfg), s3_(std::move(client)), jobs_(jobs), results_(results), abort_(abort),
+        rng_(std::random_device{}()) {}
+
+  void loop() {
+    for (;;) {
+      auto j = jobs_.wait_pop(std::chrono::milliseconds(200));
+      if (!j) {
+        if (jobs_.closed() && jobs_.empty()) return;
+        continue;
+      }
+      JobResult r = j->pointer ? handle_pointer(*j) : handle_inline(*j);
+      r.token = j->token;
+      if (r.kind == JobResult::Kind::Transient || r.kind == JobResult::Kind::Denied) backoff();
+      results_.push(std::move(r));
+    }
+  }
+
+  [[nodiscard]] s3::S3Stats stats() const { return s3_.stats(); }
+
+ private:
+  void backoff() {
+    if (abort_.load()) return;
+    auto base = cfg_.retry_delay.count();
+    if (base <= 0) return;
+    std::uniform_int_distribution<long long> d(base, std::min<long long>(base * 4, 30000));
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(d(rng_));
+    while (std::chrono::steady_clock::now() < until && !abort_.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+
+  static JobResult classify(const Error& e, const std::string& context) {
+    JobResult r;
+    r.reason = context + ": " + e.to_string();
+    switch (e.code) {
+      case ErrorCode::DataLoss:
+      case ErrorCode::NotFound:
+      case ErrorCode::InvalidArgument:
+      case ErrorCode::Internal:
+        r.kind = JobResult::Kind::Permanent;
+        break;
+      case ErrorCode::PermissionDenied:
+        r.kind = JobResult::Kind::Denied;
+        break;
+      default:  // Unavailable, Aborted, FailedPrecondition (object changed mid-download)
+        r.kind = JobResult::Kind::Transient;
+    }
+    return r;
+  }
+
+  std::uint64_t max_raw() const { return static_cast<std::uint64_t>(std::max<std::int64_t>(cfg_.limits.max_size_raw, 0)); }
+
+  JobResult handle_pointer(const Job& j) {
+    const Pointer& p = *j.pointer;
+    PayloadInfo info;
+    info.pointer_id = p.pointer_id;
+    info.name = p.name;
+    info.content_type = p.content_type;
+    info.size_raw = static_cast<std::uint64_t>(p.size_raw);
+    info.encoding = p.encoding;
+    auto sink = cfg_.sink_factory(info);
+    if (!sink) return classify(sink.error(), "handler");
+    DecodeOptions dopt;
+    dopt.encoding = p.encoding;
+    dopt.expected_sha256 = p.sha256;
+    dopt.expected_size_raw = static_cast<std::uint64_t>(p.size_raw);
+    dopt.max_raw_bytes = max_raw();
+    auto dec = DecodingSink::create(**sink, dopt);
+    if (!dec) return classify(dec.error(), "decoder");
+    // Check size_stored before the decoder finishes (so the handler never commits on a mismatch).
+    class SizeCheck : public ByteSink {
+     public:
+      SizeCheck(ByteSink& inner, std::uint64_t expected) : inner_(&inner), expected_(expected) {}
+      Result<void> write(std::span<const std::byte> d) override {
+        seen_ += d.size();
+        if (seen_ > expected_)
+          return fail(ErrorCode::DataLoss, "consume", "object is larger than size_stored " + std::to_string(expected_));
+        return inner_->write(d);
+      }
+      Result<void> finish() override {
+        if (seen_ != expected_)
+          return fail(ErrorCode::DataLoss, "consume",
+                      "object has " + std::to_string(seen_) + " bytes, size_stored says " + std::to_string(expected_));
+        return inner_->finish();
+      }
+      std::uint64_t seen_ = 0;
+
+     private:
+      ByteSink* inner_;
+      std::uint64_t expected_;
+    };
+    SizeCheck sc(*dec, static_cast<std::uint64_t>(p.size_stored));
+    AbortableSink as(sc, abort_);
+    auto g = s3_.get_object(p.bucket, p.key, as);
+    if (!g) {
+      if (g.error().code == ErrorCode::NotFound) {
+        JobResult r;
+        r.kind = JobResult::Kind::Permanent;
+        r.reason = "object not found: " + g.error().to_string();
+        return r;
+      }
+      return classify(g.error(), "get " + p.bucket + "/" + p.key);
+    }
+    JobResult r;
+    r.kind = JobResult::Kind::Processed;
+    r.size_raw = dec->size_raw();
+    r.size_stored = sc.seen_;
+    return r;
+  }
+
+  JobResult handle_inline(const Job& j) {
+    const auto& h = j.env.message.headers;
+    auto header = [&](std::string_view k) -> const std::string* {
+      auto it = h.find(std::string(k));
+      return it == h.end() ? nullptr : &it->second;
+    };
+    auto bad = [](std::string msg) {
+      JobResult r;
+      r.kind = JobResult::Kind::Permanent;
+      r.reason = "inline message: " + std::move(msg);
+      return r;
+    };
+    const std::string* enc_s = header(kHeaderEncoding);
+    const std::string* sha = header(kHeaderSha256);
+    const std::string* size_s = header(kHeaderSizeRaw);
+    if (!enc_s || !sha || !size_s) return bad("missing header (need encoding, sha256, size-raw)");
+    auto enc = parse_encoding(*enc_s);
+    if (!enc) return bad("header '" + std::string(kHeaderEncoding) + "': " + enc.error().message);
+    if (!is_sha256_hex(*sha)) return bad("header '" + std::string(kHeaderSha256) + "': must be 64 lowercase hex");
+    auto size = parse_u64(*size_s);
+    if (!size || *size > max_raw()) return bad("header '" + std::string(kHeaderSizeRaw) + "': invalid or over the limit");
+    PayloadInfo info;
+    info.pointer_id = j.env.message.message_id;
+    if (const std::string* n = header(kHeaderName)) {
+      if (auto v = validate_relative_name(*n); !v) return bad(v.error().message);
+      info.name = *n;
+    }
+    info.content_type = j.env.message.content_type;
+    info.size_raw = *size;
+    info.encoding = *enc;
+    info.inlined = true;
+    if (!info.name && !is_uuid(info.pointer_id)) return bad("message_id must be a UUID when no name is given");
+    auto sink = cfg_.sink_factory(info);
+    if (!sink) return classify(sink.error(), "handler");
+    DecodeOptions dopt;
+    dopt.encoding = *enc;
+    dopt.expected_sha256 = *sha;
+    dopt.expected_size_raw = *size;
+    dopt.max_raw_bytes = max_raw();
+    auto dec = DecodingSink::create(**sink, dopt);
+    if (!dec) return classify(dec.error(), "decoder");
+    if (auto w = dec->write(as_bytes(j.env.message.body)); !w) return classify(w.error(), "inline");
+    if (auto f = dec->finish(); !f) return classify(f.error(), "inline");
+    JobResult r;
+    r.kind = JobResult::Kind::Processed;
+    r.size_raw = dec->size_raw();
+    r.size_stored = j.env.message.body.size();
+    return r;
+  }
+
+  const ConsumerConfig& cfg_;
+  s3::S3Client s3_;
+  amqp::WorkQueue<Job>& jobs_;
+  amqp::WorkQueue<JobResult>& results_;
+  const std::atomic<bool>& abort_;
+  std::mt19937_64 rng_;
+};
+
+/// Best-effort extraction of the ids of an invalid pointer, for a `rejected` ack. nullopt when the
+/// resulting ack would not itself be valid or this recipient is not listed.
+std::optional<Ack> loose_rejected_ack(const std::string& body, const std::string& recipient, const std::string& reason) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto str = [&](const char* k) -> std::string {
+    auto it = j.find(k);
+    return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+  };
+  Ack a;
+  a.pointer_id = str("pointer_id");
+  a.bucket = str("bucket");
+  a.key = str("key");
+  auto rit = j.find("recipients");
+  if (rit == j.end() || !rit->is_array()) return std::nullopt;
+  bool listed = false;
+  for (const auto& r : *rit)
+    if (r.is_string() && r.get<std::string>() == recipient) listed = true;
+  if (!listed) return std::nullopt;
+  a.recipients_total = static_cast<std::int64_t>(rit->size());
+  a.recipient_id = recipient;
+  a.status = AckStatus::Rejected;
+  a.reason = reason;
+  a.processed_at = utc_now();
+  if (!validate(a)) return std::nullopt;
+  return a;
+}
+
+}  // namespace
+
+SinkFactory out_dir_sink_factory(fs::path out_dir) {
+  return [base = fs::absolute(out_dir).lexically_normal()](const PayloadInfo& info) -> Result<std::unique_ptr<ByteSink>> {
+    std::string rel = info.name.value_or(info.pointer_id);
+    CC_TRY_VOID(validate_relative_name(rel));
+    fs::path target = (base / fs::path(rel)).lexically_normal();
+    if (!strictly_inside(base, target))
+      return fail(ErrorCode::InvalidArgument, "protocol", "field 'name': escapes the output directory");
+    // Resolve the existing part of the parent through symlinks: it must stay inside the (resolved) base.
+    std::error_code ec;
+    fs::create_directories(base, ec);
+    fs::path real_base = fs::weakly_canonical(base, ec);
+    if (ec) return fail(ErrorCode::Unavailable, "io", "output directory '" + base.string() + "': " + ec.message());
+    fs::path real_parent = fs::weakly_canonical(target.parent_path(), ec);
+    if (ec) return fail(ErrorCode::Unavailable, "io", "output path of '" + rel + "': " + ec.message());
+    if (real_parent != real_base && !strictly_inside(real_base, real_parent))
+      return fail(ErrorCode::InvalidArgument, "protocol", "field 'name': resolves outside the output directory");
+    AtomicFileOptions opt;
+    opt.overwrite = true;
+    CC_TRY(sink, AtomicFileSink::open(target, opt));
+    return std::unique_ptr<ByteSink>(std::make_unique<AtomicFileSink>(std::move(*sink)));
+  };
+}
+
+SinkFactory discard_sink_factory() {
+  return [](const PayloadInfo&) -> Result<std::unique_ptr<ByteSink>> {
+    return std::unique_ptr<ByteSink>(std::make_unique<DiscardSink>());
+  };
+}
+
+Result<void> ConsumerConfig::validate() const {
+  if (auto r = validate_recipient_id(recipient); !r) return config_error("recipient: " + r.error().message);
+  if (prefetch < 1) return config_error("prefetch: must be 1..65535");
+  if (concurrency < 1 || concurrency > 64) return config_error("concurrency: must be 1..64");
+  if (limits.max_size_raw <= 0 || limits.max_size_stored <= 0) return config_error("limits: sizes must be > 0");
+  for (const auto& b : limits.allowed_buckets)
+    if (auto r = validate_bucket_name(b); !r) return config_error("allowed_buckets: " + r.error().message);
+  if (idle_exit.count() < 0 || retry_delay.count() < 0) return config_error("idle_exit/retry_delay: must be >= 0");
+  if (max_permission_denied < 0) return config_error("max_permission_denied: must be >= 0");
+  CC_TRY_VOID(s3.validate());
+  CC_TRY_VOID(amqp.validate());
+  return ok();
+}
+
+Result<Consumer> Consumer::create(ConsumerConfig cfg) {
+  if (!cfg.sink_factory) cfg.sink_factory = discard_sink_factory();
+  CC_TRY_VOID(cfg.validate());
+  return Consumer(std::move(cfg));
+}
+
+Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, ConsumeReport* report_out) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  ConsumeReport rep;
+  auto publish_report = [&] {
+    rep.elapsed = Clock::now() - t0;
+    if (report_out) *report_out = rep;
+  };
+  const std::string queue = cfg_.names.queue_prefix + cfg_.recipient;
+
+  std::vector<s3::S3Client> clients;
+  for (int i = 0; i < cfg_.concurrency; ++i) {
+    auto c = s3::S3Client::create(cfg_.s3);
+    if (!c) { publish_report(); return Unexpected{std::move(c).error()}; }
+    clients.push_back(std::move(*c));
+  }
+  amqp::Client client(cfg_.amqp);
+  auto setup = [&]() -> Result<void> {
+    CC_TRY_VOID(client.connect());
+    CC_TRY_VOID(client.declare(amqp::recipient_topology(cfg_.names, {cfg_.recipient})));
+    CC_TRY_VOID(client.declare(amqp::coordinator_topology(cfg_.names)));
+    CC_TRY_VOID(client.consume(queue, cfg_.prefetch));
+    return ok();
+  };
+  if (auto s = setup(); !s) { publish_report(); return Unexpected{std::move(s).error()}; }
+  spdlog::info("consume: recipient '{}' consuming {} (prefetch {}, {} workers)", cfg_.recipient, queue, cfg_.prefetch,
+               cfg_.concurrency);
+
+  amqp::WorkQueue<Job> jobs;
+  amqp::WorkQueue<JobResult> results;
+  std::atomic<bool> abort{false};
+  client.set_interrupt_check([&] { return !results.empty(); });
+  std::vector<std::unique_ptr<ConsumeWorker>> workers;
+  std::vector<std::thread> threads;
+  for (auto& c : clients) workers.push_back(std::make_unique<ConsumeWorker>(cfg_, std::move(c), jobs, results, abort));
+  for (auto& w : workers) threads.emplace_back([p = w.get()] { p->loop(); });
+
+  std::unordered_map<std::uint64_t, DeliveryState> inflight;         // token → state
+  std::unordered_map<std::uint64_t, std::uint64_t> publish_to_token;  // publish id → token
+  std::uint64_t next_token = 1, dispatched = 0, settled = 0;
+  int consecutive_denied = 0;
+  bool stopping = false;
+  std::optional<Error> fatal;
+  auto last_activity = Clock::now();
+  Clock::time_point stop_deadline{};
+
+  auto settle = [&](std::uint64_t token) {
+    auto it = inflight.find(token);
+    if (it == inflight.end()) return;
+    DeliveryState& d = it->second;
+    if (d.publish_failed) {
+      (void)client.nack(d.env, true);
+      ++rep.requeued;
+    } else {
+      if (auto a = client.ack(d.env); !a) spdlog::warn("consume: basic.ack failed (will be redelivered): {}", a.error().to_string());
+      if (d.processed) {
+        ++rep.processed;
+        if (d.inlined) ++rep.inlined;
+        rep.bytes_raw += d.size_raw;
+        rep.bytes_stored += d.size_stored;
+      }
+      if (d.dead_lettered) ++rep.dead_lettered;
+      if (d.rejected_ack) ++rep.rejected;
+    }
+    ++settled;
+    inflight.erase(it);
+  };
+
+  auto publish_for = [&](std::uint64_t token, const std::string& exchange, const std::string& rk,
+                         const amqp::Message& m) {
+    DeliveryState& d = inflight[token];
+    auto id = client.publish(exchange, rk, m, true);
+    if (!id) {
+      spdlog::error("consume: publish to {} failed: {}", exchange, id.error().to_string());
+      d.publish_failed = true;
+      return;
+    }
+    publish_to_token[*id] = token;
+    ++d.confirms_pending;
+  };
+
+  auto publish_ack = [&](std::uint64_t token, const Ack& a) {
+    amqp::Message m;
+    m.body = to_json(a);
+    m.type = std::string(kSchemaAck);
+    m.message_id = a.message_id();
+    m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
+    publish_for(token, cfg_.names.ack_exchange, cfg_.names.ack_routing_key, m);
+  };
+
+  auto dead_letter = [&](std::uint64_t token, const std::string& reason, bool allow_ack = true) {
+    DeliveryState& d = inflight[token];
+    spdlog::warn("consume: dead-lettering message {} from {}: {}", d.env.message.message_id, queue, reason);
+    amqp::Message m = d.env.message;
+    m.headers[std::string(kHeaderError)] = reason;
+    m.headers[std::string(kHeaderSourceQueue)] = queue;
+    m.headers[std::string(kHeaderRecipient)] = cfg_.recipient;
+    d.dead_lettered = true;
+    publish_for(token, cfg_.names.dlx, d.env.routing_key, m);
+    std::optional<Ack> a;
+    if (d.inlined || !allow_ack) {
+      // inline payloads have no coordinator record; foreign pointers are not ours to ack
+    } else if (d.pointer) {
+      Ack ack;
+      ack.pointer_id = d.pointer->pointer_id;
+      ack.recipient_id = cfg_.recipient;
+      ack.status = AckStatus::Rejected;
+      ack.reason = reason;
+      ack.processed_at = utc_now();
+      ack.bucket = d.pointer->bucket;
+      ack.key = d.pointer->key;
+      ack.recipients_total = d.pointer->recipients_total;
+      if (validate(ack)) a = std::move(ack);
+    } else {
+      a = loose_rejected_ack(d.env.message.body, cfg_.recipient, reason);
+    }
+    if (a) {
+      d.rejected_ack = true;
+      publish_ack(token, *a);
+    }
+    if (d.confirms_pending == 0) settle(token);
+  };
+
+  auto on_delivery = [&](amqp::Envelope&& env) {
+    last_activity = Clock::now();
+    bool limit_reached = cfg_.max_messages > 0 && dispatched >= cfg_.max_messages;
+    if (stopping || limit_reached) {
+      (void)client.nack(env, true);  // not ours to take any more: back to the queue
+      return;
+    }
+    ++dispatched;
+    const std::uint64_t token = next_token++;
+    DeliveryState& d = inflight[token];
+    d.env = std::move(env);
+    if (d.env.message.type == kTypeInline) {
+      d.inlined = true;
+      Job j;
+      j.token = token;
+      j.env = d.env;
+      jobs.push(std::move(j));
+      return;
+    }
+    auto p = parse_pointer(d.env.message.body, cfg_.limits);
+    if (!p) {
+      dead_letter(token, p.error().message);
+      return;
+    }
+    if (std::find(p->recipients.begin(), p->recipients.end(), cfg_.recipient) == p->recipients.end()) {
+      // Not addressed to us: dead-letter, but no ack (we are not an expected recipient).
+      dead_letter(token, "field 'recipients': does not include recipient '" + cfg_.recipient + "'", false);
+      return;
+    }
+    d.pointer = *p;
+    Job j;
+    j.token = token;
+    j.env = d.env;
+    j.pointer = std::move(*p);
+    jobs.push(std::move(j));
+  };
+
+  auto on_result = [&](JobResult&& r) {
+    last_activity = Clock::now();
+    auto it = inflight.find(r.token);
+    if (it == inflight.end()) return;
+    DeliveryState& d = it->second;
+    switch (r.kind) {
+      case JobResult::Kind::Processed: {
+        consecutive_denied = 0;
+        d.processed = true;
+        d.size_raw = r.size_raw;
+        d.size_stored = r.size_stored;
+        if (d.inlined) {
+          settle(r.token);
+          return;
+        }
+        Ack a;
+        a.pointer_id = d.pointer->pointer_id;
+        a.recipient_id = cfg_.recipient;
+        a.status = AckStatus::Processed;
+        a.processed_at = utc_now();
+        a.bucket = d.pointer->bucket;
+        a.key = d.pointer->key;
+        a.recipients_total = d.pointer->recipients_total;
+        publish_ack(r.token, a);
+        if (d.confirms_pending == 0) settle(r.token);
+        spdlog::debug("consume: processed {} ({} bytes)", d.pointer->pointer_id, r.size_raw);
+        return;
+      }
+      case JobResult::Kind::Permanent:
+        consecutive_denied = 0;
+        dead_letter(r.token, r.reason);
+        return;
+      case JobResult::Kind::Denied:
+        ++consecutive_denied;
+        spdlog::error("consume: S3 refused access ({} in a row), requeued: {}", consecutive_denied, r.reason);
+        if (cfg_.max_permission_denied > 0 && consecutive_denied >= cfg_.max_permission_denied && !fatal)
+          fatal = make_error(ErrorCode::PermissionDenied, "s3",
+                             "S3 refused access " + std::to_string(consecutive_denied) + " times in a row: " + r.reason);
+        [[fallthrough]];
+      case JobResult::Kind::Transient:
+        if (r.kind == JobResult::Kind::Transient)
+          spdlog::warn("consume: transient failure, requeued: {}", r.reason);
+        d.publish_failed = true;  // settle() → nack with requeue
+        settle(r.token);
+        return;
+    }
+  };
+
+  auto on_event = [&](amqp::Event&& ev) {
+    using K = amqp::Event::Kind;
+    switch (ev.kind) {
+      case K::Delivery: on_delivery(std::move(ev.delivery)); break;
+      case K::Confirmed:
+      case K::Failed: {
+        auto it = publish_to_token.find(ev.publish_id);
+        if (it == publish_to_token.end()) break;
+        std::uint64_t token = it->second;
+        publish_to_token.erase(it);
+        auto dit = inflight.find(token);
+        if (dit == inflight.end()) break;
+        if (ev.kind == K::Failed) {
+          spdlog::error("consume: publish for message {} failed ({}); it will be requeued",
+                        dit->second.env.message.message_id, ev.reason);
+          dit->second.publish_failed = true;
+        }
+        if (--dit->second.confirms_pending == 0) settle(token);
+        break;
+      }
+      case K::Reconnected:
+        spdlog::warn("consume: AMQP reconnected ({}); in-flight deliveries will be redelivered", ev.reason);
+        break;
+      case K::Cancelled:
+        spdlog::error("consume: the broker cancelled consuming {}", ev.reason);
+        if (!fatal) fatal = make_error(ErrorCode::Unavailable, "amqp", "consumer of " + ev.reason + " cancelled");
+        break;
+      default: break;
+    }
+  };
+
+  for (;;) {
+    if (!stopping) {
+      std::string why;
+      if (fatal) why = fatal->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
+      else if (should_stop && should_stop()) why = "stopped";
+      else if (cfg_.max_messages > 0 && settled >= cfg_.max_messages) why = "max-messages";
+      else if (cfg_.idle_exit.count() > 0 && inflight.empty() && Clock::now() - last_activity > cfg_.idle_exit)
+        why = "idle";
+      if (!why.empty()) {
+        stopping = true;
+        rep.stop_reason = why;
+        stop_deadline = Clock::now() + cfg_.settle_timeout;
+        if (why == "stopped" || why == "fatal" || why == "permission-denied") abort = true;
+        if (client.connected()) (void)client.cancel_consume(queue);
+        spdlog::info("consume: stopping ({}), {} in flight", why, inflight.size());
+      }
+    }
+    if (stopping && (inflight.empty() || Clock::now() > stop_deadline)) break;
+    for (auto& r : results.drain()) on_result(std::move(r));
+    auto evs = client.poll(std::chrono::milliseconds(50));
+    if (!evs) {
+      spdlog::error("consume: AMQP connection lost for good: {}", evs.error().to_string());
+      fatal = evs.error();
+      rep.stop_reason = "fatal";
+      break;
+    }
+    for (auto& ev : *evs) on_event(std::move(ev));
+  }
+  abort = true;
+  jobs.close();
+  for (auto& t : threads) t.join();
+  if (!fatal || fatal->code == ErrorCode::PermissionDenied) {
+    // Settle what the workers finished meanwhile; unsettled deliveries are redelivered after close.
+    const auto flush_until = Clock::now() + std::chrono::seconds(5);
+    for (auto& r : results.drain()) on_result(std::move(r));
+    while (!inflight.empty() && Clock::now() < flush_until) {
+      auto evs = client.poll(std::chrono::milliseconds(50));
+      if (!evs) break;
+      for (auto& ev : *evs) on_event(std::move(ev));
+    }
+  }
+  client.close();
+  for (const auto& w : workers) rep.s3_requests += w->stats().requests;
+  publish_report();
+  if (fatal) return Unexpected{*fatal};
+  return rep;
+}
+
+}  // namespace claimcheck

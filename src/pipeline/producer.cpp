@@ -1,0 +1,623 @@
+// claimcheck::Producer — see include/claimcheck/producer.h.
+#include "claimcheck/producer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+
+#include "claimcheck/amqp/client.h"
+#include "claimcheck/amqp/work_queue.h"
+#include "claimcheck/file_io.h"
+#include "claimcheck/protocol.h"
+#include "claimcheck/util.h"
+
+namespace claimcheck {
+
+namespace {
+
+constexpr std::uint64_t kMaxInlineThreshold = 16ULL * 1024 * 1024;
+
+Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
+
+/// Yields `prefix` first, then everything `inner` yields. Releases the prefix's memory once consumed.
+class PrefixSource : public ByteSource {
+ public:
+  PrefixSource(std::string prefix, ByteSource& inner) : prefix_(std::move(prefix)), inner_(&inner) {}
+  Result<std::size_t> read(std::span<std::byte> buf) override {
+    if (pos_ < prefix_.size()) {
+      std::size_t n = std::min(buf.size(), prefix_.size() - pos_);
+      std::memcpy(buf.data(), prefix_.data() + pos_, n);
+      pos_ += n;
+      if (pos_ == prefix_.size()) {
+        prefix_.clear();
+        prefix_.shrink_to_fit();
+        pos_ = 0;
+        drained_ = true;
+      }
+      return n;
+    }
+    if (!drained_ && prefix_.empty()) drained_ = true;
+    return inner_->read(buf);
+  }
+
+ private:
+  std::string prefix_;
+  std::size_t pos_ = 0;
+  bool drained_ = false;
+  ByteSource* inner_;
+};
+
+/// Reads from `src` until `limit` bytes were collected or the stream ended. Returns (bytes, ended).
+Result<std::pair<std::string, bool>> read_prefix(ByteSource& src, std::uint64_t limit) {
+  std::string out;
+  const std::size_t chunk = 256 * 1024;
+  while (out.size() < limit) {
+    std::size_t old = out.size();
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, limit - old));
+    out.resize(old + want);
+    auto r = src.read(std::span<std::byte>(reinterpret_cast<std::byte*>(out.data()) + old, want));
+    if (!r) return Unexpected{std::move(r).error()};
+    out.resize(old + *r);
+    if (*r == 0) return std::pair<std::string, bool>{std::move(out), true};
+  }
+  return std::pair<std::string, bool>{std::move(out), false};
+}
+
+struct WorkerTask {
+  enum class Kind { Produce, Delete } kind = Kind::Produce;
+  std::size_t index = 0;
+  std::string key;  // Delete
+};
+
+/// What a worker reports back to the AMQP thread.
+struct WorkerResult {
+  enum class Kind { Offloaded, Inline, Failed, Deleted } kind = Kind::Failed;
+  std::size_t index = 0;
+  Pointer pointer;            // Offloaded (and Inline: identity fields)
+  std::string inline_body;    // Inline: encoded payload
+  std::string inline_sha;     // Inline
+  std::uint64_t size_raw = 0;
+  std::uint64_t size_stored = 0;
+  bool verified = false;
+  bool object_stored = false;  // Failed after PUT → the AMQP thread must not also delete (worker did)
+  bool delete_ok = false;      // Deleted
+  std::string error;
+};
+
+/// Per-payload state on the AMQP thread.
+struct JobState {
+  bool published = false;     // store (or inline messages) published
+  bool store_confirmed = false;
+  std::size_t pointers_pending = 0;
+  bool finished = false;
+  bool has_object = false;
+  std::chrono::steady_clock::time_point deadline{};
+};
+
+std::string hostname_pid_fallback() { return "claimcheck-producer"; }
+
+}  // namespace
+
+Result<void> ProducerConfig::validate() const {
+  if (auto r = validate_bucket_name(bucket); !r) return config_error("bucket: " + r.error().message);
+  if (!key_prefix.empty()) {
+    if (auto r = validate_key(key_prefix + "/x"); !r)
+      return config_error("key_prefix: must be [A-Za-z0-9._~/-], no '..', no leading '/'");
+  }
+  if (recipients.empty()) return config_error("recipients: at least one recipient is required");
+  std::set<std::string> seen;
+  for (const auto& r : recipients) {
+    if (auto v = validate_recipient_id(r); !v) return config_error("recipients: '" + r + "': " + v.error().message);
+    if (!seen.insert(r).second) return config_error("recipients: '" + r + "' is listed twice");
+  }
+  EncodeOptions eo;
+  eo.encoding = encoding;
+  eo.level = level;
+  CC_TRY_VOID(eo.validate());
+  if (inline_threshold > kMaxInlineThreshold) return config_error("inline_threshold: at most 16 MiB");
+  if (ttl < std::chrono::seconds(1)) return config_error("ttl: must be at least 1 s");
+  if (producer_id.size() > 256) return config_error("producer_id: at most 256 bytes");
+  if (concurrency < 1 || concurrency > 64) return config_error("concurrency: must be 1..64");
+  if (publish_timeout <= std::chrono::milliseconds(0)) return config_error("publish_timeout: must be > 0");
+  CC_TRY_VOID(s3.validate());
+  CC_TRY_VOID(amqp.validate());
+  return ok();
+}
+
+Result<Producer> Producer::create(ProducerConfig cfg) {
+  if (cfg.producer_id.empty()) cfg.producer_id = hostname_pid_fallback();
+  CC_TRY_VOID(cfg.validate());
+  return Producer(std::move(cfg));
+}
+
+namespace {
+
+/// One worker: owns an S3Client, takes tasks until the task queue is closed and empty.
+class ProduceWorker {
+ public:
+  ProduceWorker(const ProducerConfig& cfg, const std::vector<PayloadInput>& inputs, s3::S3Client client,
+                amqp::WorkQueue<WorkerTask>& tasks, amqp::WorkQueue<WorkerResult>& results)
+      : cfg_(cfg), inputs_(inputs), s3_(std::move(client)), tasks_(tasks), results_(results) {}
+
+  void loop() {
+    for (;;) {
+      auto t = tasks_.wait_pop(std::chrono::milliseconds(200));
+      if (!t) {
+        if (tasks_.closed() && tasks_.empty()) return;
+        continue;
+      }
+      if (t->kind == WorkerTask::Kind::Delete) {
+        WorkerResult res;
+        res.kind = WorkerResult::Kind::Deleted;
+        res.index = t->index;
+        auto d = s3_.delete_object(cfg_.bucket, t->key);
+        res.delete_ok = d.has_value();
+        if (!d) {
+          res.error = d.error().to_string();
+          spdlog::warn("produce: delete of {}/{} failed (orphan left for the sweeper): {}", cfg_.bucket, t->key,
+                       res.error);
+        }
+        results_.push(std::move(res));
+        continue;
+      }
+      results_.push(produce(t->index));
+    }
+  }
+
+ private:
+  WorkerResult failed(std::size_t index, const Error& e) {
+    WorkerResult r;
+    r.kind = WorkerResult::Kind::Failed;
+    r.index = index;
+    r.error = e.to_string();
+    return r;
+  }
+
+  WorkerResult produce(std::size_t index) {
+    const PayloadInput& in = inputs_[index];
+    auto opened = in.open ? in.open() : Result<std::unique_ptr<ByteSource>>(
+                                            fail(ErrorCode::Internal, "io", "input has no open function"));
+    if (!opened) return failed(index, opened.error());
+    std::unique_ptr<ByteSource> raw = std::move(*opened);
+
+    const std::string pointer_id = new_uuid_v4();
+    const Timestamp created = utc_now();
+
+    // Inline decision: read up to threshold+1 raw bytes.
+    std::optional<PrefixSource> raw_prefixed;
+    ByteSource* raw_src = raw.get();
+    if (cfg_.inline_threshold > 0) {
+      auto pre = read_prefix(*raw, cfg_.inline_threshold + 1);
+      if (!pre) return failed(index, pre.error());
+      auto& [bytes, ended] = *pre;
+      if (ended && bytes.size() <= cfg_.inline_threshold) {
+        auto enc = encode_all(cfg_.encoding, bytes, cfg_.level);
+        if (!enc) return failed(index, enc.error());
+        WorkerResult r;
+        r.kind = WorkerResult::Kind::Inline;
+        r.index = index;
+        r.pointer.pointer_id = pointer_id;
+        r.pointer.encoding = cfg_.encoding;
+        r.pointer.content_type = in.content_type;
+        r.pointer.created_at = created;
+        if (!in.name.empty()) r.pointer.name = in.name;
+        r.size_raw = bytes.size();
+        r.size_stored = enc->size();
+        r.inline_sha = sha256_hex(*enc);
+        r.inline_body = std::move(*enc);
+        return r;
+      }
+      raw_prefixed.emplace(std::move(bytes), *raw);
+      raw_src = &*raw_prefixed;
+    }
+
+    EncodeOptions eo;
+    eo.encoding = cfg_.encoding;
+    eo.level = cfg_.level;
+    auto enc_r = EncodingSource::create(*raw_src, eo);
+    if (!enc_r) return failed(index, enc_r.error());
+    EncodingSource& enc = *enc_r;
+
+    const std::string key = make_object_key(cfg_.key_prefix, created, pointer_id, cfg_.encoding, in.key_ext);
+    s3::PutOptions po;
+    po.content_type = in.content_type;
+    if (cfg_.encoding != Encoding::Identity) po.content_encoding = std::string(to_string(cfg_.encoding));
+    po.if_none_match = true;
+    po.metadata["pointer-id"] = pointer_id;
+
+    // Encode the first part into memory: if the object fits in one part we know its SHA-256 before the PUT
+    // and store it as metadata; otherwise the buffered head is streamed first, then the rest.
+    auto head = read_prefix(enc, s3_.config().part_size);
+    if (!head) return failed(index, head.error());
+    Result<s3::PutResult> put = fail(ErrorCode::Internal, "produce", "not attempted");
+    if (head->second) {
+      po.metadata["sha256"] = enc.sha256_hex();
+      po.metadata["size-raw"] = std::to_string(enc.size_raw());
+      put = s3_.put_object(cfg_.bucket, key, std::string_view(head->first), po);
+    } else {
+      PrefixSource body(std::move(head->first), enc);
+      put = s3_.put_object(cfg_.bucket, key, body, po);
+    }
+    if (!put) {
+      // A failed multipart upload was aborted by the client; a failed single PUT stored nothing.
+      return failed(index, put.error());
+    }
+    WorkerResult r;
+    r.index = index;
+    r.size_raw = enc.size_raw();
+    r.size_stored = enc.size_stored();
+    auto cleanup_fail = [&](const Error& e) {
+      WorkerResult f = failed(index, e);
+      f.object_stored = true;
+      auto d = s3_.delete_object(cfg_.bucket, key);
+      if (!d) spdlog::warn("produce: cleanup delete of {}/{} failed: {}", cfg_.bucket, key, d.error().to_string());
+      return f;
+    };
+    if (!enc.done()) return cleanup_fail(make_error(ErrorCode::Internal, "produce", "encoder did not reach end of stream"));
+
+    if (cfg_.verify) {
+      HashingSink hs;
+      auto g = s3_.get_object(cfg_.bucket, key, hs);
+      if (!g) return cleanup_fail(g.error());
+      if (hs.sha256_hex() != enc.sha256_hex() || hs.bytes() != enc.size_stored())
+        return cleanup_fail(make_error(ErrorCode::DataLoss, "produce",
+                                       "verify of " + key + ": read back " + std::to_string(hs.bytes()) +
+                                           " bytes sha256 " + hs.sha256_hex() + ", expected " +
+                                           std::to_string(enc.size_stored()) + " bytes sha256 " +
+                                           enc.sha256_hex()));
+      r.verified = true;
+    }
+
+    Pointer& p = r.pointer;
+    p.pointer_id = pointer_id;
+    p.bucket = cfg_.bucket;
+    p.key = key;
+    p.encoding = cfg_.encoding;
+    p.content_type = in.content_type;
+    p.size_raw = static_cast<std::int64_t>(enc.size_raw());
+    p.size_stored = static_cast<std::int64_t>(enc.size_stored());
+    p.sha256 = enc.sha256_hex();
+    p.recipients = cfg_.recipients;
+    p.recipients_total = static_cast<std::int64_t>(cfg_.recipients.size());
+    p.created_at = created;
+    p.expires_at = created + cfg_.ttl;
+    p.producer_id = cfg_.producer_id;
+    if (!in.name.empty()) p.name = in.name;
+    if (auto v = validate(p); !v) return cleanup_fail(v.error());
+    r.kind = WorkerResult::Kind::Offloaded;
+    spdlog::debug("produce: stored {} ({} raw, {} stored) as {}/{}", in.label, r.size_raw, r.size_stored,
+                  cfg_.bucket, key);
+    return r;
+  }
+
+  const ProducerConfig& cfg_;
+  const std::vector<PayloadInput>& inputs_;
+  s3::S3Client s3_;
+  amqp::WorkQueue<WorkerTask>& tasks_;
+  amqp::WorkQueue<WorkerResult>& results_;
+};
+
+}  // namespace
+
+Result<ProduceReport> Producer::run(const std::vector<PayloadInput>& inputs, const std::function<bool()>& should_stop,
+                                    const std::function<void(const ProduceProgress&)>& progress) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  auto stop = [&] { return should_stop && should_stop(); };
+
+  // S3 clients first (config errors surface before connecting).
+  std::vector<s3::S3Client> clients;
+  for (int i = 0; i < cfg_.concurrency; ++i) {
+    CC_TRY(c, s3::S3Client::create(cfg_.s3));
+    clients.push_back(std::move(*c));
+  }
+
+  amqp::Client client(cfg_.amqp);
+  CC_TRY_VOID(client.connect());
+  CC_TRY_VOID(client.declare(amqp::recipient_topology(cfg_.names, cfg_.recipients)));
+  CC_TRY_VOID(client.declare(amqp::coordinator_topology(cfg_.names)));
+
+  ProduceReport report;
+  report.outcomes.resize(inputs.size());
+  std::vector<JobState> jobs(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    report.outcomes[i].label = inputs[i].label;
+    report.outcomes[i].name = inputs[i].name;
+  }
+
+  amqp::WorkQueue<WorkerTask> tasks;
+  amqp::WorkQueue<WorkerResult> results;
+  client.set_interrupt_check([&] { return !results.empty(); });
+
+  std::vector<std::unique_ptr<ProduceWorker>> workers;
+  std::vector<std::thread> threads;
+  for (auto& c : clients) {
+    workers.push_back(std::make_unique<ProduceWorker>(cfg_, inputs, std::move(c), tasks, results));
+  }
+  for (auto& w : workers) threads.emplace_back([p = w.get()] { p->loop(); });
+
+  // publish_id → (job index, is_store)
+  std::unordered_map<std::uint64_t, std::pair<std::size_t, bool>> pending;
+  std::size_t next = 0, in_worker = 0, finished = 0, pending_deletes = 0;
+  const std::size_t window = static_cast<std::size_t>(cfg_.concurrency) * 2;
+  std::optional<Error> fatal;
+  auto last_progress = Clock::now();
+
+  auto finish_job = [&](std::size_t i, bool success, const std::string& err) {
+    JobState& j = jobs[i];
+    if (j.finished) return;
+    j.finished = true;
+    ++finished;
+    ProduceOutcome& o = report.outcomes[i];
+    o.ok = success;
+    if (!success) {
+      o.error = err;
+      spdlog::error("produce: {} failed: {}", o.label, err);
+    }
+    bool want_delete = j.has_object && (!success || cfg_.delete_after_publish);
+    if (want_delete) {
+      WorkerTask t;
+      t.kind = WorkerTask::Kind::Delete;
+      t.index = i;
+      t.key = o.key;
+      if (tasks.push(std::move(t))) ++pending_deletes;
+    }
+  };
+
+  auto publish_pointers = [&](std::size_t i) {
+    JobState& j = jobs[i];
+    const ProduceOutcome& o = report.outcomes[i];
+    for (const auto& r : cfg_.recipients) {
+      amqp::Message m;
+      m.body = o.pointer_json;
+      m.type = std::string(kSchemaPointer);
+      m.message_id = o.pointer_id;
+      m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
+      auto id = client.publish(cfg_.names.msg_exchange, r, m, true);
+      if (!id) {
+        finish_job(i, false, "publish pointer to '" + r + "': " + id.error().to_string());
+        return;
+      }
+      pending[*id] = {i, false};
+      ++j.pointers_pending;
+    }
+  };
+
+  auto handle_result = [&](WorkerResult&& res) {
+    const std::size_t i = res.index;
+    JobState& j = jobs[i];
+    ProduceOutcome& o = report.outcomes[i];
+    if (res.kind == WorkerResult::Kind::Deleted) {
+      --pending_deletes;
+      o.deleted = res.delete_ok;
+      return;
+    }
+    --in_worker;
+    o.size_raw = res.size_raw;
+    o.size_stored = res.size_stored;
+    o.verified = res.verified;
+    if (res.kind == WorkerResult::Kind::Failed) {
+      o.deleted = res.object_stored;
+      finish_job(i, false, res.error);
+      return;
+    }
+    o.pointer_id = res.pointer.pointer_id;
+    j.published = true;
+    j.deadline = Clock::now() + cfg_.publish_timeout;
+    if (res.kind == WorkerResult::Kind::Inline) {
+      o.inlined = true;
+      for (const auto& r : cfg_.recipients) {
+        amqp::Message m;
+        m.body = res.inline_body;
+        m.type = std::string(kTypeInline);
+        m.content_type = res.pointer.content_type;
+        m.message_id = res.pointer.pointer_id;
+        m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
+        m.headers[std::string(kHeaderEncoding)] = std::string(to_string(res.pointer.encoding));
+        m.headers[std::string(kHeaderSha256)] = res.inline_sha;
+        m.headers[std::string(kHeaderSizeRaw)] = std::to_string(res.size_raw);
+        if (res.pointer.name) m.headers[std::string(kHeaderName)] = *res.pointer.name;
+        auto id = client.publish(cfg_.names.msg_exchange, r, m, true);
+        if (!id) {
+          finish_job(i, false, "publish inline message to '" + r + "': " + id.error().to_string());
+          return;
+        }
+        pending[*id] = {i, false};
+        ++j.pointers_pending;
+      }
+      j.store_confirmed = true;
+      return;
+    }
+    j.has_object = true;
+    o.key = res.pointer.key;
+    o.pointer_json = to_json(res.pointer);
+    StoreRecord sr = store_record_from(res.pointer);
+    amqp::Message m;
+    m.body = to_json(sr);
+    m.type = std::string(kSchemaStore);
+    m.message_id = sr.pointer_id;
+    m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
+    auto id = client.publish(cfg_.names.ack_exchange, cfg_.names.store_routing_key, m, true);
+    if (!id) {
+      finish_job(i, false, "publish store record: " + id.error().to_string());
+      return;
+    }
+    pending[*id] = {i, true};
+  };
+
+  auto handle_event = [&](const amqp::Event& ev) {
+    if (ev.kind == amqp::Event::Kind::Confirmed || ev.kind == amqp::Event::Kind::Failed) {
+      auto it = pending.find(ev.publish_id);
+      if (it == pending.end()) return;
+      auto [i, is_store] = it->second;
+      pending.erase(it);
+      JobState& j = jobs[i];
+      if (j.finished) return;
+      if (ev.kind == amqp::Event::Kind::Failed) {
+        finish_job(i, false, std::string(is_store ? "store record" : "pointer") + " publish failed: " + ev.reason);
+        return;
+      }
+      if (is_store) {
+        j.store_confirmed = true;
+        publish_pointers(i);
+        return;
+      }
+      if (--j.pointers_pending == 0 && j.store_confirmed) finish_job(i, true, {});
+    } else if (ev.kind == amqp::Event::Kind::Reconnected) {
+      spdlog::warn("produce: AMQP reconnected ({}); unconfirmed publishes are re-sent", ev.reason);
+    } else if (ev.kind == amqp::Event::Kind::Blocked) {
+      spdlog::warn("produce: broker blocked publishing: {}", ev.reason);
+    } else if (ev.kind == amqp::Event::Kind::Unblocked) {
+      spdlog::info("produce: broker unblocked publishing");
+    }
+  };
+
+  bool interrupted = false;
+  for (;;) {
+    // Feed the workers, bounded.
+    if (!fatal && !interrupted && stop()) interrupted = true;
+    while (!fatal && !interrupted && next < inputs.size() && in_worker < window) {
+      WorkerTask t;
+      t.index = next++;
+      tasks.push(std::move(t));
+      ++in_worker;
+    }
+    if (interrupted || fatal) {
+      while (next < inputs.size()) finish_job(next++, false, fatal ? fatal->to_string() : "interrupted");
+    }
+    for (auto& res : results.drain()) handle_result(std::move(res));
+    if (finished == inputs.size() && pending_deletes == 0 && in_worker == 0) break;
+
+    if (!fatal) {
+      auto evs = client.poll(std::chrono::milliseconds(50));
+      if (!evs) {
+        fatal = evs.error();
+        spdlog::error("produce: AMQP connection lost for good: {}", fatal->to_string());
+        for (std::size_t i = 0; i < jobs.size(); ++i)
+          if (jobs[i].published && !jobs[i].finished) finish_job(i, false, fatal->to_string());
+      } else {
+        for (const auto& ev : *evs) handle_event(ev);
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    auto now = Clock::now();
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      if (jobs[i].published && !jobs[i].finished && now > jobs[i].deadline)
+        finish_job(i, false, "no publisher confirm within the publish timeout");
+    }
+    if (progress && now - last_progress > std::chrono::milliseconds(200)) {
+      last_progress = now;
+      ProduceProgress pg;
+      pg.total = inputs.size();
+      for (const auto& o : report.outcomes) {
+        if (o.ok) { ++pg.done; pg.bytes_raw += o.size_raw; }
+      }
+      pg.failed = finished - pg.done;
+      pg.elapsed = now - t0;
+      progress(pg);
+    }
+  }
+  tasks.close();
+  for (auto& t : threads) t.join();
+  if (!fatal) {
+    auto w = client.wait_confirms(std::chrono::seconds(5));
+    (void)w;
+  }
+  client.close();
+
+  for (const auto& o : report.outcomes) {
+    if (o.ok) {
+      ++report.succeeded;
+      report.bytes_raw += o.size_raw;
+      report.bytes_stored += o.size_stored;
+      if (o.inlined) ++report.inlined;
+      if (o.verified) ++report.verified;
+    } else {
+      ++report.failed;
+    }
+  }
+  report.elapsed = Clock::now() - t0;
+  report.interrupted = interrupted;
+  report.fatal = fatal;
+  if (progress) {
+    ProduceProgress pg;
+    pg.total = inputs.size();
+    pg.done = report.succeeded;
+    pg.failed = report.failed;
+    pg.bytes_raw = report.bytes_raw;
+    pg.elapsed = report.elapsed;
+    progress(pg);
+  }
+  return report;
+}
+
+std::vector<PayloadInput> synthetic_inputs(std::uint64_t count, std::uint64_t size_bytes, std::uint64_t seed,
+                                           const std::string& name_prefix) {
+  std::vector<PayloadInput> out;
+  out.reserve(count);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    PayloadInput in;
+    in.label = "synthetic #" + std::to_string(i + 1);
+    if (!name_prefix.empty()) in.name = name_prefix + "msg-" + std::to_string(i + 1) + ".json";
+    in.content_type = "application/json";
+    in.key_ext = ".json";
+    in.open = [i, size_bytes, seed]() -> Result<std::unique_ptr<ByteSource>> {
+      return std::unique_ptr<ByteSource>(std::make_unique<SyntheticPayloadSource>(i + 1, size_bytes, seed + i));
+    };
+    out.push_back(std::move(in));
+  }
+  return out;
+}
+
+PayloadInput file_input(const std::string& path, const std::string& name) {
+  PayloadInput in;
+  in.label = path == "-" ? std::string("stdin") : path;
+  in.name = name;
+  in.open = [path]() -> Result<std::unique_ptr<ByteSource>> {
+    CC_TRY(f, FileSource::open(path));
+    return std::unique_ptr<ByteSource>(std::make_unique<FileSource>(std::move(*f)));
+  };
+  return in;
+}
+
+Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir, const std::string& name_prefix) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto st = fs::status(dir, ec);
+  if (ec || !fs::exists(st)) return fail(ErrorCode::NotFound, "io", "directory '" + dir + "' does not exist");
+  if (!fs::is_directory(st)) return fail(ErrorCode::InvalidArgument, "io", "'" + dir + "' is not a directory");
+  std::vector<std::pair<std::string, std::string>> files;  // (relative name, full path)
+  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
+  if (ec) return fail(ErrorCode::PermissionDenied, "io", "cannot read directory '" + dir + "': " + ec.message());
+  for (fs::recursive_directory_iterator end; it != end; it.increment(ec)) {
+    if (ec) return fail(ErrorCode::PermissionDenied, "io", "cannot read under '" + dir + "': " + ec.message());
+    const auto& entry = *it;
+    std::error_code e2;
+    if (!entry.is_regular_file(e2) || entry.is_symlink(e2)) continue;  // symlinks are not followed
+    std::string rel = entry.path().lexically_relative(dir).generic_string();
+    files.emplace_back(rel, entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<PayloadInput> out;
+  out.reserve(files.size());
+  for (auto& [rel, full] : files) {
+    std::string name = name_prefix + rel;
+    if (auto v = validate_relative_name(name); !v)
+      return fail(ErrorCode::InvalidArgument, "io", "file '" + full + "': " + v.error().message);
+    out.push_back(file_input(full, name));
+  }
+  return out;
+}
+
+}  // namespace claimcheck
