@@ -5,9 +5,9 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 BIN := $(BUILD_DIR)/apps/claimcheck/claimcheck
-ENV_FILE := .local/env
+ENV_FILE := $(or $(CLAIMCHECK_LOCAL_DIR),.local)/env
 # Load .local/env (if present) into the environment of every recipe.
-LOAD_ENV = set -a; [ -f $(ENV_FILE) ] && . ./$(ENV_FILE); set +a;
+LOAD_ENV = set -a; [ -f $(ENV_FILE) ] && . $(abspath $(ENV_FILE)); set +a;
 
 .PHONY: help bootstrap build test test-unit up down ps logs clean demo producer consumer coordinator status bench
 
