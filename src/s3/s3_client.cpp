@@ -443,9 +443,31 @@ struct S3Client::Impl {
     for (int attempt = 1;; ++attempt) {
       CC_TRY_VOID(execute(ex));
       auto etag = detail::parse_complete(ex.resp_body, ex.header("x-amz-request-id"));
+      if (etag && etag->empty()) {
+        // RGW 16 answers <ETag></ETag>; fall back to the response header, then to a HEAD.
+        *etag = detail::unquote_etag(ex.header("etag"));
+        if (etag->empty()) {
+          CC_TRY(head, head_object_impl(bucket, key));
+          *etag = head->etag;
+        }
+      }
       if (etag || !etag.error().is_retryable() || attempt >= cfg.max_attempts) return etag;
       std::this_thread::sleep_for(detail::backoff_delay(attempt + 1, cfg.backoff_initial, cfg.backoff_max, rng));
     }
+  }
+
+  /// FailedPrecondition when bucket/key exists (HEAD), ok when NotFound, other errors as is.
+  Result<void> require_absent(const std::string& bucket, const std::string& key) {
+    auto head = head_object_impl(bucket, key);
+    if (head) {
+      Error e = make_error(ErrorCode::FailedPrecondition, "s3",
+                           "PUT " + bucket + "/" + key + ": object already exists (If-None-Match: *)",
+                           "PreconditionFailed");
+      e.http_status = 412;
+      return fail(std::move(e));
+    }
+    if (head.error().code != ErrorCode::NotFound) return fail(std::move(head).error());
+    return ok();
   }
 
   Result<ObjectInfo> head_object_impl(const std::string& bucket, const std::string& key) {
@@ -529,18 +551,10 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
   CC_TRY(first, fill(eof));
   if (eof) return impl_->put_single(bucket, key, std::span<const std::byte>(buf.get(), *first), opts);
 
-  // Multipart. RGW 16 ignores If-None-Match on CompleteMultipartUpload (see tests), so check first.
-  if (opts.if_none_match) {
-    auto head = impl_->head_object_impl(bucket, key);
-    if (head) {
-      Error e = make_error(ErrorCode::FailedPrecondition, "s3",
-                           "PUT " + bucket + "/" + key + ": object already exists (If-None-Match: *)",
-                           "PreconditionFailed");
-      e.http_status = 412;
-      return fail(std::move(e));
-    }
-    if (head.error().code != ErrorCode::NotFound) return fail(std::move(head).error());
-  }
+  // Multipart. Measured: RGW 16 ignores If-None-Match on CompleteMultipartUpload (it overwrites), so
+  // check with HEAD before creating the upload and again right before completing it (the remaining race
+  // window is the Complete round trip). The header is still sent on Complete for servers that honour it.
+  if (opts.if_none_match) CC_TRY_VOID(impl_->require_absent(bucket, key));
   CC_TRY(upload_id, impl_->create_multipart(bucket, key, opts));
   auto abort_with = [&](Error e) -> Result<PutResult> {
     auto a = abort_multipart_upload(bucket, key, *upload_id);
@@ -565,6 +579,9 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
     if (!next) return abort_with(std::move(next).error());
     n = *next;
     if (n == 0) break;  // cannot happen (carry guarantees >= 1 byte) but keeps parts non-empty
+  }
+  if (opts.if_none_match) {
+    if (auto absent = impl_->require_absent(bucket, key); !absent) return abort_with(std::move(absent).error());
   }
   auto etag = impl_->complete_multipart(bucket, key, *upload_id, etags, opts.if_none_match);
   if (!etag) return abort_with(std::move(etag).error());

@@ -160,9 +160,11 @@ class S3Client {
   /// O(part_size), independent of the object size). Source ends within the first part → one PutObject
   /// (signed payload SHA-256); else CreateMultipartUpload (content type, encoding, metadata set there),
   /// UploadPart per buffer, CompleteMultipartUpload; any failure aborts the upload (AbortMultipartUpload).
-  /// `if_none_match`: single PUT sends `If-None-Match: *` (412 → FailedPrecondition); multipart checks with
-  /// HEAD before creating the upload (existing → FailedPrecondition) and also sends `If-None-Match: *` on
-  /// Complete. Errors: as the class, plus the source's own errors (returned as is, not retried).
+  /// `if_none_match`: single PUT sends `If-None-Match: *` (412 → FailedPrecondition). Multipart: measured,
+  /// RGW 16 ignores If-None-Match on CompleteMultipartUpload and overwrites, so the client HEADs the key
+  /// before CreateMultipartUpload and again before Complete (existing → FailedPrecondition, upload aborted)
+  /// and still sends the header on Complete; a writer racing within that last round trip is not detected.
+  /// Errors: as the class, plus the source's own errors (returned as is, not retried).
   /// Idempotent without if_none_match (a retried PUT overwrites with the same bytes).
   [[nodiscard]] Result<PutResult> put_object(const std::string& bucket, const std::string& key,
                                              ByteSource& body, const PutOptions& opts = {});
