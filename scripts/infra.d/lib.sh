@@ -42,6 +42,9 @@ load_config() {
   CEPH_DIR="$LOCAL/ceph"; CEPH_CONF="$CEPH_DIR/ceph.conf"
   RMQ_DIR="$LOCAL/rabbitmq"
   PG_DIR="$LOCAL/postgres"
+  # When user postgres cannot reach $LOCAL (e.g. a checkout under /root), the data lives in
+  # /var/tmp and $LOCAL/postgres is a symlink to it (see start_pg).
+  if [ -L "$PG_DIR" ]; then PG_DIR="$(readlink -f "$PG_DIR")"; fi
   UP_TIMEOUT="${CLAIMCHECK_UP_TIMEOUT:-180}"
 
   declare -gA CFG=(
@@ -406,8 +409,14 @@ pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "${CFG[PG_PORT]}" -t 3; }
 pg_dsn() { echo "postgresql://postgres@127.0.0.1:${CFG[PG_PORT]}/${CFG[PG_DB]}"; }
 
 start_pg() {
-  mkdir -p "$PG_DIR"
   chmod 755 "$LOCAL"
+  if [ "$(id -u)" -eq 0 ] && [ ! -e "$LOCAL/postgres" ] && ! runuser -u postgres -- test -x "$LOCAL"; then
+    PG_DIR="/var/tmp/claimcheck-pg-$(printf '%s' "$LOCAL" | md5sum | cut -c1-12)"
+    log "postgres: user postgres cannot enter $LOCAL; data goes to $PG_DIR (symlinked from $LOCAL/postgres)"
+    rm -rf "$PG_DIR"; mkdir -p "$PG_DIR"
+    ln -s "$PG_DIR" "$LOCAL/postgres"
+  fi
+  mkdir -p "$PG_DIR"
   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$PG_DIR"; fi
   chmod 700 "$PG_DIR"
   if [ ! -s "$PG_DIR/data/PG_VERSION" ]; then
@@ -613,6 +622,7 @@ cmd_clean() {
   local s p
   s="$(stray_pids)"
   for p in $s; do warn "killing leftover pid $p ($({ tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | cut -c1-100))"; kill -KILL "$p" 2>/dev/null || true; done
+  if [ -L "$LOCAL/postgres" ]; then rm -rf "$(readlink -f "$LOCAL/postgres")"; fi
   rm -rf "$LOCAL"
   log "clean in $(elapsed "$t0") s: removed $LOCAL"
 }
