@@ -405,7 +405,7 @@ ensure_rmq_user() {
 
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_pid() { pid_of "$PG_DIR/data/postmaster.pid" postgres; }
-pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "${CFG[PG_PORT]}" -t 3; }
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "${CFG[PG_PORT]}" -U postgres -d postgres -t 3; }
 pg_dsn() { echo "postgresql://postgres@127.0.0.1:${CFG[PG_PORT]}/${CFG[PG_DB]}"; }
 
 start_pg() {
