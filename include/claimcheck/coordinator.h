@@ -1,0 +1,111 @@
+#pragma once
+/// claimcheck::Coordinator — consumes store records and acks from q.ack, keeps the refcount in a RefStore
+/// and deletes each object from S3 exactly when every expected recipient acked it or its expiry passed
+/// (DESIGN.md §4, §5, §5a; invariants S1/S2 live in the RefStore, L1/L2 are driven from here).
+///
+/// Threads (DESIGN §5a): the caller of run() is the AMQP thread (owns amqp::Client, polls ~50 ms); a store
+/// thread applies batches in ONE RefStore::apply_batch transaction each; a delete worker (own S3Client, own
+/// RefStore) removes COMPLETE/EXPIRED objects with DeleteObjects; a sweeper (own S3Client, own RefStore)
+/// runs the orphan sweep, purges old placeholders and ensures the bucket lifecycle safety rule.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "claimcheck/amqp/types.h"
+#include "claimcheck/metrics.h"
+#include "claimcheck/refstore/ref_store.h"
+#include "claimcheck/result.h"
+#include "claimcheck/s3/s3_client.h"
+
+namespace claimcheck {
+
+/// Settings of one coordinator. Plain data filled by the CLI (or tests); the library never reads env/files.
+struct CoordinatorConfig {
+  amqp::AmqpConfig amqp;          ///< broker connection
+  amqp::TopologyNames names;      ///< exchanges/queues; coordinator_topology(names) is declared at start
+  s3::S3Config s3;                ///< S3 settings; each S3-using thread creates its own S3Client from it
+  std::string bucket;             ///< bucket of the orphan sweep and lifecycle rule ("" = skip both)
+  refstore::RefStoreConfig db;    ///< refcount database; each thread opens its own connection
+
+  std::size_t batch_size = 500;                 ///< max commands per transaction (1..100000)
+  std::chrono::milliseconds batch_delay{50};    ///< max time a delivery waits before its batch is flushed
+  std::uint16_t prefetch = 0;                   ///< q.ack prefetch; 0 = min(65535, 4 × batch_size)
+  std::chrono::seconds sweep_interval{30};      ///< period of expiry / orphan / placeholder sweeps (>= 1 s)
+  std::string key_prefix = "claimcheck";        ///< producer key prefix; sweeps and lifecycle use "<prefix>/"
+  std::chrono::seconds orphan_grace{std::chrono::hours(24)};  ///< objects younger than this are never orphans
+  bool orphan_sweep = true;                     ///< run the orphan sweep (needs `bucket`)
+  int lifecycle_days = 30;                      ///< expiration days of rule `claimcheck-safety-net`; 0 = skip
+  std::chrono::seconds placeholder_retention{std::chrono::hours(24 * 7)};  ///< purge placeholders older
+  std::chrono::seconds delete_lease{60};        ///< lease of a claimed deletion (crash → re-claimed after it)
+  std::chrono::milliseconds delete_backoff_initial{1000};   ///< first retry delay of a failed S3 delete
+  std::chrono::milliseconds delete_backoff_max{300000};     ///< cap of the exponential delete backoff
+  /// > 0: run() returns once no delivery arrived for this long, nothing is in flight and no COMPLETE/EXPIRED
+  /// object is left to delete (scripted runs, `--exit-when-idle`, `--once`). 0 = run until stop().
+  std::chrono::milliseconds exit_when_idle{0};
+  /// TEST HOOK ONLY (`--debug-crash-after-commit`): raise SIGKILL in the store thread right after the first
+  /// committed batch that completed an object — before its deliveries are acked and before any S3 delete.
+  bool debug_crash_after_commit = false;
+
+  /// Checks ranges and nested configs (amqp, s3, db). Errors: InvalidArgument (origin "config") naming the field.
+  [[nodiscard]] Result<void> validate() const;
+};
+
+/// Counters since construction (snapshot), for tests, logs and `--once` summaries.
+struct CoordinatorStats {
+  std::uint64_t deliveries = 0;        ///< q.ack deliveries received
+  std::uint64_t batches = 0;           ///< committed apply_batch transactions
+  std::uint64_t stores_new = 0, stores_duplicate = 0;
+  std::uint64_t acks_new = 0, acks_duplicate = 0, acks_foreign = 0;
+  std::uint64_t completed = 0;         ///< objects that became COMPLETE in this process's batches
+  std::uint64_t deleted = 0;           ///< objects this process deleted from S3 and marked DELETED
+  std::uint64_t expired_deleted = 0;   ///< of `deleted`, how many were EXPIRED
+  std::uint64_t delete_failures = 0;   ///< failed S3 deletes scheduled for retry
+  std::uint64_t orphans_deleted = 0;   ///< orphan objects removed
+  std::uint64_t dead_lettered = 0;     ///< invalid deliveries dead-lettered with a reason
+  std::uint64_t placeholders_purged = 0;
+};
+
+/// The coordinator process core. Create, then call run() on the thread that should own the AMQP connection.
+/// Thread safety: stop() and stats() may be called from any thread; run() once.
+class Coordinator {
+ public:
+  /// Validates `cfg` and opens nothing yet. `metrics` may be null (a private registry is then used).
+  /// Errors: InvalidArgument (config).
+  [[nodiscard]] static Result<std::unique_ptr<Coordinator>> create(CoordinatorConfig cfg,
+                                                                    std::shared_ptr<CoordinatorMetrics> metrics = {});
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  /// Opens the RefStore (and migrates it), connects to RabbitMQ, declares coordinator_topology, ensures the
+  /// lifecycle rule, starts the store thread, delete worker and sweeper, consumes q.ack and loops until
+  /// stop() (or the exit_when_idle condition). On stop: cancels the consumer, applies and acks the batches
+  /// already received, waits (≤ 5 s) for dead-letter confirms, stops the workers, closes the connection.
+  /// Errors: Unavailable (broker/db unreachable at start, or lost for good), PermissionDenied,
+  /// FailedPrecondition (topology mismatch, newer db schema), Internal.
+  [[nodiscard]] Result<void> run();
+
+  /// Requests a clean shutdown; returns at once. Thread-safe, idempotent (not async-signal-safe: from a
+  /// signal handler set a flag and call stop() from a normal thread).
+  void stop() noexcept;
+
+  /// Counters so far (thread-safe snapshot).
+  [[nodiscard]] CoordinatorStats stats() const;
+
+  struct Impl;  ///< opaque; public only so that src/pipeline helpers can name it
+
+ private:
+  explicit Coordinator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Parses one q.ack delivery into a RefStore command, dispatching on the JSON `schema` field
+/// (s3-store-v1 → StoreInput, s3-ack-v1 → AckInput; strict validation per protocol.h). The AMQP `type`, when
+/// set, must equal the schema. Errors: InvalidArgument (origin "protocol") whose message is the reason to put
+/// in the `x-claimcheck-error` dead-letter header. Pure, thread-safe.
+[[nodiscard]] Result<refstore::Command> parse_coordinator_message(const amqp::Message& msg);
+
+}  // namespace claimcheck

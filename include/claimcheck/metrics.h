@@ -1,0 +1,58 @@
+#pragma once
+/// Prometheus metrics of the coordinator (DESIGN.md §4, §5): counters for stores/acks applied, objects
+/// completed/deleted/expired, orphans deleted, delete failures, dead-lettered messages, and histograms of
+/// batch size and batch latency. Exposed over HTTP by prometheus-cpp's Exposer when a listen address is given.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "claimcheck/refstore/ref_store.h"
+#include "claimcheck/result.h"
+
+namespace claimcheck {
+
+/// The coordinator's metrics registry, optionally served at `http://<listen_addr>/metrics`.
+///
+/// Metric names (all prefixed `claimcheck_coordinator_`): `stores_applied_total{result=new|duplicate}`,
+/// `acks_applied_total{result=new|duplicate|foreign}`, `objects_completed_total`, `objects_deleted_total`,
+/// `objects_expired_total`, `orphans_deleted_total`, `delete_failures_total`, `dead_lettered_total`,
+/// `placeholders_purged_total`, `batch_size` (histogram, commands per batch), `batch_seconds` (histogram,
+/// wall time of one apply_batch transaction, seconds).
+/// Thread safety: every record_* method is thread-safe (prometheus-cpp metrics are atomic). Move-only owner.
+class CoordinatorMetrics {
+ public:
+  /// Creates the registry; with a non-empty `listen_addr` ("HOST:PORT", e.g. "127.0.0.1:9464") also starts
+  /// an HTTP exposer bound there. Errors: Unavailable (origin "metrics") when the address cannot be bound
+  /// (port taken — the message names the address), InvalidArgument when it has no ":PORT".
+  [[nodiscard]] static Result<std::unique_ptr<CoordinatorMetrics>> create(const std::string& listen_addr = "");
+
+  ~CoordinatorMetrics();
+  CoordinatorMetrics(const CoordinatorMetrics&) = delete;
+  CoordinatorMetrics& operator=(const CoordinatorMetrics&) = delete;
+
+  /// Records one committed batch: its ApplyResult counts, `commands` in it, and the transaction's wall time.
+  void record_batch(const refstore::ApplyResult& r, std::size_t commands, double seconds);
+  /// Records `n` objects deleted from S3 and marked DELETED (`expired` = how many of them were EXPIRED).
+  void record_deleted(std::size_t n, std::size_t expired);
+  /// Records `n` orphan objects deleted by the orphan sweep.
+  void record_orphans_deleted(std::size_t n);
+  /// Records `n` failed S3 deletes (scheduled for retry).
+  void record_delete_failures(std::size_t n);
+  /// Records `n` deliveries dead-lettered (invalid messages).
+  void record_dead_lettered(std::size_t n);
+  /// Records `n` placeholder objects purged.
+  void record_placeholders_purged(std::size_t n);
+
+  /// The current values in the Prometheus text exposition format (version 0.0.4). For tests and logs.
+  [[nodiscard]] std::string serialize() const;
+  /// The bound address ("" when not exposed).
+  [[nodiscard]] const std::string& listen_addr() const noexcept;
+
+ private:
+  struct Impl;
+  explicit CoordinatorMetrics(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace claimcheck

@@ -1,0 +1,121 @@
+#include "claimcheck/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <exception>
+#include <sstream>
+
+namespace claimcheck {
+
+struct CoordinatorMetrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string addr;
+  prometheus::Counter* stores_new = nullptr;
+  prometheus::Counter* stores_dup = nullptr;
+  prometheus::Counter* acks_new = nullptr;
+  prometheus::Counter* acks_dup = nullptr;
+  prometheus::Counter* acks_foreign = nullptr;
+  prometheus::Counter* completed = nullptr;
+  prometheus::Counter* deleted = nullptr;
+  prometheus::Counter* expired = nullptr;
+  prometheus::Counter* orphans = nullptr;
+  prometheus::Counter* delete_failures = nullptr;
+  prometheus::Counter* dead_lettered = nullptr;
+  prometheus::Counter* purged = nullptr;
+  prometheus::Histogram* batch_size = nullptr;
+  prometheus::Histogram* batch_seconds = nullptr;
+
+  prometheus::Counter* counter(const std::string& name, const std::string& help, const prometheus::Labels& labels = {}) {
+    auto& fam = prometheus::BuildCounter().Name("claimcheck_coordinator_" + name).Help(help).Register(*registry);
+    return &fam.Add(labels);
+  }
+  void build() {
+    const std::string s = "stores_applied_total", a = "acks_applied_total";
+    stores_new = counter(s, "s3-store-v1 records applied", {{"result", "new"}});
+    stores_dup = counter(s, "s3-store-v1 records applied", {{"result", "duplicate"}});
+    acks_new = counter(a, "s3-ack-v1 acks applied", {{"result", "new"}});
+    acks_dup = counter(a, "s3-ack-v1 acks applied", {{"result", "duplicate"}});
+    acks_foreign = counter(a, "s3-ack-v1 acks applied", {{"result", "foreign"}});
+    completed = counter("objects_completed_total", "objects whose expected recipients all acked");
+    deleted = counter("objects_deleted_total", "objects deleted from S3 and marked DELETED");
+    expired = counter("objects_expired_total", "objects deleted because their expires_at passed");
+    orphans = counter("orphans_deleted_total", "objects without a store record deleted by the orphan sweep");
+    delete_failures = counter("delete_failures_total", "failed S3 deletes (retried with backoff)");
+    dead_lettered = counter("dead_lettered_total", "invalid q.ack messages dead-lettered with a reason");
+    purged = counter("placeholders_purged_total", "placeholder objects (acks without store) purged");
+    batch_size = &prometheus::BuildHistogram()
+                      .Name("claimcheck_coordinator_batch_size")
+                      .Help("commands per apply_batch transaction")
+                      .Register(*registry)
+                      .Add({}, prometheus::Histogram::BucketBoundaries{1, 10, 50, 100, 250, 500, 1000, 2500, 5000});
+    batch_seconds = &prometheus::BuildHistogram()
+                         .Name("claimcheck_coordinator_batch_seconds")
+                         .Help("wall time of one apply_batch transaction, seconds")
+                         .Register(*registry)
+                         .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                          0.1, 0.25, 0.5, 1, 2.5});
+  }
+};
+
+CoordinatorMetrics::CoordinatorMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CoordinatorMetrics::~CoordinatorMetrics() = default;
+
+Result<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::create(const std::string& listen_addr) {
+  auto impl = std::make_unique<Impl>();
+  impl->build();
+  if (!listen_addr.empty()) {
+    auto colon = listen_addr.rfind(':');
+    if (colon == std::string::npos || colon + 1 == listen_addr.size())
+      return fail(ErrorCode::InvalidArgument, "metrics", "metrics address '" + listen_addr + "' must be HOST:PORT");
+    try {
+      impl->exposer = std::make_unique<prometheus::Exposer>(listen_addr);
+    } catch (const std::exception& e) {
+      return fail(ErrorCode::Unavailable, "metrics",
+                  "cannot serve metrics on " + listen_addr + " (port taken or address invalid): " + e.what());
+    }
+    impl->exposer->RegisterCollectable(impl->registry);
+    impl->addr = listen_addr;
+  }
+  return std::unique_ptr<CoordinatorMetrics>(new CoordinatorMetrics(std::move(impl)));
+}
+
+void CoordinatorMetrics::record_batch(const refstore::ApplyResult& r, std::size_t commands, double seconds) {
+  impl_->stores_new->Increment(static_cast<double>(r.stores_new));
+  impl_->stores_dup->Increment(static_cast<double>(r.stores_duplicate));
+  impl_->acks_new->Increment(static_cast<double>(r.acks_new));
+  impl_->acks_dup->Increment(static_cast<double>(r.acks_duplicate));
+  impl_->acks_foreign->Increment(static_cast<double>(r.acks_foreign));
+  impl_->completed->Increment(static_cast<double>(r.completed.size()));
+  impl_->batch_size->Observe(static_cast<double>(commands));
+  impl_->batch_seconds->Observe(seconds);
+}
+
+void CoordinatorMetrics::record_deleted(std::size_t n, std::size_t expired) {
+  impl_->deleted->Increment(static_cast<double>(n));
+  impl_->expired->Increment(static_cast<double>(expired));
+}
+void CoordinatorMetrics::record_orphans_deleted(std::size_t n) { impl_->orphans->Increment(static_cast<double>(n)); }
+void CoordinatorMetrics::record_delete_failures(std::size_t n) {
+  impl_->delete_failures->Increment(static_cast<double>(n));
+}
+void CoordinatorMetrics::record_dead_lettered(std::size_t n) {
+  impl_->dead_lettered->Increment(static_cast<double>(n));
+}
+void CoordinatorMetrics::record_placeholders_purged(std::size_t n) {
+  impl_->purged->Increment(static_cast<double>(n));
+}
+
+std::string CoordinatorMetrics::serialize() const {
+  std::ostringstream os;
+  prometheus::TextSerializer{}.Serialize(os, impl_->registry->Collect());
+  return os.str();
+}
+
+const std::string& CoordinatorMetrics::listen_addr() const noexcept { return impl_->addr; }
+
+}  // namespace claimcheck

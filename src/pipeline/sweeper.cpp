@@ -1,0 +1,122 @@
+// Sweeper: bucket lifecycle safety rule, orphan sweep, placeholder purge; wakes the delete worker for expiry.
+#include <spdlog/spdlog.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pipeline/coordinator_internal.h"
+
+namespace claimcheck {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+void ensure_lifecycle(Coordinator::Impl& st, s3::S3Client& s3) {
+  const auto& cfg = st.cfg;
+  if (cfg.bucket.empty() || cfg.lifecycle_days <= 0) return;
+  s3::LifecycleRule rule;
+  rule.id = "claimcheck-safety-net";
+  rule.prefix = object_prefix(cfg.key_prefix);
+  rule.expiration_days = cfg.lifecycle_days;
+  rule.enabled = true;
+  auto r = s3.ensure_lifecycle_rule(cfg.bucket, rule);
+  if (r) {
+    spdlog::info("coordinator: lifecycle rule '{}' on bucket {}: prefix '{}', expire after {} days", rule.id,
+                 cfg.bucket, rule.prefix, rule.expiration_days);
+  } else {
+    spdlog::warn("coordinator: could not ensure lifecycle rule '{}' on bucket {}: {}", rule.id, cfg.bucket,
+                 r.error().to_string());
+  }
+}
+
+// Deletes objects under the producer prefix older than orphan_grace that have no store record.
+// Returns false when postponed (q.ack not drained yet).
+bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client& s3) {
+  const auto& cfg = st.cfg;
+  if (cfg.bucket.empty() || !cfg.orphan_sweep) return true;
+  if (!st.caught_up.load()) {
+    // A store record might still wait in q.ack: never call an object an orphan before the queue was drained.
+    spdlog::debug("coordinator: orphan sweep postponed until {} has been drained once", cfg.names.ack_queue);
+    return false;
+  }
+  const std::string prefix = object_prefix(cfg.key_prefix);
+  const auto cutoff = std::chrono::system_clock::now() - cfg.orphan_grace;
+  std::string token;
+  std::size_t listed = 0, removed = 0;
+  do {
+    auto page = s3.list_objects_v2(cfg.bucket, prefix, token, 1000);
+    if (!page) {
+      spdlog::warn("coordinator: orphan sweep: listing {}/{} failed: {}", cfg.bucket, prefix,
+                   page.error().to_string());
+      return true;
+    }
+    listed += page->objects.size();
+    std::vector<std::string> old_keys;
+    for (const auto& o : page->objects)
+      if (o.last_modified <= cutoff) old_keys.push_back(o.key);
+    if (!old_keys.empty()) {
+      auto known = store.known_keys(cfg.bucket, old_keys);
+      if (!known) {
+        spdlog::warn("coordinator: orphan sweep: known_keys failed: {}", known.error().to_string());
+        return true;
+      }
+      std::set<std::string> known_set(known->begin(), known->end());
+      std::vector<std::string> orphans;
+      for (auto& k : old_keys)
+        if (known_set.count(k) == 0) orphans.push_back(std::move(k));
+      if (!orphans.empty()) {
+        auto del = s3.delete_objects(cfg.bucket, orphans);
+        if (!del) {
+          spdlog::warn("coordinator: orphan sweep: deleting {} orphans failed: {}", orphans.size(),
+                       del.error().to_string());
+        } else {
+          std::set<std::string> failed(del->begin(), del->end());
+          for (const auto& k : orphans) {
+            if (failed.count(k) != 0) continue;
+            ++removed;
+            spdlog::info("coordinator: orphan sweep: deleted {}/{} (no store record, older than grace)", cfg.bucket,
+                         k);
+          }
+        }
+      }
+    }
+    token = page->next_continuation_token;
+    if (!page->truncated) break;
+  } while (!st.workers_stop.load());
+  if (removed > 0) {
+    st.orphans_deleted += removed;
+    st.metrics->record_orphans_deleted(removed);
+  }
+  spdlog::debug("coordinator: orphan sweep listed {} objects under {}/{}, deleted {}", listed, cfg.bucket, prefix,
+                removed);
+  return true;
+}
+
+}  // namespace
+
+void run_sweeper(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, s3::S3Client s3) {
+  const auto& cfg = st.cfg;
+  ensure_lifecycle(st, s3);
+  while (!st.workers_stop.load()) {
+    // Expiry and delete retries run in the delete worker (claim_deletions expires PENDING rows): wake it.
+    st.delete_wakeup.notify();
+    const bool swept = orphan_sweep(st, *store, s3);
+    auto purged = store->purge_placeholders(refstore::Clock::now() - cfg.placeholder_retention);
+    if (!purged) {
+      spdlog::warn("coordinator: purging placeholders failed: {}", purged.error().to_string());
+      if (purged.error().code == ErrorCode::Unavailable) reopen_store(cfg.db, store);
+    } else if (*purged > 0) {
+      st.placeholders_purged += *purged;
+      st.metrics->record_placeholders_purged(*purged);
+      spdlog::info("coordinator: purged {} placeholders (acks whose store record never arrived) older than {} s",
+                   *purged, cfg.placeholder_retention.count());
+    }
+    if (swept) st.sweeps_done += 1;
+    st.sweep_wakeup.wait_until(SteadyClock::now() + cfg.sweep_interval);
+  }
+}
+
+}  // namespace claimcheck
