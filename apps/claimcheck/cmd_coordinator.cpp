@@ -1,0 +1,165 @@
+// `claimcheck coordinator`: applies store records and acks from q.ack, deletes completed/expired objects.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "claimcheck/coordinator.h"
+#include "claimcheck/metrics.h"
+#include "claimcheck/util.h"
+#include "cli_common.h"
+
+namespace claimcheck::cli {
+
+namespace {
+
+// "50ms", "2s", "1m", "0" → milliseconds. Errors: InvalidArgument.
+Result<std::chrono::milliseconds> parse_millis(const std::string& text, const char* flag) {
+  if (text.size() > 2 && text.compare(text.size() - 2, 2, "ms") == 0) {
+    try {
+      std::size_t used = 0;
+      long long v = std::stoll(text.substr(0, text.size() - 2), &used);
+      if (used == text.size() - 2 && v >= 0) return std::chrono::milliseconds(v);
+    } catch (...) {
+    }
+    return fail(ErrorCode::InvalidArgument, "config", std::string(flag) + ": bad duration '" + text + "'");
+  }
+  auto d = parse_duration(text);
+  if (!d) return fail(ErrorCode::InvalidArgument, "config", std::string(flag) + ": " + d.error().message);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+struct CoordinatorOptions {
+  S3Options s3;
+  AmqpOptions amqp;
+  DbOptions db;
+  LogOptions log;
+  std::size_t batch_size = 500;
+  std::string batch_delay = "50ms";
+  std::string sweep_interval = "30s";
+  std::string key_prefix = "claimcheck";
+  std::string orphan_grace = "24h";
+  int lifecycle_days = 30;
+  std::string placeholder_retention = "7d";
+  std::string delete_lease = "60s";
+  std::string metrics_addr;
+  bool once = false;
+  double exit_when_idle_s = 0;
+  int prefetch = 0;
+  bool no_orphan_sweep = false;
+  bool debug_crash_after_commit = false;
+};
+
+int run_coordinator(CoordinatorOptions& o) {
+  o.log.apply();
+  auto bad = [](const Error& e) {
+    spdlog::error("{}", e.to_string());
+    return exit_code_for(e);
+  };
+  if (auto r = o.s3.finalize(); !r) return bad(r.error());
+  if (auto r = o.amqp.finalize(); !r) return bad(r.error());
+
+  CoordinatorConfig cfg;
+  cfg.amqp = o.amqp.config;
+  if (cfg.amqp.connection_name.empty()) cfg.amqp.connection_name = "claimcheck-coordinator";
+  cfg.names = o.amqp.names;
+  cfg.s3 = o.s3.config;
+  cfg.bucket = o.s3.bucket;
+  cfg.db.dsn = o.db.dsn;
+  cfg.batch_size = o.batch_size;
+  cfg.key_prefix = o.key_prefix;
+  cfg.lifecycle_days = o.lifecycle_days;
+  cfg.orphan_sweep = !o.no_orphan_sweep;
+  cfg.debug_crash_after_commit = o.debug_crash_after_commit;
+  if (o.prefetch < 0 || o.prefetch > 65535) return bad(make_error(ErrorCode::InvalidArgument, "config", "--prefetch must be 0..65535"));
+  cfg.prefetch = static_cast<std::uint16_t>(o.prefetch);
+  {
+    auto v = parse_millis(o.batch_delay, "--batch-delay");
+    if (!v) return bad(v.error());
+    cfg.batch_delay = *v;
+  }
+  auto secs = [&](const std::string& text, const char* flag, std::chrono::seconds& out) -> Result<void> {
+    auto v = parse_duration(text);
+    if (!v) return fail(ErrorCode::InvalidArgument, "config", std::string(flag) + ": " + v.error().message);
+    out = *v;
+    return ok();
+  };
+  for (auto r : {secs(o.sweep_interval, "--sweep-interval", cfg.sweep_interval),
+                 secs(o.orphan_grace, "--orphan-grace", cfg.orphan_grace),
+                 secs(o.placeholder_retention, "--placeholder-retention", cfg.placeholder_retention),
+                 secs(o.delete_lease, "--delete-lease", cfg.delete_lease)})
+    if (!r) return bad(r.error());
+  if (o.exit_when_idle_s < 0) return bad(make_error(ErrorCode::InvalidArgument, "config", "--exit-when-idle must be >= 0"));
+  cfg.exit_when_idle = std::chrono::milliseconds(static_cast<std::int64_t>(o.exit_when_idle_s * 1000.0));
+  if (o.once && cfg.exit_when_idle == std::chrono::milliseconds(0)) cfg.exit_when_idle = std::chrono::milliseconds(2000);
+
+  auto metrics = CoordinatorMetrics::create(o.metrics_addr);
+  if (!metrics) return bad(metrics.error());
+  if (!o.metrics_addr.empty()) spdlog::info("coordinator: metrics at http://{}/metrics", o.metrics_addr);
+
+  auto coord = Coordinator::create(cfg, std::shared_ptr<CoordinatorMetrics>(std::move(*metrics)));
+  if (!coord) return bad(coord.error());
+
+  install_signal_handlers();
+  std::atomic<bool> finished{false};
+  std::thread watcher([&] {
+    while (!finished.load()) {
+      if (stop_requested()) {
+        (*coord)->stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  auto r = (*coord)->run();
+  finished.store(true);
+  watcher.join();
+  if (!r) return bad(r.error());
+  return stop_requested() ? kExitInterrupted : kExitOk;
+}
+
+}  // namespace
+
+void register_coordinator(CLI::App& app, RunFn& run) {
+  auto opts = std::make_shared<CoordinatorOptions>();
+  auto* sub = app.add_subcommand(
+      "coordinator",
+      "Consume store records and acks from the ack queue (single active consumer: a 2nd instance is a hot standby),\n"
+      "keep the refcount database and delete each object once every recipient acked it or it expired.");
+  opts->s3.add_to(*sub);
+  opts->amqp.add_to(*sub, "claimcheck-coordinator");
+  opts->db.add_to(*sub);
+  opts->log.add_to(*sub);
+  sub->add_option("--batch-size", opts->batch_size, "max stores/acks per database transaction")->capture_default_str();
+  sub->add_option("--batch-delay", opts->batch_delay, "max wait before a partial batch is applied (e.g. 50ms, 1s)")
+      ->capture_default_str();
+  sub->add_option("--prefetch", opts->prefetch, "q.ack prefetch (0 = 4 x batch size, max 65535)")->capture_default_str();
+  sub->add_option("--sweep-interval", opts->sweep_interval, "expiry / orphan / placeholder sweep period (e.g. 30s)")
+      ->capture_default_str();
+  sub->add_option("--key-prefix", opts->key_prefix, "producer key prefix; orphan sweep and lifecycle rule use PREFIX/")
+      ->capture_default_str();
+  sub->add_option("--orphan-grace", opts->orphan_grace,
+                  "objects under the prefix without a store record are deleted once older than this (e.g. 24h, 30s)")
+      ->capture_default_str();
+  sub->add_flag("--no-orphan-sweep", opts->no_orphan_sweep, "disable the orphan sweep");
+  sub->add_option("--lifecycle-days", opts->lifecycle_days,
+                  "expiration days of the bucket lifecycle rule 'claimcheck-safety-net' (0 = leave the bucket alone)")
+      ->capture_default_str();
+  sub->add_option("--placeholder-retention", opts->placeholder_retention,
+                  "purge acks whose store record never arrived after this long")
+      ->capture_default_str();
+  sub->add_option("--delete-lease", opts->delete_lease, "lease of a claimed deletion (re-claimed after a crash)")
+      ->capture_default_str();
+  sub->add_option("--metrics-addr", opts->metrics_addr, "serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:9464); off when empty");
+  sub->add_flag("--once", opts->once, "process what is queued and due, then exit (= --exit-when-idle 2)");
+  sub->add_option("--exit-when-idle", opts->exit_when_idle_s,
+                  "exit after SECONDS without deliveries once nothing is left to delete (0 = run until SIGTERM)")
+      ->capture_default_str();
+  // Test hook (hidden from --help): SIGKILL itself right after committing a batch that completed objects.
+  sub->add_flag("--debug-crash-after-commit", opts->debug_crash_after_commit, "")->group("");
+  sub->callback([opts, &run] { run = [opts] { return run_coordinator(*opts); }; });
+}
+
+}  // namespace claimcheck::cli
