@@ -46,3 +46,16 @@ clean: ## Stop the local servers and remove their data (.local/)
 
 demo: ## The main job end to end: bootstrap, build, servers, coordinator + 3 recipients, real files [DEMO_DIR=...]
 	@bash scripts/demo
+
+# Pointer flow, mirroring the reference demo: make producer MSG_SIZE=1MB COUNT=5 VERIFY=1 [DELETE=1]
+# [RECIPIENTS=a,b,c] [CODEC=zstd]; make consumer [RECIPIENT=branch1] [OUT_DIR=...].
+MSG_SIZE ?= 1MB
+COUNT ?= 5
+producer: build ## Send COUNT synthetic payloads of MSG_SIZE [VERIFY=1 DELETE=1 RECIPIENTS=a,b CODEC=zstd]
+	@$(LOAD_ENV) $(BIN) produce --msg-size $(MSG_SIZE) --count $(COUNT) \
+	  $(if $(filter 1,$(VERIFY)),--verify) $(if $(filter 1,$(DELETE)),--delete) \
+	  $(if $(RECIPIENTS),--recipients $(RECIPIENTS)) $(if $(CODEC),--codec $(CODEC))
+
+consumer: build ## Consume one recipient's queue [RECIPIENT=branch1 OUT_DIR=dir]
+	@$(LOAD_ENV) $(BIN) consume --recipient $(or $(RECIPIENT),$(CONSUMER_ID),branch1) \
+	  $(if $(OUT_DIR),--out-dir $(OUT_DIR))

@@ -1,0 +1,116 @@
+// `claimcheck consume`: one recipient — download, verify, hand over, ack (DESIGN.md §4 "Consume").
+//
+// S3 403 policy: a 403 is not a 404. Each 403 is logged as an error and the delivery is requeued after a
+// back-off; after --max-403 consecutive 403 answers the consumer exits with code 3 (credentials problem)
+// so that a supervisor notices, instead of dead-lettering good messages.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "claimcheck/consumer.h"
+#include "claimcheck/util.h"
+#include "cli_common.h"
+
+namespace claimcheck::cli {
+
+namespace {
+
+struct ConsumeCmd {
+  S3Options s3;
+  AmqpOptions amqp;
+  LogOptions log;
+  std::string recipient;
+  int prefetch = 8;
+  int concurrency = 4;
+  std::string out_dir;
+  std::string allowed_buckets;
+  std::string max_size = "8GiB";
+  std::uint64_t max_messages = 0;
+  double idle_exit_s = 0;
+  int max_403 = 5;
+
+  int run() {
+    log.apply();
+    install_signal_handlers();
+    auto fin = s3.finalize();
+    if (!fin) return usage_error(fin.error());
+    auto afin = amqp.finalize();
+    if (!afin) return usage_error(afin.error());
+    if (recipient.empty())
+      return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--recipient (or CONSUMER_ID) is required"));
+    ConsumerConfig cfg;
+    cfg.s3 = s3.config;
+    cfg.amqp = amqp.config;
+    cfg.names = amqp.names;
+    cfg.recipient = recipient;
+    if (prefetch < 1 || prefetch > 65535)
+      return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--prefetch must be 1..65535"));
+    cfg.prefetch = static_cast<std::uint16_t>(prefetch);
+    cfg.concurrency = concurrency;
+    if (allowed_buckets.empty()) cfg.limits.allowed_buckets = {s3.bucket};
+    else cfg.limits.allowed_buckets = amqp::parse_url_list(allowed_buckets);
+    auto ms = parse_size(max_size);
+    if (!ms) return usage_error(ms.error());
+    cfg.limits.max_size_raw = static_cast<std::int64_t>(*ms);
+    cfg.limits.max_size_stored = static_cast<std::int64_t>(*ms) + (static_cast<std::int64_t>(*ms) / 8) + 4096;
+    if (!out_dir.empty()) cfg.sink_factory = out_dir_sink_factory(out_dir);
+    cfg.max_messages = max_messages;
+    cfg.idle_exit = std::chrono::milliseconds(static_cast<std::int64_t>(idle_exit_s * 1000));
+    cfg.max_permission_denied = max_403;
+    auto cons = Consumer::create(std::move(cfg));
+    if (!cons) return usage_error(cons.error());
+    spdlog::info("consume: recipient {} via {}{}", recipient, redact_url(amqp.urls),
+                 out_dir.empty() ? std::string(" (verify and discard)") : " → " + out_dir);
+    ConsumeReport rep;
+    auto r = cons->run([] { return stop_requested(); }, &rep);
+    double secs = std::chrono::duration<double>(rep.elapsed).count();
+    std::printf(
+        "consume: recipient %s: %llu processed (%llu inline), %llu rejected, %llu dead-lettered, %llu requeued, "
+        "raw %s, stored %s, %.2fs, stop: %s\n",
+        recipient.c_str(), static_cast<unsigned long long>(rep.processed), static_cast<unsigned long long>(rep.inlined),
+        static_cast<unsigned long long>(rep.rejected), static_cast<unsigned long long>(rep.dead_lettered),
+        static_cast<unsigned long long>(rep.requeued), format_bytes(rep.bytes_raw).c_str(),
+        format_bytes(rep.bytes_stored).c_str(), secs, rep.stop_reason.empty() ? "-" : rep.stop_reason.c_str());
+    std::fflush(stdout);
+    if (!r) {
+      spdlog::error("consume: {}", r.error().to_string());
+      return exit_code_for(r.error());
+    }
+    if (rep.stop_reason == "stopped") return kExitInterrupted;
+    return kExitOk;
+  }
+
+  static int usage_error(const Error& e) {
+    spdlog::error("consume: {}", e.to_string());
+    return exit_code_for(e);
+  }
+};
+
+}  // namespace
+
+void register_consume(CLI::App& app, RunFn& run) {
+  auto cmd = std::make_shared<ConsumeCmd>();
+  auto* sub = app.add_subcommand("consume", "consume one recipient's pointers: download, verify, write, ack");
+  cmd->s3.add_to(*sub);
+  cmd->amqp.add_to(*sub, "claimcheck-consume");
+  cmd->log.add_to(*sub);
+  cmd->recipient = env_first({"CONSUMER_ID"});
+  if (auto p = env_first({"PREFETCH"}); !p.empty()) {
+    try { cmd->prefetch = std::stoi(p); } catch (...) { cmd->prefetch = -1; }
+  }
+  sub->add_option("--recipient", cmd->recipient, "this recipient's id; consumes q.<id> [env CONSUMER_ID]");
+  sub->add_option("--prefetch", cmd->prefetch, "deliveries in flight [env PREFETCH]")->capture_default_str();
+  sub->add_option("--concurrency", cmd->concurrency, "parallel downloads")->capture_default_str();
+  sub->add_option("--out-dir", cmd->out_dir,
+                  "write each payload to DIR/<name> (or DIR/<pointer_id>) atomically; without it: verify and discard");
+  sub->add_option("--allowed-buckets", cmd->allowed_buckets, "comma-separated buckets pointers may use (default: --bucket)");
+  sub->add_option("--max-size", cmd->max_size, "largest accepted payload (raw bytes)")->capture_default_str();
+  sub->add_option("--max-messages", cmd->max_messages, "exit after this many messages (0 = no limit)");
+  sub->add_option("--idle-exit", cmd->idle_exit_s, "exit after this many seconds without messages (0 = never)");
+  sub->add_option("--max-403", cmd->max_403, "exit with code 3 after this many consecutive S3 403s (0 = never)")
+      ->capture_default_str();
+  sub->callback([cmd, &run] { run = [cmd] { return cmd->run(); }; });
+}
+
+}  // namespace claimcheck::cli

@@ -1,0 +1,188 @@
+// `claimcheck produce`: store payloads in S3 and publish pointers (DESIGN.md §4 "Produce").
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "claimcheck/producer.h"
+#include "claimcheck/protocol.h"
+#include "claimcheck/util.h"
+#include "cli_common.h"
+
+namespace claimcheck::cli {
+
+namespace {
+
+struct ProduceCmd {
+  S3Options s3;
+  AmqpOptions amqp;
+  LogOptions log;
+  std::string msg_size;
+  std::uint64_t count = 0;
+  std::vector<std::string> files;
+  std::vector<std::string> dirs;
+  bool stdin_input = false;
+  std::vector<std::string> positional;
+  std::string name_prefix;
+  std::string recipients;
+  std::string codec = "zstd";
+  int level = 1;
+  std::string inline_threshold = "0";
+  std::string ttl = "7d";
+  std::string key_prefix = "claimcheck";
+  std::string producer_id;
+  bool verify = false;
+  bool del = false;
+  int concurrency = 4;
+  std::uint64_t seed = 0;
+
+  int run() {
+    log.apply();
+    install_signal_handlers();
+    auto fin = s3.finalize();
+    if (!fin) return usage_error(fin.error());
+    auto afin = amqp.finalize();
+    if (!afin) return usage_error(afin.error());
+
+    ProducerConfig cfg;
+    cfg.s3 = s3.config;
+    cfg.amqp = amqp.config;
+    cfg.names = amqp.names;
+    cfg.bucket = s3.bucket;
+    cfg.key_prefix = key_prefix;
+    cfg.recipients.clear();
+    for (const auto& r : amqp::parse_url_list(recipients)) cfg.recipients.push_back(r);  // comma split + trim
+    auto enc = parse_encoding(codec);
+    if (!enc) return usage_error(enc.error());
+    cfg.encoding = *enc;
+    cfg.level = level;
+    auto thr = parse_size(inline_threshold);
+    if (!thr) return usage_error(thr.error());
+    cfg.inline_threshold = *thr;
+    auto t = parse_duration(ttl);
+    if (!t) return usage_error(t.error());
+    cfg.ttl = *t;
+    cfg.producer_id = producer_id;
+    if (cfg.producer_id.empty()) {
+      char host[256] = {};
+      if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+      cfg.producer_id = std::string(host[0] ? host : "producer") + "-" + std::to_string(getpid());
+    }
+    cfg.verify = verify;
+    cfg.delete_after_publish = del;
+    cfg.concurrency = concurrency;
+
+    std::vector<PayloadInput> inputs;
+    for (const auto& p : positional) files.push_back(p);
+    if (!msg_size.empty() || count > 0) {
+      if (msg_size.empty() || count == 0) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--msg-size and --count go together"));
+      auto sz = parse_size(msg_size);
+      if (!sz) return usage_error(sz.error());
+      std::uint64_t s = seed ? seed : static_cast<std::uint64_t>(utc_now().time_since_epoch().count());
+      auto syn = synthetic_inputs(count, *sz, s, name_prefix);
+      for (auto& i : syn) inputs.push_back(std::move(i));
+    }
+    for (const auto& f : files) {
+      if (f == "-") {
+        inputs.push_back(file_input("-", name_prefix.empty() ? std::string() : name_prefix + "stdin"));
+        continue;
+      }
+      std::string base = std::filesystem::path(f).filename().string();
+      std::string name = name_prefix + base;
+      if (!validate_relative_name(name)) name.clear();
+      inputs.push_back(file_input(f, name));
+    }
+    if (stdin_input) inputs.push_back(file_input("-", name_prefix.empty() ? std::string() : name_prefix + "stdin"));
+    for (const auto& d : dirs) {
+      auto di = directory_inputs(d, name_prefix);
+      if (!di) return usage_error(di.error());
+      for (auto& i : *di) inputs.push_back(std::move(i));
+    }
+    if (inputs.empty())
+      return usage_error(make_error(ErrorCode::InvalidArgument, "config",
+                                    "nothing to produce: give --msg-size/--count, --file, --dir or -"));
+
+    auto prod = Producer::create(std::move(cfg));
+    if (!prod) return usage_error(prod.error());
+    const bool tty = isatty(STDERR_FILENO) == 1;
+    auto progress = [&](const ProduceProgress& p) {
+      if (!tty) return;
+      double secs = std::chrono::duration<double>(p.elapsed).count();
+      std::fprintf(stderr, "\rproduce: %zu/%zu done, %zu failed, %s, %.1fs   ", p.done, p.total, p.failed,
+                   format_bytes(p.bytes_raw).c_str(), secs);
+      std::fflush(stderr);
+    };
+    spdlog::info("produce: {} payload(s) → recipients {} via {} (codec {}, bucket {})", inputs.size(), recipients,
+                 redact_url(amqp.urls), codec, s3.bucket);
+    auto rep = prod->run(inputs, [] { return stop_requested(); }, progress);
+    if (tty) std::fprintf(stderr, "\n");
+    if (!rep) {
+      spdlog::error("produce: {}", rep.error().to_string());
+      return exit_code_for(rep.error());
+    }
+    double secs = std::chrono::duration<double>(rep->elapsed).count();
+    if (secs <= 0) secs = 1e-9;
+    const ProduceOutcome* example = nullptr;
+    for (const auto& o : rep->outcomes)
+      if (o.ok && !o.pointer_json.empty()) { example = &o; break; }
+    std::printf("produce: %zu published, %zu failed, %zu inline, %zu verified%s\n", rep->succeeded, rep->failed,
+                rep->inlined, rep->verified, del ? ", objects deleted after publishing" : "");
+    std::printf("produce: raw %s, stored %s, %.2fs, %.1f msg/s, %.1f MiB/s\n", format_bytes(rep->bytes_raw).c_str(),
+                format_bytes(rep->bytes_stored).c_str(), secs, static_cast<double>(rep->succeeded) / secs,
+                static_cast<double>(rep->bytes_raw) / (1024.0 * 1024.0) / secs);
+    if (example) std::printf("produce: example pointer: %s\n", example->pointer_json.c_str());
+    for (const auto& o : rep->outcomes)
+      if (!o.ok) std::fprintf(stderr, "produce: FAILED %s: %s\n", o.label.c_str(), o.error.c_str());
+    std::fflush(stdout);
+    if (rep->fatal) return exit_code_for(*rep->fatal);
+    if (rep->interrupted) return kExitInterrupted;
+    return rep->failed == 0 ? kExitOk : kExitFailed;
+  }
+
+  static int usage_error(const Error& e) {
+    spdlog::error("produce: {}", e.to_string());
+    return exit_code_for(e);
+  }
+};
+
+}  // namespace
+
+void register_produce(CLI::App& app, RunFn& run) {
+  auto cmd = std::make_shared<ProduceCmd>();
+  auto* sub = app.add_subcommand("produce", "store payloads in S3 and publish a pointer to every recipient");
+  cmd->s3.add_to(*sub);
+  cmd->amqp.add_to(*sub, "claimcheck-produce");
+  cmd->log.add_to(*sub);
+  cmd->recipients = env_first({"RECIPIENTS"});
+  if (cmd->recipients.empty()) cmd->recipients = "branch1";
+  sub->add_option("--msg-size", cmd->msg_size, "synthetic payload size, e.g. 500KB, 1MB (binary units)");
+  sub->add_option("--count", cmd->count, "number of synthetic payloads");
+  sub->add_option("--file", cmd->files, "file to send (repeatable; '-' = stdin)");
+  sub->add_option("--dir", cmd->dirs, "send every regular file under DIR recursively (symlinks not followed)");
+  sub->add_option("inputs", cmd->positional, "'-' reads one payload from stdin; other arguments are files");
+  sub->add_option("--name-prefix", cmd->name_prefix, "prepended to every payload name, e.g. input/");
+  sub->add_option("--recipients", cmd->recipients, "comma-separated recipient ids [env RECIPIENTS]")
+      ->capture_default_str();
+  sub->add_option("--codec", cmd->codec, "zstd|gzip|identity")
+      ->check(CLI::IsMember({"zstd", "gzip", "identity"}))
+      ->capture_default_str();
+  sub->add_option("--level", cmd->level, "compression level (zstd 1..19, gzip 0..3)")->capture_default_str();
+  sub->add_option("--inline-threshold", cmd->inline_threshold,
+                  "payloads of at most this many BYTES travel inline (no S3); 0 = always offload")
+      ->capture_default_str();
+  sub->add_option("--ttl", cmd->ttl, "object expiry after creation, e.g. 7d, 12h")->capture_default_str();
+  sub->add_option("--key-prefix", cmd->key_prefix, "object key prefix (<prefix>/YYYY/MM/DD/<uuid>.<ext>)")
+      ->capture_default_str();
+  sub->add_option("--producer-id", cmd->producer_id, "producer id in pointers (default hostname-pid)");
+  sub->add_flag("--verify", cmd->verify, "read each object back and check SHA-256 before publishing");
+  sub->add_flag("--delete", cmd->del,
+                "delete each object right after its pointers were confirmed (transport-only runs; the store "
+                "record is still published)");
+  sub->add_option("--concurrency", cmd->concurrency, "parallel uploads")->capture_default_str();
+  sub->add_option("--seed", cmd->seed, "seed of the synthetic payloads (0 = time based)");
+  sub->callback([cmd, &run] { run = [cmd] { return cmd->run(); }; });
+}
+
+}  // namespace claimcheck::cli
