@@ -78,6 +78,16 @@ class PipelineFlowTest : public ::testing::Test {
     fs::create_directories(work_);
     admin_ = std::make_unique<amqp::Client>(amqp_);
     ASSERT_TRUE(admin_->connect().has_value());
+    // q.ack is single-active-consumer (no basic.get): tap the ack exchange with our own classic queue.
+    ack_tap_ = "q.acktap." + tag_;
+    amqp::Topology tap;
+    tap.exchanges.push_back({names_.ack_exchange, "direct"});
+    tap.queues.push_back({ack_tap_, false, "", 0, false});
+    tap.bindings.push_back({ack_tap_, names_.ack_exchange, names_.ack_routing_key});
+    tap.bindings.push_back({ack_tap_, names_.ack_exchange, names_.store_routing_key});
+    auto d = admin_->declare(tap);
+    ASSERT_TRUE(d.has_value()) << d.error().to_string();
+    queues_.insert(ack_tap_);
   }
 
   void TearDown() override {
@@ -138,6 +148,7 @@ class PipelineFlowTest : public ::testing::Test {
   fs::path work_;
   std::unique_ptr<amqp::Client> admin_;
   std::set<std::string> queues_;
+  std::string ack_tap_;
 };
 
 /// Runs consumers for `recipients` in threads until each settled `expected` messages (or went idle).
@@ -255,7 +266,7 @@ TEST_F(PipelineFlowTest, ThreeRecipientsWriteIdenticalCopiesWithEveryCodec) {
   // Exactly one `processed` ack per (pointer, recipient) for offloaded payloads; one store record each.
   std::map<std::string, int> acks;
   std::size_t stores = 0;
-  for (const auto& env : drain(names_.ack_queue)) {
+  for (const auto& env : drain(ack_tap_)) {
     if (env.message.type == kSchemaStore) { ++stores; continue; }
     auto a = parse_ack(env.message.body);
     ASSERT_TRUE(a.has_value()) << env.message.body;
@@ -270,6 +281,11 @@ TEST_F(PipelineFlowTest, ThreeRecipientsWriteIdenticalCopiesWithEveryCodec) {
     if (o.inlined) continue;
     for (const auto& r : recipients) EXPECT_EQ(acks[o.pointer_id + ":" + r], 1) << name << " " << r;
   }
+  // No coordinator runs here: remove the objects ourselves.
+  auto c = s3::S3Client::create(s3_);
+  ASSERT_TRUE(c.has_value());
+  for (const auto& [name, o] : outcomes)
+    if (!o.key.empty()) EXPECT_TRUE(c->delete_object(bucket_, o.key).has_value()) << name;
 }
 
 TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeNoS3Call) {
@@ -379,7 +395,7 @@ TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeN
 
   // Rejected acks for the corrupted and the deleted object (valid ids), none processed.
   std::set<std::string> rejected;
-  for (const auto& env : drain(names_.ack_queue)) {
+  for (const auto& env : drain(ack_tap_)) {
     if (env.message.type != kSchemaAck) continue;
     auto a = parse_ack(env.message.body);
     ASSERT_TRUE(a.has_value());
