@@ -1,0 +1,580 @@
+// Integration tests of the coordinator (issue 4) against the local RabbitMQ + Ceph RGW (`make up PG=1`),
+// on both RefStores: SQLite (temp file) and PostgreSQL (CLAIMCHECK_PG_DSN, a fresh schema per test).
+// Every test uses its own topology names (t<rand>.ack, t<rand>.q.ack, t<rand>.dlx, ...) and its own key
+// prefix, so nobody else's messages or objects mix in. The coordinator runs in-process (Coordinator::run on
+// a thread), except for the crash test, which runs the CLI binary as a subprocess and SIGKILLs it.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <thread>
+
+#include <pqxx/pqxx>
+
+#include "claimcheck/amqp/client.h"
+#include "claimcheck/coordinator.h"
+#include "claimcheck/metrics.h"
+#include "claimcheck/protocol.h"
+#include "claimcheck/refstore/ref_store.h"
+#include "claimcheck/s3/s3_client.h"
+#include "claimcheck/util.h"
+#include "test_env.h"
+
+using namespace claimcheck;
+using namespace std::chrono_literals;
+using refstore::ObjectState;
+
+namespace {
+
+std::string rand_hex() {
+  std::random_device rd;
+  std::uniform_int_distribution<unsigned> d(0, 0xffffff);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%06x", d(rd));
+  return buf;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return pred();
+}
+
+// A coordinator running on its own thread.
+struct Running {
+  std::unique_ptr<Coordinator> coord;
+  std::thread thread;
+  Result<void> result = ok();
+  std::atomic<bool> finished{false};
+  ~Running() { stop(); }
+  void stop() {
+    if (coord) coord->stop();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+class CoordTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    sfx_ = rand_hex() + std::to_string(getpid() % 1000);
+    names_.ack_exchange = "t" + sfx_ + ".ack";
+    names_.ack_queue = "t" + sfx_ + ".q.ack";
+    names_.dlx = "t" + sfx_ + ".dlx";
+    names_.dead_queue = "t" + sfx_ + ".q.dead";
+    names_.msg_exchange = "t" + sfx_ + ".msg";
+    names_.queue_prefix = "t" + sfx_ + ".q.";
+    prefix_ = "cctest-" + sfx_;
+
+    if (GetParam() == "sqlite") {
+      dir_ = std::filesystem::temp_directory_path() / ("coord-test-" + sfx_);
+      std::filesystem::create_directories(dir_);
+      dsn_ = "sqlite:" + (dir_ / "claimcheck.db").string();
+    } else {
+      base_dsn_ = test::require_env("CLAIMCHECK_PG_DSN");
+      ASSERT_FALSE(base_dsn_.empty());
+      schema_ = "cc_coord_" + sfx_;
+      dsn_ = base_dsn_ + (base_dsn_.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema_;
+    }
+
+    amqp_.urls = {test::require_env("AMQP_URL")};
+    amqp_.connection_name = "coord-test-" + sfx_;
+    s3_.endpoint = test::require_env("S3_ENDPOINT");
+    s3_.region = test::env_value("S3_REGION").value_or("us-east-1");
+    s3_.access_key = test::require_env("S3_ACCESS_KEY");
+    s3_.secret_key = test::require_env("S3_SECRET_KEY");
+    bucket_ = test::require_env("S3_BUCKET");
+    ASSERT_FALSE(HasFailure());
+
+    pub_ = std::make_unique<amqp::Client>(amqp_);
+    auto c = pub_->connect();
+    ASSERT_TRUE(c) << c.error().to_string();
+    auto d = pub_->declare(amqp::coordinator_topology(names_));
+    ASSERT_TRUE(d) << d.error().to_string();
+    auto s3 = s3::S3Client::create(s3_);
+    ASSERT_TRUE(s3) << s3.error().to_string();
+    s3c_ = std::make_unique<s3::S3Client>(std::move(*s3));
+    refstore::RefStoreConfig rc;
+    rc.dsn = dsn_;
+    auto st = refstore::open_ref_store(rc);
+    ASSERT_TRUE(st) << st.error().to_string();
+    store_ = std::move(*st);
+  }
+
+  void TearDown() override {
+    running_.clear();
+    store_.reset();
+    if (pub_) {
+      (void)pub_->delete_queue(names_.ack_queue);
+      (void)pub_->delete_queue(names_.dead_queue);
+      (void)pub_->delete_exchange(names_.ack_exchange);
+      (void)pub_->delete_exchange(names_.dlx);
+      pub_->close();
+    }
+    if (s3c_) {
+      auto page = s3c_->list_objects_v2(bucket_, prefix_ + "/");
+      if (page && !page->objects.empty()) {
+        std::vector<std::string> keys;
+        for (auto& o : page->objects) keys.push_back(o.key);
+        (void)s3c_->delete_objects(bucket_, keys);
+      }
+    }
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    if (!schema_.empty()) {
+      try {
+        pqxx::connection c(base_dsn_);
+        pqxx::work w(c);
+        w.exec("DROP SCHEMA IF EXISTS \"" + schema_ + "\" CASCADE");
+        w.commit();
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "cannot drop test schema: " << e.what();
+      }
+    }
+  }
+
+  CoordinatorConfig config() {
+    CoordinatorConfig cfg;
+    cfg.amqp = amqp_;
+    cfg.amqp.connection_name = "coord-under-test-" + sfx_;
+    cfg.names = names_;
+    cfg.s3 = s3_;
+    cfg.bucket = bucket_;
+    cfg.db.dsn = dsn_;
+    cfg.key_prefix = prefix_;
+    cfg.lifecycle_days = 0;  // leave the shared bucket's lifecycle alone
+    cfg.sweep_interval = 1s;
+    cfg.batch_delay = 20ms;
+    return cfg;
+  }
+
+  Running& start(CoordinatorConfig cfg) {
+    auto c = Coordinator::create(std::move(cfg));
+    EXPECT_TRUE(c) << c.error().to_string();
+    auto r = std::make_unique<Running>();
+    r->coord = std::move(*c);
+    Running* raw = r.get();
+    r->thread = std::thread([raw] {
+      raw->result = raw->coord->run();
+      raw->finished = true;
+    });
+    running_.push_back(std::move(r));
+    return *raw;
+  }
+
+  // Creates an object under the test prefix and returns its key.
+  std::string put_object(const std::string& id, std::string body = "payload") {
+    std::string key = make_object_key(prefix_, utc_now(), id, Encoding::Identity);
+    auto r = s3c_->put_object(bucket_, key, std::string_view(body));
+    EXPECT_TRUE(r) << r.error().to_string();
+    return key;
+  }
+
+  bool exists(const std::string& key) {
+    auto r = s3c_->head_object(bucket_, key);
+    if (r) return true;
+    EXPECT_EQ(r.error().code, ErrorCode::NotFound) << r.error().to_string();
+    return false;
+  }
+
+  StoreRecord store_record(const std::string& id, const std::string& key, std::vector<std::string> recipients,
+                           std::chrono::seconds ttl = 3600s) {
+    StoreRecord s;
+    s.pointer_id = id;
+    s.bucket = bucket_;
+    s.key = key;
+    s.recipients = std::move(recipients);
+    s.recipients_total = static_cast<std::int64_t>(s.recipients.size());
+    s.size_stored = 7;
+    s.sha256 = std::string(64, 'a');
+    s.created_at = utc_now();
+    s.expires_at = s.created_at + ttl;
+    s.producer_id = "coord-test";
+    return s;
+  }
+
+  void publish_store(const StoreRecord& s) {
+    amqp::Message m;
+    m.body = to_json(s);
+    m.type = std::string(kSchemaStore);
+    m.message_id = s.pointer_id;
+    publish(names_.store_routing_key, m);
+  }
+
+  void publish_ack(const StoreRecord& s, const std::string& recipient, bool processed = true) {
+    Ack a;
+    a.pointer_id = s.pointer_id;
+    a.recipient_id = recipient;
+    a.status = processed ? AckStatus::Processed : AckStatus::Rejected;
+    if (!processed) a.reason = "handler refused";
+    a.processed_at = utc_now();
+    a.bucket = s.bucket;
+    a.key = s.key;
+    a.recipients_total = s.recipients_total;
+    amqp::Message m;
+    m.body = to_json(a);
+    m.type = std::string(kSchemaAck);
+    m.message_id = a.message_id();
+    publish(names_.ack_routing_key, m);
+  }
+
+  void publish(const std::string& rk, const amqp::Message& m) {
+    auto id = pub_->publish(names_.ack_exchange, rk, m, true);
+    ASSERT_TRUE(id) << id.error().to_string();
+  }
+
+  void confirm() {
+    auto r = pub_->wait_confirms(10s);
+    ASSERT_TRUE(r) << r.error().to_string();
+  }
+
+  std::optional<refstore::ObjectStatus> status(const std::string& id) {
+    auto r = store_->get(id);
+    EXPECT_TRUE(r) << r.error().to_string();
+    return r ? *r : std::nullopt;
+  }
+
+  bool in_state(const std::string& id, ObjectState s) {
+    auto st = status(id);
+    return st && st->state == s;
+  }
+
+  std::string sfx_, prefix_, dsn_, base_dsn_, schema_, bucket_;
+  std::filesystem::path dir_;
+  amqp::TopologyNames names_;
+  amqp::AmqpConfig amqp_;
+  s3::S3Config s3_;
+  std::unique_ptr<amqp::Client> pub_;
+  std::unique_ptr<s3::S3Client> s3c_;
+  std::unique_ptr<refstore::RefStore> store_;
+  std::vector<std::unique_ptr<Running>> running_;
+};
+
+// The reference demo's idempotency scenario through RabbitMQ.
+TEST_P(CoordTest, IdempotencyScenarioDeletesOnceAndObjectGone) {
+  const std::string id = new_uuid_v4();
+  const std::string key = put_object(id);
+  auto rec = store_record(id, key, {"branch1", "branch2", "branch3"});
+  std::vector<std::string> acks = {"branch1", "branch2", "branch3", "branch1", "branch2", "branch3"};
+  std::shuffle(acks.begin(), acks.end(), std::mt19937{42});
+  for (auto& r : acks) publish_ack(rec, r);  // every ack twice, shuffled, before the store record
+  publish_store(rec);
+  publish_store(rec);  // store record twice
+  confirm();
+
+  auto& run = start(config());
+  ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 20s));
+  EXPECT_FALSE(exists(key));
+  // Acks sent again after deletion change nothing.
+  for (auto& r : {"branch1", "branch2", "branch3"}) publish_ack(rec, r);
+  confirm();
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().deliveries == 11; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().acks_duplicate == 6; }, 10s));
+  auto s = run.coord->stats();
+  EXPECT_EQ(s.stores_new, 1u);
+  EXPECT_EQ(s.stores_duplicate, 1u);
+  EXPECT_EQ(s.acks_new, 3u);
+  EXPECT_EQ(s.acks_duplicate, 6u);
+  EXPECT_EQ(s.completed, 1u);
+  EXPECT_EQ(s.deleted, 1u);
+  auto st = status(id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->state, ObjectState::Deleted);
+  EXPECT_EQ(st->acks.size(), 3u);
+  EXPECT_TRUE(st->missing.empty());
+  EXPECT_TRUE(st->deleted_at.has_value());
+  // Everything was acked: the queue is empty once the coordinator stopped.
+  run.stop();
+  ASSERT_TRUE(run.result) << run.result.error().to_string();
+  auto n = pub_->queue_message_count(names_.ack_queue);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0u);
+}
+
+TEST_P(CoordTest, TwoOfThreeAcksKeepTheObject) {
+  const std::string id = new_uuid_v4();
+  const std::string key = put_object(id);
+  auto rec = store_record(id, key, {"r1", "r2", "r3"});
+  publish_store(rec);
+  publish_ack(rec, "r1");
+  publish_ack(rec, "r3");
+  confirm();
+  auto& run = start(config());
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().acks_new == 2; }, 10s));
+  std::this_thread::sleep_for(1500ms);  // give the delete worker every chance to misbehave
+  EXPECT_TRUE(exists(key));
+  auto st = status(id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->state, ObjectState::Pending);
+  EXPECT_EQ(st->missing, std::vector<std::string>{"r2"});
+  EXPECT_EQ(run.coord->stats().deleted, 0u);
+}
+
+TEST_P(CoordTest, ForeignAndDuplicateAcksNeverComplete) {
+  const std::string id = new_uuid_v4();
+  const std::string key = put_object(id);
+  auto rec = store_record(id, key, {"r1", "r2"});
+  publish_store(rec);
+  publish_ack(rec, "r1");
+  publish_ack(rec, "r1");        // duplicate from one real recipient
+  publish_ack(rec, "intruder");  // foreign recipient: 2 acks "counted" naively, but must not complete
+  confirm();
+  auto& run = start(config());
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().deliveries == 4 && run.coord->stats().batches >= 1; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().acks_foreign == 1; }, 10s));
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(exists(key));
+  EXPECT_TRUE(in_state(id, ObjectState::Pending));
+  auto s = run.coord->stats();
+  EXPECT_EQ(s.acks_duplicate, 1u);
+  EXPECT_EQ(s.completed, 0u);
+  // The missing real recipient completes it.
+  publish_ack(rec, "r2");
+  confirm();
+  ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 15s));
+  EXPECT_FALSE(exists(key));
+}
+
+TEST_P(CoordTest, RejectedAckKeepsObjectUntilExpiryThenDeleted) {
+  const std::string id = new_uuid_v4();
+  const std::string key = put_object(id);
+  auto rec = store_record(id, key, {"r1", "r2"}, 4s);
+  publish_store(rec);
+  publish_ack(rec, "r1");
+  publish_ack(rec, "r2", /*processed=*/false);
+  confirm();
+  auto& run = start(config());
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().acks_new == 2; }, 10s));
+  EXPECT_TRUE(exists(key));
+  EXPECT_TRUE(in_state(id, ObjectState::Pending));
+  ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 15s));
+  EXPECT_FALSE(exists(key));
+  EXPECT_EQ(run.coord->stats().expired_deleted, 1u);
+  EXPECT_EQ(run.coord->stats().completed, 0u);
+}
+
+TEST_P(CoordTest, ExpiryDeletesUnackedObject) {
+  const std::string id = new_uuid_v4();
+  const std::string key = put_object(id);
+  const std::string id2 = new_uuid_v4();
+  const std::string key2 = put_object(id2);
+  publish_store(store_record(id, key, {"r1"}, 2s));
+  publish_store(store_record(id2, key2, {"r1"}, 3600s));  // not expired: stays
+  confirm();
+  auto& run = start(config());
+  ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 15s));
+  EXPECT_FALSE(exists(key));
+  EXPECT_TRUE(exists(key2));
+  EXPECT_TRUE(in_state(id2, ObjectState::Pending));
+  EXPECT_EQ(run.coord->stats().expired_deleted, 1u);
+}
+
+TEST_P(CoordTest, OrphanSweepDeletesOldOrphansOnly) {
+  const std::string old_orphan = put_object(new_uuid_v4());
+  const std::string id = new_uuid_v4();
+  const std::string stored_key = put_object(id);  // as old, but has a store record
+  std::this_thread::sleep_for(5s);
+  const std::string young_orphan = put_object(new_uuid_v4());
+  publish_store(store_record(id, stored_key, {"r1"}));
+  confirm();
+  auto cfg = config();
+  cfg.orphan_grace = 4s;
+  cfg.sweep_interval = 120s;  // exactly one sweep during the test
+  auto& run = start(cfg);
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().orphans_deleted >= 1; }, 10s));
+  EXPECT_FALSE(exists(old_orphan));
+  EXPECT_TRUE(exists(young_orphan));
+  EXPECT_TRUE(exists(stored_key));
+  EXPECT_EQ(run.coord->stats().orphans_deleted, 1u);
+}
+
+TEST_P(CoordTest, InvalidMessagesAreDeadLetteredWithReason) {
+  amqp::Message bad;
+  bad.body = "{not json";
+  bad.type = "s3-ack-v1";
+  bad.message_id = "bad-1";
+  publish(names_.ack_routing_key, bad);
+  amqp::Message unknown;
+  unknown.body = R"({"schema":"s3-pointer-v9","pointer_id":"x"})";
+  unknown.message_id = "bad-2";
+  publish(names_.ack_routing_key, unknown);
+  // A valid ack after them must still be applied and acked (the dead-letters block multiple-acks only briefly).
+  const std::string id = new_uuid_v4();
+  auto rec = store_record(id, prefix_ + "/none.json", {"r1", "r2"});
+  publish_ack(rec, "r1");
+  confirm();
+  auto& run = start(config());
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().dead_lettered == 2 && run.coord->stats().acks_new == 1; },
+                         10s));
+  std::vector<amqp::Envelope> dead;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto g = pub_->basic_get(names_.dead_queue);
+        if (g && g->has_value()) dead.push_back(**g);
+        return dead.size() == 2;
+      },
+      10s));
+  std::map<std::string, std::string> reasons;
+  for (auto& e : dead) reasons[e.message.message_id] = e.message.headers[std::string(kHeaderError)];
+  EXPECT_NE(reasons["bad-1"].find("message"), std::string::npos) << reasons["bad-1"];
+  EXPECT_NE(reasons["bad-2"].find("schema"), std::string::npos) << reasons["bad-2"];
+  EXPECT_EQ(dead[0].message.headers["x-claimcheck-source-queue"], names_.ack_queue);
+  run.stop();
+  ASSERT_TRUE(run.result) << run.result.error().to_string();
+  auto n = pub_->queue_message_count(names_.ack_queue);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0u);  // nothing requeued
+  EXPECT_TRUE(in_state(id, ObjectState::Placeholder));
+}
+
+// SIGKILL after commit, before the S3 delete (and before the deliveries are acked) → deleted after restart.
+TEST_P(CoordTest, KilledAfterCommitDeletesAfterRestart) {
+  const char* bin = std::getenv("CLAIMCHECK_BINARY");
+  ASSERT_NE(bin, nullptr) << "CLAIMCHECK_BINARY not set (run through ctest)";
+  const std::string id = new_uuid_v4();
+  const std::string key = put_object(id);
+  auto rec = store_record(id, key, {"r1", "r2"});
+  publish_store(rec);
+  publish_ack(rec, "r1");
+  publish_ack(rec, "r2");
+  confirm();
+
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("AMQP_URL", amqp_.urls[0].c_str(), 1);
+    setenv("S3_ENDPOINT", s3_.endpoint.c_str(), 1);
+    setenv("S3_REGION", s3_.region.c_str(), 1);
+    setenv("S3_ACCESS_KEY", s3_.access_key.c_str(), 1);
+    setenv("S3_SECRET_KEY", s3_.secret_key.c_str(), 1);
+    setenv("S3_BUCKET", bucket_.c_str(), 1);
+    setenv("CLAIMCHECK_DB", dsn_.c_str(), 1);
+    execl(bin, bin, "coordinator", "--ack-exchange", names_.ack_exchange.c_str(), "--ack-queue",
+          names_.ack_queue.c_str(), "--dlx", names_.dlx.c_str(), "--dead-queue", names_.dead_queue.c_str(),
+          "--key-prefix", prefix_.c_str(), "--lifecycle-days", "0", "--debug-crash-after-commit", "--log-level",
+          "warn", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int wstatus = 0;
+  bool exited = wait_until([&] { return waitpid(pid, &wstatus, WNOHANG) == pid; }, 30s);
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &wstatus, 0);
+    FAIL() << "the coordinator did not crash";
+  }
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "exit status " << wstatus;
+  EXPECT_EQ(WTERMSIG(wstatus), SIGKILL);
+  // Committed but not deleted: COMPLETE in the database, still in S3.
+  EXPECT_TRUE(in_state(id, ObjectState::Complete));
+  EXPECT_TRUE(exists(key));
+
+  auto& run = start(config());
+  ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 20s));
+  EXPECT_FALSE(exists(key));
+  // The un-acked deliveries came back and were recognized as duplicates.
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().deliveries == 3; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().batches >= 1; }, 10s));
+  EXPECT_EQ(run.coord->stats().stores_duplicate, 1u);
+  EXPECT_EQ(run.coord->stats().acks_duplicate, 2u);
+  EXPECT_EQ(run.coord->stats().deleted, 1u);
+}
+
+// Two coordinators on one database: hot standby on q.ack; delete workers compete; every object deleted once.
+TEST_P(CoordTest, TwoCoordinatorsDeleteEachObjectOnce) {
+  constexpr int kN = 40;
+  std::vector<StoreRecord> recs;
+  for (int i = 0; i < kN; ++i) {
+    const std::string id = new_uuid_v4();
+    recs.push_back(store_record(id, put_object(id), {"a", "b"}));
+  }
+  auto& c1 = start(config());
+  auto& c2 = start(config());
+  for (int i = 0; i < kN / 2; ++i) {
+    publish_store(recs[i]);
+    publish_ack(recs[i], "a");
+    publish_ack(recs[i], "b");
+  }
+  confirm();
+  auto deleted_total = [&] { return c1.coord->stats().deleted + c2.coord->stats().deleted; };
+  ASSERT_TRUE(wait_until([&] { return deleted_total() == kN / 2; }, 30s));
+  // Stop whichever one is active; the standby takes over the second half.
+  Running& active = c1.coord->stats().deliveries > 0 ? c1 : c2;
+  Running& standby = &active == &c1 ? c2 : c1;
+  active.stop();
+  ASSERT_TRUE(active.result) << active.result.error().to_string();
+  for (int i = kN / 2; i < kN; ++i) {
+    publish_store(recs[i]);
+    publish_ack(recs[i], "a");
+    publish_ack(recs[i], "b");
+  }
+  confirm();
+  ASSERT_TRUE(wait_until([&] { return deleted_total() == kN; }, 30s));
+  std::this_thread::sleep_for(1s);
+  auto s1 = c1.coord->stats(), s2 = c2.coord->stats();
+  EXPECT_EQ(s1.deleted + s2.deleted, static_cast<std::uint64_t>(kN));
+  EXPECT_EQ(s1.stores_new + s2.stores_new, static_cast<std::uint64_t>(kN));
+  EXPECT_EQ(s1.acks_new + s2.acks_new, static_cast<std::uint64_t>(2 * kN));
+  EXPECT_EQ(s1.completed + s2.completed, static_cast<std::uint64_t>(kN));
+  EXPECT_GT(standby.coord->stats().deliveries, 0u);
+  for (auto& r : recs) {
+    EXPECT_TRUE(in_state(r.pointer_id, ObjectState::Deleted)) << r.pointer_id;
+    EXPECT_FALSE(exists(r.key));
+  }
+  auto sum = store_->summary(5, refstore::Clock::now());
+  ASSERT_TRUE(sum);
+  EXPECT_EQ(sum->counts[ObjectState::Deleted], kN);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, CoordTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& p) { return p.param; });
+
+TEST(CoordinatorMetricsTest, PortTakenIsAClearError) {
+  auto first = CoordinatorMetrics::create("127.0.0.1:19473");
+  ASSERT_TRUE(first) << first.error().to_string();
+  auto second = CoordinatorMetrics::create("127.0.0.1:19473");
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, ErrorCode::Unavailable);
+  EXPECT_NE(second.error().message.find("127.0.0.1:19473"), std::string::npos);
+  refstore::ApplyResult r;
+  r.acks_new = 3;
+  r.acks_foreign = 1;
+  r.completed = {"x"};
+  (*first)->record_batch(r, 4, 0.002);
+  const std::string text = (*first)->serialize();
+  EXPECT_NE(text.find("claimcheck_coordinator_acks_applied_total{result=\"new\"} 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("claimcheck_coordinator_acks_applied_total{result=\"foreign\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("claimcheck_coordinator_objects_completed_total 1"), std::string::npos);
+}
+
+TEST(CoordinatorParseTest, DispatchesBySchemaAndRejectsMismatch) {
+  StoreRecord s;
+  s.pointer_id = new_uuid_v4();
+  s.bucket = "bucket-a";
+  s.key = "claimcheck/2024/01/01/x.json";
+  s.recipients = {"r1"};
+  s.recipients_total = 1;
+  s.size_stored = 1;
+  s.sha256 = std::string(64, 'b');
+  s.created_at = utc_now();
+  s.expires_at = s.created_at + 60s;
+  amqp::Message m;
+  m.body = to_json(s);
+  m.type = "s3-store-v1";
+  auto c = parse_coordinator_message(m);
+  ASSERT_TRUE(c) << c.error().to_string();
+  ASSERT_TRUE(std::holds_alternative<refstore::StoreInput>(*c));
+  EXPECT_EQ(std::get<refstore::StoreInput>(*c).pointer_id, s.pointer_id);
+  m.type = "s3-ack-v1";
+  auto mismatch = parse_coordinator_message(m);
+  ASSERT_FALSE(mismatch);
+  EXPECT_EQ(mismatch.error().code, ErrorCode::InvalidArgument);
+}
+
+}  // namespace
