@@ -59,3 +59,12 @@ producer: build ## Send COUNT synthetic payloads of MSG_SIZE [VERIFY=1 DELETE=1 
 consumer: build ## Consume one recipient's queue [RECIPIENT=branch1 OUT_DIR=dir]
 	@$(LOAD_ENV) $(BIN) consume --recipient $(or $(RECIPIENT),$(CONSUMER_ID),branch1) \
 	  $(if $(OUT_DIR),--out-dir $(OUT_DIR))
+
+# Coordinator: make coordinator [DB=sqlite:PATH|postgresql://...] [ONCE=1] [METRICS_ADDR=127.0.0.1:9464]
+# [ARGS="--batch-size 1000 ..."]; make status [POINTER_ID=uuid] [JSON=1].
+coordinator: build ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 METRICS_ADDR=host:port ARGS=...]
+	@$(LOAD_ENV) $(BIN) coordinator $(if $(DB),--db $(DB)) $(if $(filter 1,$(ONCE)),--once) \
+	  $(if $(METRICS_ADDR),--metrics-addr $(METRICS_ADDR)) $(ARGS)
+
+status: build ## Show refcount state: counts per state, or one object [POINTER_ID=uuid JSON=1 DB=...]
+	@$(LOAD_ENV) $(BIN) status $(POINTER_ID) $(if $(filter 1,$(JSON)),--json) $(if $(DB),--db $(DB))
