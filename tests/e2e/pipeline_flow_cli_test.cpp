@@ -1,0 +1,228 @@
+// End-to-end tests of `claimcheck produce` / `claimcheck consume` as subprocesses, against the local
+// RabbitMQ + Ceph RGW (`make up`). Each test uses its own topology names (t<random>).
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "claimcheck/amqp/client.h"
+#include "claimcheck/s3/s3_client.h"
+#include "test_env.h"
+
+extern char** environ;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string random_tag() {
+  std::random_device rd;
+  std::mt19937_64 rng(rd());
+  const char* hex = "0123456789abcdef";
+  std::string s = "t";
+  for (int i = 0; i < 8; ++i) s += hex[rng() % 16];
+  return s;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_random(const fs::path& p, std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(rng() & 0xff);
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << s;
+}
+
+/// A child process with stdout and stderr redirected to files.
+struct Proc {
+  pid_t pid = -1;
+  fs::path out, err;
+  int wait_exit() {
+    int st = 0;
+    if (pid <= 0) return -1;
+    waitpid(pid, &st, 0);
+    pid = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+};
+
+Proc spawn(const std::vector<std::string>& args, const fs::path& log_base) {
+  Proc p;
+  p.out = log_base.string() + ".out";
+  p.err = log_base.string() + ".err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, p.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, p.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int rc = posix_spawn(&p.pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) p.pid = -1;
+  return p;
+}
+
+class PipelineFlowCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* bin = std::getenv("CLAIMCHECK_BINARY");
+    ASSERT_NE(bin, nullptr) << "CLAIMCHECK_BINARY not set (run through ctest)";
+    bin_ = bin;
+    for (const char* n : {"AMQP_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET"}) {
+      std::string v = claimcheck::test::require_env(n);
+      ASSERT_FALSE(v.empty());
+      setenv(n, v.c_str(), 1);
+    }
+    setenv("S3_REGION", claimcheck::test::env_value("S3_REGION").value_or("us-east-1").c_str(), 1);
+    secret_ = std::getenv("S3_SECRET_KEY");
+    tag_ = random_tag();
+    work_ = fs::temp_directory_path() / ("claimcheck-cli-" + tag_);
+    fs::create_directories(work_ / "log");
+  }
+  void TearDown() override {
+    claimcheck::amqp::AmqpConfig c;
+    c.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+    claimcheck::amqp::Client admin(c);
+    if (admin.connect()) {
+      for (const auto& q : queues_) (void)admin.delete_queue(q);
+      for (const auto& q : {"q.ack." + tag_, "q.dead." + tag_}) (void)admin.delete_queue(q);
+      for (const auto& e : {"ex.msg." + tag_, "ex.ack." + tag_, "ex.dlx." + tag_}) (void)admin.delete_exchange(e);
+    }
+    // No coordinator runs here: delete what the test stored under its key prefix.
+    claimcheck::s3::S3Config sc;
+    sc.endpoint = std::getenv("S3_ENDPOINT");
+    sc.region = std::getenv("S3_REGION");
+    sc.access_key = std::getenv("S3_ACCESS_KEY");
+    sc.secret_key = secret_;
+    if (auto s3 = claimcheck::s3::S3Client::create(sc)) {
+      const std::string bucket = std::getenv("S3_BUCKET");
+      if (auto page = s3->list_objects_v2(bucket, "test-" + tag_ + "/")) {
+        std::vector<std::string> keys;
+        for (const auto& o : page->objects) keys.push_back(o.key);
+        if (!keys.empty()) (void)s3->delete_objects(bucket, keys);
+      }
+    }
+    std::error_code ec;
+    fs::remove_all(work_, ec);
+  }
+
+  /// Common flags: unique topology names, trace logging (to check for secrets).
+  std::vector<std::string> common(const std::string& sub, const std::string& level = "trace") {
+    return {bin_, sub, "--msg-exchange", "ex.msg." + tag_, "--ack-exchange", "ex.ack." + tag_, "--ack-queue",
+            "q.ack." + tag_, "--dlx", "ex.dlx." + tag_, "--dead-queue", "q.dead." + tag_, "--queue-prefix",
+            "q." + tag_ + ".", "--log-level", level};
+  }
+
+  void expect_no_secret(const Proc& p) {
+    std::string err = slurp(p.err) + slurp(p.out);
+    EXPECT_FALSE(err.empty());
+    EXPECT_EQ(err.find(secret_), std::string::npos) << "S3 secret found in the output of " << p.err;
+  }
+
+  std::string bin_, secret_, tag_;
+  fs::path work_;
+  std::vector<std::string> queues_;
+};
+
+TEST_F(PipelineFlowCli, DirectoryReproducedByThreeRecipientsAndNoSecretInTraceLogs) {
+  fs::path in = work_ / "in";
+  write_random(in / "big.bin", 3 * 1024 * 1024 + 17, 1);
+  write_random(in / "sub dir/with space.dat", 1000, 2);
+  write_random(in / "ñandú/日本語.txt", 4096, 3);
+  write_random(in / "deep/a/b/c/leaf", 1, 4);
+  std::ofstream(in / "empty") << "";
+  std::ofstream(in / "deep/empty2") << "";
+  std::size_t nfiles = 0;
+  for (auto& e : fs::recursive_directory_iterator(in))
+    if (e.is_regular_file()) ++nfiles;
+  const std::vector<std::string> rcpt{"a", "b", "c"};
+  for (const auto& r : rcpt) queues_.push_back("q." + tag_ + "." + r);
+
+  auto pa = common("produce");
+  for (const auto& s : {std::string("--dir"), in.string(), std::string("--recipients"), std::string("a,b,c"),
+                        std::string("--key-prefix"), "test-" + tag_, std::string("--verify")})
+    pa.push_back(s);
+  Proc prod = spawn(pa, work_ / "log/produce");
+  ASSERT_GT(prod.pid, 0);
+  ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
+  EXPECT_NE(slurp(prod.out).find(std::to_string(nfiles) + " published"), std::string::npos) << slurp(prod.out);
+
+  std::vector<Proc> cons;
+  for (const auto& r : rcpt) {
+    auto ca = common("consume");
+    for (const auto& s : {std::string("--recipient"), r, std::string("--out-dir"), (work_ / ("out-" + r)).string(),
+                          std::string("--max-messages"), std::to_string(nfiles), std::string("--idle-exit"),
+                          std::string("60")})
+      ca.push_back(s);
+    cons.push_back(spawn(ca, work_ / ("log/consume-" + r)));
+  }
+  for (std::size_t i = 0; i < cons.size(); ++i) {
+    EXPECT_EQ(cons[i].wait_exit(), 0) << slurp(cons[i].err);
+    int rc = std::system(("diff -r '" + in.string() + "' '" + (work_ / ("out-" + rcpt[i])).string() + "' >&2").c_str());
+    EXPECT_EQ(rc, 0) << "diff -r differs for " << rcpt[i];
+    expect_no_secret(cons[i]);
+  }
+  expect_no_secret(prod);
+}
+
+TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes) {
+  fs::path in = work_ / "in";
+  const std::size_t size = 256 * 1024 * 1024;
+  write_random(in / "huge.bin", size, 7);
+  queues_.push_back("q." + tag_ + ".k");
+  auto pa = common("produce", "info");
+  for (const auto& s : {std::string("--file"), (in / "huge.bin").string(), std::string("--recipients"),
+                        std::string("k"), std::string("--codec"), std::string("identity"), std::string("--key-prefix"),
+                        "test-" + tag_})
+    pa.push_back(s);
+  Proc prod = spawn(pa, work_ / "log/produce");
+  ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
+
+  fs::path out = work_ / "out";
+  auto ca = common("consume", "info");
+  for (const auto& s : {std::string("--recipient"), std::string("k"), std::string("--out-dir"), out.string(),
+                        std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("60")})
+    ca.push_back(s);
+  Proc c1 = spawn(ca, work_ / "log/consume1");
+  // Wait until the download has started: the hidden temp file exists and has some bytes.
+  bool started = false;
+  for (int i = 0; i < 3000 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::error_code ec;
+    if (!fs::exists(out, ec)) continue;
+    for (auto& e : fs::directory_iterator(out, ec)) {
+      auto n = e.path().filename().string();
+      std::error_code e2;
+      if (n.rfind(".huge.bin.tmp", 0) == 0 && fs::file_size(e.path(), e2) > 0 && fs::file_size(e.path(), e2) < size)
+        started = true;
+    }
+  }
+  ASSERT_TRUE(started) << "the download never started: " << slurp(c1.err);
+  kill(c1.pid, SIGKILL);
+  EXPECT_EQ(c1.wait_exit(), 128 + SIGKILL);
+  EXPECT_FALSE(fs::exists(out / "huge.bin")) << "killed mid-download, yet the target was committed";
+
+  Proc c2 = spawn(ca, work_ / "log/consume2");
+  ASSERT_EQ(c2.wait_exit(), 0) << slurp(c2.err);
+  EXPECT_NE(slurp(c2.out).find("1 processed"), std::string::npos) << slurp(c2.out);
+  ASSERT_TRUE(fs::exists(out / "huge.bin"));
+  EXPECT_EQ(fs::file_size(out / "huge.bin"), size);
+  EXPECT_TRUE(slurp(out / "huge.bin") == slurp(in / "huge.bin"));
+}
+
+}  // namespace
