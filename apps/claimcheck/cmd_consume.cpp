@@ -77,7 +77,7 @@ struct ConsumeCmd {
       spdlog::error("consume: {}", r.error().to_string());
       return exit_code_for(r.error());
     }
-    if (rep.stop_reason == "stopped") return kExitInterrupted;
+    // A consumer runs until stopped: SIGINT/SIGTERM after a clean drain is a normal end (exit 0).
     return kExitOk;
   }
 
