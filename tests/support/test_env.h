@@ -55,4 +55,15 @@ inline std::string require_env(const std::string& name) {
   return *v;
 }
 
+/// Path of the claimcheck CLI binary for tests that run it as a subprocess: $CLAIMCHECK_BINARY when set,
+/// else the path CMake compiled in (CLAIMCHECK_TEST_BINARY, the build tree's apps/claimcheck/claimcheck).
+inline std::string claimcheck_binary() {
+  if (const char* v = std::getenv("CLAIMCHECK_BINARY"); v != nullptr && *v != '\0') return v;
+#ifdef CLAIMCHECK_TEST_BINARY
+  return CLAIMCHECK_TEST_BINARY;
+#else
+  return {};
+#endif
+}
+
 }  // namespace claimcheck::test
