@@ -51,6 +51,8 @@ auto with_db_retry(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore>& s
 void run_delete_worker(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, s3::S3Client s3) {
   const auto& cfg = st.cfg;
   auto next_wake = SteadyClock::now();
+  // Earliest retry this worker scheduled with mark_delete_failed (so backoff is honoured between sweeps).
+  auto earliest_retry = SteadyClock::time_point::max();  // max = none
   while (!st.workers_stop.load()) {
     const std::uint64_t gen = st.completion_gen.load();
     const auto now = refstore::Clock::now();
@@ -79,6 +81,8 @@ void run_delete_worker(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore
       // Poll again at the next sweep (expiry, retries), earlier when woken by a completion/stop/idle check.
       next_wake = SteadyClock::now() + std::min<std::chrono::milliseconds>(
                                            cfg.sweep_interval, cfg.exit_when_idle > 0ms ? 500ms : cfg.sweep_interval);
+      if (earliest_retry < next_wake) next_wake = std::max(earliest_retry, SteadyClock::now());
+      if (earliest_retry <= SteadyClock::now()) earliest_retry = SteadyClock::time_point::max();
       st.delete_wakeup.wait_until(next_wake);
       continue;
     }
@@ -129,7 +133,10 @@ void run_delete_worker(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore
             continue;
           }
           ++failures;
-          const auto next = refstore::Clock::now() + delete_backoff(cfg, t->attempts + 1);
+          const auto backoff = delete_backoff(cfg, t->attempts + 1);
+          const auto next = refstore::Clock::now() + backoff;
+          const auto retry_at = SteadyClock::now() + backoff + 10ms;
+          if (retry_at < earliest_retry) earliest_retry = retry_at;
           auto m = with_db_retry(st, store, [&](refstore::RefStore& s) {
             return s.mark_delete_failed(t->pointer_id, error_text, next);
           });

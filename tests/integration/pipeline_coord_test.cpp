@@ -436,8 +436,9 @@ TEST_P(CoordTest, InvalidMessagesAreDeadLetteredWithReason) {
 
 // SIGKILL after commit, before the S3 delete (and before the deliveries are acked) → deleted after restart.
 TEST_P(CoordTest, KilledAfterCommitDeletesAfterRestart) {
-  const char* bin = std::getenv("CLAIMCHECK_BINARY");
-  ASSERT_NE(bin, nullptr) << "CLAIMCHECK_BINARY not set (run through ctest)";
+  const std::string bin_path = test::claimcheck_binary();
+  ASSERT_FALSE(bin_path.empty()) << "CLAIMCHECK_BINARY not set and no CLAIMCHECK_TEST_BINARY compiled in";
+  const char* bin = bin_path.c_str();
   const std::string id = new_uuid_v4();
   const std::string key = put_object(id);
   auto rec = store_record(id, key, {"r1", "r2"});
@@ -530,6 +531,145 @@ TEST_P(CoordTest, TwoCoordinatorsDeleteEachObjectOnce) {
   auto sum = store_->summary(5, refstore::Clock::now());
   ASSERT_TRUE(sum);
   EXPECT_EQ(sum->counts[ObjectState::Deleted], kN);
+}
+
+// S3 unreachable for the deletes → failures recorded with backoff, object kept COMPLETE; S3 back → deleted.
+TEST_P(CoordTest, FailedDeletesAreRetriedFromTheDatabase) {
+  const std::string id = new_uuid_v4();
+  const std::string key = put_object(id);
+  auto rec = store_record(id, key, {"r1"});
+  publish_store(rec);
+  publish_ack(rec, "r1");
+  confirm();
+  auto cfg = config();
+  cfg.s3.endpoint = "http://127.0.0.1:1";  // nothing listens there
+  cfg.s3.max_attempts = 1;
+  cfg.s3.connect_timeout = 200ms;
+  cfg.delete_backoff_initial = 200ms;
+  cfg.orphan_sweep = false;
+  auto& broken = start(cfg);
+  ASSERT_TRUE(wait_until([&] { return broken.coord->stats().delete_failures >= 2; }, 15s));
+  broken.stop();
+  ASSERT_TRUE(broken.result) << broken.result.error().to_string();
+  auto st = status(id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->state, ObjectState::Complete);
+  EXPECT_GE(st->delete_attempts, 2);
+  EXPECT_FALSE(st->last_error.empty());
+  EXPECT_EQ(st->last_error.find(s3_.secret_key), std::string::npos);
+  EXPECT_TRUE(exists(key));
+  auto& fixed = start(config());
+  ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 15s));
+  EXPECT_FALSE(exists(key));
+  EXPECT_EQ(fixed.coord->stats().deleted, 1u);
+}
+
+// SIGKILL at an arbitrary point of a backlog (mid-batch, between commit and ack, between claim and delete)
+// then restart → every object deleted exactly once, nothing left in S3, nothing completed early.
+TEST_P(CoordTest, KilledMidStreamConverges) {
+  const std::string bin_path = test::claimcheck_binary();
+  ASSERT_FALSE(bin_path.empty()) << "CLAIMCHECK_BINARY not set and no CLAIMCHECK_TEST_BINARY compiled in";
+  const char* bin = bin_path.c_str();
+  constexpr int kN = 60;
+  std::vector<StoreRecord> recs;
+  for (int i = 0; i < kN; ++i) {
+    const std::string id = new_uuid_v4();
+    recs.push_back(store_record(id, put_object(id), {"a", "b", "c"}));
+  }
+  // Object i gets only 2 of 3 acks when i % 5 == 0: those must survive.
+  for (int i = 0; i < kN; ++i) {
+    publish_ack(recs[i], "a");
+    publish_store(recs[i]);
+    publish_ack(recs[i], "b");
+    if (i % 5 != 0) publish_ack(recs[i], "c");
+  }
+  confirm();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("AMQP_URL", amqp_.urls[0].c_str(), 1);
+    setenv("S3_ENDPOINT", s3_.endpoint.c_str(), 1);
+    setenv("S3_ACCESS_KEY", s3_.access_key.c_str(), 1);
+    setenv("S3_SECRET_KEY", s3_.secret_key.c_str(), 1);
+    setenv("S3_BUCKET", bucket_.c_str(), 1);
+    setenv("CLAIMCHECK_DB", dsn_.c_str(), 1);
+    execl(bin, bin, "coordinator", "--ack-exchange", names_.ack_exchange.c_str(), "--ack-queue",
+          names_.ack_queue.c_str(), "--dlx", names_.dlx.c_str(), "--dead-queue", names_.dead_queue.c_str(),
+          "--key-prefix", prefix_.c_str(), "--lifecycle-days", "0", "--batch-size", "7", "--batch-delay", "1ms",
+          "--delete-lease", "2s", "--log-level", "warn", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Kill as soon as the first batch committed: the backlog is typically mid-way (some batches applied but not
+  // acked, some objects COMPLETE but not deleted, some deletions claimed but not marked).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto sum = store_->summary(0, refstore::Clock::now());
+        if (!sum) return false;
+        std::int64_t rows = 0;
+        for (auto& [state, count] : sum->counts) rows += count;
+        return rows > 0;
+      },
+      20s));
+  kill(pid, SIGKILL);
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  ASSERT_TRUE(WIFSIGNALED(wstatus));
+  auto cfg = config();
+  cfg.delete_lease = 2s;
+  auto& run = start(cfg);
+  const int expect_deleted = kN - kN / 5;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto sum = store_->summary(0, refstore::Clock::now());
+        return sum && sum->counts[ObjectState::Deleted] == expect_deleted &&
+               sum->counts[ObjectState::Complete] == 0;
+      },
+      30s));
+  for (int i = 0; i < kN; ++i) {
+    auto st = status(recs[i].pointer_id);
+    ASSERT_TRUE(st);
+    if (i % 5 == 0) {
+      EXPECT_EQ(st->state, ObjectState::Pending) << i;
+      EXPECT_TRUE(exists(recs[i].key)) << i;
+      EXPECT_EQ(st->missing, std::vector<std::string>{"c"});
+    } else {
+      EXPECT_EQ(st->state, ObjectState::Deleted) << i;
+      EXPECT_FALSE(exists(recs[i].key)) << i;
+      EXPECT_EQ(st->acks.size(), 3u);
+    }
+  }
+  run.stop();
+  auto n = pub_->queue_message_count(names_.ack_queue);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0u);
+}
+
+// The bucket lifecycle safety rule is ensured at start-up, merged with existing rules (default prefix).
+TEST_P(CoordTest, LifecycleSafetyNetRuleEnsured) {
+  auto before = s3c_->get_bucket_lifecycle(bucket_);
+  ASSERT_TRUE(before) << before.error().to_string();
+  auto cfg = config();
+  cfg.key_prefix = "claimcheck";  // the production default, so the shared bucket keeps its usual rule
+  cfg.lifecycle_days = 30;
+  cfg.orphan_sweep = false;
+  auto& run = start(cfg);
+  bool found = wait_until(
+      [&] {
+        auto rules = s3c_->get_bucket_lifecycle(bucket_);
+        if (!rules) return false;
+        for (auto& r : *rules)
+          if (r.id == "claimcheck-safety-net" && r.prefix == "claimcheck/" && r.expiration_days == 30) return true;
+        return false;
+      },
+      10s);
+  EXPECT_TRUE(found);
+  auto after = s3c_->get_bucket_lifecycle(bucket_);
+  ASSERT_TRUE(after);
+  for (auto& r : *before) {
+    bool kept = std::any_of(after->begin(), after->end(), [&](const s3::LifecycleRule& x) { return x.id == r.id; });
+    EXPECT_TRUE(kept) << "rule " << r.id << " was lost";
+  }
+  run.stop();
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, CoordTest, ::testing::Values("sqlite", "postgres"),
