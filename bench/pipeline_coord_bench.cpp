@@ -1,6 +1,8 @@
 // Coordinator throughput: parse (parse_coordinator_message) + apply (RefStore::apply_batch, one transaction per
 // batch) of s3-store-v1 / s3-ack-v1 messages, as the coordinator's store path does it. Prints acks applied per
 // second on SQLite (temp file, WAL) and, when CLAIMCHECK_PG_DSN is set (env or .local/env), on PostgreSQL.
+// With AMQP_URL and S3_* set (env or .local/env) it also measures the whole coordinator (Coordinator::run):
+// messages pre-published to a private ack queue, time until all are applied (RabbitMQ → parse → SQLite).
 // Usage: pipeline_coord_bench [OBJECTS=10000] [BATCH=500]   (3 recipients per object → 3 acks per object)
 #include <chrono>
 #include <cstdio>
@@ -12,6 +14,9 @@
 
 #include <pqxx/pqxx>
 
+#include <thread>
+
+#include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/types.h"
 #include "claimcheck/coordinator.h"
 #include "claimcheck/protocol.h"
@@ -33,15 +38,88 @@ std::string env_or_file(const std::string& name) {
   return {};
 }
 
-std::vector<amqp::Message> make_messages(std::size_t objects) {
+std::vector<amqp::Message> make_messages(std::size_t objects, const std::string& bucket = "bench-bucket",
+                                        const std::string& prefix = "claimcheck");
+
+// End to end through RabbitMQ: publish, then run a Coordinator until every message was applied.
+int run_amqp(std::size_t objects, std::size_t batch) {
+  const std::string url = env_or_file("AMQP_URL"), endpoint = env_or_file("S3_ENDPOINT"),
+                    bucket = env_or_file("S3_BUCKET");
+  if (url.empty() || endpoint.empty() || bucket.empty()) {
+    std::printf("amqp end-to-end: skipped (AMQP_URL / S3_ENDPOINT / S3_BUCKET not set)\n");
+    return 0;
+  }
+  const std::string sfx = new_uuid_v4().substr(0, 8);
+  CoordinatorConfig cfg;
+  cfg.amqp.urls = {url};
+  cfg.amqp.connection_name = "coord-bench";
+  cfg.names.ack_exchange = "bench" + sfx + ".ack";
+  cfg.names.ack_queue = "bench" + sfx + ".q.ack";
+  cfg.names.dlx = "bench" + sfx + ".dlx";
+  cfg.names.dead_queue = "bench" + sfx + ".q.dead";
+  cfg.s3.endpoint = endpoint;
+  cfg.s3.region = env_or_file("S3_REGION").empty() ? "us-east-1" : env_or_file("S3_REGION");
+  cfg.s3.access_key = env_or_file("S3_ACCESS_KEY");
+  cfg.s3.secret_key = env_or_file("S3_SECRET_KEY");
+  cfg.bucket = "";  // no orphan sweep / lifecycle
+  cfg.lifecycle_days = 0;
+  cfg.batch_size = batch;
+  auto dir = std::filesystem::temp_directory_path() / ("coord-bench-e2e-" + sfx);
+  std::filesystem::create_directories(dir);
+  cfg.db.dsn = "sqlite:" + (dir / "c.db").string();
+
+  amqp::Client pub(cfg.amqp);
+  if (auto r = pub.connect(); !r) return std::fprintf(stderr, "amqp: %s\n", r.error().to_string().c_str()), 1;
+  if (auto r = pub.declare(amqp::coordinator_topology(cfg.names)); !r)
+    return std::fprintf(stderr, "amqp: %s\n", r.error().to_string().c_str()), 1;
+  auto msgs = make_messages(objects, bucket, "coord-bench-" + sfx);  // keys that do not exist: deletes are no-ops
+  const auto p0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    const bool store = msgs[i].type == kSchemaStore;
+    auto id = pub.publish(cfg.names.ack_exchange, store ? "store" : "ack", msgs[i], false);
+    if (!id) return std::fprintf(stderr, "publish: %s\n", id.error().to_string().c_str()), 1;
+    if (pub.unconfirmed() > 2000) (void)pub.poll(std::chrono::milliseconds(1));
+  }
+  if (auto r = pub.wait_confirms(std::chrono::seconds(120)); !r)
+    return std::fprintf(stderr, "confirms: %s\n", r.error().to_string().c_str()), 1;
+  const double pub_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+
+  auto coord = Coordinator::create(cfg);
+  if (!coord) return std::fprintf(stderr, "coordinator: %s\n", coord.error().to_string().c_str()), 1;
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<void> result = ok();
+  std::thread th([&] { result = (*coord)->run(); });
+  const std::uint64_t want_acks = objects * 3;
+  while ((*coord)->stats().acks_new < want_acks && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(300))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  (*coord)->stop();
+  th.join();
+  auto st = (*coord)->stats();
+  std::printf("amqp+sqlite batch %4zu: %zu messages pre-published (%.1f s, %.0f msg/s); coordinator applied %llu acks "
+              "+ %llu stores in %.2f s → %.0f acks/s, %.0f messages/s (%llu batches)\n",
+              batch, msgs.size(), pub_s, static_cast<double>(msgs.size()) / pub_s,
+              static_cast<unsigned long long>(st.acks_new), static_cast<unsigned long long>(st.stores_new), secs,
+              static_cast<double>(st.acks_new) / secs, static_cast<double>(st.acks_new + st.stores_new) / secs,
+              static_cast<unsigned long long>(st.batches));
+  (void)pub.delete_queue(cfg.names.ack_queue);
+  (void)pub.delete_queue(cfg.names.dead_queue);
+  (void)pub.delete_exchange(cfg.names.ack_exchange);
+  (void)pub.delete_exchange(cfg.names.dlx);
+  pub.close();
+  std::filesystem::remove_all(dir);
+  return result ? 0 : 1;
+}
+
+std::vector<amqp::Message> make_messages(std::size_t objects, const std::string& bucket, const std::string& prefix) {
   std::vector<amqp::Message> out;
   out.reserve(objects * 4);
   const auto now = utc_now();
   for (std::size_t i = 0; i < objects; ++i) {
     StoreRecord s;
     s.pointer_id = new_uuid_v4();
-    s.bucket = "bench-bucket";
-    s.key = "claimcheck/2024/01/01/" + s.pointer_id + ".json.zst";
+    s.bucket = bucket;
+    s.key = prefix + "/2024/01/01/" + s.pointer_id + ".json.zst";
     s.recipients = {"branch1", "branch2", "branch3"};
     s.recipients_total = 3;
     s.size_stored = 1048576;
@@ -117,6 +195,30 @@ int run(const char* label, const std::string& dsn, const std::vector<amqp::Messa
   return 0;
 }
 
+
+int run_postgres(std::size_t objects, std::size_t batch) {
+  const std::string pg = env_or_file("CLAIMCHECK_PG_DSN");
+  if (pg.empty()) {
+    std::printf("postgresql: skipped (CLAIMCHECK_PG_DSN not set)\n");
+    return 0;
+  }
+  int rc = 0;
+  const std::string schema = "cc_bench_" + new_uuid_v4().substr(0, 8);
+  for (std::size_t b : {std::size_t{1}, batch}) {
+    auto msgs = make_messages(b == 1 ? std::min<std::size_t>(objects, 2000) : objects);
+    rc |= run("postgresql", pg + (pg.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema, msgs, b);
+  }
+  try {
+    pqxx::connection c(pg);
+    pqxx::work w(c);
+    w.exec("DROP SCHEMA IF EXISTS \"" + schema + "\" CASCADE");
+    w.commit();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cannot drop bench schema %s: %s\n", schema.c_str(), e.what());
+  }
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,23 +233,7 @@ int main(int argc, char** argv) {
     rc |= run("sqlite", "sqlite:" + (dir / ("b" + std::to_string(b) + ".db")).string(), msgs, b);
   }
   std::filesystem::remove_all(dir);
-  const std::string pg = env_or_file("CLAIMCHECK_PG_DSN");
-  if (pg.empty()) {
-    std::printf("postgresql: skipped (CLAIMCHECK_PG_DSN not set)\n");
-    return rc;
-  }
-  const std::string schema = "cc_bench_" + new_uuid_v4().substr(0, 8);
-  for (std::size_t b : {std::size_t{1}, batch}) {
-    auto msgs = make_messages(b == 1 ? std::min<std::size_t>(objects, 2000) : objects);
-    rc |= run("postgresql", pg + (pg.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema, msgs, b);
-  }
-  try {
-    pqxx::connection c(pg);
-    pqxx::work w(c);
-    w.exec("DROP SCHEMA IF EXISTS \"" + schema + "\" CASCADE");
-    w.commit();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cannot drop bench schema %s: %s\n", schema.c_str(), e.what());
-  }
+  rc |= run_postgres(objects, batch);
+  rc |= run_amqp(std::min<std::size_t>(objects, 5000), batch);
   return rc;
 }
