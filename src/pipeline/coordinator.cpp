@@ -327,6 +327,13 @@ Result<void> Coordinator::Impl::run() {
   auto last_activity = SteadyClock::now();
   bool stopping = false;
   SteadyClock::time_point stop_deadline{};
+  std::uint64_t max_tag = 0;  // highest delivery tag received in this epoch
+  struct Watermark {
+    enum State { Idle, Window, Settling } state = Idle;
+    SteadyClock::time_point next_check{}, window_end{};
+    std::chrono::system_clock::time_point time{};
+    std::uint64_t tag = 0;
+  } wm;
   Result<void> outcome = ok();
 
   auto settle = [&](const amqp::Envelope& env) {
@@ -398,6 +405,7 @@ Result<void> Coordinator::Impl::run() {
           auto& env = ev.delivery;
           if (env.epoch != epoch) break;
           unsettled.insert(env.delivery_tag);
+          max_tag = std::max(max_tag, env.delivery_tag);
           auto cmd = parse_coordinator_message(env.message);
           if (!cmd) {
             dead_letter(std::move(env), cmd.error().message);
@@ -432,6 +440,8 @@ Result<void> Coordinator::Impl::run() {
           spdlog::warn("coordinator: reconnected to RabbitMQ ({}); unacked deliveries will be redelivered",
                        ev.reason);
           epoch = client.epoch();
+          max_tag = 0;
+          wm.state = Watermark::Idle;
           unsettled.clear();
           settled.clear();
           current = Batch{};
@@ -466,10 +476,32 @@ Result<void> Coordinator::Impl::run() {
       flush_batch();
     ack_settled();
 
-    if (!stopping && !st.caught_up.load() && unsettled.empty() && current.commands.empty() &&
-        batches_in_flight == 0 && SteadyClock::now() - last_activity >= 1s) {
-      st.caught_up.store(true);
-      st.sweep_wakeup.notify();  // the orphan sweep may run now
+    // Orphan-sweep watermark: when q.ack has no ready message at time C, every store record published before C
+    // has been (or is about to be) delivered to us; wait 1 s for deliveries still on the wire, note the highest
+    // tag, and once every delivery up to it is settled (committed or dead-lettered) publish C as caught_up_at.
+    if (!stopping) {
+      const auto now = SteadyClock::now();
+      if (wm.state == Watermark::Window && now >= wm.window_end) {
+        wm.tag = max_tag;
+        wm.state = Watermark::Settling;
+      }
+      if (wm.state == Watermark::Settling && (unsettled.empty() || *unsettled.begin() > wm.tag) &&
+          current.commands.empty() && batches_in_flight == 0) {
+        const bool first = st.caught_up_at.load() == 0;
+        st.caught_up_at.store(std::chrono::duration_cast<std::chrono::nanoseconds>(wm.time.time_since_epoch()).count());
+        wm.state = Watermark::Idle;
+        if (first) st.sweep_wakeup.notify();  // the orphan sweep may run now
+      }
+      if (wm.state == Watermark::Idle && now >= wm.next_check) {
+        wm.next_check = now + 1s;
+        const auto c = std::chrono::system_clock::now();
+        auto n = client.queue_message_count(names.ack_queue);
+        if (n && *n == 0) {
+          wm.time = c;
+          wm.window_end = now + 1s;
+          wm.state = Watermark::Window;
+        }
+      }
     }
 
     if (stopping) {

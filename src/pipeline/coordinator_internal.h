@@ -59,7 +59,10 @@ struct Coordinator::Impl {
   std::atomic<std::uint64_t> deleter_seen_gen{0};  // completion_gen at the start of the worker's last empty cycle
   std::atomic<std::int64_t> outstanding_deletes{-1};  // COMPLETE+EXPIRED rows after the last empty cycle (-1 unknown)
   std::atomic<std::uint64_t> sweeps_done{0};
-  std::atomic<bool> caught_up{false};  // q.ack was seen drained once (orphan sweep is safe to run)
+  // Caught-up watermark for the orphan sweep, system_clock nanoseconds since the epoch (0 = not yet): every
+  // store record published to q.ack before this time has been committed. Objects PUT before
+  // (caught_up_at - orphan_grace) without a store record are orphans.
+  std::atomic<std::int64_t> caught_up_at{0};
 
   Result<void> run();
 };

@@ -1,6 +1,7 @@
 // Sweeper: bucket lifecycle safety rule, orphan sweep, placeholder purge; wakes the delete worker for expiry.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,13 +38,18 @@ void ensure_lifecycle(Coordinator::Impl& st, s3::S3Client& s3) {
 bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client& s3) {
   const auto& cfg = st.cfg;
   if (cfg.bucket.empty() || !cfg.orphan_sweep) return true;
-  if (!st.caught_up.load()) {
+  const std::int64_t caught_up_ns = st.caught_up_at.load();
+  if (caught_up_ns == 0) {
     // A store record might still wait in q.ack: never call an object an orphan before the queue was drained.
-    spdlog::debug("coordinator: orphan sweep postponed until {} has been drained once", cfg.names.ack_queue);
+    spdlog::debug("coordinator: orphan sweep postponed until {} has been drained", cfg.names.ack_queue);
     return false;
   }
   const std::string prefix = object_prefix(cfg.key_prefix);
-  const auto cutoff = std::chrono::system_clock::now() - cfg.orphan_grace;
+  // Only objects PUT well before the last time q.ack was fully applied (so their store record, if any was
+  // published, is in the database) and older than the grace period.
+  const std::chrono::system_clock::time_point caught_up{
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(caught_up_ns))};
+  const auto cutoff = std::min(std::chrono::system_clock::now(), caught_up) - cfg.orphan_grace;
   std::string token;
   std::size_t listed = 0, removed = 0;
   do {
