@@ -536,6 +536,7 @@ Result<void> Coordinator::Impl::run() {
     (void)client.wait_confirms(2s, &rest);
   }
   client.close();
+  client.set_interrupt_check({});  // it refers to queues local to this function
   spdlog::info("coordinator: stopped: {} deliveries, {} batches, {} completed, {} deleted ({} expired), {} orphans, "
                "{} dead-lettered",
                st.deliveries.load(), st.batches.load(), st.completed.load(), st.deleted.load(),
