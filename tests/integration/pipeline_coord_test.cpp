@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "claimcheck/amqp/client.h"
@@ -670,6 +671,54 @@ TEST_P(CoordTest, LifecycleSafetyNetRuleEnsured) {
     EXPECT_TRUE(kept) << "rule " << r.id << " was lost";
   }
   run.stop();
+}
+
+// `claimcheck status`: one object (text and JSON), summary, unknown id → exit 1.
+TEST_P(CoordTest, StatusCommandShowsStateAndMissingRecipients) {
+  const std::string bin = test::claimcheck_binary();
+  ASSERT_FALSE(bin.empty());
+  const std::string id = new_uuid_v4();
+  refstore::StoreInput in;
+  in.pointer_id = id;
+  in.bucket = bucket_;
+  in.key = prefix_ + "/x.json";
+  in.recipients = {"r1", "r2"};
+  in.size_stored = 1;
+  in.sha256 = std::string(64, 'a');
+  in.created_at = refstore::Clock::now();
+  in.expires_at = in.created_at + 3600s;
+  refstore::AckInput ack;
+  ack.pointer_id = id;
+  ack.recipient_id = "r2";
+  ack.processed_at = refstore::Clock::now();
+  auto applied = store_->apply_batch({in, ack}, refstore::Clock::now());
+  ASSERT_TRUE(applied) << applied.error().to_string();
+  auto run_cli = [&](const std::string& args, std::string& out) {
+    out.clear();
+    FILE* f = popen((bin + " status --db '" + dsn_ + "' --log-level error " + args + " 2>/dev/null").c_str(), "r");
+    if (f == nullptr) return -1;
+    char buf[4096];
+    std::size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  std::string out;
+  ASSERT_EQ(run_cli(id + " --json", out), 0) << out;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["state"], "PENDING");
+  EXPECT_EQ(j["missing"], nlohmann::json::array({"r1"}));
+  ASSERT_EQ(j["acks"].size(), 1u);
+  EXPECT_EQ(j["acks"][0]["recipient_id"], "r2");
+  ASSERT_EQ(run_cli(id, out), 0);
+  EXPECT_NE(out.find("missing:     r1"), std::string::npos) << out;
+  ASSERT_EQ(run_cli("--json", out), 0);
+  auto sum = nlohmann::json::parse(out);
+  EXPECT_EQ(sum["counts"]["PENDING"], 1);
+  EXPECT_EQ(sum["counts"]["DELETED"], 0);
+  ASSERT_EQ(sum["oldest_pending"].size(), 1u);
+  EXPECT_EQ(sum["oldest_pending"][0]["pointer_id"], id);
+  EXPECT_EQ(run_cli(new_uuid_v4(), out), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, CoordTest, ::testing::Values("sqlite", "postgres"),
