@@ -627,6 +627,51 @@ cmd_clean() {
   log "clean in $(elapsed "$t0") s: removed $LOCAL"
 }
 
+# ---------------------------------------------------------------- rabbitmq alone (restart tests)
+
+# stop-rabbit: graceful stop of the RabbitMQ node only (SIGTERM via its pid file; SIGKILL after
+# STOP_TIMEOUT). epmd and the other servers keep running; the data dir (mnesia) is kept, so durable
+# queues and persistent messages survive.
+cmd_stop_rabbit() {
+  local t0; t0="$(now)"
+  if rmq_pid >/dev/null; then
+    stop_by rabbitmq rmq_pid
+    log "rabbitmq: stopped in $(elapsed "$t0") s (data kept in $RMQ_DIR)"
+  else
+    log "rabbitmq: not running"
+  fi
+}
+
+# start-rabbit: starts the RabbitMQ node again with the settings and data dir of the last 'up' and
+# waits until it is ready (AMQP + management answer, user can log in).
+cmd_start_rabbit() {
+  local t0; t0="$(now)"
+  if [ ! -d "$RMQ_DIR/mnesia" ] || [ ! -f "$CONFIG" ]; then
+    die "no RabbitMQ node under $LOCAL: run 'scripts/infra up' first"
+  fi
+  if rmq_pid >/dev/null; then
+    log "rabbitmq: already running"
+  else
+    local c port svc
+    for c in "${CFG[AMQP_PORT]}:AMQP (CLAIMCHECK_AMQP_PORT)" "${CFG[MGMT_PORT]}:management (CLAIMCHECK_MGMT_PORT)" \
+             "${CFG[PROM_PORT]}:prometheus (CLAIMCHECK_RMQ_PROM_PORT)" "${CFG[DIST_PORT]}:distribution (CLAIMCHECK_RMQ_DIST_PORT)"; do
+      port="${c%%:*}"; svc="${c#*:}"
+      port_free "$port" || die "rabbitmq: port $port ($svc) is in use; not starting"
+    done
+    log "rabbitmq: starting node $RMQ_NODE"
+    start_rabbitmq
+  fi
+  ensure_rmq_user
+  log "rabbitmq: ready on 127.0.0.1:${CFG[AMQP_PORT]} ($(elapsed "$t0") s)"
+}
+
+cmd_restart_rabbit() {
+  local t0; t0="$(now)"
+  cmd_stop_rabbit
+  cmd_start_rabbit
+  log "rabbitmq: restarted in $(elapsed "$t0") s"
+}
+
 ps_row() { printf '%-12s %-8s %-6s %-22s %s\n' "$@"; }
 rss_of() { local pid="$1"; awk '/VmRSS/{printf "%d MiB", $2/1024}' "/proc/$pid/status" 2>/dev/null; }
 

@@ -563,6 +563,7 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
         break;
       }
       case K::Reconnected:
+        last_activity = Clock::now();  // the idle timer restarts once the broker is back
         spdlog::warn("consume: AMQP reconnected ({}); in-flight deliveries will be redelivered", ev.reason);
         break;
       case K::Cancelled:
@@ -579,7 +580,10 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
       if (fatal) why = fatal->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
       else if (should_stop && should_stop()) why = "stopped";
       else if (cfg_.max_messages > 0 && settled >= cfg_.max_messages) why = "max-messages";
-      else if (cfg_.idle_exit.count() > 0 && inflight.empty() && Clock::now() - last_activity > cfg_.idle_exit)
+      // Idle means "connected and the queue had nothing for us": a broker outage is not idleness, so the
+      // timer only runs while connected (and restarts at every reconnect, see K::Reconnected).
+      else if (cfg_.idle_exit.count() > 0 && inflight.empty() && client.connected() &&
+               Clock::now() - last_activity > cfg_.idle_exit)
         why = "idle";
       if (!why.empty()) {
         stopping = true;
