@@ -634,8 +634,11 @@ cmd_clean() {
 # queues and persistent messages survive.
 cmd_stop_rabbit() {
   local t0; t0="$(now)"
-  if rmq_pid >/dev/null; then
+  local pid
+  if pid="$(rmq_pid)"; then
     stop_by rabbitmq rmq_pid
+    # stop_pid treats a failed kill (e.g. a node started by another user) as done: check.
+    if rmq_pid >/dev/null; then die "rabbitmq (pid $pid) is still running: not allowed to signal it?"; fi
     log "rabbitmq: stopped in $(elapsed "$t0") s (data kept in $RMQ_DIR)"
   else
     log "rabbitmq: not running"

@@ -320,7 +320,7 @@ TEST_F(PipelineRestart, ProducerAndConsumersReconnectAndLoseNothing) {
   for (int c = 0; c < 2; ++c) {
     auto a = common("consume");
     for (const auto& s : {std::string("--recipient"), rcpt[c], std::string("--out-dir"), out[c].string(),
-                          std::string("--prefetch"), std::string("8"), std::string("--idle-exit"), std::string("15")})
+                          std::string("--prefetch"), std::string("8"), std::string("--idle-exit"), std::string("25")})
       a.push_back(s);
     cons_[c] = spawn(a, work_ / ("log/consume-" + rcpt[c]));
     ASSERT_GT(cons_[c].pid, 0);
