@@ -284,8 +284,11 @@ TEST_F(PipelineFlowTest, ThreeRecipientsWriteIdenticalCopiesWithEveryCodec) {
   // No coordinator runs here: remove the objects ourselves.
   auto c = s3::S3Client::create(s3_);
   ASSERT_TRUE(c.has_value());
-  for (const auto& [name, o] : outcomes)
-    if (!o.key.empty()) EXPECT_TRUE(c->delete_object(bucket_, o.key).has_value()) << name;
+  for (const auto& [name, o] : outcomes) {
+    if (!o.key.empty()) {
+      EXPECT_TRUE(c->delete_object(bucket_, o.key).has_value()) << name;
+    }
+  }
 }
 
 TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeNoS3Call) {
