@@ -68,3 +68,6 @@ coordinator: build ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 ME
 
 status: build ## Show refcount state: counts per state, or one object [POINTER_ID=uuid JSON=1 DB=...]
 	@$(LOAD_ENV) $(BIN) status $(POINTER_ID) $(if $(filter 1,$(JSON)),--json) $(if $(DB),--db $(DB))
+
+bench: build up ## Run the benchmarks against the local servers; prints figures (bench/results/)
+	@bash scripts/bench
