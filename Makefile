@@ -6,10 +6,12 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 BIN := $(BUILD_DIR)/apps/claimcheck/claimcheck
 ENV_FILE := $(or $(CLAIMCHECK_LOCAL_DIR),.local)/env
+# Nested makes (cmake's generated Makefiles) do not print "Entering directory" lines.
+MAKEFLAGS += --no-print-directory
 # Load .local/env (if present) into the environment of every recipe.
 LOAD_ENV = set -a; [ -f $(ENV_FILE) ] && . $(abspath $(ENV_FILE)); set +a;
 
-.PHONY: help bootstrap build test test-unit up down ps logs clean demo producer consumer coordinator status bench
+.PHONY: help bootstrap build cli test test-unit up down ps logs clean demo producer consumer coordinator status bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -20,6 +22,11 @@ bootstrap: ## Install the Debian 12 packages needed (root or sudo)
 build: ## Configure and build everything (CMake, $(BUILD_DIR)/)
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+cli: ## Build only the claimcheck binary (what producer/consumer/coordinator/status need)
+	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
+	@set -o pipefail; cmake --build $(BUILD_DIR) -j $(JOBS) --target claimcheck \
+	  | { grep -vE '^\[ *[0-9]+%\] (Built target|Building|Linking)' || true; }
 
 # make test also starts PostgreSQL (the refstore tests need it); `make test PG=0` skips it.
 test: export PG := 1
@@ -51,22 +58,22 @@ demo: ## The main job end to end: bootstrap, build, servers, coordinator + 3 rec
 # [RECIPIENTS=a,b,c] [CODEC=zstd]; make consumer [RECIPIENT=branch1] [OUT_DIR=...].
 MSG_SIZE ?= 1MB
 COUNT ?= 5
-producer: build ## Send COUNT synthetic payloads of MSG_SIZE [VERIFY=1 DELETE=1 RECIPIENTS=a,b CODEC=zstd]
+producer: cli ## Send COUNT synthetic payloads of MSG_SIZE [VERIFY=1 DELETE=1 RECIPIENTS=a,b CODEC=zstd]
 	@$(LOAD_ENV) $(BIN) produce --msg-size $(MSG_SIZE) --count $(COUNT) \
 	  $(if $(filter 1,$(VERIFY)),--verify) $(if $(filter 1,$(DELETE)),--delete) \
 	  $(if $(RECIPIENTS),--recipients $(RECIPIENTS)) $(if $(CODEC),--codec $(CODEC))
 
-consumer: build ## Consume one recipient's queue [RECIPIENT=branch1 OUT_DIR=dir]
+consumer: cli ## Consume one recipient's queue [RECIPIENT=branch1 OUT_DIR=dir]
 	@$(LOAD_ENV) $(BIN) consume --recipient $(or $(RECIPIENT),$(CONSUMER_ID),branch1) \
 	  $(if $(OUT_DIR),--out-dir $(OUT_DIR))
 
 # Coordinator: make coordinator [DB=sqlite:PATH|postgresql://...] [ONCE=1] [METRICS_ADDR=127.0.0.1:9464]
 # [ARGS="--batch-size 1000 ..."]; make status [POINTER_ID=uuid] [JSON=1].
-coordinator: build ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 METRICS_ADDR=host:port ARGS=...]
+coordinator: cli ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 METRICS_ADDR=host:port ARGS=...]
 	@$(LOAD_ENV) $(BIN) coordinator $(if $(DB),--db $(DB)) $(if $(filter 1,$(ONCE)),--once) \
 	  $(if $(METRICS_ADDR),--metrics-addr $(METRICS_ADDR)) $(ARGS)
 
-status: build ## Show refcount state: counts per state, or one object [POINTER_ID=uuid JSON=1 DB=...]
+status: cli ## Show refcount state: counts per state, or one object [POINTER_ID=uuid JSON=1 DB=...]
 	@$(LOAD_ENV) $(BIN) status $(POINTER_ID) $(if $(filter 1,$(JSON)),--json) $(if $(DB),--db $(DB))
 
 bench: build up ## Run the benchmarks against the local servers; prints figures (bench/results/)

@@ -519,7 +519,10 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
         a.recipients_total = d.pointer->recipients_total;
         publish_ack(r.token, a);
         if (d.confirms_pending == 0) settle(r.token);
-        spdlog::debug("consume: processed {} ({} bytes)", d.pointer->pointer_id, r.size_raw);
+        // One line per payload, as the reference demo's consumer prints: what arrived and that it verified.
+        spdlog::info("consume: verified {} {} ({} bytes, sha256 ok){}", d.pointer->pointer_id,
+                     d.pointer->name.value_or(d.pointer->key), r.size_raw,
+                     d.confirms_pending == 0 ? ", acked" : ", ack pending confirm");
         return;
       }
       case JobResult::Kind::Permanent:
