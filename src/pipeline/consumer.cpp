@@ -520,9 +520,8 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
         publish_ack(r.token, a);
         if (d.confirms_pending == 0) settle(r.token);
         // One line per payload, as the reference demo's consumer prints: what arrived and that it verified.
-        spdlog::info("consume: verified {} {} ({} bytes, sha256 ok){}", d.pointer->pointer_id,
-                     d.pointer->name.value_or(d.pointer->key), r.size_raw,
-                     d.confirms_pending == 0 ? ", acked" : ", ack pending confirm");
+        spdlog::info("consume: verified {} {} ({} bytes, sha256 ok)", d.pointer->pointer_id,
+                     d.pointer->name.value_or(d.pointer->key), r.size_raw);
         return;
       }
       case JobResult::Kind::Permanent:
