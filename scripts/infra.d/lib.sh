@@ -31,6 +31,9 @@ declare -A CFG_ENV=(
   [PG_PORT]=CLAIMCHECK_PG_PORT [PG_DB]=CLAIMCHECK_PG_DB
   [FSID]=CLAIMCHECK_CEPH_FSID [ERLANG_COOKIE]=CLAIMCHECK_ERLANG_COOKIE
 )
+# Prometheus (PROM=1): its port and the coordinator's --metrics-addr it scrapes.
+CFG_KEYS+=(PROMETHEUS_PORT COORD_METRICS_ADDR)
+CFG_ENV+=([PROMETHEUS_PORT]=CLAIMCHECK_PROM_PORT [COORD_METRICS_ADDR]=CLAIMCHECK_COORDINATOR_METRICS_ADDR)
 
 rand_hex() { openssl rand -hex "$1"; }
 
@@ -45,6 +48,7 @@ load_config() {
   # When user postgres cannot reach $LOCAL (e.g. a checkout under /root), the data lives in
   # /var/tmp and $LOCAL/postgres is a symlink to it (see start_pg).
   if [ -L "$PG_DIR" ]; then PG_DIR="$(readlink -f "$PG_DIR")"; fi
+  PROM_DIR="$LOCAL/prometheus"
   UP_TIMEOUT="${CLAIMCHECK_UP_TIMEOUT:-180}"
 
   declare -gA CFG=(
@@ -53,6 +57,7 @@ load_config() {
     [AMQP_PORT]=5672 [MGMT_PORT]=15672 [PROM_PORT]=15692 [EPMD_PORT]=4370 [DIST_PORT]=25672
     [AMQP_USER]=claimcheck [PG_PORT]=5433 [PG_DB]=claimcheck
   )
+  CFG[PROMETHEUS_PORT]=9090; CFG[COORD_METRICS_ADDR]=127.0.0.1:9464
   declare -gA SAVED=()
   if [ -f "$CONFIG" ]; then
     local k v
@@ -81,6 +86,9 @@ load_config() {
   [[ "${CFG[AMQP_USER]}${CFG[AMQP_PASSWORD]}${CFG[S3_ACCESS_KEY]}${CFG[S3_SECRET_KEY]}" =~ ^[A-Za-z0-9._~-]+$ ]] ||
     die "credentials may only use [A-Za-z0-9._~-] (they go into URLs unescaped)"
   [[ "${CFG[S3_BUCKET]}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "invalid S3 bucket name '${CFG[S3_BUCKET]}'"
+  [[ "${CFG[PROMETHEUS_PORT]}" =~ ^[0-9]+$ ]] || die "CLAIMCHECK_PROM_PORT must be a number, got '${CFG[PROMETHEUS_PORT]}'"
+  [[ "${CFG[COORD_METRICS_ADDR]}" =~ ^[A-Za-z0-9.-]+:[0-9]+$ ]] ||
+    die "CLAIMCHECK_COORDINATOR_METRICS_ADDR must be HOST:PORT, got '${CFG[COORD_METRICS_ADDR]}'"
 }
 
 save_config() {
@@ -439,6 +447,38 @@ start_pg() {
   fi
 }
 
+# ---------------------------------------------------------------- prometheus (PROM=1)
+
+# Prometheus 2.42 (Debian package) scraping the coordinator (--metrics-addr) and RabbitMQ's prometheus
+# plugin (per-object endpoint: one series per queue). Config rendered from deploy/prometheus/prometheus.local.yml.in.
+prometheus_pid() { pid_of "$PROM_DIR/prometheus.pid" prometheus; }
+prometheus_url() { echo "http://127.0.0.1:${CFG[PROMETHEUS_PORT]}"; }
+prometheus_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$(prometheus_url)/-/ready")" = 200 ]; }
+
+write_prometheus_conf() {
+  local tpl="$ROOT/deploy/prometheus/prometheus.local.yml.in" conf="$PROM_DIR/prometheus.yml"
+  [ -f "$tpl" ] || die "prometheus: template $tpl is missing"
+  mkdir -p "$PROM_DIR/data" "$PROM_DIR/log"
+  sed -e "s|@SCRAPE_INTERVAL@|${CLAIMCHECK_PROM_SCRAPE_INTERVAL:-5s}|g" \
+      -e "s|@COORDINATOR_TARGET@|${CFG[COORD_METRICS_ADDR]}|g" \
+      -e "s|@RABBITMQ_TARGET@|127.0.0.1:${CFG[PROM_PORT]}|g" "$tpl" > "$conf.tmp"
+  promtool check config "$conf.tmp" >>"$PROM_DIR/log/prometheus.log" 2>&1 ||
+    die "prometheus: generated config is invalid; see $PROM_DIR/log/prometheus.log"
+  mv -f "$conf.tmp" "$conf"
+}
+
+start_prometheus() {
+  write_prometheus_conf
+  rm -f "$PROM_DIR/prometheus.pid"
+  # setsid: its own session, so a Ctrl+C in the terminal that ran 'up' does not reach it.
+  setsid prometheus --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
+    --web.listen-address="127.0.0.1:${CFG[PROMETHEUS_PORT]}" \
+    </dev/null >>"$PROM_DIR/log/prometheus.log" 2>&1 &
+  echo $! > "$PROM_DIR/prometheus.pid"
+  wait_for "prometheus (127.0.0.1:${CFG[PROMETHEUS_PORT]})" "$UP_TIMEOUT" "$PROM_DIR/log/prometheus.log" \
+    prometheus_pid prometheus_ready
+}
+
 # ---------------------------------------------------------------- env file
 
 write_env() {
@@ -461,6 +501,7 @@ write_env() {
       echo "RABBITMQ_MGMT_URL=http://127.0.0.1:${CFG[MGMT_PORT]}"
       echo "RABBITMQ_PROMETHEUS_URL=http://127.0.0.1:${CFG[PROM_PORT]}/metrics"
       if [ "$with_pg" = 1 ]; then echo "CLAIMCHECK_PG_DSN=$(pg_dsn)"; fi
+      if prometheus_pid >/dev/null; then echo "PROMETHEUS_URL=$(prometheus_url)"; fi
     } > "$tmp"
   )
   chmod 600 "$tmp"
@@ -489,6 +530,9 @@ cmd_up() {
   rmq_pid >/dev/null || need_rmq=1
   epmd_pid >/dev/null || need_epmd=1
   if [ "$want_pg" = 1 ]; then pg_pid >/dev/null || need_pg=1; fi
+  # Prometheus: only PROM=1 starts it; without PROM=1 a running one is left alone.
+  local need_prom=0
+  if [ "${PROM:-}" = 1 ]; then prometheus_pid >/dev/null || need_prom=1; fi
 
   # Every port we are about to bind must be free (before anything starts).
   local checks=() c port svc bad=()
@@ -502,6 +546,7 @@ cmd_up() {
              "${CFG[DIST_PORT]}:rabbitmq distribution (CLAIMCHECK_RMQ_DIST_PORT)")
   fi
   [ $need_pg = 1 ] && checks+=("${CFG[PG_PORT]}:postgres (CLAIMCHECK_PG_PORT)")
+  [ $need_prom = 1 ] && checks+=("${CFG[PROMETHEUS_PORT]}:prometheus (CLAIMCHECK_PROM_PORT)")
   for c in "${checks[@]}"; do
     port="${c%%:*}"; svc="${c#*:}"
     if ! port_free "$port"; then
@@ -517,7 +562,7 @@ cmd_up() {
   mkdir -p "$LOCAL"; chmod 755 "$LOCAL"
   save_config
 
-  if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg == 0 )); then
+  if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg + need_prom == 0 )); then
     write_env "$want_pg"
     log "everything is already up ($(elapsed "$t0") s); settings in $ENV_FILE"
     return 0
@@ -573,6 +618,11 @@ cmd_up() {
   if [ -n "$rmq_job" ]; then wait "$rmq_job" || rmq_status=$?; fi
   [ "$pg_status" = 0 ] || die "postgres failed (see messages above)"
   [ "$rmq_status" = 0 ] || die "rabbitmq failed (see messages above)"
+  if [ $need_prom = 1 ]; then
+    local tm; tm="$(now)"; log "prometheus: starting"
+    start_prometheus
+    log "prometheus: ready at $(prometheus_url), scraping ${CFG[COORD_METRICS_ADDR]} and 127.0.0.1:${CFG[PROM_PORT]} ($(elapsed "$tm") s)"
+  fi
 
   write_env "$want_pg"
   log "all up in $(elapsed "$t0") s; settings in $ENV_FILE"
@@ -610,7 +660,8 @@ cmd_down() {
   ) & local j1=$!
   ( stop_by rabbitmq rmq_pid; stop_by epmd epmd_pid ) & local j2=$!
   ( stop_by postgres pg_pid INT ) & local j3=$!
-  wait $j1 $j2 $j3 || true
+  ( stop_by prometheus prometheus_pid ) & local j4=$!
+  wait $j1 $j2 $j3 $j4 || true
   local s; s="$(stray_pids | tr '\n' ' ')"
   [ -z "$s" ] || warn "processes still mentioning $LOCAL: $s"
   log "down in $(elapsed "$t0") s (data kept in $LOCAL)"
@@ -699,6 +750,14 @@ cmd_ps() {
   if [ -d "$PG_DIR" ]; then
     row postgres pg_pid "127.0.0.1:${CFG[PG_PORT]}" pg_ready "$PG_DIR/data/postmaster.pid"
   fi
+  if [ -d "$PROM_DIR" ]; then
+    row prometheus prometheus_pid "127.0.0.1:${CFG[PROMETHEUS_PORT]}" prometheus_ready "$PROM_DIR/prometheus.pid"
+    if prometheus_ready; then
+      local t; t="$(curl -s --max-time 5 "$(prometheus_url)/api/v1/targets?state=active" |
+        jq -r '[.data.activeTargets[] | "\(.labels.job)=\(.health)"] | join(" ")' 2>/dev/null)" || true
+      [ -z "$t" ] || echo "prometheus targets: $t"
+    fi
+  fi
   [ -f "$ENV_FILE" ] && echo "settings: $ENV_FILE" || true
 }
 rmq_healthy() { [ "$(mgmt_get /api/aliveness-test/%2F)" = 200 ]; }
@@ -717,7 +776,7 @@ cmd_logs() {
   done
   local files=() f
   for f in "$CEPH_DIR"/log/mon.a.log "$CEPH_DIR"/log/osd.*.log "$CEPH_DIR/log/$RGW_NAME.log" \
-           "$(rmq_log)" "$RMQ_DIR/log/startup.log" "$PG_DIR/log/postgres.log"; do
+           "$(rmq_log)" "$RMQ_DIR/log/startup.log" "$PG_DIR/log/postgres.log" "$PROM_DIR/log/prometheus.log"; do
     [ -f "$f" ] && files+=("$f")
   done
   [ ${#files[@]} -gt 0 ] || { log "no logs under $LOCAL"; return 0; }
