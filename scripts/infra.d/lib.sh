@@ -19,7 +19,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 # Setting name -> (env override, default). Saved values in $CONFIG win over defaults; env wins over both.
 CFG_KEYS=(S3_PORT MON_PORT MEMSTORE_BYTES S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET S3_REGION
           AMQP_PORT MGMT_PORT PROM_PORT EPMD_PORT DIST_PORT AMQP_USER AMQP_PASSWORD
-          PG_PORT PG_DB FSID ERLANG_COOKIE)
+          PG_PORT PG_DB FSID ERLANG_COOKIE
+          CLUSTER_PORT CLUSTER_AMQP_PORT CLUSTER_MGMT_PORT CLUSTER_PROM_PORT CLUSTER_DIST_PORT CLUSTER_EPMD_PORT)
 declare -A CFG_ENV=(
   [S3_PORT]=CLAIMCHECK_S3_PORT [MON_PORT]=CLAIMCHECK_CEPH_MON_PORT
   [MEMSTORE_BYTES]=CLAIMCHECK_CEPH_MEMSTORE_BYTES
@@ -30,6 +31,9 @@ declare -A CFG_ENV=(
   [AMQP_USER]=CLAIMCHECK_AMQP_USER [AMQP_PASSWORD]=CLAIMCHECK_AMQP_PASSWORD
   [PG_PORT]=CLAIMCHECK_PG_PORT [PG_DB]=CLAIMCHECK_PG_DB
   [FSID]=CLAIMCHECK_CEPH_FSID [ERLANG_COOKIE]=CLAIMCHECK_ERLANG_COOKIE
+  [CLUSTER_PORT]=CLAIMCHECK_CLUSTER_PORT [CLUSTER_AMQP_PORT]=CLAIMCHECK_CLUSTER_AMQP_PORT
+  [CLUSTER_MGMT_PORT]=CLAIMCHECK_CLUSTER_MGMT_PORT [CLUSTER_PROM_PORT]=CLAIMCHECK_CLUSTER_PROM_PORT
+  [CLUSTER_DIST_PORT]=CLAIMCHECK_CLUSTER_DIST_PORT [CLUSTER_EPMD_PORT]=CLAIMCHECK_CLUSTER_EPMD_PORT
 )
 # Prometheus (PROM=1): its port and the coordinator's --metrics-addr it scrapes.
 CFG_KEYS+=(PROMETHEUS_PORT COORD_METRICS_ADDR)
@@ -45,6 +49,7 @@ load_config() {
   CEPH_DIR="$LOCAL/ceph"; CEPH_CONF="$CEPH_DIR/ceph.conf"
   RMQ_DIR="$LOCAL/rabbitmq"
   PG_DIR="$LOCAL/postgres"
+  CL_DIR="$LOCAL/cluster"
   # When user postgres cannot reach $LOCAL (e.g. a checkout under /root), the data lives in
   # /var/tmp and $LOCAL/postgres is a symlink to it (see start_pg).
   if [ -L "$PG_DIR" ]; then PG_DIR="$(readlink -f "$PG_DIR")"; fi
@@ -56,6 +61,8 @@ load_config() {
     [S3_BUCKET]=1c-exchange [S3_REGION]=us-east-1
     [AMQP_PORT]=5672 [MGMT_PORT]=15672 [PROM_PORT]=15692 [EPMD_PORT]=4370 [DIST_PORT]=25672
     [AMQP_USER]=claimcheck [PG_PORT]=5433 [PG_DB]=claimcheck
+    [CLUSTER_PORT]=5680 [CLUSTER_AMQP_PORT]=5681 [CLUSTER_MGMT_PORT]=15681 [CLUSTER_PROM_PORT]=15781
+    [CLUSTER_DIST_PORT]=25681 [CLUSTER_EPMD_PORT]=4380
   )
   CFG[PROMETHEUS_PORT]=9090; CFG[COORD_METRICS_ADDR]=127.0.0.1:9464
   declare -gA SAVED=()
@@ -80,7 +87,8 @@ load_config() {
   [ -n "${CFG[FSID]:-}" ] || CFG[FSID]="$(cat /proc/sys/kernel/random/uuid)"
 
   local p
-  for p in S3_PORT MON_PORT AMQP_PORT MGMT_PORT PROM_PORT EPMD_PORT DIST_PORT PG_PORT MEMSTORE_BYTES; do
+  for p in S3_PORT MON_PORT AMQP_PORT MGMT_PORT PROM_PORT EPMD_PORT DIST_PORT PG_PORT MEMSTORE_BYTES \
+           CLUSTER_PORT CLUSTER_AMQP_PORT CLUSTER_MGMT_PORT CLUSTER_PROM_PORT CLUSTER_DIST_PORT CLUSTER_EPMD_PORT; do
     [[ "${CFG[$p]}" =~ ^[0-9]+$ ]] || die "${CFG_ENV[$p]} must be a number, got '${CFG[$p]}'"
   done
   [[ "${CFG[AMQP_USER]}${CFG[AMQP_PASSWORD]}${CFG[S3_ACCESS_KEY]}${CFG[S3_SECRET_KEY]}" =~ ^[A-Za-z0-9._~-]+$ ]] ||
@@ -502,6 +510,16 @@ write_env() {
       echo "RABBITMQ_PROMETHEUS_URL=http://127.0.0.1:${CFG[PROM_PORT]}/metrics"
       if [ "$with_pg" = 1 ]; then echo "CLAIMCHECK_PG_DSN=$(pg_dsn)"; fi
       if prometheus_pid >/dev/null; then echo "PROMETHEUS_URL=$(prometheus_url)"; fi
+      if [ "${WANT_CLUSTER:-0}" = 1 ] || haproxy_pid >/dev/null; then
+        echo "AMQP_CLUSTER_URL=$(cl_url "${CFG[CLUSTER_PORT]}")"
+        local n urls=() mgmt=()
+        for n in "${CL_NODES[@]}"; do
+          urls+=("$(cl_url "$(cl_port CLUSTER_AMQP_PORT "$n")")")
+          mgmt+=("http://127.0.0.1:$(cl_port CLUSTER_MGMT_PORT "$n")")
+        done
+        echo "AMQP_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")"
+        echo "RABBITMQ_CLUSTER_MGMT_URLS=$(IFS=,; echo "${mgmt[*]}")"
+      fi
     } > "$tmp"
   )
   chmod 600 "$tmp"
@@ -512,6 +530,19 @@ write_env() {
 
 cmd_up() {
   local t0; t0="$(now)"
+  local a
+  for a in "$@"; do  # `up PG=1 CLUSTER=1` = the same variables in the environment
+    case "$a" in PG=*|CLUSTER=*|PROM=*) export "${a?}" ;; *) die "up: unknown argument '$a' (accepted: PG=1 PROM=1 CLUSTER=1)" ;; esac
+  done
+  # The RabbitMQ cluster (3 nodes + HAProxy) starts with CLUSTER=1 only; its URLs stay in .local/env while it runs.
+  WANT_CLUSTER=0; [ "${CLUSTER:-}" = 1 ] && WANT_CLUSTER=1
+  local need_cluster=0 need_cl_epmd=0 need_haproxy=0 cl_nodes_missing=()
+  if [ "$WANT_CLUSTER" = 1 ]; then
+    mapfile -t cl_nodes_missing < <(cl_missing)
+    cl_epmd_pid >/dev/null || need_cl_epmd=1
+    haproxy_pid >/dev/null || need_haproxy=1
+    (( ${#cl_nodes_missing[@]} + need_cl_epmd + need_haproxy > 0 )) && need_cluster=1
+  fi
   # PostgreSQL: PG=1 starts it; once initialised it is restarted by every 'up' unless PG=0.
   local want_pg=0
   if [ "${PG:-}" = 1 ]; then want_pg=1
@@ -546,6 +577,7 @@ cmd_up() {
              "${CFG[DIST_PORT]}:rabbitmq distribution (CLAIMCHECK_RMQ_DIST_PORT)")
   fi
   [ $need_pg = 1 ] && checks+=("${CFG[PG_PORT]}:postgres (CLAIMCHECK_PG_PORT)")
+  [ $need_cluster = 1 ] && cl_port_checks "$need_cl_epmd" "$need_haproxy" "${cl_nodes_missing[@]}"
   [ $need_prom = 1 ] && checks+=("${CFG[PROMETHEUS_PORT]}:prometheus (CLAIMCHECK_PROM_PORT)")
   for c in "${checks[@]}"; do
     port="${c%%:*}"; svc="${c#*:}"
@@ -562,7 +594,7 @@ cmd_up() {
   mkdir -p "$LOCAL"; chmod 755 "$LOCAL"
   save_config
 
-  if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg + need_prom == 0 )); then
+  if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg + need_prom + need_cluster == 0 )); then
     write_env "$want_pg"
     log "everything is already up ($(elapsed "$t0") s); settings in $ENV_FILE"
     return 0
@@ -583,6 +615,9 @@ cmd_up() {
     ) &
     rmq_job=$!
   fi
+
+  local cl_job="" cl_status=0
+  if [ $need_cluster = 1 ]; then cl_up & cl_job=$!; fi
 
   local pg_job="" pg_status=0
   if [ $need_pg = 1 ]; then
@@ -618,6 +653,8 @@ cmd_up() {
   if [ -n "$rmq_job" ]; then wait "$rmq_job" || rmq_status=$?; fi
   [ "$pg_status" = 0 ] || die "postgres failed (see messages above)"
   [ "$rmq_status" = 0 ] || die "rabbitmq failed (see messages above)"
+  if [ -n "$cl_job" ]; then wait "$cl_job" || cl_status=$?; fi
+  [ "$cl_status" = 0 ] || die "rabbitmq cluster failed (see messages above)"
   if [ $need_prom = 1 ]; then
     local tm; tm="$(now)"; log "prometheus: starting"
     start_prometheus
@@ -661,7 +698,8 @@ cmd_down() {
   ( stop_by rabbitmq rmq_pid; stop_by epmd epmd_pid ) & local j2=$!
   ( stop_by postgres pg_pid INT ) & local j3=$!
   ( stop_by prometheus prometheus_pid ) & local j4=$!
-  wait $j1 $j2 $j3 $j4 || true
+  ( cl_down ) & local j5=$!
+  wait $j1 $j2 $j3 $j4 $j5 || true
   local s; s="$(stray_pids | tr '\n' ' ')"
   [ -z "$s" ] || warn "processes still mentioning $LOCAL: $s"
   log "down in $(elapsed "$t0") s (data kept in $LOCAL)"
@@ -750,6 +788,7 @@ cmd_ps() {
   if [ -d "$PG_DIR" ]; then
     row postgres pg_pid "127.0.0.1:${CFG[PG_PORT]}" pg_ready "$PG_DIR/data/postmaster.pid"
   fi
+  cl_ps
   if [ -d "$PROM_DIR" ]; then
     row prometheus prometheus_pid "127.0.0.1:${CFG[PROMETHEUS_PORT]}" prometheus_ready "$PROM_DIR/prometheus.pid"
     if prometheus_ready; then
@@ -776,7 +815,8 @@ cmd_logs() {
   done
   local files=() f
   for f in "$CEPH_DIR"/log/mon.a.log "$CEPH_DIR"/log/osd.*.log "$CEPH_DIR/log/$RGW_NAME.log" \
-           "$(rmq_log)" "$RMQ_DIR/log/startup.log" "$PG_DIR/log/postgres.log" "$PROM_DIR/log/prometheus.log"; do
+           "$(rmq_log)" "$RMQ_DIR/log/startup.log" "$PG_DIR/log/postgres.log" "$PROM_DIR/log/prometheus.log" \
+           "$CL_DIR"/r[123]/log/r[123]@localhost.log "$CL_DIR/haproxy.log"; do
     [ -f "$f" ] && files+=("$f")
   done
   [ ${#files[@]} -gt 0 ] || { log "no logs under $LOCAL"; return 0; }
@@ -787,3 +827,281 @@ cmd_logs() {
     echo
   done
 }
+
+# ---------------------------------------------------------------- rabbitmq cluster (CLUSTER=1)
+
+# Three RabbitMQ nodes r1..r3@localhost clustered via classic_config peer discovery, with their own epmd,
+# plus HAProxy (TCP, `balance first`) in front of them. Node N uses port CLUSTER_*_PORT + N - 1.
+# Everything lives under $CL_DIR; it runs independently of the single node (different ports and epmd).
+CL_NODES=(1 2 3)
+cl_node()  { echo "r$1@localhost"; }
+cl_port()  { echo $(( ${CFG[$1]} + $2 - 1 )); }   # cl_port CLUSTER_X_PORT N
+cl_pid()   { pid_of "$CL_DIR/r$1/rabbitmq.pid" beam.smp; }
+cl_epmd_pid() { pid_of "$CL_DIR/epmd.pid" epmd; }
+haproxy_pid() { pid_of "$CL_DIR/haproxy.pid" haproxy; }
+cl_log()   { echo "$CL_DIR/r$1/log/$(cl_node "$1").log"; }
+cl_url()   { echo "amqp://${CFG[AMQP_USER]}:${CFG[AMQP_PASSWORD]}@127.0.0.1:$1/%2F"; }
+
+cl_env() { # cl_env N: environment of node N (and of rabbitmqctl talking to it)
+  local n="$1" d="$CL_DIR/r$1"
+  export HOME="$CL_DIR/home"
+  export ERL_EPMD_PORT="${CFG[CLUSTER_EPMD_PORT]}" ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_NODENAME="$(cl_node "$n")" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT="$(cl_port CLUSTER_AMQP_PORT "$n")" RABBITMQ_DIST_PORT="$(cl_port CLUSTER_DIST_PORT "$n")"
+  export RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log"
+  export RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" RABBITMQ_PID_FILE="$d/rabbitmq.pid"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$CL_DIR/enabled_plugins"
+  export RABBITMQ_ADVANCED_CONFIG_FILE="$CL_DIR/advanced.config"
+  export RABBITMQ_CONF_ENV_FILE="$CL_DIR/rabbitmq-env.conf"
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+clctl() { local n="$1"; shift; ( cl_env "$n"; timeout 150 "$RMQ_BIN/rabbitmqctl" -n "$(cl_node "$n")" "$@" ); }
+
+# cl_running N: the running cluster members as seen by node N, one per line.
+cl_running() { clctl "$1" cluster_status --formatter json 2>/dev/null | jq -r '.running_nodes[]'; }
+# cl_all_running N: node N sees all three nodes running.
+cl_all_running() {
+  local r; r="$(cl_running "$1")" || return 1
+  local m; for m in "${CL_NODES[@]}"; do grep -qx "$(cl_node "$m")" <<<"$r" || return 1; done
+}
+# amqp_answers PORT: an AMQP 0-9-1 protocol header gets a connection.start frame (type 1) back.
+amqp_answers() {
+  local b
+  b="$(timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "AMQP\x00\x00\x09\x01" >&3 && head -c1 <&3' _ "$1" 2>/dev/null |
+       od -An -tx1 | tr -d ' \n')" || return 1
+  [ "$b" = 01 ]
+}
+haproxy_ok() { amqp_answers "${CFG[CLUSTER_PORT]}"; }
+cl_mgmt_get() { # cl_mgmt_get N PATH: prints HTTP status
+  printf 'user = "%s:%s"\n' "${CFG[AMQP_USER]}" "${CFG[AMQP_PASSWORD]}" |
+    curl -s -K - -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$(cl_port CLUSTER_MGMT_PORT "$1")$2" 2>/dev/null || true
+}
+
+# cl_port_checks NEED_EPMD NEED_HAPROXY NODE...: appends "port:service" entries to the caller's `checks`.
+cl_port_checks() {
+  local need_epmd="$1" need_hap="$2" n; shift 2
+  [ "$need_epmd" = 1 ] && checks+=("${CFG[CLUSTER_EPMD_PORT]}:cluster epmd (CLAIMCHECK_CLUSTER_EPMD_PORT)")
+  [ "$need_hap" = 1 ] && checks+=("${CFG[CLUSTER_PORT]}:cluster HAProxy (CLAIMCHECK_CLUSTER_PORT)")
+  for n in "$@"; do
+    checks+=("$(cl_port CLUSTER_AMQP_PORT "$n"):cluster node $n AMQP (CLAIMCHECK_CLUSTER_AMQP_PORT+$((n-1)))"
+             "$(cl_port CLUSTER_MGMT_PORT "$n"):cluster node $n management (CLAIMCHECK_CLUSTER_MGMT_PORT+$((n-1)))"
+             "$(cl_port CLUSTER_PROM_PORT "$n"):cluster node $n prometheus (CLAIMCHECK_CLUSTER_PROM_PORT+$((n-1)))"
+             "$(cl_port CLUSTER_DIST_PORT "$n"):cluster node $n distribution (CLAIMCHECK_CLUSTER_DIST_PORT+$((n-1)))")
+  done
+  return 0
+}
+# cl_missing: prints the numbers of the cluster nodes that are not running.
+cl_missing() { local n; for n in "${CL_NODES[@]}"; do cl_pid "$n" >/dev/null || echo "$n"; done; }
+
+cl_write_files() {
+  mkdir -p "$CL_DIR/home"
+  if [ ! -f "$CL_DIR/home/.erlang.cookie" ]; then
+    ( umask 077; printf '%s' "${CFG[ERLANG_COOKIE]}" > "$CL_DIR/home/.erlang.cookie" )
+  fi
+  chmod 400 "$CL_DIR/home/.erlang.cookie"
+  echo '[rabbitmq_management,rabbitmq_prometheus].' > "$CL_DIR/enabled_plugins"
+  : > "$CL_DIR/rabbitmq-env.conf"
+  # Quorum queues get one member per node (x-quorum-initial-group-size defaults to quorum_cluster_size).
+  echo "[{rabbit, [{quorum_cluster_size, ${#CL_NODES[@]}}]}]." > "$CL_DIR/advanced.config"
+  local n m
+  for n in "${CL_NODES[@]}"; do
+    mkdir -p "$CL_DIR/r$n"/{mnesia,log}
+    ( umask 077; {
+      cat <<EOC
+# Generated by scripts/infra (cluster node $n)
+listeners.tcp.local = 127.0.0.1:$(cl_port CLUSTER_AMQP_PORT "$n")
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $(cl_port CLUSTER_MGMT_PORT "$n")
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $(cl_port CLUSTER_PROM_PORT "$n")
+default_vhost = /
+default_user = ${CFG[AMQP_USER]}
+default_pass = ${CFG[AMQP_PASSWORD]}
+default_user_tags.administrator = true
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
+loopback_users = none
+log.file.level = info
+log.console = false
+cluster_formation.peer_discovery_backend = classic_config
+cluster_formation.randomized_startup_delay_range.min = 0
+cluster_formation.randomized_startup_delay_range.max = 1
+EOC
+      for m in "${CL_NODES[@]}"; do echo "cluster_formation.classic_config.nodes.$m = $(cl_node "$m")"; done
+    } > "$CL_DIR/r$n/rabbitmq.conf" )
+  done
+  local servers=""
+  for n in "${CL_NODES[@]}"; do
+    servers+="  server r$n 127.0.0.1:$(cl_port CLUSTER_AMQP_PORT "$n") check inter 1s rise 2 fall 2 on-marked-down shutdown-sessions"$'\n'
+  done
+  cat > "$CL_DIR/haproxy.cfg" <<EOC
+# Generated by scripts/infra: TCP proxy in front of the RabbitMQ cluster. 'balance first' sends every
+# connection to the first healthy node (r1 while it is up); a dead node is marked down after 2 failed
+# 1 s checks and its sessions are cut, so clients reconnect and land on the next node.
+global
+  log stderr format raw local0 info
+  maxconn 4096
+  stats socket $CL_DIR/haproxy.sock mode 600 level admin
+
+defaults
+  mode tcp
+  log global
+  option tcplog
+  timeout connect 3s
+  timeout client 3h
+  timeout server 3h
+  timeout check 2s
+  retries 2
+  option redispatch
+
+listen amqp
+  bind 127.0.0.1:${CFG[CLUSTER_PORT]}
+  balance first
+  option tcp-check
+$servers
+EOC
+}
+
+cl_start_epmd() {
+  cl_epmd_pid >/dev/null && return 0
+  ( cl_env 1; epmd -daemon -port "${CFG[CLUSTER_EPMD_PORT]}" -address 127.0.0.1 ) || die "cluster epmd failed to start"
+  local i pid=""
+  for ((i = 0; i < 50; i++)); do
+    pid="$(port_listeners "${CFG[CLUSTER_EPMD_PORT]}" | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)" || true
+    [ -n "$pid" ] && break
+    sleep 0.1
+  done
+  [ -n "$pid" ] || die "cluster epmd did not listen on 127.0.0.1:${CFG[CLUSTER_EPMD_PORT]}"
+  echo "$pid" > "$CL_DIR/epmd.pid"
+}
+
+# cl_launch N: rabbitmq-server -detached for node N; returns once its pid file exists.
+cl_launch() {
+  local n="$1" d="$CL_DIR/r$1"
+  rm -f "$d/rabbitmq.pid"
+  ( cl_env "$n"; "$RMQ_BIN/rabbitmq-server" -detached >>"$d/log/startup.log" 2>&1 ) ||
+    die "cluster node $n: rabbitmq-server -detached failed; see $d/log/startup.log"
+  local t0; t0=$(date +%s)
+  while [ ! -s "$d/rabbitmq.pid" ]; do
+    (( $(date +%s) - t0 < 60 )) || die "cluster node $n: no pid file after 60s; see $(cl_log "$n")"
+    sleep 0.3
+  done
+}
+# cl_wait N: waits until node N has fully booted (it waits for its peers' tables, so start peers in parallel).
+cl_wait() {
+  clctl "$1" wait --timeout "$UP_TIMEOUT" "$CL_DIR/r$1/rabbitmq.pid" >>"$CL_DIR/r$1/log/startup.log" 2>&1 ||
+    die "cluster node $1 did not start within ${UP_TIMEOUT}s; see $(cl_log "$1")"
+}
+# cl_wait_cluster N: waits until node N sees all three nodes running.
+cl_wait_cluster() {
+  wait_for "cluster node $1 sees all nodes running" "$UP_TIMEOUT" "$(cl_log "$1")" "cl_pid $1" cl_all_running "$1"
+}
+
+cl_start_haproxy() {
+  haproxy_pid >/dev/null && return 0
+  haproxy -c -q -f "$CL_DIR/haproxy.cfg" >>"$CL_DIR/haproxy.log" 2>&1 || die "haproxy: bad config; see $CL_DIR/haproxy.log"
+  # Foreground mode (-db) in its own session, so logs go to a file and the pid is ours.
+  setsid haproxy -db -f "$CL_DIR/haproxy.cfg" </dev/null >>"$CL_DIR/haproxy.log" 2>&1 &
+  echo $! > "$CL_DIR/haproxy.pid"
+  wait_for "haproxy (127.0.0.1:${CFG[CLUSTER_PORT]})" 30 "$CL_DIR/haproxy.log" haproxy_pid haproxy_ok
+}
+
+# cl_up: starts what is missing of the cluster (ports already checked by the caller) and waits until all
+# three nodes are clustered and HAProxy answers.
+cl_up() {
+  local t0; t0="$(now)"
+  mkdir -p "$CL_DIR"
+  cl_write_files
+  cl_start_epmd
+  local missing n; missing="$(cl_missing | tr '\n' ' ')"
+  if [ -n "${missing// /}" ]; then
+    log "cluster: starting node(s) $missing"
+    for n in $missing; do cl_launch "$n"; done
+    local pids=() rc=0
+    for n in $missing; do cl_wait "$n" & pids+=($!); done
+    for n in "${pids[@]}"; do wait "$n" || rc=1; done
+    [ "$rc" = 0 ] || die "cluster: a node did not start (see messages above)"
+  fi
+  if [ ! -e "$CL_DIR/formed" ]; then
+    # First formation: should a node have booted before its peers were reachable and formed a cluster of
+    # its own, join it to r1 explicitly (it holds no data yet).
+    for n in 2 3; do
+      if ! cl_running "$n" | grep -qx "$(cl_node 1)"; then
+        warn "cluster: node $n is not clustered with r1: joining it"
+        { clctl "$n" stop_app && clctl "$n" reset && clctl "$n" join_cluster "$(cl_node 1)" && clctl "$n" start_app; } \
+          >>"$CL_DIR/r$n/log/startup.log" 2>&1 || die "cluster: node $n could not join r1; see $CL_DIR/r$n/log/startup.log"
+      fi
+    done
+  fi
+  cl_wait_cluster 1
+  touch "$CL_DIR/formed"
+  # The user exists from default_user on first boot; make sure it matches the current config.
+  if [ "$(cl_mgmt_get 1 /api/whoami)" != 200 ]; then
+    local u="${CFG[AMQP_USER]}"
+    log "cluster: setting up user $u"
+    { clctl 1 add_user "$u" "${CFG[AMQP_PASSWORD]}" || clctl 1 change_password "$u" "${CFG[AMQP_PASSWORD]}"
+      clctl 1 set_user_tags "$u" administrator
+      clctl 1 set_permissions -p / "$u" '.*' '.*' '.*'
+    } >>"$CL_DIR/r1/log/startup.log" 2>&1 || die "cluster user setup failed; see $CL_DIR/r1/log/startup.log"
+  fi
+  cl_start_haproxy
+  log "cluster: ready, 3 nodes + HAProxy on 127.0.0.1:${CFG[CLUSTER_PORT]} ($(elapsed "$t0") s)"
+}
+
+cl_down() {
+  local pids=() n
+  stop_by haproxy haproxy_pid
+  for n in "${CL_NODES[@]}"; do ( stop_by "cluster node $n" "cl_pid $n" ) & pids+=($!); done
+  wait "${pids[@]}" 2>/dev/null || true
+  stop_by "cluster epmd" cl_epmd_pid
+}
+
+cl_node_arg() { # validates the node number argument of stop-node/start-node
+  [[ "${1:-}" =~ ^[1-3]$ ]] || die "expected a cluster node number 1..3, got '${1:-}'"
+}
+
+# stop-node N: graceful stop (SIGTERM, SIGKILL after STOP_TIMEOUT) of cluster node N; data kept.
+cmd_stop_node() {
+  cl_node_arg "${1:-}"; local n="$1" t0 pid; t0="$(now)"
+  if pid="$(cl_pid "$n")"; then
+    stop_by "cluster node $n" "cl_pid $n"
+    if cl_pid "$n" >/dev/null; then die "cluster node $n (pid $pid) is still running"; fi
+    log "cluster: node $n stopped in $(elapsed "$t0") s"
+  else
+    log "cluster: node $n not running"
+  fi
+}
+
+# start-node N: starts cluster node N with its data of the last 'up' and waits until it rejoined the cluster.
+cmd_start_node() {
+  cl_node_arg "${1:-}"; local n="$1" t0; t0="$(now)"
+  [ -d "$CL_DIR/r$n/mnesia" ] && [ -f "$CL_DIR/formed" ] || die "no cluster under $LOCAL: run 'scripts/infra up CLUSTER=1' first"
+  if cl_pid "$n" >/dev/null; then
+    log "cluster: node $n already running"
+  else
+    local checks=() c
+    cl_port_checks 0 0 "$n"
+    for c in "${checks[@]}"; do port_free "${c%%:*}" || die "port ${c%%:*} (${c#*:}) is in use; not starting"; done
+    cl_write_files
+    cl_start_epmd
+    log "cluster: starting node $n"
+    cl_launch "$n"
+    cl_wait "$n"
+  fi
+  cl_wait_cluster "$n"
+  log "cluster: node $n running and clustered ($(elapsed "$t0") s)"
+}
+
+cl_ps() {
+  [ -d "$CL_DIR" ] || return 0
+  local n
+  for n in "${CL_NODES[@]}"; do
+    row "r$n" "cl_pid $n" "127.0.0.1:$(cl_port CLUSTER_AMQP_PORT "$n")" "amqp_answers $(cl_port CLUSTER_AMQP_PORT "$n")" "$CL_DIR/r$n/rabbitmq.pid"
+  done
+  row cluster "cl_pid 1" "(r1 sees 3 running)" "cl_all_running 1"
+  row haproxy haproxy_pid "127.0.0.1:${CFG[CLUSTER_PORT]}" haproxy_ok "$CL_DIR/haproxy.pid"
+  row cl-epmd cl_epmd_pid "127.0.0.1:${CFG[CLUSTER_EPMD_PORT]}" cl_epmd_ok "$CL_DIR/epmd.pid"
+}
+cl_epmd_ok() { ERL_EPMD_PORT="${CFG[CLUSTER_EPMD_PORT]}" timeout 5 epmd -port "${CFG[CLUSTER_EPMD_PORT]}" -names >/dev/null 2>&1; }
