@@ -1091,6 +1091,10 @@ cmd_start_node() {
     cl_wait "$n"
   fi
   cl_wait_cluster "$n"
+  # HAProxy sends new connections to the node again only once its checks pass (rise 2 x 1 s).
+  if haproxy_pid >/dev/null; then
+    wait_for "haproxy marks node $n UP" 30 "$CL_DIR/haproxy.log" haproxy_pid haproxy_server_up "$n"
+  fi
   log "cluster: node $n running and clustered ($(elapsed "$t0") s)"
 }
 
@@ -1103,5 +1107,10 @@ cl_ps() {
   row cluster "cl_pid 1" "(r1 sees 3 running)" "cl_all_running 1"
   row haproxy haproxy_pid "127.0.0.1:${CFG[CLUSTER_PORT]}" haproxy_ok "$CL_DIR/haproxy.pid"
   row cl-epmd cl_epmd_pid "127.0.0.1:${CFG[CLUSTER_EPMD_PORT]}" cl_epmd_ok "$CL_DIR/epmd.pid"
+}
+# haproxy_server_up N: HAProxy's health check state of node N is UP (stats socket, via socat).
+haproxy_server_up() {
+  [ "$(echo "show stat" | timeout 5 socat -t2 stdio "unix-connect:$CL_DIR/haproxy.sock" 2>/dev/null |
+       awk -F, -v s="r$1" '$1 == "amqp" && $2 == s {print $18}')" = UP ]
 }
 cl_epmd_ok() { ERL_EPMD_PORT="${CFG[CLUSTER_EPMD_PORT]}" timeout 5 epmd -port "${CFG[CLUSTER_EPMD_PORT]}" -names >/dev/null 2>&1; }

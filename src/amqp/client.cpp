@@ -30,6 +30,7 @@ constexpr int kFrameMax = 131072;
 constexpr const char* kPublishIdHeader = "x-claimcheck-publish-id";
 constexpr std::size_t kMaxEventsPerPoll = 1024;
 constexpr milliseconds kPollSlice{10};
+constexpr int kMaxNackResends = 10;  // basic.nack → re-send on a new connection, this many times per message
 
 struct ConnDeleter {
   void operator()(amqp_connection_state_t c) const noexcept {
@@ -175,6 +176,7 @@ struct Client::Impl {
     std::uint64_t tag = 0;
     bool returned = false;
     std::string return_reason;
+    int nacks = 0;  // basic.nack received for it so far (see settle())
   };
   struct ConsumeSpec {
     std::string queue;
@@ -565,9 +567,22 @@ struct Client::Impl {
       if (end == tag_to_id.end()) return;
       ++end;
     }
+    // Cluster failover fix: RabbitMQ 3.10 nacks publishes to a quorum queue whose leader was unreachable
+    // (a crashed node) and, on that channel, keeps nacking them after a new leader is elected (measured:
+    // 14 s of nacks, every payload failed, while a fresh connection published fine). A nack means the broker
+    // did not take the message; so re-send it on a NEW connection (the reconnect path re-declares and re-sends
+    // everything unconfirmed; duplicates are harmless), backing off, up to kMaxNackResends times per message.
+    bool resend = false;
+    int max_nacks = 0;
     for (auto it = begin; it != end; ++it) {
       auto p = pending.find(it->second);
       if (p == pending.end()) continue;
+      if (nacked && p->second.nacks < kMaxNackResends) {
+        ++p->second.nacks;
+        max_nacks = std::max(max_nacks, p->second.nacks);
+        resend = true;
+        continue;  // stays pending; lose_connection() below marks it unsent
+      }
       Event e;
       e.publish_id = p->first;
       if (nacked) {
@@ -583,6 +598,10 @@ struct Client::Impl {
       pending.erase(p);
     }
     tag_to_id.erase(begin, end);
+    if (resend) {
+      lose_connection("publish nacked by the broker: re-sending on a new connection", true);
+      next_attempt = Clock::now() + cfg.reconnect_initial * max_nacks;
+    }
   }
 
   // ---- frame handling ------------------------------------------------------------------------------
