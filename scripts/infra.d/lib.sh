@@ -1074,6 +1074,18 @@ cmd_stop_node() {
   fi
 }
 
+# kill-node N: SIGKILL of cluster node N (a crash; failover tests). Data kept; start-node brings it back.
+cmd_kill_node() {
+  cl_node_arg "${1:-}"; local n="$1" pid
+  if pid="$(cl_pid "$n")"; then
+    kill -KILL "$pid" || die "cannot signal cluster node $n (pid $pid)"
+    while [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; do sleep 0.05; done
+    log "cluster: node $n killed (pid $pid)"
+  else
+    log "cluster: node $n not running"
+  fi
+}
+
 # start-node N: starts cluster node N with its data of the last 'up' and waits until it rejoined the cluster.
 cmd_start_node() {
   cl_node_arg "${1:-}"; local n="$1" t0; t0="$(now)"

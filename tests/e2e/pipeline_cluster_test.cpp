@@ -1,7 +1,8 @@
 // End-to-end: failover of the 3-node RabbitMQ cluster (`scripts/infra up CLUSTER=1`: r1..r3 + HAProxy with
 // `balance first`, quorum queues replicated to all three). A coordinator (SQLite), two consumers and a producer
 // run while the node that holds the connections AND leads every quorum queue — r1, where HAProxy sends
-// everyone while it is up — is stopped mid-run. Both ways of finding the cluster are covered in the same run:
+// everyone while it is up — is taken away mid-run: gracefully (`infra stop-node 1`) in one test, by SIGKILL
+// (`infra kill-node 1`, a crash) in the other. Both ways of finding the cluster are covered in the same run:
 //   - producer and consumer `a` use the HAProxy URL (AMQP_CLUSTER_URL): HAProxy cuts r1's sessions and sends
 //     the reconnects to r2;
 //   - consumer `b` and the coordinator use the node list (AMQP_CLUSTER_URLS, the client's own failover order
@@ -378,9 +379,13 @@ class PipelineCluster : public ::testing::Test {
   fs::path work_, curl_cfg_;
   std::vector<std::string> payloads_;
   Proc producer_, cons_[2], coord_, infra_;
+
+  void run_failover(const std::string& how);
 };
 
-TEST_F(PipelineCluster, NodeFailoverLosesNothingAndNodeRejoins) {
+/// The whole scenario; `how` is the infra command that takes r1 away: "stop-node" (graceful) or "kill-node"
+/// (SIGKILL, a crash).
+void PipelineCluster::run_failover(const std::string& how) {
   const auto deadline = Clock::now() + kTestBudget;
   const std::string rcpt[2] = {"a", "b"};
   const fs::path out[2] = {work_ / "out-a", work_ / "out-b"};
@@ -446,10 +451,10 @@ TEST_F(PipelineCluster, NodeFailoverLosesNothingAndNodeRejoins) {
     EXPECT_EQ((*j).value("leader", ""), r1) << q;
   }
 
-  // 2. Stop r1 (graceful) while payloads 16..30 are fed, one every 200 ms.
+  // 2. Take r1 away (stop or kill) while payloads 16..30 are fed, one every 200 ms.
   const double t_stop = wall_now();
   const auto t_stop_mono = Clock::now();
-  infra_ = spawn({"bash", src_ + "/scripts/infra", "stop-node", "1"}, work_ / "log/infra-stop", src_);
+  infra_ = spawn({"bash", src_ + "/scripts/infra", how, "1"}, work_ / "log/infra-stop", src_);
   ASSERT_GT(infra_.pid, 0);
   for (std::size_t i = 15; i < 30; ++i) {
     ASSERT_TRUE(feed(i, deadline));
@@ -548,7 +553,7 @@ TEST_F(PipelineCluster, NodeFailoverLosesNothingAndNodeRejoins) {
                    *lost - t_stop, *back - t_stop, *back - *lost);
     }
   }
-  std::fprintf(stderr, "cluster test: 'infra stop-node 1' took %.1f s\n", stop_secs);
+  std::fprintf(stderr, "cluster test: 'infra %s 1' took %.1f s\n", how.c_str(), stop_secs);
 
   // 4. r1 comes back and rejoins: running, and an online member of every quorum queue again.
   const auto t_start = Clock::now();
@@ -574,5 +579,11 @@ TEST_F(PipelineCluster, NodeFailoverLosesNothingAndNodeRejoins) {
     EXPECT_TRUE(online) << q << ": r1 is not back as an online member";
   }
 }
+
+TEST_F(PipelineCluster, GracefulStopOfLeaderNodeLosesNothingAndNodeRejoins) { run_failover("stop-node"); }
+
+// A crash: connections die with the node and the quorum queues elect a leader while publishes are in flight
+// (RabbitMQ 3.10 then nacks them on the reconnected channel: the client re-sends on a new connection).
+TEST_F(PipelineCluster, CrashOfLeaderNodeLosesNothingAndNodeRejoins) { run_failover("kill-node"); }
 
 }  // namespace
