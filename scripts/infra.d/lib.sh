@@ -773,8 +773,13 @@ cmd_ps() {
   row() { # row NAME PIDFUNC ADDRESS PROBEFUNC
     local name="$1" pf="$2" addr="$3" probe="$4" pid="-" alive=no health=down
     if pid="$($pf)"; then alive=yes; else pid="$(head -n1 "${5:-/dev/null}" 2>/dev/null || true)"; pid="${pid:--}"; fi
-    if $probe >/dev/null 2>&1; then health=ok; else health=FAIL; fi
-    [ "$alive" = yes ] && health="$health ($(rss_of "$pid"))"
+    # A server we stopped (or an optional one not started this time) is "stopped", not a failure.
+    if [ "$alive" = yes ]; then
+      if $probe >/dev/null 2>&1; then health=ok; else health=FAIL; fi
+      health="$health ($(rss_of "$pid"))"
+    else
+      health=stopped
+    fi
     ps_row "$name" "$pid" "$alive" "$addr" "$health"
   }
   local oid; oid="$(osd_id || true)"
