@@ -28,6 +28,7 @@ enum class Stmt : int {
   MarkDeleted,        ///< $1 pointer_id, $2 now
   MarkFailed,         ///< $1 pointer_id, $2 error, $3 next_attempt
   KnownKey,           ///< $1 bucket, $2 key → one row if known
+  KeyOwner,           ///< $1 bucket, $2 key, $3 pointer_id → pointer_id of another live object storing that key
   GetObject,          ///< $1 pointer_id → OBJ_COLS
   GetAcks,            ///< $1 pointer_id → recipient_id, processed, reason, processed_at, received_at, is_foreign
   CountStates,        ///< → state, count

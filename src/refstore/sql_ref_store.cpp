@@ -320,6 +320,15 @@ class SqlRefStore final : public RefStore {
       }
       return ok();
     }
+    // S1: an object is deleted through its own store record only. A second record naming the location of
+    // another live object (a forged or buggy store, possibly with a past expires_at or its own recipients)
+    // would let its deletion remove an object other recipients still need: refuse it (dead-lettered).
+    CC_TRY(owner, db_->exec(Stmt::KeyOwner, {s.bucket, s.key, s.pointer_id}));
+    if (!owner->rows.empty()) {
+      return fail(ErrorCode::InvalidArgument, "refstore",
+                  "store record " + s.pointer_id + ": object " + s.bucket + "/" + s.key +
+                      " already belongs to pointer " + as_str(owner->rows[0][0]));
+    }
     // PLACEHOLDER (new or with earlier acks): fill in the store and re-evaluate the acks seen so far.
     CC_TRY(slots, db_->exec(Stmt::SelectAckSlots, {s.pointer_id}));
     std::int64_t counted = 0;

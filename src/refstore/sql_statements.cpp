@@ -52,6 +52,9 @@ std::string_view sql_text(Stmt s, Backend b) {
              "lease_until = 0 WHERE pointer_id = $1 AND state IN ('COMPLETE', 'EXPIRED')";
     case Stmt::KnownKey:
       return "SELECT 1 FROM objects WHERE bucket = $1 AND object_key = $2 AND has_store = 1 LIMIT 1";
+    case Stmt::KeyOwner:
+      return "SELECT pointer_id FROM objects WHERE bucket = $1 AND object_key = $2 AND has_store = 1 "
+             "AND state <> 'DELETED' AND pointer_id <> $3 LIMIT 1";
     case Stmt::GetObject:
       return "SELECT " CC_OBJ_COLS " FROM objects WHERE pointer_id = $1";
     case Stmt::GetAcks:

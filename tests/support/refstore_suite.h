@@ -390,6 +390,30 @@ TEST_P(RefStoreSuite, ConflictingDuplicateStoreKeepsFirst) {
   EXPECT_EQ(st.expires_at, kT0 + 3600s);
 }
 
+TEST_P(RefStoreSuite, StoreNamingAnotherLiveObjectsKeyIsRefused) {
+  // The victim: PENDING, two recipients still need it.
+  apply({make_store("victim", {"r1", "r2"})});
+  // A second record for another pointer naming the victim's object, already expired and with its own
+  // recipient: applying it would make the victim's object deletable with no ack from r1 or r2.
+  auto forged = make_store("forged", {"evil"}, 1s);
+  forged.key = "claimcheck/victim";
+  auto r = store_->apply_batch({forged}, kT0 + 10s);
+  ASSERT_FALSE(r.has_value()) << "a store record claiming another live object's key was accepted";
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+  EXPECT_NE(r.error().message.find("victim"), std::string::npos) << r.error().message;
+  apply({make_ack("forged", "evil")});
+  EXPECT_TRUE(claim(kT0 + 100s).empty()) << "nothing may be deleted: the victim is still PENDING";
+  EXPECT_EQ(status("victim").state, ObjectState::Pending);
+  // The same key is free again once its owner is DELETED; the owner's own duplicate store is still fine.
+  apply({make_store("victim", {"r1", "r2"}), make_ack("victim", "r1"), make_ack("victim", "r2")});
+  const auto due = claim(kT0 + 20s);
+  ASSERT_EQ(ids(due), std::vector<std::string>{"victim"});
+  ASSERT_TRUE(store_->mark_deleted({"victim"}, kT0 + 21s).has_value());
+  auto reuse = make_store("reuse", {"r1"});
+  reuse.key = "claimcheck/victim";
+  EXPECT_EQ(apply({reuse}).stores_new, 1u);
+}
+
 TEST_P(RefStoreSuite, KnownKeys) {
   apply({make_store("k1", {"r"}), make_store("k2", {"r"}), make_ack("k3-placeholder", "r")});
   auto r = store_->known_keys("bkt", {"claimcheck/k2", "claimcheck/nope", "claimcheck/k1", "claimcheck/k3-placeholder"});
