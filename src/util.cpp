@@ -232,10 +232,14 @@ std::string redact_one(std::string_view url) {
   const std::size_t auth_begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
   std::size_t auth_end = url.find_first_of("/?#", auth_begin);
   if (auth_end == std::string_view::npos) auth_end = url.size();
-  const std::string_view authority = url.substr(auth_begin, auth_end - auth_begin);
-  const std::size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  const std::size_t colon = authority.substr(0, at).find(':');
+  std::size_t at = url.substr(auth_begin, auth_end - auth_begin).rfind('@');
+  if (at == std::string_view::npos) {
+    // No userinfo in a well-formed authority; but a password holding an unencoded '/', '?' or '#' ends
+    // the authority early (the URL is then malformed and shown in an error): mask up to the last '@'.
+    at = url.substr(auth_begin).rfind('@');
+    if (at == std::string_view::npos) return std::string(url);
+  }
+  const std::size_t colon = url.substr(auth_begin, at).find(':');
   if (colon == std::string_view::npos) return std::string(url);
   std::string out(url.substr(0, auth_begin + colon + 1));
   out += "***";

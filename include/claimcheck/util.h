@@ -54,7 +54,8 @@ std::string format_bytes(std::uint64_t bytes);
 
 /// Hide the password in URL userinfo for logs: "amqp://user:secret@host:5672/vh" →
 /// "amqp://user:***@host:5672/vh". A comma-separated list of URLs is redacted element by element. URLs
-/// without a password are returned unchanged. Never fails.
+/// without a password are returned unchanged; in a malformed one (no scheme, or a password holding an
+/// unencoded '/', '?' or '#') everything between the first ':' and the last '@' is masked. Never fails.
 std::string redact_url(std::string_view url);
 
 /// Object key layout: "<prefix>/YYYY/MM/DD/<id><base_ext><encoding ext>" with the UTC date of `tp`, e.g.

@@ -1,5 +1,7 @@
 #include "claimcheck/amqp/types.h"
 
+#include "claimcheck/util.h"
+
 #include <amqp.h>
 
 #include <string>
@@ -34,24 +36,7 @@ std::vector<std::string> parse_url_list(std::string_view list) {
   return out;
 }
 
-std::string redact_url(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  std::size_t auth_start = scheme_end + 3;
-  std::size_t auth_end = url.find_first_of("/?#", auth_start);
-  if (auth_end == std::string_view::npos) auth_end = url.size();
-  std::string_view authority = url.substr(auth_start, auth_end - auth_start);
-  auto at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  std::string_view userinfo = authority.substr(0, at);
-  auto colon = userinfo.find(':');
-  if (colon == std::string_view::npos) return std::string(url);
-  std::string out(url.substr(0, auth_start));
-  out += userinfo.substr(0, colon);
-  out += ":***";
-  out += url.substr(auth_start + at);
-  return out;
-}
+std::string redact_url(std::string_view url) { return claimcheck::redact_url(url); }
 
 Result<void> AmqpConfig::validate() const {
   if (urls.empty()) return config_error("amqp urls: at least one amqp:// or amqps:// URL is required");

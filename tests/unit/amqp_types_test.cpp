@@ -40,6 +40,22 @@ TEST(AmqpUrls, RedactHidesPasswordOnly) {
   EXPECT_EQ(redact_url("amqp://host/v@h"), "amqp://host/v@h");
 }
 
+// Malformed URLs end up in validate()'s error text: their password must be masked too.
+TEST(AmqpUrl, RedactMalformedUrlsHidesPassword) {
+  EXPECT_EQ(redact_url("amqp://user:ab/s3cr3t@host:5672/%2F"), "amqp://user:***@host:5672/%2F");
+  EXPECT_EQ(redact_url("amqp://user:ab?s3cr3t@host"), "amqp://user:***@host");
+  EXPECT_EQ(redact_url("amqp://user:ab#s3cr3t@host"), "amqp://user:***@host");
+  EXPECT_EQ(redact_url("user:s3cr3t@host:5672/%2F"), "user:***@host:5672/%2F");
+  for (const char* bad : {"amqp://user:ab/s3cr3t@127.0.0.1:5672/%2F", "user:s3cr3t@127.0.0.1:5672/%2F",
+                          "amqp:/user:s3cr3t@127.0.0.1:5672/%2F"}) {
+    AmqpConfig c = good_config();
+    c.urls = {bad};
+    auto r = c.validate();
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().to_string().find("s3cr3t"), std::string::npos) << r.error().to_string();
+  }
+}
+
 TEST(AmqpConfig, ValidateAcceptsDefaultsWithUrl) { EXPECT_TRUE(good_config().validate().has_value()); }
 
 TEST(AmqpConfig, ValidateRejectsBadFieldsWithoutLeakingPassword) {

@@ -93,6 +93,9 @@ TEST(RedactUrl, HidesPasswords) {
   EXPECT_EQ(cc::redact_url("amqp://a:p1@h1,amqp://b:p@2@h2/v"), "amqp://a:***@h1,amqp://b:***@h2/v");
   EXPECT_EQ(cc::redact_url("postgresql://u:pw@db/x"), "postgresql://u:***@db/x");
   EXPECT_EQ(cc::redact_url("amqp://u:s3cr3t@h/x").find("s3cr3t"), std::string::npos);
+  // Malformed: unencoded '/' in the password, no scheme.
+  EXPECT_EQ(cc::redact_url("postgresql://u:a/s3cr3t@db/x"), "postgresql://u:***@db/x");
+  EXPECT_EQ(cc::redact_url("u:s3cr3t@h:5672/%2F"), "u:***@h:5672/%2F");
 }
 
 TEST(ObjectKey, Layout) {

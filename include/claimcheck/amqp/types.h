@@ -56,7 +56,8 @@ inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.c
 std::vector<std::string> parse_url_list(std::string_view list);
 
 /// The URL with its password replaced by `***` ("amqp://u:***@h:5672/%2F"); URLs without a password are
-/// returned unchanged. Use it for every log line and error message. Thread-safe.
+/// returned unchanged; malformed ones are masked as claimcheck::redact_url() does. Use it for every log line
+/// and error message. Thread-safe.
 std::string redact_url(std::string_view url);
 
 /// One AMQP message (properties + body) to publish or as delivered.
