@@ -78,6 +78,12 @@ struct ProduceCmd {
     for (const auto& p : positional) files.push_back(p);
     if (!msg_size.empty() || count > 0) {
       if (msg_size.empty() || count == 0) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--msg-size and --count go together"));
+      // Every synthetic input is listed up front: bound the count (a negative --count wraps around to 2^64-1
+      // in the unsigned option and used to abort the program in vector::reserve).
+      constexpr std::uint64_t kMaxCount = 10'000'000;
+      if (count > kMaxCount)
+        return usage_error(make_error(ErrorCode::InvalidArgument, "config",
+                                      "--count must be 1.." + std::to_string(kMaxCount)));
       auto sz = parse_size(msg_size);
       if (!sz) return usage_error(sz.error());
       std::uint64_t s = seed ? seed : static_cast<std::uint64_t>(utc_now().time_since_epoch().count());

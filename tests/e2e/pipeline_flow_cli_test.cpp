@@ -231,4 +231,19 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
   EXPECT_TRUE(slurp(out / "huge.bin") == slurp(in / "huge.bin"));
 }
 
+// A negative or absurd --count is a usage error (exit 2), found before any connection; a negative one
+// wrapped around in the unsigned option and aborted the program (SIGABRT, vector::reserve).
+TEST(ProduceCli, CountOutOfRangeIsAUsageError) {
+  const std::string bin = claimcheck::test::claimcheck_binary();
+  ASSERT_FALSE(bin.empty());
+  for (const char* count : {"-1", "18446744073709551615", "10000001"}) {
+    const std::string cmd = bin + " produce --msg-size 1KB --count " + count +
+                            " --s3-endpoint http://127.0.0.1:1 --s3-access-key a --s3-secret-key b"
+                            " --amqp-url amqp://u:p@127.0.0.1:1/%2F --log-level off >/dev/null 2>&1";
+    const int st = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(st)) << "--count " << count << ": killed by signal " << WTERMSIG(st);
+    EXPECT_EQ(WEXITSTATUS(st), 2) << "--count " << count;
+  }
+}
+
 }  // namespace
