@@ -170,6 +170,8 @@ write_ceph_conf() {
 fsid = ${CFG[FSID]}
 mon host = v2:127.0.0.1:${CFG[MON_PORT]}/0
 public addr = 127.0.0.1
+# The OSD binds its cluster and back-heartbeat messengers to the cluster address (0.0.0.0 if unset).
+cluster addr = 127.0.0.1
 ms bind ipv6 = false
 auth cluster required = none
 auth service required = none
