@@ -37,7 +37,8 @@ struct CoordinatorConfig {
   std::string key_prefix = "claimcheck";        ///< producer key prefix; sweeps and lifecycle use "<prefix>/"
   std::chrono::seconds orphan_grace{std::chrono::hours(24)};  ///< objects younger than this are never orphans
   bool orphan_sweep = true;                     ///< run the orphan sweep (needs `bucket`)
-  int lifecycle_days = 30;                      ///< expiration days of rule `claimcheck-safety-net`; 0 = skip
+  int lifecycle_days = 30;                      ///< expiration days of rule `claimcheck-safety-net` (which also aborts
+                                                ///< incomplete multipart uploads after 1 day); 0 = skip the rule
   std::chrono::seconds placeholder_retention{std::chrono::hours(24 * 7)};  ///< purge placeholders older
   std::chrono::seconds delete_lease{60};        ///< lease of a claimed deletion (crash → re-claimed after it)
   std::chrono::milliseconds delete_backoff_initial{1000};   ///< first retry delay of a failed S3 delete

@@ -22,11 +22,15 @@ void ensure_lifecycle(Coordinator::Impl& st, s3::S3Client& s3) {
   rule.id = "claimcheck-safety-net";
   rule.prefix = object_prefix(cfg.key_prefix);
   rule.expiration_days = cfg.lifecycle_days;
+  // A producer killed mid-upload leaves an incomplete multipart upload: not an object, so neither the
+  // orphan sweep (ListObjectsV2) nor the expiration ever removes its parts. Abort those after a day.
+  rule.abort_incomplete_multipart_days = 1;
   rule.enabled = true;
   auto r = s3.ensure_lifecycle_rule(cfg.bucket, rule);
   if (r) {
-    spdlog::info("coordinator: lifecycle rule '{}' on bucket {}: prefix '{}', expire after {} days", rule.id,
-                 cfg.bucket, rule.prefix, rule.expiration_days);
+    spdlog::info("coordinator: lifecycle rule '{}' on bucket {}: prefix '{}', expire after {} days, abort "
+                 "incomplete multipart uploads after {} day",
+                 rule.id, cfg.bucket, rule.prefix, rule.expiration_days, rule.abort_incomplete_multipart_days);
   } else {
     spdlog::warn("coordinator: could not ensure lifecycle rule '{}' on bucket {}: {}", rule.id, cfg.bucket,
                  r.error().to_string());
