@@ -60,8 +60,9 @@ SinkFactory discard_sink_factory();
 /// - `sink_factory`: the handler; empty = discard_sink_factory().
 /// - `max_messages`: stop after this many deliveries were settled (acked after processing or dead-lettering);
 ///   0 = no limit. `idle_exit`: stop after this long without any delivery and nothing in flight; 0 = never.
-/// - `retry_delay`: base delay before a transient failure is requeued (full jitter up to 4×, capped 30 s),
-///   so a broken object store is not hammered.
+/// - `retry_delay`: base delay before a transient failure is requeued; it doubles with each failure in a row
+///   of a worker (capped 30 s, jitter down to half) and resets on success, so a broken object store is not
+///   hammered and an outage does not use up the queue's delivery limit within a minute.
 /// - `max_permission_denied`: consecutive S3 403 answers after which run() stops with PermissionDenied
 ///   (each one is requeued, so nothing is lost); 0 = never stop.
 /// - `settle_timeout`: on shutdown, how long to wait for in-flight work and confirms before closing

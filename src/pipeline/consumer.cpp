@@ -87,8 +87,9 @@ Result<std::uint64_t> parse_u64(std::string_view s) {
 class ConsumeWorker {
  public:
   ConsumeWorker(const ConsumerConfig& cfg, s3::S3Client client, amqp::WorkQueue<Job>& jobs,
-                amqp::WorkQueue<JobResult>& results, const std::atomic<bool>& abort)
+                amqp::WorkQueue<JobResult>& results, const std::atomic<bool>& abort, std::atomic<int>& failure_streak)
       : cfg_(cfg), s3_(std::move(client)), jobs_(jobs), results_(results), abort_(abort),
+        failure_streak_(failure_streak),
         rng_(std::random_device{}()) {}
 
   void loop() {
@@ -100,7 +101,11 @@ class ConsumeWorker {
       }
       JobResult r = j->pointer ? handle_pointer(*j) : handle_inline(*j);
       r.token = j->token;
-      if (r.kind == JobResult::Kind::Transient || r.kind == JobResult::Kind::Denied) backoff();
+      if (r.kind == JobResult::Kind::Transient || r.kind == JobResult::Kind::Denied) {
+        backoff(failure_streak_.fetch_add(1) + 1);
+      } else {
+        failure_streak_.store(0);
+      }
       results_.push(std::move(r));
     }
   }
@@ -108,11 +113,18 @@ class ConsumeWorker {
   [[nodiscard]] s3::S3Stats stats() const { return s3_.stats(); }
 
  private:
-  void backoff() {
+  // Every requeue counts towards the quorum queue's delivery limit: a fixed delay let an S3 outage of about
+  // a minute dead-letter every pointer in the queue. The delay doubles with each failure in a row (`streak`,
+  // shared by the workers: retry_delay, 2x, 4x, ... capped at 30 s, jitter down to half), so the limit is
+  // reached only after many minutes of failures; one success resets it.
+  void backoff(int streak) {
     if (abort_.load()) return;
     auto base = cfg_.retry_delay.count();
     if (base <= 0) return;
-    std::uniform_int_distribution<long long> d(base, std::min<long long>(base * 4, 30000));
+    const int doublings = std::min(streak - 1, 20);
+    const long long cap = std::max<long long>(base, 30000);
+    const long long top = std::min<long long>(base << std::max(doublings, 0), cap);
+    std::uniform_int_distribution<long long> d(std::max<long long>(top / 2, base), top);
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(d(rng_));
     while (std::chrono::steady_clock::now() < until && !abort_.load())
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -252,6 +264,7 @@ class ConsumeWorker {
   amqp::WorkQueue<Job>& jobs_;
   amqp::WorkQueue<JobResult>& results_;
   const std::atomic<bool>& abort_;
+  std::atomic<int>& failure_streak_;  // transient/denied results in a row, all workers (backoff())
   std::mt19937_64 rng_;
 };
 
@@ -365,10 +378,11 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
   amqp::WorkQueue<Job> jobs;
   amqp::WorkQueue<JobResult> results;
   std::atomic<bool> abort{false};
+  std::atomic<int> failure_streak{0};
   client.set_interrupt_check([&] { return !results.empty(); });
   std::vector<std::unique_ptr<ConsumeWorker>> workers;
   std::vector<std::thread> threads;
-  for (auto& c : clients) workers.push_back(std::make_unique<ConsumeWorker>(cfg_, std::move(c), jobs, results, abort));
+  for (auto& c : clients) workers.push_back(std::make_unique<ConsumeWorker>(cfg_, std::move(c), jobs, results, abort, failure_streak));
   for (auto& w : workers) threads.emplace_back([p = w.get()] { p->loop(); });
 
   std::unordered_map<std::uint64_t, DeliveryState> inflight;         // token → state

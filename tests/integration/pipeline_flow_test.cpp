@@ -291,6 +291,37 @@ TEST_F(PipelineFlowTest, ThreeRecipientsWriteIdenticalCopiesWithEveryCodec) {
   }
 }
 
+// An unreachable object store: each delivery is requeued, and each requeue counts towards the queue's
+// delivery limit (20). With a fixed retry delay the pointer reached the limit within seconds (about a
+// minute with the default 1 s) and the broker dead-lettered it; the delay now doubles per failure in a row.
+TEST_F(PipelineFlowTest, S3OutageDoesNotBurnTheDeliveryLimit) {
+  auto p = Producer::create(producer_config({"a"}));
+  ASSERT_TRUE(p.has_value());
+  PayloadInput in;
+  in.label = "outage";
+  in.open = []() -> Result<std::unique_ptr<ByteSource>> {
+    return std::unique_ptr<ByteSource>(std::make_unique<MemorySource>(random_bytes(1000, 7)));
+  };
+  auto rep = p->run({in});
+  ASSERT_TRUE(rep.has_value());
+  ASSERT_EQ(rep->succeeded, 1u);
+
+  auto cfg = consumer_config("a");
+  cfg.s3.endpoint = "http://127.0.0.1:1";  // nothing listens: connection refused, transient
+  cfg.s3.max_attempts = 1;                  // each delivery fails at once: the consumer's delay alone paces it
+  cfg.retry_delay = std::chrono::milliseconds(100);
+  auto c = Consumer::create(cfg);
+  ASSERT_TRUE(c.has_value());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+  ConsumeReport cr;
+  auto r = c->run([&] { return std::chrono::steady_clock::now() >= until; }, &cr);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(cr.processed, 0u);
+  EXPECT_GE(cr.requeued, 3u) << "the consumer kept retrying";
+  EXPECT_LE(cr.requeued, 10u) << "8 s of outage used up half the delivery limit";
+  EXPECT_TRUE(drain(names_.dead_queue).empty()) << "the pointer was dead-lettered by the delivery limit";
+}
+
 TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeNoS3Call) {
   // Two real objects: one corrupted afterwards, one deleted afterwards.
   auto cfg = producer_config({"a"});
