@@ -62,6 +62,7 @@ int run_amqp(std::size_t objects, std::size_t batch) {
   cfg.s3.access_key = env_or_file("S3_ACCESS_KEY");
   cfg.s3.secret_key = env_or_file("S3_SECRET_KEY");
   cfg.bucket = "";  // no orphan sweep / lifecycle
+  cfg.key_prefix = "coord-bench-" + sfx;  // the prefix of the keys make_messages() writes
   cfg.lifecycle_days = 0;
   cfg.batch_size = batch;
   auto dir = std::filesystem::temp_directory_path() / ("coord-bench-e2e-" + sfx);

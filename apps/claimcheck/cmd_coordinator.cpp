@@ -40,6 +40,7 @@ struct CoordinatorOptions {
   std::string batch_delay = "50ms";
   std::string sweep_interval = "30s";
   std::string key_prefix = "claimcheck";
+  std::string allowed_buckets;
   std::string orphan_grace = "24h";
   int lifecycle_days = 30;
   std::string placeholder_retention = "7d";
@@ -70,6 +71,12 @@ int run_coordinator(CoordinatorOptions& o) {
   cfg.db.dsn = o.db.dsn;
   cfg.batch_size = o.batch_size;
   cfg.key_prefix = o.key_prefix;
+  for (std::size_t pos = 0; pos < o.allowed_buckets.size();) {
+    auto comma = o.allowed_buckets.find(',', pos);
+    if (comma == std::string::npos) comma = o.allowed_buckets.size();
+    if (comma > pos) cfg.allowed_buckets.push_back(o.allowed_buckets.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
   cfg.lifecycle_days = o.lifecycle_days;
   cfg.orphan_sweep = !o.no_orphan_sweep;
   cfg.debug_crash_after_commit = o.debug_crash_after_commit;
@@ -138,6 +145,8 @@ void register_coordinator(CLI::App& app, RunFn& run) {
   sub->add_option("--prefetch", opts->prefetch, "q.ack prefetch (0 = 4 x batch size, max 65535)")->capture_default_str();
   sub->add_option("--sweep-interval", opts->sweep_interval, "expiry / orphan / placeholder sweep period (e.g. 30s)")
       ->capture_default_str();
+  sub->add_option("--allowed-buckets", opts->allowed_buckets,
+                  "comma-separated buckets store records may name (default: --bucket); others are dead-lettered");
   sub->add_option("--key-prefix", opts->key_prefix, "producer key prefix; orphan sweep and lifecycle rule use PREFIX/")
       ->capture_default_str();
   sub->add_option("--orphan-grace", opts->orphan_grace,

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "claimcheck/amqp/types.h"
 #include "claimcheck/metrics.h"
@@ -35,6 +36,10 @@ struct CoordinatorConfig {
   std::uint16_t prefetch = 0;                   ///< q.ack prefetch; 0 = min(65535, 4 × batch_size)
   std::chrono::seconds sweep_interval{30};      ///< period of expiry / orphan / placeholder sweeps (>= 1 s)
   std::string key_prefix = "claimcheck";        ///< producer key prefix; sweeps and lifecycle use "<prefix>/"
+  /// Buckets a store record may name; empty = just `bucket` (and any bucket when `bucket` is empty too).
+  /// A store record outside these buckets, or whose key is not under "<key_prefix>/", is dead-lettered and
+  /// never recorded: the coordinator deletes only what its own producers could have stored (S1).
+  std::vector<std::string> allowed_buckets;
   std::chrono::seconds orphan_grace{std::chrono::hours(24)};  ///< objects younger than this are never orphans
   bool orphan_sweep = true;                     ///< run the orphan sweep (needs `bucket`)
   int lifecycle_days = 30;                      ///< expiration days of rule `claimcheck-safety-net` (which also aborts

@@ -103,6 +103,20 @@ std::string object_prefix(const std::string& key_prefix) {
   return key_prefix + "/";
 }
 
+// Why a store record is outside what this coordinator may ever delete ("" = inside): its bucket must be
+// an allowed one and its key under "<key_prefix>/". Guards S1 against forged or misrouted store records.
+std::string store_outside_scope(const CoordinatorConfig& cfg, const refstore::StoreInput& in) {
+  const std::vector<std::string> own{cfg.bucket};
+  const auto& buckets = cfg.allowed_buckets.empty() ? own : cfg.allowed_buckets;
+  const bool any_bucket = cfg.allowed_buckets.empty() && cfg.bucket.empty();
+  if (!any_bucket && std::find(buckets.begin(), buckets.end(), in.bucket) == buckets.end())
+    return "field 'bucket': '" + clip(in.bucket) + "' is not a bucket this coordinator manages";
+  const std::string prefix = object_prefix(cfg.key_prefix);
+  if (!prefix.empty() && in.key.rfind(prefix, 0) != 0)
+    return "field 'key': not under the key prefix '" + prefix + "' this coordinator manages";
+  return {};
+}
+
 void reopen_store(const refstore::RefStoreConfig& cfg, std::unique_ptr<refstore::RefStore>& store) {
   auto r = refstore::open_ref_store(cfg);
   if (r) {
@@ -410,6 +424,12 @@ Result<void> Coordinator::Impl::run() {
           if (!cmd) {
             dead_letter(std::move(env), cmd.error().message);
             break;
+          }
+          if (const auto* store_in = std::get_if<refstore::StoreInput>(&*cmd)) {
+            if (auto why = store_outside_scope(cfg, *store_in); !why.empty()) {
+              dead_letter(std::move(env), why);
+              break;
+            }
           }
           if (current.commands.empty()) current_started = SteadyClock::now();
           current.commands.push_back(std::move(*cmd));

@@ -435,6 +435,42 @@ TEST_P(CoordTest, InvalidMessagesAreDeadLetteredWithReason) {
   EXPECT_TRUE(in_state(id, ObjectState::Placeholder));
 }
 
+// A store record the coordinator could never have been sent by its producers (another bucket, or a key
+// outside its key prefix) is dead-lettered and never recorded, so it can never make the coordinator delete
+// an object that is not its own — even with a past expiry (S1).
+TEST_P(CoordTest, StoreRecordsOutsideBucketOrPrefixAreDeadLettered) {
+  const std::string victim_key = put_object(new_uuid_v4());  // under prefix_, in bucket_
+  const std::string other_prefix_key = "not-" + prefix_ + "/2024/01/01/x.json";
+  auto foreign_bucket = store_record(new_uuid_v4(), victim_key, {"evil"});
+  foreign_bucket.bucket = "some-other-bucket";
+  foreign_bucket.expires_at = foreign_bucket.created_at;  // already expired
+  auto outside_prefix = store_record(new_uuid_v4(), other_prefix_key, {"evil"});
+  outside_prefix.expires_at = outside_prefix.created_at;
+  publish_store(foreign_bucket);
+  publish_store(outside_prefix);
+  confirm();
+  auto& run = start(config());
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().dead_lettered == 2; }, 10s));
+  std::map<std::string, std::string> reasons;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto g = pub_->basic_get(names_.dead_queue);
+        if (g && g->has_value()) reasons[(**g).message.message_id] = (**g).message.headers[std::string(kHeaderError)];
+        return reasons.size() == 2;
+      },
+      10s));
+  EXPECT_NE(reasons[foreign_bucket.pointer_id].find("field 'bucket'"), std::string::npos)
+      << reasons[foreign_bucket.pointer_id];
+  EXPECT_NE(reasons[outside_prefix.pointer_id].find("field 'key'"), std::string::npos)
+      << reasons[outside_prefix.pointer_id];
+  run.stop();
+  ASSERT_TRUE(run.result) << run.result.error().to_string();
+  EXPECT_FALSE(status(foreign_bucket.pointer_id).has_value());
+  EXPECT_FALSE(status(outside_prefix.pointer_id).has_value());
+  EXPECT_EQ(run.coord->stats().deleted, 0u);
+  EXPECT_TRUE(exists(victim_key));
+}
+
 // SIGKILL after commit, before the S3 delete (and before the deliveries are acked) → deleted after restart.
 TEST_P(CoordTest, KilledAfterCommitDeletesAfterRestart) {
   const std::string bin_path = test::claimcheck_binary();
