@@ -42,6 +42,7 @@
 #include "claimcheck/protocol.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/sha256.h"
+#include "subprocess.h"
 #include "test_env.h"
 
 extern char** environ;
@@ -63,86 +64,11 @@ std::string random_tag() {
   return s;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-/// A child process with stdout and stderr redirected to files.
-struct Proc {
-  pid_t pid = -1;
-  fs::path out, err;
-  int status = -1;  // exit code (128 + signal) once reaped
-
-  bool running() {
-    if (pid <= 0) return false;
-    int st = 0;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == 0) return true;
-    status = (r == pid) ? (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) : -1;
-    pid = -1;
-    return false;
-  }
-  /// Waits until the process exits or `deadline` passes; returns its exit code, or -2 on timeout.
-  int wait_until(Clock::time_point deadline) {
-    while (running()) {
-      if (Clock::now() >= deadline) return -2;
-      std::this_thread::sleep_for(20ms);
-    }
-    return status;
-  }
-  /// SIGKILL (also works on a stopped process) and reap.
-  void kill_now() {
-    if (pid <= 0) return;
-    ::kill(pid, SIGKILL);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    pid = -1;
-  }
-  std::string logs() const { return "--- stdout:\n" + slurp(out) + "--- stderr:\n" + slurp(err); }
-};
-
-Proc spawn(const std::vector<std::string>& args, const fs::path& log_base, const std::string& cwd = {}) {
-  Proc p;
-  p.out = log_base.string() + ".out";
-  p.err = log_base.string() + ".err";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, p.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, p.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  int rc = posix_spawnp(&p.pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) p.pid = -1;
-  return p;
-}
-
-/// Regular, non-hidden files directly in `dir` (hidden ones are the consumer's temp files).
-std::set<std::string> visible_files(const fs::path& dir) {
-  std::set<std::string> out;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return out;
-  for (auto& e : fs::directory_iterator(dir, ec)) {
-    std::string n = e.path().filename().string();
-    if (!n.empty() && n[0] != '.' && e.is_regular_file(ec)) out.insert(n);
-  }
-  return out;
-}
-
-/// The repo root (scripts/infra): $CLAIMCHECK_SOURCE_DIR, else the first parent of this binary holding it.
-std::string source_dir() {
-  if (auto v = claimcheck::test::env_value("CLAIMCHECK_SOURCE_DIR")) return *v;
-  std::error_code ec;
-  for (fs::path p = fs::read_symlink("/proc/self/exe", ec).parent_path(); !p.empty() && p != p.root_path();
-       p = p.parent_path()) {
-    if (fs::exists(p / "scripts/infra")) return p.string();
-  }
-  return {};
-}
+using claimcheck::test::Proc;
+using claimcheck::test::slurp;
+using claimcheck::test::source_dir;
+using claimcheck::test::spawn;
+using claimcheck::test::visible_files;
 
 claimcheck::amqp::AmqpConfig admin_config() {
   claimcheck::amqp::AmqpConfig c;
