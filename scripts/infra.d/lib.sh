@@ -697,7 +697,7 @@ cmd_down() {
   fi
   stop_by ceph-mon mon_pid
   ) & local j1=$!
-  ( stop_by rabbitmq rmq_pid; stop_by epmd epmd_pid ) & local j2=$!
+  ( stop_by rabbitmq rmq_pid; stop_by epmd epmd_pid; stop_epmd_on_port "epmd (auto-started)" "${CFG[EPMD_PORT]}" ) & local j2=$!
   ( stop_by postgres pg_pid INT ) & local j3=$!
   ( stop_by prometheus prometheus_pid ) & local j4=$!
   ( cl_down ) & local j5=$!
@@ -1057,12 +1057,23 @@ cl_up() {
   log "cluster: ready, 3 nodes + HAProxy on 127.0.0.1:${CFG[CLUSTER_PORT]} ($(elapsed "$t0") s)"
 }
 
+# An Erlang node (or a CLI tool run with our ERL_EPMD_PORT) that finds no epmd starts its own with
+# `epmd -daemon`, which has no pid file of ours and would keep the port taken after `down`. Stop such an
+# epmd on our private port, and only one whose executable is epmd.
+stop_epmd_on_port() { # stop_epmd_on_port NAME PORT
+  local pid
+  for pid in $(ss -Hltnp "sport = :$2" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = epmd ] && stop_pid "$1" "$pid" TERM || true
+  done
+}
+
 cl_down() {
   local pids=() n
   stop_by haproxy haproxy_pid
   for n in "${CL_NODES[@]}"; do ( stop_by "cluster node $n" "cl_pid $n" ) & pids+=($!); done
   wait "${pids[@]}" 2>/dev/null || true
   stop_by "cluster epmd" cl_epmd_pid
+  stop_epmd_on_port "cluster epmd (auto-started)" "${CFG[CLUSTER_EPMD_PORT]}"
 }
 
 cl_node_arg() { # validates the node number argument of stop-node/start-node
