@@ -248,6 +248,23 @@ std::string redact_one(std::string_view url) {
 }
 }  // namespace
 
+std::vector<std::string> split_comma_list(std::string_view list) {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n' || v.front() == '\r')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' || v.back() == '\r')) v.remove_suffix(1);
+    return v;
+  };
+  std::vector<std::string> out;
+  while (true) {
+    auto comma = list.find(',');
+    std::string_view item = trim(list.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
 std::string redact_url(std::string_view url) {
   std::string out;
   std::size_t start = 0;

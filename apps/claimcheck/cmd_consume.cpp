@@ -49,7 +49,7 @@ struct ConsumeCmd {
     cfg.prefetch = static_cast<std::uint16_t>(prefetch);
     cfg.concurrency = concurrency;
     if (allowed_buckets.empty()) cfg.limits.allowed_buckets = {s3.bucket};
-    else cfg.limits.allowed_buckets = amqp::parse_url_list(allowed_buckets);
+    else cfg.limits.allowed_buckets = split_comma_list(allowed_buckets);
     auto ms = parse_size(max_size);
     if (!ms) return usage_error(ms.error());
     cfg.limits.max_size_raw = static_cast<std::int64_t>(*ms);

@@ -71,12 +71,7 @@ int run_coordinator(CoordinatorOptions& o) {
   cfg.db.dsn = o.db.dsn;
   cfg.batch_size = o.batch_size;
   cfg.key_prefix = o.key_prefix;
-  for (std::size_t pos = 0; pos < o.allowed_buckets.size();) {
-    auto comma = o.allowed_buckets.find(',', pos);
-    if (comma == std::string::npos) comma = o.allowed_buckets.size();
-    if (comma > pos) cfg.allowed_buckets.push_back(o.allowed_buckets.substr(pos, comma - pos));
-    pos = comma + 1;
-  }
+  cfg.allowed_buckets = split_comma_list(o.allowed_buckets);
   cfg.lifecycle_days = o.lifecycle_days;
   cfg.orphan_sweep = !o.no_orphan_sweep;
   cfg.debug_crash_after_commit = o.debug_crash_after_commit;

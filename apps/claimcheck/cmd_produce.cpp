@@ -53,7 +53,7 @@ struct ProduceCmd {
     cfg.bucket = s3.bucket;
     cfg.key_prefix = key_prefix;
     cfg.recipients.clear();
-    for (const auto& r : amqp::parse_url_list(recipients)) cfg.recipients.push_back(r);  // comma split + trim
+    cfg.recipients = split_comma_list(recipients);
     auto enc = parse_encoding(codec);
     if (!enc) return usage_error(enc.error());
     cfg.encoding = *enc;

@@ -7,6 +7,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "claimcheck/codec.h"
@@ -57,6 +58,10 @@ std::string format_bytes(std::uint64_t bytes);
 /// without a password are returned unchanged; in a malformed one (no scheme, or a password holding an
 /// unencoded '/', '?' or '#') everything between the first ':' and the last '@' is masked. Never fails.
 std::string redact_url(std::string_view url);
+
+/// Split a comma-separated list ("a, b,,c") into trimmed, non-empty items, order kept: {"a","b","c"}.
+/// Used for recipient ids, bucket allowlists and AMQP URL lists. Never fails; thread-safe.
+std::vector<std::string> split_comma_list(std::string_view list);
 
 /// Object key layout: "<prefix>/YYYY/MM/DD/<id><base_ext><encoding ext>" with the UTC date of `tp`, e.g.
 /// "claimcheck/2024/05/01/<uuid>.json.zst" (zstd), ".json.gz" (gzip, as the reference demo), ".json"

@@ -9,32 +9,13 @@
 namespace claimcheck::amqp {
 
 namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 Unexpected config_error(std::string msg) {
   return fail(ErrorCode::InvalidArgument, "config", std::move(msg));
 }
 }  // namespace
 
-std::vector<std::string> parse_url_list(std::string_view list) {
-  std::vector<std::string> out;
-  while (true) {
-    auto comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return out;
-}
+std::vector<std::string> parse_url_list(std::string_view list) { return split_comma_list(list); }
 
 std::string redact_url(std::string_view url) { return claimcheck::redact_url(url); }
 

@@ -173,3 +173,10 @@ TEST(Synthetic, DeterministicPerSeed) {
   std::mt19937_64 rng(3);
   EXPECT_EQ(cc::synthetic_payload(2, 4096, rng).size(), 4096u);
 }
+
+TEST(Util, SplitCommaListTrimsAndDropsEmptyItems) {
+  EXPECT_EQ(claimcheck::split_comma_list(" a, b ,,c,\t"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(claimcheck::split_comma_list("branch1"), (std::vector<std::string>{"branch1"}));
+  EXPECT_TRUE(claimcheck::split_comma_list("").empty());
+  EXPECT_TRUE(claimcheck::split_comma_list(" , ").empty());
+}
