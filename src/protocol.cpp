@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "claimcheck/base64.h"
 #include "claimcheck/sha256.h"
 
 namespace claimcheck {
@@ -117,6 +118,17 @@ Result<void> expect_schema(const json& o, std::string_view schema) {
   return ok();
 }
 
+// A pointer's optional name: `name` (UTF-8 text) or `name_b64` (base64 of bytes that are not valid
+// UTF-8), never both. Returns the raw bytes.
+Result<std::optional<std::string>> read_name(const json& o) {
+  CC_TRY(text, get_string(o, "name", false));
+  CC_TRY(b64, get_string(o, "name_b64", false));
+  if (*text && *b64) return field_error("name_b64", "must not be given together with 'name'");
+  if (!*b64) return std::move(*text);
+  CC_TRY(bytes, decode_name_b64(**b64));
+  return std::optional<std::string>{std::move(*bytes)};
+}
+
 // ---- value rules shared by validate() overloads
 
 Result<void> check_recipient(std::string_view field, std::string_view id) {
@@ -193,6 +205,43 @@ Result<void> validate_key(std::string_view key) {
   if (key.front() == '/') return field_error("key", "must not start with '/'");
   if (key.find("..") != std::string_view::npos) return field_error("key", "must not contain '..'");
   return ok();
+}
+
+bool is_valid_utf8(std::string_view s) noexcept {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte (RFC 3629 §4)
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) { len = 3; lo = 0xA0; }
+    else if (c >= 0xE1 && c <= 0xEC) len = 3;
+    else if (c == 0xED) { len = 3; hi = 0x9F; }  // no UTF-16 surrogates
+    else if (c >= 0xEE && c <= 0xEF) len = 3;
+    else if (c == 0xF0) { len = 4; lo = 0x90; }
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) { len = 4; hi = 0x8F; }  // not above U+10FFFF
+    else return false;                            // 0x80..0xC1 (continuation or overlong), 0xF5..0xFF
+    if (i + len > n) return false;
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if (c1 < lo || c1 > hi) return false;
+    for (std::size_t k = 2; k < len; ++k) {
+      const auto ck = static_cast<unsigned char>(s[i + k]);
+      if (ck < 0x80 || ck > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+Result<std::string> decode_name_b64(std::string_view b64) {
+  if (b64.size() > 4 * ((kMaxNameBytes + 2) / 3)) return field_error("name_b64", "must encode at most 4096 bytes");
+  auto bytes = base64_decode(b64);
+  if (!bytes) return field_error("name_b64", "must be padded standard base64 (RFC 4648)");
+  if (is_valid_utf8(*bytes)) return field_error("name_b64", "is only for names that are not valid UTF-8 (use 'name')");
+  return std::move(*bytes);
 }
 
 Result<void> validate_recipient_id(std::string_view id) { return check_recipient("recipient_id", id); }
@@ -323,7 +372,13 @@ std::string to_json(const Pointer& p) {
   j["created_at"] = format_rfc3339(p.created_at);
   j["expires_at"] = format_rfc3339(p.expires_at);
   j["producer_id"] = p.producer_id;
-  if (p.name) j["name"] = *p.name;
+  if (p.name) {
+    if (is_valid_utf8(*p.name)) {
+      j["name"] = *p.name;
+    } else {
+      j["name_b64"] = base64_encode(*p.name);  // lossless: the exact bytes (docs/protocol.md "Names")
+    }
+  }
   return dump(j);
 }
 
@@ -407,7 +462,7 @@ Result<Pointer> parse_pointer(std::string_view text, const ValidationLimits& lim
   p.expires_at = *expires;
   CC_TRY(producer, req_string(o, "producer_id"));
   p.producer_id = std::move(*producer);
-  CC_TRY(name, get_string(o, "name", false));
+  CC_TRY(name, read_name(o));
   p.name = std::move(*name);
   CC_TRY_VOID(validate(p, limits));
   return p;

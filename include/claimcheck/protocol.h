@@ -38,8 +38,12 @@ inline constexpr std::string_view kHeaderEncoding = "x-claimcheck-encoding";
 inline constexpr std::string_view kHeaderSha256 = "x-claimcheck-sha256";
 /// AMQP header of an inline message: raw payload size in bytes (integer).
 inline constexpr std::string_view kHeaderSizeRaw = "x-claimcheck-size-raw";
-/// AMQP header of an inline message: the payload's relative name (optional, same rules as Pointer::name).
+/// AMQP header of an inline message: the payload's relative name when it is valid UTF-8 (optional, same
+/// rules as Pointer::name).
 inline constexpr std::string_view kHeaderName = "x-claimcheck-name";
+/// AMQP header of an inline message: base64 (RFC 4648) of the name's bytes when they are not valid UTF-8;
+/// never together with kHeaderName (see decode_name_b64).
+inline constexpr std::string_view kHeaderNameB64 = "x-claimcheck-name-b64";
 
 /// Largest JSON message body parse_*() accept, in bytes (1 MiB).
 inline constexpr std::size_t kMaxMessageBytes = 1024 * 1024;
@@ -75,7 +79,9 @@ struct Pointer {
   Timestamp created_at{};                         ///< when the object was stored
   Timestamp expires_at{};                         ///< created_at + TTL; ≥ created_at
   std::string producer_id;                        ///< free-form producer identity (may be empty, ≤ 256 bytes)
-  std::optional<std::string> name;                ///< original relative path (validate_relative_name rules)
+  std::optional<std::string> name;                ///< original relative path, raw bytes (validate_relative_name
+                                                  ///< rules); travels as `name` when valid UTF-8, else as
+                                                  ///< `name_b64` (base64 of the bytes), so it round-trips
 
   /// created_at as RFC 3339 (millisecond precision, "Z").
   [[nodiscard]] std::string created_at_rfc3339() const { return format_rfc3339(created_at); }
@@ -139,7 +145,9 @@ struct Ack {
 };
 
 /// Serialize to one-line JSON with `schema` = "s3-pointer-v1"; writes `size_gz` (= size_stored) too when
-/// encoding is gzip; omits `name` when absent. Does not validate (use validate()).
+/// encoding is gzip; omits `name` when absent; a name that is not valid UTF-8 is written as `name_b64`
+/// (base64 of its bytes) instead of `name`, so parse_pointer returns exactly the same bytes. Does not
+/// validate (use validate()).
 std::string to_json(const Pointer& p);
 /// Serialize to one-line JSON with `schema` = "s3-store-v1". Optional fields are omitted when absent.
 std::string to_json(const StoreRecord& s);
@@ -177,6 +185,14 @@ std::string ack_message_id(std::string_view pointer_id, std::string_view recipie
 /// S3 key rule: 1..1024 bytes of [A-Za-z0-9._~/-], not containing "..", not starting with "/".
 /// Errors: InvalidArgument "field 'key': <rule>".
 [[nodiscard]] Result<void> validate_key(std::string_view key);
+/// True if `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+/// Pure, thread-safe.
+[[nodiscard]] bool is_valid_utf8(std::string_view s) noexcept;
+/// Decode the `name_b64` form of a name (pointer field or inline header kHeaderNameB64): padded base64 of
+/// at most kMaxNameBytes bytes that are NOT valid UTF-8 (valid UTF-8 must travel as `name`, so each name
+/// has one wire form). Errors: InvalidArgument "field 'name_b64': <rule>". Does not apply
+/// validate_relative_name (callers do).
+[[nodiscard]] Result<std::string> decode_name_b64(std::string_view b64);
 /// Recipient id rule: [A-Za-z0-9._-]{1,64}. Errors: InvalidArgument "field 'recipient_id': <rule>".
 [[nodiscard]] Result<void> validate_recipient_id(std::string_view id);
 /// Relative name rule (for writing files under an output dir): 1..4096 bytes, not absolute ("/" first),

@@ -232,9 +232,19 @@ class ConsumeWorker {
     if (!size || *size > max_raw()) return bad("header '" + std::string(kHeaderSizeRaw) + "': invalid or over the limit");
     PayloadInfo info;
     info.pointer_id = j.env.message.message_id;
-    if (const std::string* n = header(kHeaderName)) {
-      if (auto v = validate_relative_name(*n); !v) return bad(v.error().message);
-      info.name = *n;
+    const std::string* n = header(kHeaderName);
+    const std::string* n64 = header(kHeaderNameB64);
+    if (n && n64) return bad("headers '" + std::string(kHeaderName) + "' and '" + std::string(kHeaderNameB64) +
+                             "' must not both be given");
+    if (n64) {
+      auto bytes = decode_name_b64(*n64);
+      if (!bytes) return bad("header '" + std::string(kHeaderNameB64) + "': " + bytes.error().message);
+      info.name = std::move(*bytes);
+    } else if (n) {
+      info.name = *n;  // AMQP header strings carry bytes as they are
+    }
+    if (info.name) {
+      if (auto v = validate_relative_name(*info.name); !v) return bad(v.error().message);
     }
     info.content_type = j.env.message.content_type;
     info.size_raw = *size;

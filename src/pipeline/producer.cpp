@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "claimcheck/amqp/client.h"
+#include "claimcheck/base64.h"
 #include "claimcheck/amqp/work_queue.h"
 #include "claimcheck/file_io.h"
 #include "claimcheck/protocol.h"
@@ -426,7 +427,11 @@ Result<ProduceReport> Producer::run(const std::vector<PayloadInput>& inputs, con
         m.headers[std::string(kHeaderEncoding)] = std::string(to_string(res.pointer.encoding));
         m.headers[std::string(kHeaderSha256)] = res.inline_sha;
         m.headers[std::string(kHeaderSizeRaw)] = std::to_string(res.size_raw);
-        if (res.pointer.name) m.headers[std::string(kHeaderName)] = *res.pointer.name;
+        if (res.pointer.name && is_valid_utf8(*res.pointer.name)) {
+          m.headers[std::string(kHeaderName)] = *res.pointer.name;
+        } else if (res.pointer.name) {
+          m.headers[std::string(kHeaderNameB64)] = base64_encode(*res.pointer.name);  // lossless, see protocol.h
+        }
         auto id = client.publish(cfg_.names.msg_exchange, r, m, true);
         if (!id) {
           finish_job(i, false, "publish inline message to '" + r + "': " + id.error().to_string());

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "claimcheck/base64.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {
@@ -184,10 +185,8 @@ std::string md5_hex(std::span<const std::byte> data) {
 }
 
 std::string md5_base64(std::span<const std::byte> data) {
-  auto d = digest(EVP_md5(), data);
-  std::array<unsigned char, 64> out{};
-  int n = EVP_EncodeBlock(out.data(), reinterpret_cast<const unsigned char*>(d.data()), static_cast<int>(d.size()));
-  return std::string(reinterpret_cast<const char*>(out.data()), static_cast<std::size_t>(n));
+  const auto d = digest(EVP_md5(), data);
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
 std::string unquote_etag(std::string_view etag) {

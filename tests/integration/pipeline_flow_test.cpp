@@ -149,6 +149,7 @@ class PipelineFlowTest : public ::testing::Test {
   std::unique_ptr<amqp::Client> admin_;
   std::set<std::string> queues_;
   std::string ack_tap_;
+  std::vector<std::string> keys_;  // objects a test must remove itself (no coordinator runs here)
 };
 
 /// Runs consumers for `recipients` in threads until each settled `expected` messages (or went idle).
@@ -289,6 +290,56 @@ TEST_F(PipelineFlowTest, ThreeRecipientsWriteIdenticalCopiesWithEveryCodec) {
       EXPECT_TRUE(c->delete_object(bucket_, o.key).has_value()) << name;
     }
   }
+}
+
+// Regression (issue 8, data loss): `r\xe9.txt` (A) and `r\xe8.txt` (B), Latin-1 names that are not valid
+// UTF-8, both arrived as `r\uFFFD.txt`: one file holding A, and B lost. Offloaded and inline alike, each
+// must arrive under exactly its original bytes with its own content.
+TEST_F(PipelineFlowTest, NonUtf8FileNamesArriveAsTwoDistinctFiles) {
+  fs::path in_dir = work_ / "in-latin1";
+  fs::create_directories(in_dir / "sub\xe4");
+  const std::map<std::string, std::string> files{{"r\xe9.txt", "payload A " + random_bytes(3000, 7)},
+                                                 {"r\xe8.txt", "payload B " + random_bytes(3000, 8)},
+                                                 {"sub\xe4/x.bin", "payload C"}};
+  for (const auto& [name, data] : files) std::ofstream(in_dir / name, std::ios::binary) << data;
+  std::size_t sent = 0;
+  for (std::uint64_t threshold : {std::uint64_t{0}, std::uint64_t{100000}}) {  // offloaded, then inline
+    auto inputs = directory_inputs(in_dir.string(), threshold == 0 ? "off/" : "inl/");
+    ASSERT_TRUE(inputs.has_value()) << inputs.error().to_string();
+    ASSERT_EQ(inputs->size(), files.size());
+    auto cfg = producer_config({"a"});
+    cfg.inline_threshold = threshold;
+    auto p = Producer::create(cfg);
+    ASSERT_TRUE(p.has_value()) << p.error().to_string();
+    auto rep = p->run(*inputs);
+    ASSERT_TRUE(rep.has_value()) << rep.error().to_string();
+    ASSERT_EQ(rep->failed, 0u);
+    for (const auto& o : rep->outcomes) {
+      EXPECT_EQ(o.inlined, threshold != 0) << o.name;
+      if (!o.key.empty()) keys_.push_back(o.key);
+    }
+    sent += rep->outcomes.size();
+  }
+  auto cc = consumer_config("a");
+  cc.sink_factory = out_dir_sink_factory(work_ / "out");
+  cc.max_messages = sent;
+  auto reports = run_consumers({cc});
+  EXPECT_EQ(reports[0].processed, sent);
+  EXPECT_EQ(reports[0].dead_lettered, 0u);
+  std::size_t found = 0;
+  for (const auto& e : fs::recursive_directory_iterator(work_ / "out"))
+    if (e.is_regular_file()) ++found;
+  EXPECT_EQ(found, sent) << "every input arrives as its own file, none merged";
+  for (const std::string prefix : {"off/", "inl/"}) {
+    for (const auto& [name, data] : files) {
+      fs::path got = work_ / "out" / (prefix + name);
+      ASSERT_TRUE(fs::exists(got)) << got;
+      EXPECT_TRUE(slurp(got) == data) << got << " differs";
+    }
+  }
+  auto c = s3::S3Client::create(s3_);
+  ASSERT_TRUE(c.has_value());
+  for (const auto& k : keys_) EXPECT_TRUE(c->delete_object(bucket_, k).has_value()) << k;
 }
 
 // An unreachable object store: each delivery is requeued, and each requeue counts towards the queue's

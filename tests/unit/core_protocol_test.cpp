@@ -4,6 +4,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "claimcheck/base64.h"
 #include "claimcheck/protocol.h"
 
 namespace cc = claimcheck;
@@ -79,6 +80,80 @@ TEST(Protocol, PointerRoundTrip) {
   ASSERT_TRUE(back.has_value());
   EXPECT_FALSE(back->name.has_value());
   EXPECT_EQ(back->message_id(), kId);
+}
+
+// Regression (issue 8, data loss): two names differing in one byte that is not valid UTF-8 used to both
+// travel as "r\uFFFD.txt" (JSON replacement), so one recipient file held only one of the payloads.
+TEST(Protocol, NonUtf8NamesRoundTripExactlyAndStayDistinct) {
+  cc::Pointer a = sample_pointer();
+  cc::Pointer b = sample_pointer();
+  a.name = std::string("dir/r\xe9.txt");
+  b.name = std::string("dir/r\xe8.txt");
+  const std::string ta = cc::to_json(a), tb = cc::to_json(b);
+  EXPECT_NE(ta, tb);
+  const json ja = json::parse(ta);
+  EXPECT_FALSE(ja.contains("name")) << ta;  // an older consumer must not write it under a lossy name
+  EXPECT_EQ(ja["name_b64"], cc::base64_encode("dir/r\xe9.txt"));
+  auto ba = cc::parse_pointer(ta, {});
+  auto bb = cc::parse_pointer(tb, {});
+  ASSERT_TRUE(ba.has_value()) << ba.error().to_string();
+  ASSERT_TRUE(bb.has_value()) << bb.error().to_string();
+  EXPECT_EQ(*ba->name, std::string("dir/r\xe9.txt"));
+  EXPECT_EQ(*bb->name, std::string("dir/r\xe8.txt"));
+  // A valid UTF-8 name (here "ré.txt") keeps travelling as plain `name`.
+  cc::Pointer u = sample_pointer();
+  u.name = std::string("r\xc3\xa9.txt");
+  const json ju = json::parse(cc::to_json(u));
+  EXPECT_EQ(ju["name"], "r\xc3\xa9.txt");
+  EXPECT_FALSE(ju.contains("name_b64"));
+}
+
+TEST(Protocol, NameB64RulesNamingTheField) {
+  json j = json::parse(cc::to_json(sample_pointer()));
+  auto err_of = [&](const json& v) {
+    auto r = cc::parse_pointer(v.dump(), {});
+    return r.has_value() ? std::string("accepted") : r.error().message;
+  };
+  json both = j;
+  both["name_b64"] = cc::base64_encode("r\xe9");
+  EXPECT_EQ(err_of(both), "field 'name_b64': must not be given together with 'name'");
+  j.erase("name");
+  json bad = j;
+  bad["name_b64"] = "cu@=";
+  EXPECT_EQ(err_of(bad), "field 'name_b64': must be padded standard base64 (RFC 4648)");
+  json utf8 = j;
+  utf8["name_b64"] = cc::base64_encode("plain.txt");
+  EXPECT_EQ(err_of(utf8), "field 'name_b64': is only for names that are not valid UTF-8 (use 'name')");
+  json escape = j;
+  escape["name_b64"] = cc::base64_encode("../\xff");
+  EXPECT_EQ(err_of(escape), "field 'name': must not contain a '..' path component");
+}
+
+TEST(Validators, Utf8) {
+  EXPECT_TRUE(cc::is_valid_utf8(""));
+  EXPECT_TRUE(cc::is_valid_utf8("ascii/path.txt"));
+  EXPECT_TRUE(cc::is_valid_utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));  // é € 😀
+  EXPECT_FALSE(cc::is_valid_utf8("\xe9"));              // Latin-1 é
+  EXPECT_FALSE(cc::is_valid_utf8("\xc0\xaf"));         // overlong '/'
+  EXPECT_FALSE(cc::is_valid_utf8("\xed\xa0\x80"));     // UTF-16 surrogate
+  EXPECT_FALSE(cc::is_valid_utf8("\xf4\x90\x80\x80")); // above U+10FFFF
+  EXPECT_FALSE(cc::is_valid_utf8("\xe2\x82"));         // truncated
+}
+
+TEST(Base64, Rfc4648Vectors) {
+  const std::pair<const char*, const char*> v[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+                                                   {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+                                                   {"foobar", "Zm9vYmFy"}};
+  for (const auto& [raw, enc] : v) {
+    EXPECT_EQ(cc::base64_encode(raw), enc);
+    auto d = cc::base64_decode(enc);
+    ASSERT_TRUE(d.has_value()) << enc;
+    EXPECT_EQ(*d, raw);
+  }
+  const std::string all = [] { std::string s; for (int i = 0; i < 256; ++i) s.push_back(static_cast<char>(i)); return s; }();
+  EXPECT_EQ(*cc::base64_decode(cc::base64_encode(all)), all);
+  for (const char* bad : {"Zg=", "Zh==", "Z===", "Zm9v\n", "Zm 9", "====", "Zg==Zg=="})
+    EXPECT_FALSE(cc::base64_decode(bad).has_value()) << bad;
 }
 
 TEST(Protocol, PointerAcceptsUnknownFieldsAndDemoSizeGz) {
