@@ -71,7 +71,7 @@ struct ProduceCmd {
       cfg.producer_id = std::string(host[0] ? host : "producer") + "-" + std::to_string(getpid());
     }
     cfg.verify = verify;
-    cfg.delete_after_publish = del;
+    cfg.storage_check = del;
     cfg.concurrency = concurrency;
 
     std::vector<PayloadInput> inputs;
@@ -133,8 +133,9 @@ struct ProduceCmd {
     const ProduceOutcome* example = nullptr;
     for (const auto& o : rep->outcomes)
       if (o.ok && !o.pointer_json.empty()) { example = &o; break; }
-    std::printf("produce: %zu published, %zu failed, %zu inline, %zu verified%s\n", rep->succeeded, rep->failed,
-                rep->inlined, rep->verified, del ? ", objects deleted after publishing" : "");
+    std::printf("produce: %zu %s, %zu failed, %zu inline, %zu verified\n", rep->succeeded,
+                del ? "stored and deleted (storage check: nothing published)" : "published", rep->failed,
+                rep->inlined, rep->verified);
     std::printf("produce: raw %s, stored %s, %.2fs, %.1f msg/s, %.1f MiB/s\n", format_bytes(rep->bytes_raw).c_str(),
                 format_bytes(rep->bytes_stored).c_str(), secs, static_cast<double>(rep->succeeded) / secs,
                 static_cast<double>(rep->bytes_raw) / (1024.0 * 1024.0) / secs);
@@ -184,8 +185,8 @@ void register_produce(CLI::App& app, RunFn& run) {
   sub->add_option("--producer-id", cmd->producer_id, "producer id in pointers (default hostname-pid)");
   sub->add_flag("--verify", cmd->verify, "read each object back and check SHA-256 before publishing");
   sub->add_flag("--delete", cmd->del,
-                "delete each object right after its pointers were confirmed (transport-only runs; the store "
-                "record is still published)");
+                "storage round trip only: upload (and --verify), then delete each object; publishes no store "
+                "record and no pointer (only the coordinator deletes objects recipients were told about)");
   sub->add_option("--concurrency", cmd->concurrency, "parallel uploads")->capture_default_str();
   sub->add_option("--seed", cmd->seed, "seed of the synthetic payloads (0 = time based)");
   sub->callback([cmd, &run] { run = [cmd] { return cmd->run(); }; });

@@ -45,9 +45,10 @@ struct PayloadInput {
 /// - `ttl`: expires_at = created_at + ttl (≥ 1 s).
 /// - `producer_id`: written into every pointer and store record.
 /// - `verify`: read each object back (GET) and compare SHA-256 and size before publishing.
-/// - `delete_after_publish`: delete each object right after its pointers were confirmed (transport-only
-///   runs, as the reference demo). The store record IS still published, so the coordinator's view stays
-///   complete; its own delete of an already-missing object is a success.
+/// - `storage_check`: a storage round trip only (the reference demo's `DELETE=1`): upload, [verify], then
+///   delete each object; publish no store record and no pointer. Invariant S3 (DESIGN.md §5): once a store
+///   record is confirmed only the coordinator deletes the object, so the producer never deletes an object
+///   a recipient was told about. Cannot be combined with `inline_threshold` > 0.
 /// - `concurrency`: worker threads (each with its own S3Client), 1..64.
 /// - `publish_timeout`: longest wait for the confirms of one payload's store record + pointers once
 ///   published; past it the payload fails (its object is deleted best-effort).
@@ -65,7 +66,7 @@ struct ProducerConfig {
   std::chrono::seconds ttl{7 * 24 * 3600};
   std::string producer_id;
   bool verify = false;
-  bool delete_after_publish = false;
+  bool storage_check = false;
   int concurrency = 4;
   std::chrono::milliseconds publish_timeout{120000};
 
@@ -83,11 +84,13 @@ struct ProduceOutcome {
   bool ok = false;
   bool inlined = false;         ///< travelled as inline-v1
   bool verified = false;        ///< --verify read it back successfully
-  bool deleted = false;         ///< object deleted (delete_after_publish or cleanup after a failure)
+  bool deleted = false;         ///< object deleted by the producer (storage_check, or cleanup after a failure
+                                ///< that came before its store record was confirmed)
   std::uint64_t size_raw = 0;
   std::uint64_t size_stored = 0;
   std::string pointer_json;     ///< the s3-pointer-v1 JSON sent to the first recipient (empty if inline)
-  std::string error;            ///< Error::to_string() of the failure; empty when ok
+  std::string error;            ///< what failed, empty when ok; a pointer that could not be delivered names
+                                ///< each refused recipient ("not delivered to recipient 'b': nack")
 };
 
 /// Live counters for a progress line. Snapshot values.
@@ -118,8 +121,12 @@ struct ProduceReport {
 /// S3 put_object (If-None-Match: *, multipart above the part size, metadata `sha256` when the object fits
 /// in one part, `pointer-id`, `size-raw` when known) → [verify] → on the calling thread (the AMQP thread):
 /// publish the s3-store-v1 to `ack_exchange`/`store_routing_key` (confirmed) → then the s3-pointer-v1 to
-/// `msg_exchange`/<recipient> for every recipient (mandatory, confirmed) → [delete]. After a failure that
-/// follows the PUT the object is deleted best-effort (the orphan sweep covers what is left).
+/// `msg_exchange`/<recipient> for every recipient (mandatory, confirmed). A failure before the store
+/// record is confirmed deletes the object best-effort (the orphan sweep covers what is left); after it,
+/// the producer never deletes (invariant S3): a pointer refused for one recipient (nack, basic.return, no
+/// confirm within `publish_timeout`) fails the payload naming that recipient, the recipients whose pointer
+/// was confirmed got it exactly once, and the object stays until the coordinator deletes or expires it.
+/// The bookkeeping is the ProduceJobs state machine (src/pipeline/produce_jobs.h).
 ///
 /// Thread safety: one run() at a time; run() blocks the calling thread, which owns the AMQP connection and
 /// polls it every ≤ 50 ms (heartbeats stay serviced during long uploads).

@@ -31,6 +31,7 @@ constexpr const char* kPublishIdHeader = "x-claimcheck-publish-id";
 constexpr std::size_t kMaxEventsPerPoll = 1024;
 constexpr milliseconds kPollSlice{10};
 constexpr int kMaxNackResends = 10;  // basic.nack → re-send on a new connection, this many times per message
+constexpr milliseconds kNackDrainTimeout{2000};  // longest wait for the other confirms after a nack
 
 struct ConnDeleter {
   void operator()(amqp_connection_state_t c) const noexcept {
@@ -202,6 +203,12 @@ struct Client::Impl {
   std::vector<ConsumeSpec> consumes;
   std::vector<Event> queued_events;                    // produced outside poll(), returned by the next poll()
   std::string loss_reason;
+  // A nacked publish is re-sent on a new connection, but only once every other publish in flight on this
+  // one was settled: reconnecting at once would re-send those too, and a recipient whose pointer was about
+  // to be confirmed would get it twice (issue 8). While draining, nothing new is sent.
+  bool draining = false;
+  Clock::time_point drain_deadline{};
+  milliseconds resend_delay{0};
   int failed_rounds = 0;
   Clock::time_point next_attempt{};
   Clock::time_point connected_at{};
@@ -327,6 +334,7 @@ struct Client::Impl {
     connected = false;
     rpc_open = false;
     blocked = false;
+    draining = false;
     tag_to_id.clear();
     known_exchanges.clear();
     for (auto& [id, p] : pending) {
@@ -533,7 +541,7 @@ struct Client::Impl {
 
   // Sends every queued message, oldest first, while connected and not blocked.
   void flush_unsent(std::vector<Event>& ev) {
-    for (auto it = pending.begin(); it != pending.end() && connected && !blocked;) {
+    for (auto it = pending.begin(); it != pending.end() && connected && !blocked && !draining;) {
       Pending& p = it->second;
       if (p.sent) {
         ++it;
@@ -599,9 +607,21 @@ struct Client::Impl {
     }
     tag_to_id.erase(begin, end);
     if (resend) {
-      lose_connection("publish nacked by the broker: re-sending on a new connection", true);
-      next_attempt = Clock::now() + cfg.reconnect_initial * max_nacks;
+      resend_delay = std::max(resend_delay, cfg.reconnect_initial * max_nacks);
+      if (!draining) drain_deadline = Clock::now() + kNackDrainTimeout;
+      draining = true;
     }
+    finish_drain_if_settled();
+  }
+
+  // Once every publish in flight on this connection was settled (or the drain timed out), reconnects so
+  // the nacked messages are re-sent; see `draining`.
+  void finish_drain_if_settled() {
+    if (!draining || (!tag_to_id.empty() && Clock::now() < drain_deadline)) return;
+    const milliseconds delay = resend_delay;
+    resend_delay = milliseconds{0};
+    lose_connection("publish nacked by the broker: re-sending on a new connection", true);
+    next_attempt = Clock::now() + delay;
   }
 
   // ---- frame handling ------------------------------------------------------------------------------
@@ -799,6 +819,8 @@ struct Client::Impl {
       amqp_frame_t frame;
       int rc = amqp_simple_wait_frame_noblock(conn.get(), &frame, &tv);
       if (rc == AMQP_STATUS_TIMEOUT) {
+        finish_drain_if_settled();  // the drain timed out with no frame
+        if (!connected) continue;
         if (have || Clock::now() >= deadline || interrupted()) {
           if (connected && !amqp_frames_enqueued(conn.get())) amqp_maybe_release_buffers(conn.get());
           return ev;

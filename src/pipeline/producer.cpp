@@ -21,6 +21,7 @@
 #include "claimcheck/file_io.h"
 #include "claimcheck/protocol.h"
 #include "claimcheck/util.h"
+#include "pipeline/produce_jobs.h"
 
 namespace claimcheck {
 
@@ -95,16 +96,6 @@ struct WorkerResult {
   std::string error;
 };
 
-/// Per-payload state on the AMQP thread.
-struct JobState {
-  bool published = false;     // store (or inline messages) published
-  bool store_confirmed = false;
-  std::size_t pointers_pending = 0;
-  bool finished = false;
-  bool has_object = false;
-  std::chrono::steady_clock::time_point deadline{};
-};
-
 std::string hostname_pid_fallback() { return "claimcheck-producer"; }
 
 }  // namespace
@@ -126,6 +117,9 @@ Result<void> ProducerConfig::validate() const {
   eo.level = level;
   CC_TRY_VOID(eo.validate());
   if (inline_threshold > kMaxInlineThreshold) return config_error("inline_threshold: at most 16 MiB");
+  if (storage_check && inline_threshold > 0)
+    return config_error("storage_check (--delete) uploads and deletes objects only: it cannot be combined with "
+                        "inline_threshold (--inline-threshold)");
   if (ttl < std::chrono::seconds(1)) return config_error("ttl: must be at least 1 s");
   if (producer_id.size() > 256) return config_error("producer_id: at most 256 bytes");
   if (concurrency < 1 || concurrency > 64) return config_error("concurrency: must be 1..64");
@@ -310,251 +304,282 @@ class ProduceWorker {
 
 }  // namespace
 
-Result<ProduceReport> Producer::run(const std::vector<PayloadInput>& inputs, const std::function<bool()>& should_stop,
-                                    const std::function<void(const ProduceProgress&)>& progress) {
+namespace {
+
+amqp::Message now_stamped(amqp::Message m) {
+  m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
+  return m;
+}
+
+/// One Producer::run on the calling (AMQP) thread: feeds the workers, publishes what they stored, and
+/// applies what ProduceJobs decides. run() only polls, dispatches and applies.
+class ProduceRun {
+ public:
   using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  auto stop = [&] { return should_stop && should_stop(); };
 
-  // S3 clients first (config errors surface before connecting).
-  std::vector<s3::S3Client> clients;
-  for (int i = 0; i < cfg_.concurrency; ++i) {
-    CC_TRY(c, s3::S3Client::create(cfg_.s3));
-    clients.push_back(std::move(*c));
-  }
-
-  amqp::Client client(cfg_.amqp);
-  CC_TRY_VOID(client.connect());
-  CC_TRY_VOID(client.declare(amqp::recipient_topology(cfg_.names, cfg_.recipients)));
-  CC_TRY_VOID(client.declare(amqp::coordinator_topology(cfg_.names)));
-
-  ProduceReport report;
-  report.outcomes.resize(inputs.size());
-  std::vector<JobState> jobs(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    report.outcomes[i].label = inputs[i].label;
-    report.outcomes[i].name = inputs[i].name;
-  }
-
-  amqp::WorkQueue<WorkerTask> tasks;
-  amqp::WorkQueue<WorkerResult> results;
-  client.set_interrupt_check([&] { return !results.empty(); });
-
-  std::vector<std::unique_ptr<ProduceWorker>> workers;
-  std::vector<std::thread> threads;
-  for (auto& c : clients) {
-    workers.push_back(std::make_unique<ProduceWorker>(cfg_, inputs, std::move(c), tasks, results));
-  }
-  for (auto& w : workers) threads.emplace_back([p = w.get()] { p->loop(); });
-
-  // publish_id → (job index, is_store)
-  std::unordered_map<std::uint64_t, std::pair<std::size_t, bool>> pending;
-  std::size_t next = 0, in_worker = 0, finished = 0, pending_deletes = 0;
-  const std::size_t window = static_cast<std::size_t>(cfg_.concurrency) * 2;
-  std::optional<Error> fatal;
-  auto last_progress = Clock::now();
-
-  auto finish_job = [&](std::size_t i, bool success, const std::string& err) {
-    JobState& j = jobs[i];
-    if (j.finished) return;
-    j.finished = true;
-    ++finished;
-    ProduceOutcome& o = report.outcomes[i];
-    o.ok = success;
-    if (!success) {
-      o.error = err;
-      spdlog::error("produce: {} failed: {}", o.label, err);
+  ProduceRun(const ProducerConfig& cfg, const std::vector<PayloadInput>& inputs, amqp::Client& client,
+             amqp::WorkQueue<WorkerTask>& tasks, amqp::WorkQueue<WorkerResult>& results)
+      : cfg_(cfg), inputs_(inputs), client_(client), tasks_(tasks), results_(results),
+        jobs_(inputs.size(), cfg.recipients) {
+    report_.outcomes.resize(inputs.size());
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      report_.outcomes[i].label = inputs[i].label;
+      report_.outcomes[i].name = inputs[i].name;
     }
-    bool want_delete = j.has_object && (!success || cfg_.delete_after_publish);
-    if (want_delete) {
-      WorkerTask t;
-      t.kind = WorkerTask::Kind::Delete;
-      t.index = i;
-      t.key = o.key;
-      if (tasks.push(std::move(t))) ++pending_deletes;
-    }
-  };
+  }
 
-  auto publish_pointers = [&](std::size_t i) {
-    JobState& j = jobs[i];
-    const ProduceOutcome& o = report.outcomes[i];
-    for (const auto& r : cfg_.recipients) {
-      amqp::Message m;
-      m.body = o.pointer_json;
-      m.type = std::string(kSchemaPointer);
-      m.message_id = o.pointer_id;
-      m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
-      auto id = client.publish(cfg_.names.msg_exchange, r, m, true);
-      if (!id) {
-        finish_job(i, false, "publish pointer to '" + r + "': " + id.error().to_string());
-        return;
+  /// Runs until every input is settled and every delete done. `stop` is checked every round.
+  void run(const std::function<bool()>& stop, const std::function<void(const ProduceProgress&)>& progress) {
+    auto last_progress = Clock::now();
+    for (;;) {
+      if (!fatal_ && !interrupted_ && stop && stop()) interrupted_ = true;
+      feed();
+      for (auto& res : results_.drain()) handle_result(std::move(res));
+      if (finished_ == inputs_.size() && pending_deletes_ == 0 && in_worker_ == 0) break;
+      poll_broker();
+      const auto now = Clock::now();
+      for (const auto& a : jobs_.expire(now)) apply(a);
+      if (progress && now - last_progress > std::chrono::milliseconds(200)) {
+        last_progress = now;
+        progress(snapshot());
       }
-      pending[*id] = {i, false};
-      ++j.pointers_pending;
     }
-  };
+  }
 
-  auto handle_result = [&](WorkerResult&& res) {
+  ProduceReport take_report() && { return std::move(report_); }
+  const std::optional<Error>& fatal() const noexcept { return fatal_; }
+  bool interrupted() const noexcept { return interrupted_; }
+
+  ProduceProgress snapshot() const {
+    ProduceProgress pg;
+    pg.total = inputs_.size();
+    for (const auto& o : report_.outcomes) {
+      if (o.ok) {
+        ++pg.done;
+        pg.bytes_raw += o.size_raw;
+      }
+    }
+    pg.failed = finished_ - pg.done;
+    return pg;
+  }
+
+ private:
+  // Hands inputs to the workers, at most 2 × concurrency at a time; after a stop, fails the rest.
+  void feed() {
+    const std::size_t window = static_cast<std::size_t>(cfg_.concurrency) * 2;
+    while (!fatal_ && !interrupted_ && next_ < inputs_.size() && in_worker_ < window) {
+      WorkerTask t;
+      t.index = next_++;
+      tasks_.push(std::move(t));
+      ++in_worker_;
+    }
+    if (!interrupted_ && !fatal_) return;
+    const std::string why = fatal_ ? fatal_->to_string() : "interrupted";
+    while (next_ < inputs_.size()) apply(jobs_.failed(next_++, why, false));
+  }
+
+  void poll_broker() {
+    if (fatal_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return;
+    }
+    auto evs = client_.poll(std::chrono::milliseconds(50));
+    if (!evs) {
+      fatal_ = evs.error();
+      spdlog::error("produce: AMQP connection lost for good: {}", fatal_->to_string());
+      for (const auto& a : jobs_.abandon(fatal_->to_string())) apply(a);
+      return;
+    }
+    for (const auto& ev : *evs) handle_event(ev);
+  }
+
+  void handle_event(const amqp::Event& ev) {
+    using K = amqp::Event::Kind;
+    if (ev.kind == K::Confirmed) {
+      if (auto a = jobs_.confirmed(ev.publish_id)) apply(*a);
+    } else if (ev.kind == K::Failed) {
+      if (auto a = jobs_.refused(ev.publish_id, ev.reason)) apply(*a);
+    } else if (ev.kind == K::Reconnected) {
+      spdlog::warn("produce: AMQP reconnected ({}); unconfirmed publishes are re-sent", ev.reason);
+    } else if (ev.kind == K::Blocked) {
+      spdlog::warn("produce: broker blocked publishing: {}", ev.reason);
+    } else if (ev.kind == K::Unblocked) {
+      spdlog::info("produce: broker unblocked publishing");
+    }
+  }
+
+  void handle_result(WorkerResult&& res) {
     const std::size_t i = res.index;
-    JobState& j = jobs[i];
-    ProduceOutcome& o = report.outcomes[i];
+    ProduceOutcome& o = report_.outcomes[i];
     if (res.kind == WorkerResult::Kind::Deleted) {
-      --pending_deletes;
+      --pending_deletes_;
       o.deleted = res.delete_ok;
       return;
     }
-    --in_worker;
+    --in_worker_;
     o.size_raw = res.size_raw;
     o.size_stored = res.size_stored;
     o.verified = res.verified;
     if (res.kind == WorkerResult::Kind::Failed) {
-      o.deleted = res.object_stored;
-      finish_job(i, false, res.error);
+      o.deleted = res.object_stored;  // the worker deleted what it had stored
+      apply(jobs_.failed(i, res.error, false));
       return;
     }
     o.pointer_id = res.pointer.pointer_id;
-    j.published = true;
-    j.deadline = Clock::now() + cfg_.publish_timeout;
     if (res.kind == WorkerResult::Kind::Inline) {
-      o.inlined = true;
-      for (const auto& r : cfg_.recipients) {
-        amqp::Message m;
-        m.body = res.inline_body;
-        m.type = std::string(kTypeInline);
-        m.content_type = res.pointer.content_type;
-        m.message_id = res.pointer.pointer_id;
-        m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
-        m.headers[std::string(kHeaderEncoding)] = std::string(to_string(res.pointer.encoding));
-        m.headers[std::string(kHeaderSha256)] = res.inline_sha;
-        m.headers[std::string(kHeaderSizeRaw)] = std::to_string(res.size_raw);
-        if (res.pointer.name && is_valid_utf8(*res.pointer.name)) {
-          m.headers[std::string(kHeaderName)] = *res.pointer.name;
-        } else if (res.pointer.name) {
-          m.headers[std::string(kHeaderNameB64)] = base64_encode(*res.pointer.name);  // lossless, see protocol.h
-        }
-        auto id = client.publish(cfg_.names.msg_exchange, r, m, true);
-        if (!id) {
-          finish_job(i, false, "publish inline message to '" + r + "': " + id.error().to_string());
-          return;
-        }
-        pending[*id] = {i, false};
-        ++j.pointers_pending;
-      }
-      j.store_confirmed = true;
+      publish_inline(i, res);
       return;
     }
-    j.has_object = true;
     o.key = res.pointer.key;
+    if (cfg_.storage_check) {
+      apply(jobs_.finished_unpublished(i));
+      return;
+    }
     o.pointer_json = to_json(res.pointer);
-    StoreRecord sr = store_record_from(res.pointer);
+    publish_store(i, res.pointer);
+  }
+
+  void publish_store(std::size_t i, const Pointer& p) {
+    const StoreRecord sr = store_record_from(p);
     amqp::Message m;
     m.body = to_json(sr);
     m.type = std::string(kSchemaStore);
     m.message_id = sr.pointer_id;
-    m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
-    auto id = client.publish(cfg_.names.ack_exchange, cfg_.names.store_routing_key, m, true);
+    auto id = client_.publish(cfg_.names.ack_exchange, cfg_.names.store_routing_key, now_stamped(std::move(m)), true);
     if (!id) {
-      finish_job(i, false, "publish store record: " + id.error().to_string());
+      apply(jobs_.failed(i, "publish store record: " + id.error().to_string(), true));
       return;
     }
-    pending[*id] = {i, true};
-  };
+    jobs_.store_sent(i, *id, Clock::now() + cfg_.publish_timeout);
+  }
 
-  auto handle_event = [&](const amqp::Event& ev) {
-    if (ev.kind == amqp::Event::Kind::Confirmed || ev.kind == amqp::Event::Kind::Failed) {
-      auto it = pending.find(ev.publish_id);
-      if (it == pending.end()) return;
-      auto [i, is_store] = it->second;
-      pending.erase(it);
-      JobState& j = jobs[i];
-      if (j.finished) return;
-      if (ev.kind == amqp::Event::Kind::Failed) {
-        finish_job(i, false, std::string(is_store ? "store record" : "pointer") + " publish failed: " + ev.reason);
-        return;
-      }
-      if (is_store) {
-        j.store_confirmed = true;
-        publish_pointers(i);
-        return;
-      }
-      if (--j.pointers_pending == 0 && j.store_confirmed) finish_job(i, true, {});
-    } else if (ev.kind == amqp::Event::Kind::Reconnected) {
-      spdlog::warn("produce: AMQP reconnected ({}); unconfirmed publishes are re-sent", ev.reason);
-    } else if (ev.kind == amqp::Event::Kind::Blocked) {
-      spdlog::warn("produce: broker blocked publishing: {}", ev.reason);
-    } else if (ev.kind == amqp::Event::Kind::Unblocked) {
-      spdlog::info("produce: broker unblocked publishing");
-    }
-  };
+  void publish_pointers(std::size_t i) {
+    amqp::Message m;
+    m.body = report_.outcomes[i].pointer_json;
+    m.type = std::string(kSchemaPointer);
+    m.message_id = report_.outcomes[i].pointer_id;
+    publish_to_recipients(i, now_stamped(std::move(m)));
+  }
 
-  bool interrupted = false;
-  for (;;) {
-    // Feed the workers, bounded.
-    if (!fatal && !interrupted && stop()) interrupted = true;
-    while (!fatal && !interrupted && next < inputs.size() && in_worker < window) {
-      WorkerTask t;
-      t.index = next++;
-      tasks.push(std::move(t));
-      ++in_worker;
+  void publish_inline(std::size_t i, const WorkerResult& res) {
+    report_.outcomes[i].inlined = true;
+    amqp::Message m;
+    m.body = res.inline_body;
+    m.type = std::string(kTypeInline);
+    m.content_type = res.pointer.content_type;
+    m.message_id = res.pointer.pointer_id;
+    m.headers[std::string(kHeaderEncoding)] = std::string(to_string(res.pointer.encoding));
+    m.headers[std::string(kHeaderSha256)] = res.inline_sha;
+    m.headers[std::string(kHeaderSizeRaw)] = std::to_string(res.size_raw);
+    if (res.pointer.name && is_valid_utf8(*res.pointer.name)) {
+      m.headers[std::string(kHeaderName)] = *res.pointer.name;
+    } else if (res.pointer.name) {
+      m.headers[std::string(kHeaderNameB64)] = base64_encode(*res.pointer.name);  // lossless, see protocol.h
     }
-    if (interrupted || fatal) {
-      while (next < inputs.size()) finish_job(next++, false, fatal ? fatal->to_string() : "interrupted");
-    }
-    for (auto& res : results.drain()) handle_result(std::move(res));
-    if (finished == inputs.size() && pending_deletes == 0 && in_worker == 0) break;
+    jobs_.inline_started(i, Clock::now() + cfg_.publish_timeout);
+    publish_to_recipients(i, now_stamped(std::move(m)));
+  }
 
-    if (!fatal) {
-      auto evs = client.poll(std::chrono::milliseconds(50));
-      if (!evs) {
-        fatal = evs.error();
-        spdlog::error("produce: AMQP connection lost for good: {}", fatal->to_string());
-        for (std::size_t i = 0; i < jobs.size(); ++i)
-          if (jobs[i].published && !jobs[i].finished) finish_job(i, false, fatal->to_string());
-      } else {
-        for (const auto& ev : *evs) handle_event(ev);
+  // One message per recipient (mandatory, confirmed); a recipient refused at once is reported for itself.
+  void publish_to_recipients(std::size_t i, const amqp::Message& m) {
+    for (const auto& r : cfg_.recipients) {
+      auto id = client_.publish(cfg_.names.msg_exchange, r, m, true);
+      if (id) {
+        jobs_.pointer_sent(i, r, *id);
+      } else if (auto a = jobs_.pointer_refused(i, r, id.error().to_string())) {
+        apply(*a);
       }
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    auto now = Clock::now();
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-      if (jobs[i].published && !jobs[i].finished && now > jobs[i].deadline)
-        finish_job(i, false, "no publisher confirm within the publish timeout");
-    }
-    if (progress && now - last_progress > std::chrono::milliseconds(200)) {
-      last_progress = now;
-      ProduceProgress pg;
-      pg.total = inputs.size();
-      for (const auto& o : report.outcomes) {
-        if (o.ok) { ++pg.done; pg.bytes_raw += o.size_raw; }
-      }
-      pg.failed = finished - pg.done;
-      pg.elapsed = now - t0;
-      progress(pg);
     }
   }
+
+  void apply(const ProduceAction& a) {
+    if (a.kind == ProduceAction::Kind::PublishPointers) {
+      publish_pointers(a.job);
+      return;
+    }
+    ++finished_;
+    ProduceOutcome& o = report_.outcomes[a.job];
+    o.ok = a.ok;
+    if (!a.ok) {
+      o.error = a.error;
+      spdlog::error("produce: {} failed: {}", o.label, a.error);
+    }
+    if (!a.delete_object) return;
+    WorkerTask t;
+    t.kind = WorkerTask::Kind::Delete;
+    t.index = a.job;
+    t.key = o.key;
+    if (tasks_.push(std::move(t))) ++pending_deletes_;
+  }
+
+  const ProducerConfig& cfg_;
+  const std::vector<PayloadInput>& inputs_;
+  amqp::Client& client_;
+  amqp::WorkQueue<WorkerTask>& tasks_;
+  amqp::WorkQueue<WorkerResult>& results_;
+  ProduceJobs jobs_;
+  ProduceReport report_;
+  std::size_t next_ = 0, in_worker_ = 0, finished_ = 0, pending_deletes_ = 0;
+  std::optional<Error> fatal_;
+  bool interrupted_ = false;
+};
+
+void summarize(ProduceReport& report) {
+  for (const auto& o : report.outcomes) {
+    if (!o.ok) {
+      ++report.failed;
+      continue;
+    }
+    ++report.succeeded;
+    report.bytes_raw += o.size_raw;
+    report.bytes_stored += o.size_stored;
+    if (o.inlined) ++report.inlined;
+    if (o.verified) ++report.verified;
+  }
+}
+
+}  // namespace
+
+Result<ProduceReport> Producer::run(const std::vector<PayloadInput>& inputs, const std::function<bool()>& should_stop,
+                                    const std::function<void(const ProduceProgress&)>& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<s3::S3Client> clients;  // S3 clients first: config errors surface before connecting
+  for (int i = 0; i < cfg_.concurrency; ++i) {
+    CC_TRY(c, s3::S3Client::create(cfg_.s3));
+    clients.push_back(std::move(*c));
+  }
+  amqp::Client client(cfg_.amqp);
+  CC_TRY_VOID(client.connect());
+  if (!cfg_.storage_check) {
+    CC_TRY_VOID(client.declare(amqp::recipient_topology(cfg_.names, cfg_.recipients)));
+    CC_TRY_VOID(client.declare(amqp::coordinator_topology(cfg_.names)));
+  }
+  amqp::WorkQueue<WorkerTask> tasks;
+  amqp::WorkQueue<WorkerResult> results;
+  client.set_interrupt_check([&] { return !results.empty(); });
+  std::vector<std::unique_ptr<ProduceWorker>> workers;
+  std::vector<std::thread> threads;
+  for (auto& c : clients) workers.push_back(std::make_unique<ProduceWorker>(cfg_, inputs, std::move(c), tasks, results));
+  for (auto& w : workers) threads.emplace_back([p = w.get()] { p->loop(); });
+
+  ProduceRun pr(cfg_, inputs, client, tasks, results);
+  auto timed = [&](ProduceProgress pg) {
+    pg.elapsed = std::chrono::steady_clock::now() - t0;
+    progress(pg);
+  };
+  pr.run(should_stop, progress ? std::function<void(const ProduceProgress&)>(timed) : nullptr);
   tasks.close();
   for (auto& t : threads) t.join();
-  if (!fatal) {
-    auto w = client.wait_confirms(std::chrono::seconds(5));
-    (void)w;
-  }
+  if (!pr.fatal()) (void)client.wait_confirms(std::chrono::seconds(5));
   client.close();
 
-  for (const auto& o : report.outcomes) {
-    if (o.ok) {
-      ++report.succeeded;
-      report.bytes_raw += o.size_raw;
-      report.bytes_stored += o.size_stored;
-      if (o.inlined) ++report.inlined;
-      if (o.verified) ++report.verified;
-    } else {
-      ++report.failed;
-    }
-  }
-  report.elapsed = Clock::now() - t0;
+  const bool interrupted = pr.interrupted();
+  std::optional<Error> fatal = pr.fatal();
+  ProduceReport report = std::move(pr).take_report();
+  summarize(report);
+  report.elapsed = std::chrono::steady_clock::now() - t0;
   report.interrupted = interrupted;
-  report.fatal = fatal;
+  report.fatal = std::move(fatal);
   if (progress) {
     ProduceProgress pg;
     pg.total = inputs.size();

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "claimcheck/amqp/client.h"
+#include "rabbitmq_mgmt.h"
 #include "test_env.h"
 
 using namespace claimcheck;
@@ -22,79 +23,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string unique_suffix() {
-  std::random_device rd;
-  std::uniform_int_distribution<unsigned> d(0, 0xffffff);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%d-%06x", static_cast<int>(getpid()), d(rd));
-  return buf;
-}
-
-// user:password of the AMQP URL (the management API uses the same administrator user).
-std::string userinfo_of(const std::string& url) {
-  auto s = url.find("://");
-  auto at = url.find('@', s + 3);
-  if (s == std::string::npos || at == std::string::npos) return {};
-  return url.substr(s + 3, at - s - 3);
-}
-
-std::string url_decode(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::string url_encode(const std::string& s) {
-  std::string out;
-  char buf[4];
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-// Runs curl against the management API; credentials go through a mode-600 config file, never argv.
-std::string mgmt(const std::string& method, const std::string& path) {
-  const std::string base = test::require_env("RABBITMQ_MGMT_URL");
-  const std::string amqp_url = test::require_env("AMQP_URL");
-  std::string cfg_path = "/tmp/cc-amqp-it-" + unique_suffix() + ".curlrc";
-  {
-    std::ofstream f(cfg_path);
-    chmod(cfg_path.c_str(), 0600);
-    f << "user = \"" << url_decode(userinfo_of(amqp_url)) << "\"\n";
-    f << "url = \"" << base << path << "\"\n";
-    f << "request = \"" << method << "\"\n";
-    f << "header = \"X-Reason: claimcheck amqp integration test\"\n";
-  }
-  std::string out;
-  if (FILE* p = popen(("curl -sS -K " + cfg_path).c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    pclose(p);
-  }
-  std::remove(cfg_path.c_str());
-  return out;
-}
+using test::mgmt;
+using test::unique_suffix;
+using test::url_encode;
 
 // Closes the broker connection whose client-provided name is `connection_name` (server side, 320
 // CONNECTION_FORCED). Waits for the management plugin to list it. Returns true when deleted.
 bool close_connection_from_server(const std::string& connection_name) {
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto body = mgmt("GET", "/api/connections?columns=name,client_properties");
+    auto body = mgmt("GET", "/api/connections?columns=name,client_properties").body;
     auto j = nlohmann::json::parse(body, nullptr, false);
     if (j.is_array()) {
       for (const auto& c : j) {

@@ -19,6 +19,7 @@
 #include "claimcheck/producer.h"
 #include "claimcheck/protocol.h"
 #include "claimcheck/s3/s3_client.h"
+#include "rabbitmq_mgmt.h"
 #include "test_env.h"
 
 namespace fs = std::filesystem;
@@ -340,6 +341,63 @@ TEST_F(PipelineFlowTest, NonUtf8FileNamesArriveAsTwoDistinctFiles) {
   auto c = s3::S3Client::create(s3_);
   ASSERT_TRUE(c.has_value());
   for (const auto& k : keys_) EXPECT_TRUE(c->delete_object(bucket_, k).has_value()) << k;
+}
+
+// Regression (issue 8, data loss b): recipient b's queue refuses publishes (policy max-length 0,
+// reject-publish). The producer used to re-send everything 11 times (a got the pointer 11 times) and then
+// delete the object that a still needed. Now: the payload fails naming b only, a gets exactly one pointer
+// and writes the payload, and the object stays in S3 for the coordinator to expire (invariant S3).
+TEST_F(PipelineFlowTest, RecipientRefusingPublishesIsNamedAndTheObjectStays) {
+  const std::string policy = "cc-reject-" + tag_;
+  std::string pattern = "^" + names_.queue_prefix + "b$";
+  for (std::size_t at = 0; (at = pattern.find('.', at)) != std::string::npos; at += 3) pattern.replace(at, 1, "\\\\.");
+  auto put = test::mgmt("PUT", "/api/policies/%2F/" + policy,
+                        R"({"pattern":")" + pattern + R"(","apply-to":"queues","priority":100,)"
+                        R"("definition":{"max-length":0,"overflow":"reject-publish"}})");
+  ASSERT_TRUE(put.status == 201 || put.status == 204) << put.status << " " << put.body;
+  struct PolicyGuard {
+    std::string name;
+    ~PolicyGuard() { test::mgmt("DELETE", "/api/policies/%2F/" + name); }
+  } guard{policy};
+  // A quorum queue rejects publishes once it is over its max-length: one message already there.
+  auto cfg = producer_config({"a", "b"});
+  ASSERT_TRUE(admin_->declare(amqp::recipient_topology(names_, {"b"})).has_value());
+  amqp::Message filler;
+  filler.body = "filler";
+  ASSERT_TRUE(admin_->publish(names_.msg_exchange, "b", filler, true).has_value());
+  ASSERT_TRUE(admin_->wait_confirms(std::chrono::seconds(10)).has_value());
+
+  cfg.amqp.reconnect_initial = std::chrono::milliseconds(20);
+  cfg.amqp.reconnect_max = std::chrono::milliseconds(200);
+  PayloadInput in = file_input("-", "refused.bin");
+  const std::string data = random_bytes(200000, 11);
+  in.open = [data]() -> Result<std::unique_ptr<ByteSource>> {
+    return std::unique_ptr<ByteSource>(std::make_unique<MemorySource>(data));
+  };
+  auto p = Producer::create(cfg);
+  ASSERT_TRUE(p.has_value()) << p.error().to_string();
+  auto rep = p->run({in});
+  ASSERT_TRUE(rep.has_value()) << rep.error().to_string();
+  ASSERT_EQ(rep->outcomes.size(), 1u);
+  const ProduceOutcome& o = rep->outcomes[0];
+  EXPECT_EQ(rep->failed, 1u);
+  EXPECT_NE(o.error.find("not delivered to recipient 'b'"), std::string::npos) << o.error;
+  EXPECT_EQ(o.error.find("recipient 'a'"), std::string::npos) << o.error;
+  EXPECT_FALSE(o.deleted);
+  ASSERT_FALSE(o.key.empty());
+  keys_.push_back(o.key);
+  auto s3c = s3::S3Client::create(s3_);
+  ASSERT_TRUE(s3c.has_value());
+  EXPECT_TRUE(s3c->head_object(bucket_, o.key).has_value()) << "the producer deleted an object a still needs";
+
+  auto cc = consumer_config("a");
+  cc.sink_factory = out_dir_sink_factory(work_ / "out-a");
+  cc.idle_exit = std::chrono::milliseconds(3000);
+  auto reports = run_consumers({cc});
+  EXPECT_EQ(reports[0].processed, 1u) << "a receives the pointer exactly once";
+  EXPECT_EQ(reports[0].dead_lettered, 0u);
+  EXPECT_TRUE(slurp(work_ / "out-a" / "refused.bin") == data);
+  for (const auto& k : keys_) EXPECT_TRUE(s3c->delete_object(bucket_, k).has_value()) << k;
 }
 
 // An unreachable object store: each delivery is requeued, and each requeue counts towards the queue's
