@@ -24,6 +24,7 @@ struct ConsumeCmd {
   int prefetch = 8;
   int concurrency = 4;
   std::string out_dir;
+  std::string state_dir;
   std::string allowed_buckets;
   std::string max_size = "8GiB";
   std::uint64_t max_messages = 0;
@@ -58,6 +59,7 @@ struct ConsumeCmd {
     cfg.max_messages = max_messages;
     cfg.idle_exit = std::chrono::milliseconds(static_cast<std::int64_t>(idle_exit_s * 1000));
     cfg.max_permission_denied = max_403;
+    cfg.state_dir = state_dir.empty() ? default_state_dir(out_dir) : std::filesystem::path(state_dir);
     auto cons = Consumer::create(std::move(cfg));
     if (!cons) return usage_error(cons.error());
     spdlog::info("consume: recipient {} via {}{}", recipient, redact_url(amqp.urls),
@@ -66,9 +68,10 @@ struct ConsumeCmd {
     auto r = cons->run([] { return stop_requested(); }, &rep);
     double secs = std::chrono::duration<double>(rep.elapsed).count();
     std::printf(
-        "consume: recipient %s: %llu processed (%llu inline), %llu rejected, %llu dead-lettered, %llu requeued, "
-        "raw %s, stored %s, %.2fs, stop: %s\n",
+        "consume: recipient %s: %llu processed (%llu inline), %llu already processed, %llu rejected, "
+        "%llu dead-lettered, %llu requeued, raw %s, stored %s, %.2fs, stop: %s\n",
         recipient.c_str(), static_cast<unsigned long long>(rep.processed), static_cast<unsigned long long>(rep.inlined),
+        static_cast<unsigned long long>(rep.already_processed),
         static_cast<unsigned long long>(rep.rejected), static_cast<unsigned long long>(rep.dead_lettered),
         static_cast<unsigned long long>(rep.requeued), format_bytes(rep.bytes_raw).c_str(),
         format_bytes(rep.bytes_stored).c_str(), secs, rep.stop_reason.empty() ? "-" : rep.stop_reason.c_str());
@@ -79,6 +82,14 @@ struct ConsumeCmd {
     }
     // A consumer runs until stopped: SIGINT/SIGTERM after a clean drain is a normal end (exit 0).
     return kExitOk;
+  }
+
+  // Beside the output tree, never inside it: OUT → OUT/../.OUT.claimcheck; no --out-dir: .local/state.
+  static std::filesystem::path default_state_dir(const std::string& out) {
+    if (out.empty()) return ".local/state";
+    const auto abs = std::filesystem::absolute(out).lexically_normal();
+    const auto dir = abs.has_filename() ? abs : abs.parent_path();
+    return dir.parent_path() / ("." + dir.filename().string() + ".claimcheck");
   }
 
   static int usage_error(const Error& e) {
@@ -104,6 +115,11 @@ void register_consume(CLI::App& app, RunFn& run) {
   sub->add_option("--concurrency", cmd->concurrency, "parallel downloads")->capture_default_str();
   sub->add_option("--out-dir", cmd->out_dir,
                   "write each payload to DIR/<name> (or DIR/<pointer_id>) atomically; without it: verify and discard");
+  cmd->state_dir = env_first({"CLAIMCHECK_STATE_DIR"});
+  sub->add_option("--state-dir", cmd->state_dir,
+                  "directory of this recipient's journal of processed pointers (a redelivered pointer only re-sends "
+                  "its ack: no download, no second handler run); default beside the output, OUT/../.OUT.claimcheck, "
+                  "or .local/state without --out-dir [env CLAIMCHECK_STATE_DIR]");
   sub->add_option("--allowed-buckets", cmd->allowed_buckets, "comma-separated buckets pointers may use (default: --bucket)");
   sub->add_option("--max-size", cmd->max_size, "largest accepted payload (raw bytes)")->capture_default_str();
   sub->add_option("--max-messages", cmd->max_messages, "exit after this many messages (0 = no limit)");

@@ -67,6 +67,10 @@ SinkFactory discard_sink_factory();
 ///   (each one is requeued, so nothing is lost); 0 = never stop.
 /// - `settle_timeout`: on shutdown, how long to wait for in-flight work and confirms before closing
 ///   (what is unsettled then is redelivered by the broker).
+/// - `state_dir`: directory of this recipient's journal (`journal-<recipient>.db`, ConsumeJournal): the
+///   idempotent receiver. Empty = no journal (a pointer redelivered after its handler ran — a crash
+///   between the ack's confirm and basic.ack — is processed again). `inline_retention`: how long an
+///   inline message id is kept in the journal (inline messages carry no expiry).
 struct ConsumerConfig {
   s3::S3Config s3;
   amqp::AmqpConfig amqp;
@@ -81,6 +85,8 @@ struct ConsumerConfig {
   std::chrono::milliseconds retry_delay{1000};
   int max_permission_denied = 5;
   std::chrono::milliseconds settle_timeout{30000};
+  std::filesystem::path state_dir;
+  std::chrono::seconds inline_retention{7 * 24 * 3600};
 
   /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (origin "config").
   [[nodiscard]] Result<void> validate() const;
@@ -93,6 +99,7 @@ struct ConsumeReport {
   std::uint64_t rejected = 0;       ///< dead-lettered AND a `rejected` ack was published
   std::uint64_t dead_lettered = 0;  ///< every message copied to the DLX with a reason (incl. rejected)
   std::uint64_t requeued = 0;       ///< transient failures nacked with requeue
+  std::uint64_t already_processed = 0;  ///< redeliveries found in the journal: ack re-sent, no handler run
   std::uint64_t bytes_raw = 0;      ///< payload bytes handed to the handler (processed ones)
   std::uint64_t bytes_stored = 0;   ///< object bytes downloaded (processed ones)
   std::uint64_t s3_requests = 0;    ///< logical S3 requests made by all workers (S3Stats::requests)
@@ -103,6 +110,10 @@ struct ConsumeReport {
 /// Consumes one recipient queue (DESIGN.md §4 "Consume"). Declares recipient_topology for `recipient` and
 /// the ack exchange (coordinator_topology), then consumes with prefetch. Per delivery:
 ///
+/// - found in the journal (`state_dir`; pointer_id, or message_id of an inline message) → re-publish the
+///   recorded ack (confirmed) → basic.ack: no download, no handler run, no dead letter (idempotent
+///   receiver, DESIGN.md §10). The journal record is written after the handler committed and before the
+///   ack is published.
 /// - inline-v1: verify the `x-claimcheck-sha256` of the body, decode, handler; no coordinator ack.
 /// - otherwise parse_pointer(limits). Invalid (each field rule, bucket not allowed, size over the caps),
 ///   or this recipient not in `recipients` → dead-letter WITHOUT any S3 call.

@@ -14,6 +14,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/work_queue.h"
+#include "claimcheck/consume_journal.h"
 #include "claimcheck/file_io.h"
 #include "claimcheck/util.h"
 
@@ -60,6 +61,7 @@ struct JobResult {
   std::string reason;
   std::uint64_t size_raw = 0;
   std::uint64_t size_stored = 0;
+  std::string ack_json;  // Processed pointer: the `processed` ack, already recorded in the journal
 };
 
 /// Per delivery on the AMQP thread.
@@ -72,6 +74,7 @@ struct DeliveryState {
   bool dead_lettered = false;
   bool processed = false;
   bool inlined = false;
+  bool known = false;  // found in the journal: processed before, its ack re-sent
   std::uint64_t size_raw = 0;
   std::uint64_t size_stored = 0;
 };
@@ -84,12 +87,26 @@ Result<std::uint64_t> parse_u64(std::string_view s) {
   return v;
 }
 
+Ack ack_for(const Pointer& p, const std::string& recipient, AckStatus status, std::optional<std::string> reason) {
+  Ack a;
+  a.pointer_id = p.pointer_id;
+  a.recipient_id = recipient;
+  a.status = status;
+  a.reason = std::move(reason);
+  a.processed_at = utc_now();
+  a.bucket = p.bucket;
+  a.key = p.key;
+  a.recipients_total = p.recipients_total;
+  return a;
+}
+
 class ConsumeWorker {
  public:
   ConsumeWorker(const ConsumerConfig& cfg, s3::S3Client client, amqp::WorkQueue<Job>& jobs,
-                amqp::WorkQueue<JobResult>& results, const std::atomic<bool>& abort, std::atomic<int>& failure_streak)
+                amqp::WorkQueue<JobResult>& results, const std::atomic<bool>& abort, std::atomic<int>& failure_streak,
+                ConsumeJournal* journal)
       : cfg_(cfg), s3_(std::move(client)), jobs_(jobs), results_(results), abort_(abort),
-        failure_streak_(failure_streak),
+        failure_streak_(failure_streak), journal_(journal),
         rng_(std::random_device{}()) {}
 
   void loop() {
@@ -101,6 +118,7 @@ class ConsumeWorker {
       }
       JobResult r = j->pointer ? handle_pointer(*j) : handle_inline(*j);
       r.token = j->token;
+      if (r.kind == JobResult::Kind::Processed) journal_processed(*j, r);
       if (r.kind == JobResult::Kind::Transient || r.kind == JobResult::Kind::Denied) {
         backoff(failure_streak_.fetch_add(1) + 1);
       } else {
@@ -113,6 +131,24 @@ class ConsumeWorker {
   [[nodiscard]] s3::S3Stats stats() const { return s3_.stats(); }
 
  private:
+  // The handler committed: build the `processed` ack and record both in the journal before the AMQP
+  // thread publishes the ack, so a redelivery from here on only re-sends it (idempotent receiver). A
+  // journal that cannot be written makes the result transient: the delivery is requeued.
+  void journal_processed(const Job& j, JobResult& r) {
+    Timestamp expires = utc_now() + cfg_.inline_retention;
+    std::string id = j.env.message.message_id;
+    if (j.pointer) {
+      r.ack_json = to_json(ack_for(*j.pointer, cfg_.recipient, AckStatus::Processed, std::nullopt));
+      expires = j.pointer->expires_at;
+      id = j.pointer->pointer_id;
+    }
+    if (journal_ == nullptr) return;
+    if (auto w = journal_->record(id, r.ack_json, expires); !w) {
+      r.kind = JobResult::Kind::Transient;
+      r.reason = w.error().to_string();
+    }
+  }
+
   // Every requeue counts towards the quorum queue's delivery limit: a fixed delay let an S3 outage of about
   // a minute dead-letter every pointer in the queue. The delay doubles with each failure in a row (`streak`,
   // shared by the workers: retry_delay, 2x, 4x, ... capped at 30 s, jitter down to half), so the limit is
@@ -275,6 +311,7 @@ class ConsumeWorker {
   amqp::WorkQueue<JobResult>& results_;
   const std::atomic<bool>& abort_;
   std::atomic<int>& failure_streak_;  // transient/denied results in a row, all workers (backoff())
+  ConsumeJournal* journal_;           // may be null (no state_dir)
   std::mt19937_64 rng_;
 };
 
@@ -357,22 +394,318 @@ Result<Consumer> Consumer::create(ConsumerConfig cfg) {
   return Consumer(std::move(cfg));
 }
 
-Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, ConsumeReport* report_out) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  ConsumeReport rep;
-  auto publish_report = [&] {
-    rep.elapsed = Clock::now() - t0;
-    if (report_out) *report_out = rep;
-  };
-  const std::string queue = cfg_.names.queue_prefix + cfg_.recipient;
+namespace {
 
+/// One Consumer::run on the calling (AMQP) thread: takes deliveries, hands them to the workers, publishes
+/// acks and dead letters, and settles each delivery once its publishes are confirmed.
+class ConsumeRun {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ConsumeRun(const ConsumerConfig& cfg, amqp::Client& client, amqp::WorkQueue<Job>& jobs,
+             amqp::WorkQueue<JobResult>& results, std::atomic<bool>& abort, ConsumeJournal* journal)
+      : cfg_(cfg), client_(client), jobs_(jobs), results_(results), abort_(abort), journal_(journal),
+        queue_(cfg.names.queue_prefix + cfg.recipient) {}
+
+  /// Polls until a stop condition; `should_stop` may be empty.
+  void run(const std::function<bool()>& should_stop) {
+    last_activity_ = Clock::now();
+    for (;;) {
+      if (!stopping_) check_stop(should_stop);
+      if (stopping_ && (inflight_.empty() || Clock::now() > stop_deadline_)) return;
+      for (auto& r : results_.drain()) on_result(std::move(r));
+      auto evs = client_.poll(std::chrono::milliseconds(50));
+      if (!evs) {
+        spdlog::error("consume: AMQP connection lost for good: {}", evs.error().to_string());
+        fatal_ = evs.error();
+        rep_.stop_reason = "fatal";
+        return;
+      }
+      for (auto& ev : *evs) on_event(std::move(ev));
+      maybe_prune();
+    }
+  }
+
+  /// After the workers stopped: settles what they finished meanwhile (at most 5 s).
+  void flush() {
+    const auto until = Clock::now() + std::chrono::seconds(5);
+    for (auto& r : results_.drain()) on_result(std::move(r));
+    while (!inflight_.empty() && Clock::now() < until) {
+      auto evs = client_.poll(std::chrono::milliseconds(50));
+      if (!evs) break;
+      for (auto& ev : *evs) on_event(std::move(ev));
+    }
+  }
+
+  ConsumeReport& report() noexcept { return rep_; }
+  const std::optional<Error>& fatal() const noexcept { return fatal_; }
+
+ private:
+  void check_stop(const std::function<bool()>& should_stop) {
+    std::string why;
+    if (fatal_) why = fatal_->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
+    else if (should_stop && should_stop()) why = "stopped";
+    else if (cfg_.max_messages > 0 && settled_ >= cfg_.max_messages) why = "max-messages";
+    // Idle means "connected and the queue had nothing for us": a broker outage is not idleness, so the
+    // timer only runs while connected (and restarts at every reconnect, see on_event).
+    else if (cfg_.idle_exit.count() > 0 && inflight_.empty() && client_.connected() &&
+             Clock::now() - last_activity_ > cfg_.idle_exit)
+      why = "idle";
+    if (why.empty()) return;
+    stopping_ = true;
+    rep_.stop_reason = why;
+    stop_deadline_ = Clock::now() + cfg_.settle_timeout;
+    if (why == "stopped" || why == "fatal" || why == "permission-denied") abort_ = true;
+    if (client_.connected()) (void)client_.cancel_consume(queue_);
+    spdlog::info("consume: stopping ({}), {} in flight", why, inflight_.size());
+  }
+
+  void maybe_prune() {
+    if (journal_ == nullptr || Clock::now() < next_prune_) return;
+    next_prune_ = Clock::now() + std::chrono::minutes(10);
+    auto n = journal_->prune(utc_now());
+    if (!n) spdlog::warn("consume: {}", n.error().to_string());
+    else if (*n > 0) spdlog::info("consume: journal: pruned {} expired records", *n);
+  }
+
+  void settle(std::uint64_t token) {
+    auto it = inflight_.find(token);
+    if (it == inflight_.end()) return;
+    DeliveryState& d = it->second;
+    if (d.publish_failed) {
+      (void)client_.nack(d.env, true);
+      ++rep_.requeued;
+    } else {
+      if (auto a = client_.ack(d.env); !a)
+        spdlog::warn("consume: basic.ack failed (will be redelivered): {}", a.error().to_string());
+      count_settled(d);
+    }
+    ++settled_;
+    inflight_.erase(it);
+  }
+
+  void count_settled(const DeliveryState& d) {
+    if (d.processed) {
+      ++rep_.processed;
+      if (d.inlined) ++rep_.inlined;
+      rep_.bytes_raw += d.size_raw;
+      rep_.bytes_stored += d.size_stored;
+    }
+    if (d.known) ++rep_.already_processed;
+    if (d.dead_lettered) ++rep_.dead_lettered;
+    if (d.rejected_ack) ++rep_.rejected;
+  }
+
+  void settle_if_confirmed(std::uint64_t token) {
+    if (inflight_[token].confirms_pending == 0) settle(token);
+  }
+
+  void publish_for(std::uint64_t token, const std::string& exchange, const std::string& rk, const amqp::Message& m) {
+    DeliveryState& d = inflight_[token];
+    auto id = client_.publish(exchange, rk, m, true);
+    if (!id) {
+      spdlog::error("consume: publish to {} failed: {}", exchange, id.error().to_string());
+      d.publish_failed = true;
+      return;
+    }
+    publish_to_token_[*id] = token;
+    ++d.confirms_pending;
+  }
+
+  void publish_ack_json(std::uint64_t token, const std::string& pointer_id, std::string json) {
+    amqp::Message m;
+    m.body = std::move(json);
+    m.type = std::string(kSchemaAck);
+    m.message_id = ack_message_id(pointer_id, cfg_.recipient);
+    m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
+    publish_for(token, cfg_.names.ack_exchange, cfg_.names.ack_routing_key, m);
+  }
+
+  void dead_letter(std::uint64_t token, const std::string& reason, bool allow_ack = true) {
+    DeliveryState& d = inflight_[token];
+    spdlog::warn("consume: dead-lettering message {} from {}: {}", d.env.message.message_id, queue_, reason);
+    amqp::Message m = d.env.message;
+    m.headers[std::string(kHeaderError)] = reason;
+    m.headers[std::string(kHeaderSourceQueue)] = queue_;
+    m.headers[std::string(kHeaderRecipient)] = cfg_.recipient;
+    d.dead_lettered = true;
+    publish_for(token, cfg_.names.dlx, d.env.routing_key, m);
+    std::optional<Ack> a;
+    if (d.inlined || !allow_ack) {
+      // inline payloads have no coordinator record; foreign pointers are not ours to ack
+    } else if (d.pointer) {
+      Ack ack = ack_for(*d.pointer, cfg_.recipient, AckStatus::Rejected, reason);
+      if (validate(ack)) a = std::move(ack);
+    } else {
+      a = loose_rejected_ack(d.env.message.body, cfg_.recipient, reason);
+    }
+    if (a) {
+      d.rejected_ack = true;
+      publish_ack_json(token, a->pointer_id, to_json(*a));
+    }
+    settle_if_confirmed(token);
+  }
+
+  // A redelivery the journal knows: re-send its recorded ack (none for inline messages), then ack it.
+  bool settle_if_known(std::uint64_t token, const std::string& message_id) {
+    if (journal_ == nullptr) return false;
+    auto found = journal_->find(message_id);
+    if (!found) {
+      spdlog::warn("consume: {}; processing {} as new", found.error().to_string(), message_id);
+      return false;
+    }
+    if (!*found) return false;
+    DeliveryState& d = inflight_[token];
+    d.known = true;
+    spdlog::info("consume: {} was already processed (journal): re-sending its ack, no download", message_id);
+    if (!(*found)->empty()) publish_ack_json(token, message_id, std::move(**found));
+    settle_if_confirmed(token);
+    return true;
+  }
+
+  void dispatch(std::uint64_t token, std::optional<Pointer> p) {
+    Job j;
+    j.token = token;
+    j.env = inflight_[token].env;
+    j.pointer = std::move(p);
+    jobs_.push(std::move(j));
+  }
+
+  void on_delivery(amqp::Envelope&& env) {
+    last_activity_ = Clock::now();
+    const bool limit_reached = cfg_.max_messages > 0 && dispatched_ >= cfg_.max_messages;
+    if (stopping_ || limit_reached) {
+      (void)client_.nack(env, true);  // not ours to take any more: back to the queue
+      return;
+    }
+    ++dispatched_;
+    const std::uint64_t token = next_token_++;
+    DeliveryState& d = inflight_[token];
+    d.env = std::move(env);
+    if (d.env.message.type == kTypeInline) {
+      d.inlined = true;
+      if (!settle_if_known(token, d.env.message.message_id)) dispatch(token, std::nullopt);
+      return;
+    }
+    auto p = parse_pointer(d.env.message.body, cfg_.limits);
+    if (!p) return dead_letter(token, p.error().message);
+    if (std::find(p->recipients.begin(), p->recipients.end(), cfg_.recipient) == p->recipients.end()) {
+      // Not addressed to us: dead-letter, but no ack (we are not an expected recipient).
+      return dead_letter(token, "field 'recipients': does not include recipient '" + cfg_.recipient + "'", false);
+    }
+    if (settle_if_known(token, p->pointer_id)) return;
+    d.pointer = *p;
+    dispatch(token, std::move(*p));
+  }
+
+  void on_processed(std::uint64_t token, JobResult& r) {
+    consecutive_denied_ = 0;
+    DeliveryState& d = inflight_[token];
+    d.processed = true;
+    d.size_raw = r.size_raw;
+    d.size_stored = r.size_stored;
+    if (d.inlined) return settle(token);
+    publish_ack_json(token, d.pointer->pointer_id, std::move(r.ack_json));
+    settle_if_confirmed(token);
+    // One line per payload, as the reference demo's consumer prints: what arrived and that it verified.
+    spdlog::info("consume: verified {} {} ({} bytes, sha256 ok)", d.pointer->pointer_id,
+                 d.pointer->name.value_or(d.pointer->key), r.size_raw);
+  }
+
+  void on_result(JobResult&& r) {
+    last_activity_ = Clock::now();
+    if (inflight_.find(r.token) == inflight_.end()) return;
+    switch (r.kind) {
+      case JobResult::Kind::Processed: return on_processed(r.token, r);
+      case JobResult::Kind::Permanent:
+        consecutive_denied_ = 0;
+        return dead_letter(r.token, r.reason);
+      case JobResult::Kind::Denied:
+        ++consecutive_denied_;
+        spdlog::error("consume: S3 refused access ({} in a row), requeued: {}", consecutive_denied_, r.reason);
+        if (cfg_.max_permission_denied > 0 && consecutive_denied_ >= cfg_.max_permission_denied && !fatal_)
+          fatal_ = make_error(ErrorCode::PermissionDenied, "s3",
+                              "S3 refused access " + std::to_string(consecutive_denied_) + " times in a row: " + r.reason);
+        break;
+      case JobResult::Kind::Transient:
+        spdlog::warn("consume: transient failure, requeued: {}", r.reason);
+        break;
+    }
+    inflight_[r.token].publish_failed = true;  // settle() → nack with requeue
+    settle(r.token);
+  }
+
+  void on_confirm(const amqp::Event& ev) {
+    auto it = publish_to_token_.find(ev.publish_id);
+    if (it == publish_to_token_.end()) return;
+    const std::uint64_t token = it->second;
+    publish_to_token_.erase(it);
+    auto dit = inflight_.find(token);
+    if (dit == inflight_.end()) return;
+    if (ev.kind == amqp::Event::Kind::Failed) {
+      spdlog::error("consume: publish for message {} failed ({}); it will be requeued",
+                    dit->second.env.message.message_id, ev.reason);
+      dit->second.publish_failed = true;
+    }
+    if (--dit->second.confirms_pending == 0) settle(token);
+  }
+
+  void on_event(amqp::Event&& ev) {
+    using K = amqp::Event::Kind;
+    switch (ev.kind) {
+      case K::Delivery: on_delivery(std::move(ev.delivery)); break;
+      case K::Confirmed:
+      case K::Failed: on_confirm(ev); break;
+      case K::Reconnected:
+        last_activity_ = Clock::now();  // the idle timer restarts once the broker is back
+        spdlog::warn("consume: AMQP reconnected ({}); in-flight deliveries will be redelivered", ev.reason);
+        break;
+      case K::Cancelled:
+        spdlog::error("consume: the broker cancelled consuming {}", ev.reason);
+        if (!fatal_) fatal_ = make_error(ErrorCode::Unavailable, "amqp", "consumer of " + ev.reason + " cancelled");
+        break;
+      default: break;
+    }
+  }
+
+  const ConsumerConfig& cfg_;
+  amqp::Client& client_;
+  amqp::WorkQueue<Job>& jobs_;
+  amqp::WorkQueue<JobResult>& results_;
+  std::atomic<bool>& abort_;
+  ConsumeJournal* journal_;
+  const std::string queue_;
+  ConsumeReport rep_;
+  std::unordered_map<std::uint64_t, DeliveryState> inflight_;         // token → state
+  std::unordered_map<std::uint64_t, std::uint64_t> publish_to_token_;  // publish id → token
+  std::uint64_t next_token_ = 1, dispatched_ = 0, settled_ = 0;
+  int consecutive_denied_ = 0;
+  bool stopping_ = false;
+  std::optional<Error> fatal_;
+  Clock::time_point last_activity_{}, stop_deadline_{}, next_prune_{};
+};
+
+}  // namespace
+
+Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, ConsumeReport* report_out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto failed_start = [&](Error e) -> Result<ConsumeReport> {
+    if (report_out) *report_out = ConsumeReport{};
+    return Unexpected{std::move(e)};
+  };
+  std::unique_ptr<ConsumeJournal> journal;
+  if (!cfg_.state_dir.empty()) {
+    auto j = ConsumeJournal::open(cfg_.state_dir / ("journal-" + cfg_.recipient + ".db"));
+    if (!j) return failed_start(j.error());
+    journal = std::move(*j);
+  }
   std::vector<s3::S3Client> clients;
   for (int i = 0; i < cfg_.concurrency; ++i) {
     auto c = s3::S3Client::create(cfg_.s3);
-    if (!c) { publish_report(); return Unexpected{std::move(c).error()}; }
+    if (!c) return failed_start(c.error());
     clients.push_back(std::move(*c));
   }
+  const std::string queue = cfg_.names.queue_prefix + cfg_.recipient;
   amqp::Client client(cfg_.amqp);
   auto setup = [&]() -> Result<void> {
     CC_TRY_VOID(client.connect());
@@ -381,9 +714,9 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
     CC_TRY_VOID(client.consume(queue, cfg_.prefetch));
     return ok();
   };
-  if (auto s = setup(); !s) { publish_report(); return Unexpected{std::move(s).error()}; }
-  spdlog::info("consume: recipient '{}' consuming {} (prefetch {}, {} workers)", cfg_.recipient, queue, cfg_.prefetch,
-               cfg_.concurrency);
+  if (auto s = setup(); !s) return failed_start(s.error());
+  spdlog::info("consume: recipient '{}' consuming {} (prefetch {}, {} workers{})", cfg_.recipient, queue, cfg_.prefetch,
+               cfg_.concurrency, journal ? ", journal " + journal->path().string() : std::string(", no journal"));
 
   amqp::WorkQueue<Job> jobs;
   amqp::WorkQueue<JobResult> results;
@@ -392,262 +725,23 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
   client.set_interrupt_check([&] { return !results.empty(); });
   std::vector<std::unique_ptr<ConsumeWorker>> workers;
   std::vector<std::thread> threads;
-  for (auto& c : clients) workers.push_back(std::make_unique<ConsumeWorker>(cfg_, std::move(c), jobs, results, abort, failure_streak));
+  for (auto& c : clients)
+    workers.push_back(std::make_unique<ConsumeWorker>(cfg_, std::move(c), jobs, results, abort, failure_streak, journal.get()));
   for (auto& w : workers) threads.emplace_back([p = w.get()] { p->loop(); });
 
-  std::unordered_map<std::uint64_t, DeliveryState> inflight;         // token → state
-  std::unordered_map<std::uint64_t, std::uint64_t> publish_to_token;  // publish id → token
-  std::uint64_t next_token = 1, dispatched = 0, settled = 0;
-  int consecutive_denied = 0;
-  bool stopping = false;
-  std::optional<Error> fatal;
-  auto last_activity = Clock::now();
-  Clock::time_point stop_deadline{};
-
-  auto settle = [&](std::uint64_t token) {
-    auto it = inflight.find(token);
-    if (it == inflight.end()) return;
-    DeliveryState& d = it->second;
-    if (d.publish_failed) {
-      (void)client.nack(d.env, true);
-      ++rep.requeued;
-    } else {
-      if (auto a = client.ack(d.env); !a) spdlog::warn("consume: basic.ack failed (will be redelivered): {}", a.error().to_string());
-      if (d.processed) {
-        ++rep.processed;
-        if (d.inlined) ++rep.inlined;
-        rep.bytes_raw += d.size_raw;
-        rep.bytes_stored += d.size_stored;
-      }
-      if (d.dead_lettered) ++rep.dead_lettered;
-      if (d.rejected_ack) ++rep.rejected;
-    }
-    ++settled;
-    inflight.erase(it);
-  };
-
-  auto publish_for = [&](std::uint64_t token, const std::string& exchange, const std::string& rk,
-                         const amqp::Message& m) {
-    DeliveryState& d = inflight[token];
-    auto id = client.publish(exchange, rk, m, true);
-    if (!id) {
-      spdlog::error("consume: publish to {} failed: {}", exchange, id.error().to_string());
-      d.publish_failed = true;
-      return;
-    }
-    publish_to_token[*id] = token;
-    ++d.confirms_pending;
-  };
-
-  auto publish_ack = [&](std::uint64_t token, const Ack& a) {
-    amqp::Message m;
-    m.body = to_json(a);
-    m.type = std::string(kSchemaAck);
-    m.message_id = a.message_id();
-    m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
-    publish_for(token, cfg_.names.ack_exchange, cfg_.names.ack_routing_key, m);
-  };
-
-  auto dead_letter = [&](std::uint64_t token, const std::string& reason, bool allow_ack = true) {
-    DeliveryState& d = inflight[token];
-    spdlog::warn("consume: dead-lettering message {} from {}: {}", d.env.message.message_id, queue, reason);
-    amqp::Message m = d.env.message;
-    m.headers[std::string(kHeaderError)] = reason;
-    m.headers[std::string(kHeaderSourceQueue)] = queue;
-    m.headers[std::string(kHeaderRecipient)] = cfg_.recipient;
-    d.dead_lettered = true;
-    publish_for(token, cfg_.names.dlx, d.env.routing_key, m);
-    std::optional<Ack> a;
-    if (d.inlined || !allow_ack) {
-      // inline payloads have no coordinator record; foreign pointers are not ours to ack
-    } else if (d.pointer) {
-      Ack ack;
-      ack.pointer_id = d.pointer->pointer_id;
-      ack.recipient_id = cfg_.recipient;
-      ack.status = AckStatus::Rejected;
-      ack.reason = reason;
-      ack.processed_at = utc_now();
-      ack.bucket = d.pointer->bucket;
-      ack.key = d.pointer->key;
-      ack.recipients_total = d.pointer->recipients_total;
-      if (validate(ack)) a = std::move(ack);
-    } else {
-      a = loose_rejected_ack(d.env.message.body, cfg_.recipient, reason);
-    }
-    if (a) {
-      d.rejected_ack = true;
-      publish_ack(token, *a);
-    }
-    if (d.confirms_pending == 0) settle(token);
-  };
-
-  auto on_delivery = [&](amqp::Envelope&& env) {
-    last_activity = Clock::now();
-    bool limit_reached = cfg_.max_messages > 0 && dispatched >= cfg_.max_messages;
-    if (stopping || limit_reached) {
-      (void)client.nack(env, true);  // not ours to take any more: back to the queue
-      return;
-    }
-    ++dispatched;
-    const std::uint64_t token = next_token++;
-    DeliveryState& d = inflight[token];
-    d.env = std::move(env);
-    if (d.env.message.type == kTypeInline) {
-      d.inlined = true;
-      Job j;
-      j.token = token;
-      j.env = d.env;
-      jobs.push(std::move(j));
-      return;
-    }
-    auto p = parse_pointer(d.env.message.body, cfg_.limits);
-    if (!p) {
-      dead_letter(token, p.error().message);
-      return;
-    }
-    if (std::find(p->recipients.begin(), p->recipients.end(), cfg_.recipient) == p->recipients.end()) {
-      // Not addressed to us: dead-letter, but no ack (we are not an expected recipient).
-      dead_letter(token, "field 'recipients': does not include recipient '" + cfg_.recipient + "'", false);
-      return;
-    }
-    d.pointer = *p;
-    Job j;
-    j.token = token;
-    j.env = d.env;
-    j.pointer = std::move(*p);
-    jobs.push(std::move(j));
-  };
-
-  auto on_result = [&](JobResult&& r) {
-    last_activity = Clock::now();
-    auto it = inflight.find(r.token);
-    if (it == inflight.end()) return;
-    DeliveryState& d = it->second;
-    switch (r.kind) {
-      case JobResult::Kind::Processed: {
-        consecutive_denied = 0;
-        d.processed = true;
-        d.size_raw = r.size_raw;
-        d.size_stored = r.size_stored;
-        if (d.inlined) {
-          settle(r.token);
-          return;
-        }
-        Ack a;
-        a.pointer_id = d.pointer->pointer_id;
-        a.recipient_id = cfg_.recipient;
-        a.status = AckStatus::Processed;
-        a.processed_at = utc_now();
-        a.bucket = d.pointer->bucket;
-        a.key = d.pointer->key;
-        a.recipients_total = d.pointer->recipients_total;
-        publish_ack(r.token, a);
-        if (d.confirms_pending == 0) settle(r.token);
-        // One line per payload, as the reference demo's consumer prints: what arrived and that it verified.
-        spdlog::info("consume: verified {} {} ({} bytes, sha256 ok)", d.pointer->pointer_id,
-                     d.pointer->name.value_or(d.pointer->key), r.size_raw);
-        return;
-      }
-      case JobResult::Kind::Permanent:
-        consecutive_denied = 0;
-        dead_letter(r.token, r.reason);
-        return;
-      case JobResult::Kind::Denied:
-        ++consecutive_denied;
-        spdlog::error("consume: S3 refused access ({} in a row), requeued: {}", consecutive_denied, r.reason);
-        if (cfg_.max_permission_denied > 0 && consecutive_denied >= cfg_.max_permission_denied && !fatal)
-          fatal = make_error(ErrorCode::PermissionDenied, "s3",
-                             "S3 refused access " + std::to_string(consecutive_denied) + " times in a row: " + r.reason);
-        [[fallthrough]];
-      case JobResult::Kind::Transient:
-        if (r.kind == JobResult::Kind::Transient)
-          spdlog::warn("consume: transient failure, requeued: {}", r.reason);
-        d.publish_failed = true;  // settle() → nack with requeue
-        settle(r.token);
-        return;
-    }
-  };
-
-  auto on_event = [&](amqp::Event&& ev) {
-    using K = amqp::Event::Kind;
-    switch (ev.kind) {
-      case K::Delivery: on_delivery(std::move(ev.delivery)); break;
-      case K::Confirmed:
-      case K::Failed: {
-        auto it = publish_to_token.find(ev.publish_id);
-        if (it == publish_to_token.end()) break;
-        std::uint64_t token = it->second;
-        publish_to_token.erase(it);
-        auto dit = inflight.find(token);
-        if (dit == inflight.end()) break;
-        if (ev.kind == K::Failed) {
-          spdlog::error("consume: publish for message {} failed ({}); it will be requeued",
-                        dit->second.env.message.message_id, ev.reason);
-          dit->second.publish_failed = true;
-        }
-        if (--dit->second.confirms_pending == 0) settle(token);
-        break;
-      }
-      case K::Reconnected:
-        last_activity = Clock::now();  // the idle timer restarts once the broker is back
-        spdlog::warn("consume: AMQP reconnected ({}); in-flight deliveries will be redelivered", ev.reason);
-        break;
-      case K::Cancelled:
-        spdlog::error("consume: the broker cancelled consuming {}", ev.reason);
-        if (!fatal) fatal = make_error(ErrorCode::Unavailable, "amqp", "consumer of " + ev.reason + " cancelled");
-        break;
-      default: break;
-    }
-  };
-
-  for (;;) {
-    if (!stopping) {
-      std::string why;
-      if (fatal) why = fatal->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
-      else if (should_stop && should_stop()) why = "stopped";
-      else if (cfg_.max_messages > 0 && settled >= cfg_.max_messages) why = "max-messages";
-      // Idle means "connected and the queue had nothing for us": a broker outage is not idleness, so the
-      // timer only runs while connected (and restarts at every reconnect, see K::Reconnected).
-      else if (cfg_.idle_exit.count() > 0 && inflight.empty() && client.connected() &&
-               Clock::now() - last_activity > cfg_.idle_exit)
-        why = "idle";
-      if (!why.empty()) {
-        stopping = true;
-        rep.stop_reason = why;
-        stop_deadline = Clock::now() + cfg_.settle_timeout;
-        if (why == "stopped" || why == "fatal" || why == "permission-denied") abort = true;
-        if (client.connected()) (void)client.cancel_consume(queue);
-        spdlog::info("consume: stopping ({}), {} in flight", why, inflight.size());
-      }
-    }
-    if (stopping && (inflight.empty() || Clock::now() > stop_deadline)) break;
-    for (auto& r : results.drain()) on_result(std::move(r));
-    auto evs = client.poll(std::chrono::milliseconds(50));
-    if (!evs) {
-      spdlog::error("consume: AMQP connection lost for good: {}", evs.error().to_string());
-      fatal = evs.error();
-      rep.stop_reason = "fatal";
-      break;
-    }
-    for (auto& ev : *evs) on_event(std::move(ev));
-  }
+  ConsumeRun cr(cfg_, client, jobs, results, abort, journal.get());
+  cr.run(should_stop);
   abort = true;
   jobs.close();
   for (auto& t : threads) t.join();
-  if (!fatal || fatal->code == ErrorCode::PermissionDenied) {
-    // Settle what the workers finished meanwhile; unsettled deliveries are redelivered after close.
-    const auto flush_until = Clock::now() + std::chrono::seconds(5);
-    for (auto& r : results.drain()) on_result(std::move(r));
-    while (!inflight.empty() && Clock::now() < flush_until) {
-      auto evs = client.poll(std::chrono::milliseconds(50));
-      if (!evs) break;
-      for (auto& ev : *evs) on_event(std::move(ev));
-    }
-  }
+  // Settle what the workers finished meanwhile; unsettled deliveries are redelivered after close.
+  if (!cr.fatal() || cr.fatal()->code == ErrorCode::PermissionDenied) cr.flush();
   client.close();
+  ConsumeReport& rep = cr.report();
   for (const auto& w : workers) rep.s3_requests += w->stats().requests;
-  publish_report();
-  if (fatal) return Unexpected{*fatal};
+  rep.elapsed = std::chrono::steady_clock::now() - t0;
+  if (report_out) *report_out = rep;
+  if (cr.fatal()) return Unexpected{*cr.fatal()};
   return rep;
 }
 

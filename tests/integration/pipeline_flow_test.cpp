@@ -400,6 +400,53 @@ TEST_F(PipelineFlowTest, RecipientRefusingPublishesIsNamedAndTheObjectStays) {
   for (const auto& k : keys_) EXPECT_TRUE(s3c->delete_object(bucket_, k).has_value()) << k;
 }
 
+// Issue 8: a consumer SIGKILLed after its ack was confirmed but before basic.ack gets the pointer again,
+// often after the coordinator deleted the object; it used to dead-letter it as "object not found". With
+// the journal the redelivery only re-sends the recorded ack: no download, no handler run, no dead letter.
+TEST_F(PipelineFlowTest, RedeliveredProcessedPointerOnlyResendsItsAck) {
+  auto p = Producer::create(producer_config({"a"}));
+  ASSERT_TRUE(p.has_value());
+  auto rep = p->run(synthetic_inputs(1, 50000, 5, "j/"));
+  ASSERT_TRUE(rep.has_value() && rep->failed == 0u);
+  const ProduceOutcome o = rep->outcomes[0];
+  auto cc = consumer_config("a");
+  cc.state_dir = work_ / "state";
+  cc.sink_factory = out_dir_sink_factory(work_ / "out");
+  cc.max_messages = 1;
+  auto first = run_consumers({cc});
+  ASSERT_EQ(first[0].processed, 1u);
+  EXPECT_TRUE(fs::exists(work_ / "state" / "journal-a.db"));
+
+  // The same pointer again (a redelivery), and the object is already gone.
+  auto s3c = s3::S3Client::create(s3_);
+  ASSERT_TRUE(s3c.has_value());
+  ASSERT_TRUE(s3c->delete_object(bucket_, o.key).has_value());
+  fs::remove(work_ / "out" / "j" / "msg-1.json");
+  amqp::Message again;
+  again.body = o.pointer_json;
+  again.type = std::string(kSchemaPointer);
+  again.message_id = o.pointer_id;
+  ASSERT_TRUE(admin_->publish(names_.msg_exchange, "a", again, true).has_value());
+  ASSERT_TRUE(admin_->wait_confirms(std::chrono::seconds(10)).has_value());
+  auto second = run_consumers({cc});
+  EXPECT_EQ(second[0].already_processed, 1u);
+  EXPECT_EQ(second[0].processed, 0u);
+  EXPECT_EQ(second[0].dead_lettered, 0u);
+  EXPECT_EQ(second[0].s3_requests, 0u) << "no download for a journaled pointer";
+  EXPECT_FALSE(fs::exists(work_ / "out" / "j" / "msg-1.json")) << "the handler did not run again";
+  int acks = 0;
+  for (const auto& env : drain(ack_tap_)) {
+    if (env.message.type != kSchemaAck) continue;
+    auto a = parse_ack(env.message.body);
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->status, AckStatus::Processed);
+    EXPECT_EQ(a->pointer_id, o.pointer_id);
+    ++acks;
+  }
+  EXPECT_EQ(acks, 2) << "the first ack and its re-send";
+  EXPECT_TRUE(drain(names_.dead_queue).empty());
+}
+
 // An unreachable object store: each delivery is requeued, and each requeue counts towards the queue's
 // delivery limit (20). With a fixed retry delay the pointer reached the limit within seconds (about a
 // minute with the default 1 s) and the broker dead-lettered it; the delay now doubles per failure in a row.
