@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "claimcheck/amqp/client.h"
+#include "rabbit_mgmt.h"
 #include "test_env.h"
 
 using namespace claimcheck;
@@ -30,64 +32,8 @@ std::string unique_suffix() {
   return buf;
 }
 
-// user:password of the AMQP URL (the management API uses the same administrator user).
-std::string userinfo_of(const std::string& url) {
-  auto s = url.find("://");
-  auto at = url.find('@', s + 3);
-  if (s == std::string::npos || at == std::string::npos) return {};
-  return url.substr(s + 3, at - s - 3);
-}
-
-std::string url_decode(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::string url_encode(const std::string& s) {
-  std::string out;
-  char buf[4];
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-// Runs curl against the management API; credentials go through a mode-600 config file, never argv.
-std::string mgmt(const std::string& method, const std::string& path) {
-  const std::string base = test::require_env("RABBITMQ_MGMT_URL");
-  const std::string amqp_url = test::require_env("AMQP_URL");
-  std::string cfg_path = "/tmp/cc-amqp-it-" + unique_suffix() + ".curlrc";
-  {
-    std::ofstream f(cfg_path);
-    chmod(cfg_path.c_str(), 0600);
-    f << "user = \"" << url_decode(userinfo_of(amqp_url)) << "\"\n";
-    f << "url = \"" << base << path << "\"\n";
-    f << "request = \"" << method << "\"\n";
-    f << "header = \"X-Reason: claimcheck amqp integration test\"\n";
-  }
-  std::string out;
-  if (FILE* p = popen(("curl -sS -K " + cfg_path).c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    pclose(p);
-  }
-  std::remove(cfg_path.c_str());
-  return out;
-}
+using test::mgmt;
+using test::url_encode;
 
 // Closes the broker connection whose client-provided name is `connection_name` (server side, 320
 // CONNECTION_FORCED). Waits for the management plugin to list it. Returns true when deleted.
@@ -353,6 +299,38 @@ TEST_F(AmqpClientIT, PrefetchBoundsUnackedAndPropertiesRoundTrip) {
   for (int i = 0; i < kN; ++i) EXPECT_EQ(bodies[static_cast<std::size_t>(i)], "p" + std::to_string(i));
   ASSERT_TRUE(client_->cancel_consume(n.queue_prefix + "r").has_value());
   ASSERT_TRUE(client_->cancel_consume(n.queue_prefix + "r").has_value());  // idempotent
+}
+
+// DESIGN.md §2/§9: a delivery carries the user_id of the user that published it — the administrator's for
+// client_, a second real broker user's for its own connection — and Message::user_id cannot forge it.
+TEST_F(AmqpClientIT, DeliveryCarriesThePublishersUserId) {
+  auto n = names();
+  declare_recipients(n, {"r"});
+  test::BrokerUser other("cc-it-user-" + sfx_);
+  AmqpConfig oc = cfg_;
+  oc.urls = {other.url()};
+  oc.connection_name = "cc-amqp-it-other-" + sfx_;
+  Client oclient(oc);
+  ASSERT_TRUE(oclient.connect().has_value());
+  Message forged = msg("from-other");
+  forged.user_id = test::admin_user();  // ignored: the client sends the user it authenticated as
+  ASSERT_TRUE(oclient.publish(n.msg_exchange, "r", forged, true).has_value());
+  auto oc_confirmed = oclient.wait_confirms(10s);
+  ASSERT_TRUE(oc_confirmed.has_value()) << oc_confirmed.error().to_string();
+  oclient.close();
+  ASSERT_TRUE(client_->publish(n.msg_exchange, "r", msg("from-admin"), true).has_value());
+  ASSERT_TRUE(client_->wait_confirms(10s).has_value());
+
+  std::map<std::string, std::string> user_of;  // body → user_id
+  for (int i = 0; i < 2; ++i) {
+    auto env = client_->basic_get(n.queue_prefix + "r");
+    ASSERT_TRUE(env.has_value() && env->has_value()) << "message " << i << " missing";
+    user_of[(*env)->message.body] = (*env)->message.user_id;
+    ASSERT_TRUE(client_->ack(**env).has_value());
+  }
+  EXPECT_EQ(user_of["from-other"], other.name());
+  EXPECT_EQ(user_of["from-admin"], test::admin_user());
+  EXPECT_FALSE(test::admin_user().empty());
 }
 
 TEST_F(AmqpClientIT, NackRequeueIsRedeliveredWithDeliveryCount) {
