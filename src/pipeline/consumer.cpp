@@ -302,6 +302,8 @@ std::optional<Ack> loose_rejected_ack(const std::string& body, const std::string
   a.status = AckStatus::Rejected;
   a.reason = reason;
   a.processed_at = utc_now();
+  if (auto sha = str("sha256"); !sha.empty()) a.sha256 = std::move(sha);
+  if (!validate(a)) a.sha256.reset();  // a malformed sha256 is not one we were asked to verify
   if (!validate(a)) return std::nullopt;
   return a;
 }
@@ -470,6 +472,7 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
       ack.bucket = d.pointer->bucket;
       ack.key = d.pointer->key;
       ack.recipients_total = d.pointer->recipients_total;
+      ack.sha256 = d.pointer->sha256;
       if (validate(ack)) a = std::move(ack);
     } else {
       a = loose_rejected_ack(d.env.message.body, cfg_.recipient, reason);
@@ -541,6 +544,7 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
         a.bucket = d.pointer->bucket;
         a.key = d.pointer->key;
         a.recipients_total = d.pointer->recipients_total;
+        a.sha256 = d.pointer->sha256;  // verified by the worker (Processed)
         publish_ack(r.token, a);
         if (d.confirms_pending == 0) settle(r.token);
         // One line per payload, as the reference demo's consumer prints: what arrived and that it verified.
