@@ -912,6 +912,29 @@ TEST_P(CoordTest, AcksWithoutSha256NeedTheCompatibilityFlag) {
   ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 20s));
 }
 
+// B1 through RabbitMQ: acks for unknown pointers beyond the per-user cap are dead-lettered with the reason.
+TEST_P(CoordTest, PlaceholderFloodBeyondTheCapIsDeadLettered) {
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = new_uuid_v4();
+    publish_ack(store_record(id, prefix_ + "/nothing-" + id, {"r1"}), "r1");  // never a store record
+  }
+  confirm();
+  auto cfg = config();
+  cfg.db.max_placeholder_acks_per_sender = 3;
+  auto& run = start(cfg);
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().refused == 2 && run.coord->stats().acks_new == 3; }, 10s));
+  const auto dead = take_dead(2);
+  ASSERT_EQ(dead.size(), 2u);
+  for (const auto& d : dead) {
+    EXPECT_EQ(d.rule, "placeholder_cap");
+    EXPECT_NE(d.reason.find("user '" + admin_user() + "' already has 3 acks for unknown pointers"), std::string::npos)
+        << d.reason;
+  }
+  auto sum = store_->summary(0, refstore::Clock::now());
+  ASSERT_TRUE(sum);
+  EXPECT_EQ(sum->counts[ObjectState::Placeholder], 3);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, CoordTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& p) { return p.param; });
 
@@ -958,3 +981,50 @@ TEST(CoordinatorParseTest, DispatchesBySchemaAndRejectsMismatch) {
 }
 
 }  // namespace
+
+// DESIGN.md §9 rules as a pure function (no broker): who may publish what.
+TEST(CoordinatorTrust, CheckSenderRules) {
+  CoordinatorConfig cfg;
+  cfg.producer_users = {"producer"};
+  cfg.recipient_users = {{"branch9", "head-office"}};
+  refstore::AckInput a;
+  a.recipient_id = "branch2";
+  a.sha256 = std::string(64, 'a');
+  amqp::Message m;
+  m.user_id = "branch2";
+  EXPECT_FALSE(check_sender(cfg, m, a)) << "default mapping: the user of the same name";
+  m.user_id = "branch1";
+  auto r = check_sender(cfg, m, a);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rule, "ack_user_id");
+  EXPECT_EQ(r->reason, "ack for recipient 'branch2' published by user 'branch1' (expected 'branch2')");
+  a.recipient_id = "branch9";
+  m.user_id = "branch9";
+  EXPECT_EQ(check_sender(cfg, m, a)->reason,
+            "ack for recipient 'branch9' published by user 'branch9' (expected 'head-office')");
+  m.user_id = "head-office";
+  EXPECT_FALSE(check_sender(cfg, m, a));
+  a.sha256.clear();
+  EXPECT_EQ(check_sender(cfg, m, a)->rule, "ack_sha256");
+  m.user_id.clear();
+  EXPECT_EQ(check_sender(cfg, m, a)->rule, "ack_user_id");
+  cfg.accept_unauthenticated_acks = true;  // neither user_id nor sha256: accepted in compatibility mode
+  EXPECT_FALSE(check_sender(cfg, m, a));
+  m.user_id = "branch1";  // a user_id that is present is still checked
+  EXPECT_EQ(check_sender(cfg, m, a)->rule, "ack_user_id");
+  EXPECT_EQ(recipient_user({{"*", "admin"}, {"r1", "u1"}}, "r2"), "admin");
+  EXPECT_EQ(recipient_user({{"*", "admin"}, {"r1", "u1"}}, "r1"), "u1");
+
+  refstore::StoreInput s;
+  m.user_id = "producer";
+  EXPECT_FALSE(check_sender(cfg, m, s));
+  m.user_id = "branch1";
+  r = check_sender(cfg, m, s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rule, "store_user_id");
+  EXPECT_EQ(r->reason, "store record published by user 'branch1' (expected one of the producer users 'producer')");
+  m.user_id.clear();
+  EXPECT_NE(check_sender(cfg, m, s)->reason.find("no AMQP user_id"), std::string::npos);
+  cfg.producer_users.clear();
+  EXPECT_FALSE(cfg.validate()) << "producer_users must not be empty";
+}
