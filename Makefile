@@ -69,8 +69,12 @@ consumer: cli ## Consume one recipient's queue [RECIPIENT=branch1 OUT_DIR=dir]
 
 # Coordinator: make coordinator [DB=sqlite:PATH|postgresql://...] [ONCE=1] [METRICS_ADDR=127.0.0.1:9464]
 # [ARGS="--batch-size 1000 ..."]; make status [POINTER_ID=uuid] [JSON=1].
+# Until `make up` creates per-party users (issue 9 item 1) every party runs as the administrator of .local/env,
+# so the coordinator believes store records and every recipient's acks from that user (DESIGN.md §9).
 coordinator: cli ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 METRICS_ADDR=host:port ARGS=...]
-	@$(LOAD_ENV) $(BIN) coordinator $(if $(DB),--db $(DB)) $(if $(filter 1,$(ONCE)),--once) \
+	@$(LOAD_ENV) u=$$(printf '%s' "$${AMQP_URL%%,*}" | sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#'); \
+	  $(BIN) coordinator --producer-users "$$u" --recipient-users "*=$$u" \
+	  $(if $(DB),--db $(DB)) $(if $(filter 1,$(ONCE)),--once) \
 	  $(if $(METRICS_ADDR),--metrics-addr $(METRICS_ADDR)) $(ARGS)
 
 status: cli ## Show refcount state: counts per state, or one object [POINTER_ID=uuid JSON=1 DB=...]

@@ -65,6 +65,9 @@ int run_amqp(std::size_t objects, std::size_t batch) {
   cfg.key_prefix = "coord-bench-" + sfx;  // the prefix of the keys make_messages() writes
   cfg.lifecycle_days = 0;
   cfg.batch_size = batch;
+  // One administrator publishes everything here: believe its stores and acks (DESIGN.md §9).
+  cfg.producer_users = {amqp::url_user(url)};
+  cfg.recipient_users = {{"*", amqp::url_user(url)}};
   auto dir = std::filesystem::temp_directory_path() / ("coord-bench-e2e-" + sfx);
   std::filesystem::create_directories(dir);
   cfg.db.dsn = "sqlite:" + (dir / "c.db").string();
@@ -140,6 +143,7 @@ std::vector<amqp::Message> make_messages(std::size_t objects, const std::string&
       a.bucket = s.bucket;
       a.key = s.key;
       a.recipients_total = 3;
+      a.sha256 = s.sha256;
       amqp::Message am;
       am.body = to_json(a);
       am.type = std::string(kSchemaAck);

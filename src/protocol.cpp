@@ -327,6 +327,7 @@ Result<void> validate(const Ack& a, const ValidationLimits& limits) {
   CC_TRY_VOID(check_bucket(a.bucket, limits));
   CC_TRY_VOID(validate_key(a.key));
   if (a.recipients_total < 1) return field_error("recipients_total", "must be >= 1");
+  if (a.sha256) CC_TRY_VOID(check_sha(*a.sha256));
   return ok();
 }
 
@@ -415,6 +416,7 @@ std::string to_json(const Ack& a) {
   j["bucket"] = a.bucket;
   j["key"] = a.key;
   j["recipients_total"] = a.recipients_total;
+  if (a.sha256) j["sha256"] = *a.sha256;
   return dump(j);
 }
 
@@ -527,6 +529,8 @@ Result<Ack> parse_ack(std::string_view text, const ValidationLimits& limits) {
   a.key = std::move(*key);
   CC_TRY(total, req_int(o, "recipients_total"));
   a.recipients_total = *total;
+  CC_TRY(sha, get_string(o, "sha256", false));
+  a.sha256 = std::move(*sha);
   CC_TRY_VOID(validate(a, limits));
   return a;
 }

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -51,7 +52,41 @@ struct CoordinatorOptions {
   int prefetch = 0;
   bool no_orphan_sweep = false;
   bool debug_crash_after_commit = false;
+  // Trust model (DESIGN.md §9) and bounds (B1).
+  std::string recipient_users;
+  std::string producer_users = "producer";
+  bool accept_unauthenticated_acks = false;
+  std::string history_retention = "7d";
+  std::int64_t max_placeholders_per_sender = 10000;
+  std::int64_t max_placeholders = 100000;
 };
+
+// "r1=user1,r2=user2,*=user" → map. Errors: InvalidArgument naming the bad entry.
+Result<std::map<std::string, std::string>> parse_recipient_users(const std::string& text) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : split_comma_list(text)) {
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())
+      return fail(ErrorCode::InvalidArgument, "config",
+                  "--recipient-users: '" + entry + "' must be RECIPIENT=USER (RECIPIENT '*' = every other one)");
+    out[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return out;
+}
+
+// Copies the trust and bound options into cfg (warning about the compatibility mode is run()'s).
+Result<void> apply_trust_options(const CoordinatorOptions& o, CoordinatorConfig& cfg) {
+  CC_TRY(users, parse_recipient_users(o.recipient_users));
+  cfg.recipient_users = std::move(*users);
+  cfg.producer_users = split_comma_list(o.producer_users);
+  cfg.accept_unauthenticated_acks = o.accept_unauthenticated_acks;
+  auto h = parse_duration(o.history_retention);
+  if (!h) return fail(ErrorCode::InvalidArgument, "config", "--history-retention: " + h.error().message);
+  cfg.history_retention = *h;
+  cfg.db.max_placeholder_acks_per_sender = o.max_placeholders_per_sender;
+  cfg.db.max_placeholder_acks = o.max_placeholders;
+  return ok();
+}
 
 int run_coordinator(CoordinatorOptions& o) {
   o.log.apply();
@@ -75,6 +110,7 @@ int run_coordinator(CoordinatorOptions& o) {
   cfg.lifecycle_days = o.lifecycle_days;
   cfg.orphan_sweep = !o.no_orphan_sweep;
   cfg.debug_crash_after_commit = o.debug_crash_after_commit;
+  if (auto r = apply_trust_options(o, cfg); !r) return bad(r.error());
   if (o.prefetch < 0 || o.prefetch > 65535) return bad(make_error(ErrorCode::InvalidArgument, "config", "--prefetch must be 0..65535"));
   cfg.prefetch = static_cast<std::uint16_t>(o.prefetch);
   {
@@ -161,6 +197,26 @@ void register_coordinator(CLI::App& app, RunFn& run) {
   sub->add_option("--exit-when-idle", opts->exit_when_idle_s,
                   "exit after SECONDS without deliveries once nothing is left to delete (0 = run until SIGTERM)")
       ->capture_default_str();
+  sub->add_option("--recipient-users", opts->recipient_users,
+                  "RECIPIENT=USER,...: the broker user whose acks count for each recipient (default: the user of\n"
+                  "the same name; RECIPIENT '*' = every recipient not listed); other acks are dead-lettered");
+  sub->add_option("--producer-users", opts->producer_users,
+                  "comma-separated broker users whose store records are believed; others are dead-lettered")
+      ->capture_default_str();
+  sub->add_flag("--accept-unauthenticated-acks", opts->accept_unauthenticated_acks,
+                "compatibility with the reference demo's consumers: accept acks without AMQP user_id or sha256\n"
+                "(unsafe: any client that can publish to the ack exchange can complete objects)");
+  sub->add_option("--history-retention", opts->history_retention,
+                  "purge DELETED objects and their acks after this long (e.g. 7d, 12h)")
+      ->capture_default_str();
+  sub->add_option("--max-placeholders-per-sender", opts->max_placeholders_per_sender,
+                  "most acks for unknown pointers kept per broker user; more are dead-lettered")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--max-placeholders", opts->max_placeholders,
+                  "most acks for unknown pointers kept in total; more are dead-lettered")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   // Test hook (hidden from --help): SIGKILL itself right after committing a batch that completed objects.
   sub->add_flag("--debug-crash-after-commit", opts->debug_crash_after_commit, "")->group("");
   sub->callback([opts, &run] { run = [opts] { return run_coordinator(*opts); }; });

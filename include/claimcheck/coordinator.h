@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,20 @@ struct CoordinatorConfig {
   int lifecycle_days = 30;                      ///< expiration days of rule `claimcheck-safety-net` (which also aborts
                                                 ///< incomplete multipart uploads after 1 day); 0 = skip the rule
   std::chrono::seconds placeholder_retention{std::chrono::hours(24 * 7)};  ///< purge placeholders older
+  /// B1: DELETED objects and their acks are purged this long after deleted_at (>= 1 s; default 7 days).
+  std::chrono::seconds history_retention{std::chrono::hours(24 * 7)};
+  /// DESIGN.md §9: recipient id → the broker user (AMQP user_id) whose acks count for it. A recipient not
+  /// listed must be the broker user of the same name, unless key "*" names the user of every recipient not
+  /// listed. Values must be non-empty.
+  std::map<std::string, std::string> recipient_users;
+  /// DESIGN.md §9: broker users whose store records are believed (non-empty list). Default "producer": the
+  /// producer's own user of the least-privilege setup (issue 9 item 1, `.local/env.producer`); a setup that
+  /// runs the producer as another user (today's single-administrator `make up`) must list that user.
+  std::vector<std::string> producer_users{"producer"};
+  /// Compatibility with the reference demo's consumers, which send neither user_id nor sha256: accept acks
+  /// that lack them (those that carry them are still checked). Off = strict (default): such acks are
+  /// dead-lettered. run() logs a warning when on.
+  bool accept_unauthenticated_acks = false;
   std::chrono::seconds delete_lease{60};        ///< lease of a claimed deletion (crash → re-claimed after it)
   std::chrono::milliseconds delete_backoff_initial{1000};   ///< first retry delay of a failed S3 delete
   std::chrono::milliseconds delete_backoff_max{300000};     ///< cap of the exponential delete backoff
@@ -72,6 +88,8 @@ struct CoordinatorStats {
   std::uint64_t orphans_deleted = 0;   ///< orphan objects removed
   std::uint64_t dead_lettered = 0;     ///< invalid deliveries dead-lettered with a reason
   std::uint64_t placeholders_purged = 0;
+  std::uint64_t refused = 0;           ///< of dead_lettered, refused by a trust or bound rule (+ late sha256 drops)
+  std::uint64_t history_purged = 0;    ///< DELETED objects purged after history_retention
 };
 
 /// The coordinator process core. Create, then call run() on the thread that should own the AMQP connection.
@@ -108,9 +126,27 @@ class Coordinator {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The trust rules of DESIGN.md §9 for one parsed q.ack delivery `cmd` of message `msg` (its AMQP user_id,
+/// which RabbitMQ guarantees is the publisher's authenticated user):
+/// - store record: msg.user_id must be one of cfg.producer_users (rule "store_user_id");
+/// - ack: msg.user_id must be the user mapped to its recipient_id (cfg.recipient_users; rule "ack_user_id"),
+///   and the ack must carry a sha256 (rule "ack_sha256") — missing ones are accepted only with
+///   cfg.accept_unauthenticated_acks. (Equality with the store record's sha256 is the RefStore's rule.)
+/// Returns the refusal (Refusal::index unused, 0) whose reason names the rule's subject and the user, e.g.
+/// "ack for recipient 'branch2' published by user 'branch1' (expected 'branch2')", or nullopt when believed.
+/// Pure, thread-safe.
+[[nodiscard]] std::optional<refstore::Refusal> check_sender(const CoordinatorConfig& cfg, const amqp::Message& msg,
+                                                            const refstore::Command& cmd);
+
+/// The broker user whose acks count for `recipient_id` under `recipient_users` (see
+/// CoordinatorConfig::recipient_users). Pure, thread-safe.
+[[nodiscard]] std::string recipient_user(const std::map<std::string, std::string>& recipient_users,
+                                         const std::string& recipient_id);
+
 /// Parses one q.ack delivery into a RefStore command, dispatching on the JSON `schema` field
 /// (s3-store-v1 → StoreInput, s3-ack-v1 → AckInput; strict validation per protocol.h). The AMQP `type`, when
-/// set, must equal the schema. Errors: InvalidArgument (origin "protocol") whose message is the reason to put
+/// set, must equal the schema. An ack's AckInput::sender is msg.user_id and AckInput::sha256 its `sha256` ("" when
+/// absent); the trust rules are check_sender()'s. Errors: InvalidArgument (origin "protocol") whose message is the reason to put
 /// in the `x-claimcheck-error` dead-letter header. Pure, thread-safe.
 [[nodiscard]] Result<refstore::Command> parse_coordinator_message(const amqp::Message& msg);
 

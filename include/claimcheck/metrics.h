@@ -43,6 +43,12 @@ class CoordinatorMetrics {
   void record_dead_lettered(std::size_t n);
   /// Records `n` placeholder objects purged.
   void record_placeholders_purged(std::size_t n);
+  /// Records one message refused by a trust or bound rule (DESIGN.md §9, B1): counter
+  /// `claimcheck_coordinator_refused_total{rule="<rule>"}`; rules: ack_user_id, ack_sha256, store_user_id,
+  /// placeholder_cap. Also counted for acks dropped at store time for a sha256 mismatch (rule ack_sha256).
+  void record_refused(const std::string& rule, std::size_t n = 1);
+  /// Records `n` DELETED objects purged after the history retention.
+  void record_history_purged(std::size_t n);
 
   /// The current values in the Prometheus text exposition format (version 0.0.4). For tests and logs.
   [[nodiscard]] std::string serialize() const;

@@ -137,6 +137,10 @@ struct Ack {
   std::string bucket;                     ///< copied from the pointer
   std::string key;                        ///< copied from the pointer
   std::int64_t recipients_total = 0;      ///< copied from the pointer (≥ 1)
+  /// SHA-256 (64 lowercase hex) of the stored bytes the recipient verified: the pointer's sha256. Optional
+  /// on the wire (the reference demo's consumers send none); when present it must be well-formed. The
+  /// coordinator counts an ack only if it equals the store record's sha256 (DESIGN.md §2, §5 S1).
+  std::optional<std::string> sha256;
 
   /// processed_at as RFC 3339 (millisecond precision, "Z").
   [[nodiscard]] std::string processed_at_rfc3339() const { return format_rfc3339(processed_at); }
@@ -151,7 +155,8 @@ struct Ack {
 std::string to_json(const Pointer& p);
 /// Serialize to one-line JSON with `schema` = "s3-store-v1". Optional fields are omitted when absent.
 std::string to_json(const StoreRecord& s);
-/// Serialize to one-line JSON with `schema` = "s3-ack-v1". Omits `reason` when absent and processed.
+/// Serialize to one-line JSON with `schema` = "s3-ack-v1". Omits `reason` when absent and processed, and
+/// `sha256` when absent.
 std::string to_json(const Ack& a);
 
 /// Parse and strictly validate a pointer. Errors: InvalidArgument "field '<f>': <rule>" (or
@@ -159,7 +164,8 @@ std::string to_json(const Ack& a);
 [[nodiscard]] Result<Pointer> parse_pointer(std::string_view json, const ValidationLimits& limits);
 /// Parse and strictly validate a store record. Errors as parse_pointer.
 [[nodiscard]] Result<StoreRecord> parse_store_record(std::string_view json, const ValidationLimits& limits = {});
-/// Parse and strictly validate an ack (status, reason when rejected, ids, bucket/key, timestamp).
+/// Parse and strictly validate an ack (status, reason when rejected, ids, bucket/key, timestamp, sha256
+/// when present).
 /// Errors as parse_pointer.
 [[nodiscard]] Result<Ack> parse_ack(std::string_view json, const ValidationLimits& limits = {});
 

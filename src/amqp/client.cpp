@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "amqp/properties.h"
 #include "amqp/reply.h"
 
 namespace claimcheck::amqp {
@@ -22,12 +23,14 @@ namespace claimcheck::amqp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using detail::bytes_of;
+using detail::str_of;
+using detail::utf8_entry;
 using std::chrono::milliseconds;
 
 constexpr amqp_channel_t kMainChannel = 1;  // publishes (confirm mode) + consumers
 constexpr amqp_channel_t kRpcChannel = 2;   // declarations, passive checks, basic.get
 constexpr int kFrameMax = 131072;
-constexpr const char* kPublishIdHeader = "x-claimcheck-publish-id";
 constexpr std::size_t kMaxEventsPerPoll = 1024;
 constexpr milliseconds kPollSlice{10};
 constexpr int kMaxNackResends = 10;  // basic.nack → re-send on a new connection, this many times per message
@@ -40,32 +43,12 @@ struct ConnDeleter {
 };
 using ConnPtr = std::unique_ptr<amqp_connection_state_t_, ConnDeleter>;
 
-amqp_bytes_t bytes_of(const std::string& s) {
-  amqp_bytes_t b;
-  b.len = s.size();
-  b.bytes = const_cast<char*>(s.data());
-  return b;
-}
-
-std::string str_of(amqp_bytes_t b) {
-  if (b.bytes == nullptr || b.len == 0) return {};
-  return std::string(static_cast<const char*>(b.bytes), b.len);
-}
-
 timeval to_timeval(milliseconds d) {
   if (d.count() < 0) d = milliseconds{0};
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(d.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
   return tv;
-}
-
-amqp_table_entry_t utf8_entry(const std::string& key, const std::string& value) {
-  amqp_table_entry_t e;
-  e.key = bytes_of(key);
-  e.value.kind = AMQP_FIELD_KIND_UTF8;
-  e.value.value.bytes = bytes_of(value);
-  return e;
 }
 
 amqp_table_entry_t bool_entry(const char* key, bool v) {
@@ -91,65 +74,11 @@ amqp_table_t table_of(std::vector<amqp_table_entry_t>& entries) {
   return t;
 }
 
-// Renders a scalar field value as text; false for arrays, tables, decimals and void (skipped).
-bool field_to_string(const amqp_field_value_t& v, std::string* out) {
-  switch (v.kind) {
-    case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES: *out = str_of(v.value.bytes); return true;
-    case AMQP_FIELD_KIND_BOOLEAN: *out = v.value.boolean ? "true" : "false"; return true;
-    case AMQP_FIELD_KIND_I8: *out = std::to_string(v.value.i8); return true;
-    case AMQP_FIELD_KIND_U8: *out = std::to_string(v.value.u8); return true;
-    case AMQP_FIELD_KIND_I16: *out = std::to_string(v.value.i16); return true;
-    case AMQP_FIELD_KIND_U16: *out = std::to_string(v.value.u16); return true;
-    case AMQP_FIELD_KIND_I32: *out = std::to_string(v.value.i32); return true;
-    case AMQP_FIELD_KIND_U32: *out = std::to_string(v.value.u32); return true;
-    case AMQP_FIELD_KIND_I64: *out = std::to_string(v.value.i64); return true;
-    case AMQP_FIELD_KIND_U64:
-    case AMQP_FIELD_KIND_TIMESTAMP: *out = std::to_string(v.value.u64); return true;
-    case AMQP_FIELD_KIND_F32: *out = std::to_string(v.value.f32); return true;
-    case AMQP_FIELD_KIND_F64: *out = std::to_string(v.value.f64); return true;
-    default: return false;
-  }
-}
-
 // Copies the properties and body of a rabbitmq-c message into a Message; returns the internal publish id
 // header (0 if absent), which is removed from the headers.
 std::uint64_t copy_message(const amqp_message_t& m, Message* out, std::int64_t* delivery_count) {
-  const amqp_basic_properties_t& p = m.properties;
-  std::uint64_t publish_id = 0;
   out->body = str_of(m.body);
-  out->content_type = (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) ? str_of(p.content_type) : std::string();
-  out->type = (p._flags & AMQP_BASIC_TYPE_FLAG) ? str_of(p.type) : std::string();
-  out->message_id = (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? str_of(p.message_id) : std::string();
-  out->persistent = (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) && p.delivery_mode == 2;
-  out->timestamp = (p._flags & AMQP_BASIC_TIMESTAMP_FLAG) ? static_cast<std::int64_t>(p.timestamp) : 0;
-  out->headers.clear();
-  if (delivery_count != nullptr) *delivery_count = 0;
-  if (p._flags & AMQP_BASIC_HEADERS_FLAG) {
-    for (int i = 0; i < p.headers.num_entries; ++i) {
-      const amqp_table_entry_t& e = p.headers.entries[i];
-      std::string key = str_of(e.key);
-      std::string value;
-      if (!field_to_string(e.value, &value)) continue;
-      if (key == kPublishIdHeader) {
-        try {
-          publish_id = std::stoull(value);
-        } catch (const std::exception&) {
-          publish_id = 0;
-        }
-        continue;
-      }
-      if (key == "x-delivery-count" && delivery_count != nullptr) {
-        try {
-          *delivery_count = std::stoll(value);
-        } catch (const std::exception&) {
-          *delivery_count = 0;
-        }
-      }
-      out->headers[key] = std::move(value);
-    }
-  }
-  return publish_id;
+  return detail::read_properties(m.properties, out, delivery_count);
 }
 
 bool is_fatal(const Error& e) {
@@ -187,6 +116,7 @@ struct Client::Impl {
 
   AmqpConfig cfg;
   std::string conn_name;
+  std::string user_id;  // broker user the current connection authenticated as (url_user of its URL)
   ConnPtr conn;
   bool connected = false;
   bool ever_connected = false;
@@ -291,6 +221,7 @@ struct Client::Impl {
       auto r = open_url(url);
       if (r.has_value()) {
         conn = std::move(*r);
+        user_id = url_user(url);
         connected = true;
         rpc_open = false;
         blocked = false;
@@ -497,37 +428,10 @@ struct Client::Impl {
 
   bool send(Pending& p) {
     const Message& m = p.msg;
-    amqp_basic_properties_t props{};
-    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
-    props.delivery_mode = m.persistent ? 2 : 1;
-    if (!m.content_type.empty()) {
-      props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
-      props.content_type = bytes_of(m.content_type);
-    }
-    if (!m.type.empty()) {
-      props._flags |= AMQP_BASIC_TYPE_FLAG;
-      props.type = bytes_of(m.type);
-    }
-    if (!m.message_id.empty()) {
-      props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
-      props.message_id = bytes_of(m.message_id);
-    }
-    if (m.timestamp != 0) {
-      props._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
-      props.timestamp = static_cast<std::uint64_t>(m.timestamp);
-    }
-    std::vector<amqp_table_entry_t> headers;
-    headers.reserve(m.headers.size() + 1);
-    for (const auto& [k, v] : m.headers) headers.push_back(utf8_entry(k, v));
-    const std::string id_key = kPublishIdHeader;
-    const std::string id_value = std::to_string(p.id);
-    if (p.mandatory) headers.push_back(utf8_entry(id_key, id_value));
-    if (!headers.empty()) {
-      props._flags |= AMQP_BASIC_HEADERS_FLAG;
-      props.headers = table_of(headers);
-    }
+    detail::PublishProperties props;
+    detail::build_properties(m, user_id, p.mandatory ? p.id : 0, &props);
     int rc = amqp_basic_publish(conn.get(), kMainChannel, bytes_of(p.exchange), bytes_of(p.routing_key),
-                                p.mandatory ? 1 : 0, 0, &props, bytes_of(m.body));
+                                p.mandatory ? 1 : 0, 0, &props.props, bytes_of(m.body));
     if (rc != AMQP_STATUS_OK) {
       lose_connection(map_amqp_status(rc, "basic.publish").message, false);
       return false;

@@ -19,6 +19,14 @@ std::vector<std::string> parse_url_list(std::string_view list) { return split_co
 
 std::string redact_url(std::string_view url) { return claimcheck::redact_url(url); }
 
+std::string url_user(std::string_view url) {
+  std::string buf(url);
+  amqp_connection_info info{};
+  amqp_default_connection_info(&info);
+  if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK || info.user == nullptr) return {};
+  return info.user;
+}
+
 Result<void> AmqpConfig::validate() const {
   if (urls.empty()) return config_error("amqp urls: at least one amqp:// or amqps:// URL is required");
   for (std::size_t i = 0; i < urls.size(); ++i) {

@@ -97,6 +97,7 @@ Ack ack_for(const Pointer& p, const std::string& recipient, AckStatus status, st
   a.bucket = p.bucket;
   a.key = p.key;
   a.recipients_total = p.recipients_total;
+  a.sha256 = p.sha256;  // the sha256 this recipient verified (processed) or was asked to verify (rejected)
   return a;
 }
 
@@ -339,6 +340,8 @@ std::optional<Ack> loose_rejected_ack(const std::string& body, const std::string
   a.status = AckStatus::Rejected;
   a.reason = reason;
   a.processed_at = utc_now();
+  if (auto sha = str("sha256"); !sha.empty()) a.sha256 = std::move(sha);
+  if (!validate(a)) a.sha256.reset();  // a malformed sha256 is not one we were asked to verify
   if (!validate(a)) return std::nullopt;
   return a;
 }

@@ -35,10 +35,17 @@ struct Batch {
   std::vector<amqp::Envelope> envelopes;  // same order as commands
 };
 
+// A delivery to dead-letter: the reason for x-claimcheck-error and the rule (metric label; "" = invalid).
+struct Invalid {
+  amqp::Envelope env;
+  std::string reason;
+  std::string rule;
+};
+
 struct BatchDone {
   std::uint64_t epoch = 0;
   std::vector<amqp::Envelope> envelopes;        // committed: ack these
-  std::vector<std::pair<amqp::Envelope, std::string>> invalid;  // refused by the store: dead-letter
+  std::vector<Invalid> invalid;                 // refused by the store: dead-letter
   bool failed = false;                          // not committed (shutdown while the db failed): leave unacked
 };
 
@@ -55,6 +62,12 @@ Result<void> CoordinatorConfig::validate() const {
   if (delete_backoff_initial < 1ms || delete_backoff_max < delete_backoff_initial)
     return bad("delete backoff: need 1ms <= delete_backoff_initial <= delete_backoff_max");
   if (placeholder_retention < 1s) return bad("placeholder_retention must be >= 1s");
+  if (history_retention < 1s) return bad("history_retention must be >= 1s");
+  if (producer_users.empty()) return bad("producer_users must name at least one broker user");
+  for (const auto& u : producer_users)
+    if (u.empty()) return bad("producer_users: a broker user name must not be empty");
+  for (const auto& [r, u] : recipient_users)
+    if (r.empty() || u.empty()) return bad("recipient_users: recipient '" + clip(r) + "' needs a non-empty user");
   if (exit_when_idle < 0ms) return bad("exit_when_idle must be >= 0");
   if (names.ack_queue.empty() || names.ack_exchange.empty() || names.dlx.empty())
     return bad("topology names (ack exchange, ack queue, dlx) must not be empty");
@@ -92,10 +105,57 @@ Result<refstore::Command> parse_coordinator_message(const amqp::Message& msg) {
     in.processed = a->status == AckStatus::Processed;
     if (!in.processed) in.reason = a->reason.value_or("unspecified");
     in.processed_at = a->processed_at;
+    in.sha256 = a->sha256.value_or("");
+    in.sender = msg.user_id;
     return refstore::Command{std::move(in)};
   }
   return fail(ErrorCode::InvalidArgument, "protocol",
               "field 'schema': unknown schema '" + clip(*schema) + "' (q.ack takes s3-store-v1 and s3-ack-v1)");
+}
+
+std::string recipient_user(const std::map<std::string, std::string>& recipient_users,
+                           const std::string& recipient_id) {
+  if (auto it = recipient_users.find(recipient_id); it != recipient_users.end()) return it->second;
+  if (auto any = recipient_users.find("*"); any != recipient_users.end()) return any->second;
+  return recipient_id;
+}
+
+namespace {
+
+std::optional<refstore::Refusal> refusal(std::string rule, std::string reason) {
+  return refstore::Refusal{0, std::move(rule), std::move(reason)};
+}
+
+std::string quoted_list(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "'" : ", '") + clip(x) + "'";
+  return out;
+}
+
+std::optional<refstore::Refusal> check_ack_sender(const CoordinatorConfig& cfg, const std::string& user,
+                                                  const refstore::AckInput& a) {
+  const std::string expected = recipient_user(cfg.recipient_users, a.recipient_id);
+  const std::string who = "ack for recipient '" + clip(a.recipient_id) + "'";
+  if (user.empty() && !cfg.accept_unauthenticated_acks)
+    return refusal("ack_user_id", who + " has no AMQP user_id (expected '" + clip(expected) + "')");
+  if (!user.empty() && user != expected)
+    return refusal("ack_user_id",
+                   who + " published by user '" + clip(user) + "' (expected '" + clip(expected) + "')");
+  if (a.sha256.empty() && !cfg.accept_unauthenticated_acks)
+    return refusal("ack_sha256", who + " (user '" + clip(user) + "') has no sha256 of the object it verified");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<refstore::Refusal> check_sender(const CoordinatorConfig& cfg, const amqp::Message& msg,
+                                              const refstore::Command& cmd) {
+  if (const auto* a = std::get_if<refstore::AckInput>(&cmd)) return check_ack_sender(cfg, msg.user_id, *a);
+  const auto& users = cfg.producer_users;
+  if (std::find(users.begin(), users.end(), msg.user_id) != users.end()) return std::nullopt;
+  const std::string user = msg.user_id.empty() ? "no AMQP user_id" : "user '" + clip(msg.user_id) + "'";
+  return refusal("store_user_id", "store record published by " + user + " (expected one of the producer users " +
+                                      quoted_list(users) + ")");
 }
 
 std::string object_prefix(const std::string& key_prefix) {
@@ -161,12 +221,28 @@ CoordinatorStats Coordinator::stats() const {
   o.orphans_deleted = s.orphans_deleted.load();
   o.dead_lettered = s.dead_lettered.load();
   o.placeholders_purged = s.placeholders_purged.load();
+  o.refused = s.refused.load();
+  o.history_purged = s.history_purged.load();
   return o;
 }
 
 Result<void> Coordinator::run() { return impl_->run(); }
 
 namespace {
+
+// Committed envelopes go to done.envelopes (basic.ack), those of refused commands to done.invalid.
+void split_refused(const refstore::ApplyResult& r, std::vector<amqp::Envelope> envelopes, BatchDone& done) {
+  std::map<std::size_t, const refstore::Refusal*> refused;
+  for (const auto& f : r.refused) refused[f.index] = &f;
+  for (std::size_t i = 0; i < envelopes.size(); ++i) {
+    auto it = refused.find(i);
+    if (it == refused.end()) {
+      done.envelopes.push_back(std::move(envelopes[i]));
+    } else {
+      done.invalid.push_back({std::move(envelopes[i]), it->second->reason, it->second->rule});
+    }
+  }
+}
 
 // Store thread: one apply_batch transaction per batch, retried on Aborted/Unavailable.
 void run_store_thread(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store,
@@ -194,6 +270,10 @@ void run_store_thread(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore>
     st.acks_foreign += r.acks_foreign;
     st.completed += r.completed.size();
     st.metrics->record_batch(r, n, secs);
+    if (r.acks_sha256_discarded > 0) {
+      st.refused += r.acks_sha256_discarded;
+      st.metrics->record_refused("ack_sha256", r.acks_sha256_discarded);
+    }
     ++agg_batches;
     agg_cmds += n;
     agg_completed += r.completed.size();
@@ -242,7 +322,7 @@ void run_store_thread(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore>
     std::vector<std::string> completed;
     if (r) {
       completed = std::move(r->completed);
-      done.envelopes = std::move(b->envelopes);
+      split_refused(*r, std::move(b->envelopes), done);
     } else if (r.error().code == ErrorCode::InvalidArgument) {
       // Find the culprits: apply one by one; the refused ones are dead-lettered, the rest committed.
       spdlog::warn("coordinator: batch refused ({}); applying its {} commands one by one", r.error().to_string(),
@@ -251,9 +331,11 @@ void run_store_thread(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore>
         auto one = apply_with_retry({b->commands[i]});
         if (one) {
           for (auto& c : one->completed) completed.push_back(std::move(c));
-          done.envelopes.push_back(std::move(b->envelopes[i]));
+          std::vector<amqp::Envelope> single;
+          single.push_back(std::move(b->envelopes[i]));
+          split_refused(*one, std::move(single), done);
         } else if (one.error().code == ErrorCode::InvalidArgument) {
-          done.invalid.emplace_back(std::move(b->envelopes[i]), one.error().message);
+          done.invalid.push_back({std::move(b->envelopes[i]), one.error().message, ""});
         } else {
           done.failed = true;  // give up on the rest: unacked → redelivered later
           break;
@@ -322,6 +404,10 @@ Result<void> Coordinator::Impl::run() {
     join_all();
     return c;
   }
+  if (cfg.accept_unauthenticated_acks)
+    spdlog::warn("coordinator: accepting acks without AMQP user_id or sha256 (compatibility mode): any client that "
+                 "can publish to {} can complete objects; those that carry them are still checked",
+                 names.ack_exchange);
   spdlog::info("coordinator: consuming {} (single active consumer; prefetch {}, batch {} / {} ms), db {}",
                names.ack_queue, prefetch, cfg.batch_size, cfg.batch_delay.count(),
                cfg.db.dsn.rfind("sqlite:", 0) == 0 ? cfg.db.dsn : redact_url(cfg.db.dsn));
@@ -367,13 +453,18 @@ Result<void> Coordinator::Impl::run() {
                     r.error().to_string());
     settled.erase(settled.begin(), it);
   };
-  auto dead_letter = [&](amqp::Envelope env, const std::string& reason) {
+  auto dead_letter = [&](amqp::Envelope env, const std::string& reason, const std::string& rule = {}) {
     spdlog::warn("coordinator: dead-lettering message_id '{}' (type '{}'): {}", clip(env.message.message_id),
                  clip(env.message.type), reason);
     amqp::Message copy = env.message;
     copy.headers[std::string(kHeaderError)] = reason;
     copy.headers["x-claimcheck-source-queue"] = names.ack_queue;
     copy.headers["x-claimcheck-recipient"] = "coordinator";
+    if (!rule.empty()) {
+      copy.headers["x-claimcheck-rule"] = rule;
+      st.refused += 1;
+      st.metrics->record_refused(rule);
+    }
     auto id = client.publish(names.dlx, env.routing_key, copy, false);
     if (!id) {
       spdlog::error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead",
@@ -423,6 +514,10 @@ Result<void> Coordinator::Impl::run() {
           auto cmd = parse_coordinator_message(env.message);
           if (!cmd) {
             dead_letter(std::move(env), cmd.error().message);
+            break;
+          }
+          if (auto refusal = check_sender(cfg, env.message, *cmd)) {
+            dead_letter(std::move(env), refusal->reason, refusal->rule);
             break;
           }
           if (const auto* store_in = std::get_if<refstore::StoreInput>(&*cmd)) {
@@ -488,7 +583,7 @@ Result<void> Coordinator::Impl::run() {
       last_activity = SteadyClock::now();
       if (done.epoch != epoch) continue;  // acks would be no-ops; the broker redelivers (idempotent)
       for (auto& env : done.envelopes) settle(env);
-      for (auto& [env, reason] : done.invalid) dead_letter(std::move(env), reason);
+      for (auto& inv : done.invalid) dead_letter(std::move(inv.env), inv.reason, inv.rule);
       // done.failed: the rest stays unacked and is redelivered after we close.
     }
 

@@ -50,7 +50,7 @@ struct Coordinator::Impl {
   // Counters (CoordinatorStats).
   std::atomic<std::uint64_t> deliveries{0}, batches{0}, stores_new{0}, stores_duplicate{0}, acks_new{0},
       acks_duplicate{0}, acks_foreign{0}, completed{0}, deleted{0}, expired_deleted{0}, delete_failures{0},
-      orphans_deleted{0}, dead_lettered{0}, placeholders_purged{0};
+      orphans_deleted{0}, dead_lettered{0}, placeholders_purged{0}, refused{0}, history_purged{0};
 
   // Delete worker coordination.
   Wakeup delete_wakeup;                          // completions, sweeps, stop

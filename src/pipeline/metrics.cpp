@@ -27,6 +27,8 @@ struct CoordinatorMetrics::Impl {
   prometheus::Counter* delete_failures = nullptr;
   prometheus::Counter* dead_lettered = nullptr;
   prometheus::Counter* purged = nullptr;
+  prometheus::Counter* history_purged = nullptr;
+  prometheus::Family<prometheus::Counter>* refused = nullptr;
   prometheus::Histogram* batch_size = nullptr;
   prometheus::Histogram* batch_seconds = nullptr;
 
@@ -48,6 +50,13 @@ struct CoordinatorMetrics::Impl {
     delete_failures = counter("delete_failures_total", "failed S3 deletes (retried with backoff)");
     dead_lettered = counter("dead_lettered_total", "invalid q.ack messages dead-lettered with a reason");
     purged = counter("placeholders_purged_total", "placeholder objects (acks without store) purged");
+    history_purged = counter("history_purged_total", "DELETED objects purged after the history retention");
+    refused = &prometheus::BuildCounter()
+                   .Name("claimcheck_coordinator_refused_total")
+                   .Help("q.ack messages refused by a trust or bound rule (dead-lettered), by rule")
+                   .Register(*registry);
+    for (const char* rule : {"ack_user_id", "ack_sha256", "store_user_id", "placeholder_cap"})
+      refused->Add({{"rule", rule}});
     batch_size = &prometheus::BuildHistogram()
                       .Name("claimcheck_coordinator_batch_size")
                       .Help("commands per apply_batch transaction")
@@ -108,6 +117,13 @@ void CoordinatorMetrics::record_dead_lettered(std::size_t n) {
 }
 void CoordinatorMetrics::record_placeholders_purged(std::size_t n) {
   impl_->purged->Increment(static_cast<double>(n));
+}
+
+void CoordinatorMetrics::record_refused(const std::string& rule, std::size_t n) {
+  impl_->refused->Add({{"rule", rule}}).Increment(static_cast<double>(n));
+}
+void CoordinatorMetrics::record_history_purged(std::size_t n) {
+  impl_->history_purged->Increment(static_cast<double>(n));
 }
 
 std::string CoordinatorMetrics::serialize() const {

@@ -1,4 +1,4 @@
-// Sweeper: bucket lifecycle safety rule, orphan sweep, placeholder purge; wakes the delete worker for expiry.
+// Sweeper: bucket lifecycle safety rule, orphan sweep, placeholder and history purge; wakes the delete worker for expiry.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -105,6 +105,19 @@ bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client
   return true;
 }
 
+// B1: DELETED objects and their acks older than history_retention leave the database.
+void purge_history(Coordinator::Impl& st, refstore::RefStore& store) {
+  auto purged = store.purge_history(refstore::Clock::now() - st.cfg.history_retention);
+  if (!purged) {
+    spdlog::warn("coordinator: purging history failed: {}", purged.error().to_string());
+  } else if (*purged > 0) {
+    st.history_purged += *purged;
+    st.metrics->record_history_purged(*purged);
+    spdlog::info("coordinator: purged {} DELETED objects older than {} s (history retention)", *purged,
+                 st.cfg.history_retention.count());
+  }
+}
+
 }  // namespace
 
 void run_sweeper(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, s3::S3Client s3) {
@@ -124,6 +137,7 @@ void run_sweeper(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> stor
       spdlog::info("coordinator: purged {} placeholders (acks whose store record never arrived) older than {} s",
                    *purged, cfg.placeholder_retention.count());
     }
+    purge_history(st, *store);
     if (swept) st.sweeps_done += 1;
     st.sweep_wakeup.wait_until(SteadyClock::now() + cfg.sweep_interval);
   }

@@ -37,6 +37,9 @@ Result<void> RefStoreConfig::validate() const {
   if (busy_timeout.count() < 0) {
     return fail(ErrorCode::InvalidArgument, "config", "refstore busy_timeout must be >= 0");
   }
+  if (max_placeholder_acks_per_sender < 0 || max_placeholder_acks < 0) {
+    return fail(ErrorCode::InvalidArgument, "config", "refstore placeholder caps must be >= 0");
+  }
   if (starts_with(dsn, kSqlitePrefix)) {
     if (dsn.size() == kSqlitePrefix.size()) {
       return fail(ErrorCode::InvalidArgument, "config", "refstore dsn 'sqlite:' needs a path or :memory:");
@@ -57,10 +60,10 @@ Result<std::unique_ptr<RefStore>> open_ref_store(const RefStoreConfig& cfg) {
   CC_TRY_VOID(cfg.validate());
   if (starts_with(cfg.dsn, kSqlitePrefix)) {
     CC_TRY(db, detail::open_sqlite(cfg.dsn.substr(kSqlitePrefix.size()), cfg.busy_timeout));
-    return detail::make_sql_ref_store(std::move(*db));
+    return detail::make_sql_ref_store(std::move(*db), cfg);
   }
   CC_TRY(db, detail::open_postgres(cfg.dsn, cfg.busy_timeout));
-  return detail::make_sql_ref_store(std::move(*db));
+  return detail::make_sql_ref_store(std::move(*db), cfg);
 }
 
 }  // namespace claimcheck::refstore

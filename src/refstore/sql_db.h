@@ -36,6 +36,16 @@ enum class Stmt : int {
   PurgePlaceholders,  ///< $1 older_than → pointer_id of removed rows
   DeleteAcks,         ///< $1 pointer_id
   SchemaVersion,      ///< → max(version)
+  AckSlot,            ///< $1 pointer_id, $2 recipient_id → processed (one row if the slot is taken)
+  UpgradeAck,         ///< $1 pointer_id, $2 recipient_id, $3 processed_at, $4 received_at: rejected → processed
+  DeleteAck,          ///< $1 pointer_id, $2 recipient_id
+  InsertAckCheck,     ///< $1 pointer_id, $2 recipient_id, $3 sender, $4 sha256 (placeholder acks)
+  SelectAckChecks,    ///< $1 pointer_id → recipient_id, sender, sha256
+  DeleteAckChecks,    ///< $1 pointer_id
+  BumpPlaceholders,   ///< $1 sender, $2 delta (upsert into placeholder_counts)
+  SenderPlaceholders, ///< $1 sender → n (no row = 0)
+  TotalPlaceholders,  ///< → sum of n
+  PurgeDeleted,       ///< $1 older_than → pointer_id of removed DELETED rows
   Count_,             ///< number of statements (not a statement)
 };
 
@@ -46,6 +56,10 @@ std::string_view sql_text(Stmt s, Backend b);
 
 /// DDL creating schema version 1 (both backends; portable types only).
 std::string_view schema_v1_ddl();
+
+/// Additive DDL run at every open (CREATE ... IF NOT EXISTS): the placeholder-accounting tables
+/// ack_checks (sender and sha256 of acks recorded on a PLACEHOLDER) and placeholder_counts (acks per sender).
+std::string_view placeholder_ddl();
 
 /// A statement parameter: NULL, integer or text.
 using Param = std::variant<std::monostate, std::int64_t, std::string>;
@@ -83,7 +97,7 @@ Result<std::unique_ptr<SqlDb>> open_postgres(const std::string& dsn, std::chrono
 /// (empty if absent). Errors: InvalidArgument for a name outside [A-Za-z0-9_]{1,63} or starting with a digit.
 Result<std::pair<std::string, std::string>> split_pg_schema(const std::string& dsn);
 
-/// The engine: a RefStore over one SqlDb; migrates the schema first.
-Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db);
+/// The engine: a RefStore over one SqlDb with cfg's placeholder caps; migrates the schema first.
+Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg);
 
 }  // namespace claimcheck::refstore::detail

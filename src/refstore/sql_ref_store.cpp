@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <numeric>
 #include <string>
 
@@ -120,9 +121,15 @@ const std::string& pointer_of(const Command& c) {
   return std::visit([](const auto& x) -> const std::string& { return x.pointer_id; }, c);
 }
 
+/// How a sender is named in refusal reasons.
+std::string sender_name(const std::string& sender) { return sender.empty() ? "(no user_id)" : sender; }
+
 class SqlRefStore final : public RefStore {
  public:
-  explicit SqlRefStore(std::unique_ptr<SqlDb> db) : db_(std::move(db)) {}
+  SqlRefStore(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg)
+      : db_(std::move(db)),
+        max_per_sender_(cfg.max_placeholder_acks_per_sender),
+        max_total_(cfg.max_placeholder_acks) {}
 
   Result<void> migrate() {
     return txn(true, [&]() -> Result<void> {
@@ -136,6 +143,7 @@ class SqlRefStore final : public RefStore {
                         std::to_string(kSchemaVersion));
       }
       if (v < 1) CC_TRY_VOID(db_->exec_script(schema_v1_ddl()));
+      CC_TRY_VOID(db_->exec_script(placeholder_ddl()));
       return ok();
     });
   }
@@ -150,22 +158,32 @@ class SqlRefStore final : public RefStore {
       return pointer_of(commands[x]) < pointer_of(commands[y]);
     });
     const std::int64_t now_us = to_us(now);
+    deltas_.clear();
     return txn(true, [&]() -> Result<ApplyResult> {
       ApplyResult res;
-      std::optional<ObjRow> cur;
+      std::optional<ObjRow> cur;  // the row of cur_pid; nullopt while it does not exist
+      std::string cur_pid;
+      bool loaded = false;
       for (const std::size_t i : order) {
         const Command& c = commands[i];
         const std::string& pid = pointer_of(c);
-        if (!cur || cur->pointer_id != pid) {
-          CC_TRY(o, lock_or_create(pid, now_us));
+        if (!loaded || cur_pid != pid) {
+          CC_TRY(o, lock_existing(pid));
           cur = std::move(*o);
+          cur_pid = pid;
+          loaded = true;
         }
         if (const auto* s = std::get_if<StoreInput>(&c)) {
+          if (!cur) {
+            CC_TRY(o, create_placeholder(pid, now_us));
+            cur = std::move(*o);
+          }
           CC_TRY_VOID(apply_store(*cur, *s, now_us, res));
         } else {
-          CC_TRY_VOID(apply_ack(*cur, std::get<AckInput>(c), now_us, res));
+          CC_TRY_VOID(apply_ack(cur, std::get<AckInput>(c), i, now_us, res));
         }
       }
+      CC_TRY_VOID(flush_bumps());
       return res;
     });
   }
@@ -265,8 +283,21 @@ class SqlRefStore final : public RefStore {
   }
 
   Result<std::size_t> purge_placeholders(TimePoint older_than) override {
+    deltas_.clear();
     return txn(true, [&]() -> Result<std::size_t> {
       CC_TRY(rows, db_->exec(Stmt::PurgePlaceholders, {to_us(older_than)}));
+      for (const auto& r : rows->rows) {
+        CC_TRY(checks, release_placeholder(as_str(r[0])));
+        CC_TRY(d, db_->exec(Stmt::DeleteAcks, {as_str(r[0])}));
+      }
+      CC_TRY_VOID(flush_bumps());
+      return rows->rows.size();
+    });
+  }
+
+  Result<std::size_t> purge_history(TimePoint older_than) override {
+    return txn(true, [&]() -> Result<std::size_t> {
+      CC_TRY(rows, db_->exec(Stmt::PurgeDeleted, {to_us(older_than)}));
       for (const auto& r : rows->rows) {
         CC_TRY(d, db_->exec(Stmt::DeleteAcks, {as_str(r[0])}));
       }
@@ -295,18 +326,78 @@ class SqlRefStore final : public RefStore {
     return r;
   }
 
-  /// Locks the object row (PostgreSQL: FOR UPDATE), creating a PLACEHOLDER row if none exists.
-  Result<ObjRow> lock_or_create(const std::string& pid, std::int64_t now_us) {
+  /// Locks the object row (PostgreSQL: FOR UPDATE); nullopt when there is none.
+  Result<std::optional<ObjRow>> lock_existing(const std::string& pid) {
     CC_TRY(rows, db_->exec(Stmt::LockObject, {pid}));
-    if (rows->rows.empty()) {
-      CC_TRY(ins, db_->exec(Stmt::InsertPlaceholder, {pid, now_us}));
-      if (!ins->rows.empty()) return parse_obj(ins->rows[0]);
-      // Another transaction inserted it concurrently and committed: lock that row.
-      CC_TRY(again, db_->exec(Stmt::LockObject, {pid}));
-      if (again->rows.empty()) return fail(ErrorCode::Aborted, "refstore", "object row vanished: " + pid);
-      return parse_obj(again->rows[0]);
+    if (rows->rows.empty()) return std::optional<ObjRow>{};
+    CC_TRY(o, parse_obj(rows->rows[0]));
+    return std::optional<ObjRow>(std::move(*o));
+  }
+
+  /// Creates (and locks) a PLACEHOLDER row; locks the existing one when a concurrent transaction won.
+  Result<ObjRow> create_placeholder(const std::string& pid, std::int64_t now_us) {
+    CC_TRY(ins, db_->exec(Stmt::InsertPlaceholder, {pid, now_us}));
+    if (!ins->rows.empty()) return parse_obj(ins->rows[0]);
+    CC_TRY(again, db_->exec(Stmt::LockObject, {pid}));
+    if (again->rows.empty()) return fail(ErrorCode::Aborted, "refstore", "object row vanished: " + pid);
+    return parse_obj(again->rows[0]);
+  }
+
+  /// B1: why one more placeholder ack from `sender` is refused ("" = admitted). Counts include this
+  /// transaction's pending deltas.
+  Result<std::string> placeholder_refusal(const std::string& sender) {
+    CC_TRY(mine, db_->exec(Stmt::SenderPlaceholders, {sender}));
+    const auto d = deltas_.find(sender);
+    const std::int64_t n = (mine->rows.empty() ? 0 : as_int(mine->rows[0][0])) + (d == deltas_.end() ? 0 : d->second);
+    if (n >= max_per_sender_) {
+      return "ack for an unknown pointer refused: user '" + sender_name(sender) + "' already has " +
+             std::to_string(n) + " acks for unknown pointers (cap " + std::to_string(max_per_sender_) + " per user)";
     }
-    return parse_obj(rows->rows[0]);
+    CC_TRY(all, db_->exec(Stmt::TotalPlaceholders, {}));
+    std::int64_t total = all->rows.empty() ? 0 : as_int(all->rows[0][0]);
+    for (const auto& [who, delta] : deltas_) total += delta;
+    if (total >= max_total_) {
+      return "ack for an unknown pointer refused (user '" + sender_name(sender) + "'): " + std::to_string(total) +
+             " acks for unknown pointers recorded (cap " + std::to_string(max_total_) + " in total)";
+    }
+    return std::string();
+  }
+
+  /// Writes the placeholder count deltas of this transaction, in sender order, last: every transaction takes
+  /// the object row locks (pointer_id order) before these counter rows, so concurrent batches never deadlock.
+  Result<void> flush_bumps() {
+    for (const auto& [sender, delta] : deltas_) {
+      if (delta == 0) continue;
+      CC_TRY(b, db_->exec(Stmt::BumpPlaceholders, {sender, delta}));
+    }
+    deltas_.clear();
+    return ok();
+  }
+
+  /// Frees a placeholder's share of the caps and forgets its checks; returns its (recipient_id, sha256) pairs.
+  Result<std::vector<std::pair<std::string, std::string>>> release_placeholder(const std::string& pid) {
+    CC_TRY(rows, db_->exec(Stmt::SelectAckChecks, {pid}));
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : rows->rows) {
+      deltas_[as_str(r[1])] -= 1;
+      out.emplace_back(as_str(r[0]), as_str(r[2]));
+    }
+    CC_TRY(d, db_->exec(Stmt::DeleteAckChecks, {pid}));
+    return out;
+  }
+
+  /// The store record of a placeholder arrived: acks recorded with another sha256 are dropped (slot freed,
+  /// never counted; S1), and the placeholder's share of the caps is released.
+  Result<void> check_placeholder_acks(const StoreInput& s, ApplyResult& res) {
+    CC_TRY(checks, release_placeholder(s.pointer_id));
+    for (const auto& [rid, sha] : *checks) {
+      if (sha.empty() || sha == s.sha256) continue;
+      CC_TRY(d, db_->exec(Stmt::DeleteAck, {s.pointer_id, rid}));
+      ++res.acks_sha256_discarded;
+      spdlog::warn("refstore: ack for {} from {} dropped: ack sha256 does not match the store record", s.pointer_id,
+                   rid);
+    }
+    return ok();
   }
 
   Result<void> apply_store(ObjRow& o, const StoreInput& s, std::int64_t now_us, ApplyResult& res) {
@@ -330,6 +421,7 @@ class SqlRefStore final : public RefStore {
                       " already belongs to pointer " + as_str(owner->rows[0][0]));
     }
     // PLACEHOLDER (new or with earlier acks): fill in the store and re-evaluate the acks seen so far.
+    CC_TRY_VOID(check_placeholder_acks(s, res));
     CC_TRY(slots, db_->exec(Stmt::SelectAckSlots, {s.pointer_id}));
     std::int64_t counted = 0;
     for (const auto& r : slots->rows) {
@@ -367,12 +459,35 @@ class SqlRefStore final : public RefStore {
     return ok();
   }
 
-  Result<void> apply_ack(ObjRow& o, const AckInput& a, std::int64_t now_us, ApplyResult& res) {
-    if (o.state == ObjectState::Deleted) {  // terminal: nothing may resurrect it
+  Result<void> apply_ack(std::optional<ObjRow>& cur, const AckInput& a, std::size_t index, std::int64_t now_us,
+                         ApplyResult& res) {
+    if (cur && cur->state == ObjectState::Deleted) {  // terminal: nothing may resurrect it
       ++res.acks_duplicate;
       return ok();
     }
-    const bool foreign = o.has_store && !std::binary_search(o.recipients.begin(), o.recipients.end(), a.recipient_id);
+    const bool has_store = cur && cur->has_store;
+    if (has_store && !a.sha256.empty() && a.sha256 != cur->sha256) {
+      res.refused.push_back({index, "ack_sha256",
+                             "ack sha256 does not match the store record (recipient '" + a.recipient_id +
+                                 "', user '" + sender_name(a.sender) + "')"});
+      return ok();
+    }
+    CC_TRY(slot, db_->exec(Stmt::AckSlot, {a.pointer_id, a.recipient_id}));
+    if (!slot->rows.empty() && cur) return retake_slot(*cur, a, as_int(slot->rows[0][0]) != 0, now_us, res);
+    if (!has_store) {
+      CC_TRY(why, placeholder_refusal(a.sender));
+      if (!why->empty()) {
+        res.refused.push_back({index, "placeholder_cap", std::move(*why)});
+        return ok();
+      }
+      if (!cur) {  // now locked; a concurrent transaction may have created (even filled) it: re-evaluate
+        CC_TRY(o, create_placeholder(a.pointer_id, now_us));
+        cur = std::move(*o);
+        return apply_ack(cur, a, index, now_us, res);
+      }
+    }
+    ObjRow& o = *cur;
+    const bool foreign = has_store && !std::binary_search(o.recipients.begin(), o.recipients.end(), a.recipient_id);
     CC_TRY(ins, db_->exec(Stmt::InsertAck, {a.pointer_id, a.recipient_id, std::int64_t{a.processed ? 1 : 0},
                                             a.reason, to_us(a.processed_at), now_us, std::int64_t{foreign ? 1 : 0}}));
     if (ins->affected == 0) {  // slot taken: first ack of this recipient wins
@@ -380,21 +495,55 @@ class SqlRefStore final : public RefStore {
       return ok();
     }
     ++res.acks_new;
+    if (!has_store) {  // PLACEHOLDER: remember sender and sha256 for the caps and the check at store time
+      CC_TRY(c, db_->exec(Stmt::InsertAckCheck, {a.pointer_id, a.recipient_id, a.sender, a.sha256}));
+      deltas_[a.sender] += 1;
+      return ok();
+    }
     if (foreign) {
       ++res.acks_foreign;
       spdlog::warn("refstore: ack for {} from {} who is not an expected recipient (foreign, not counted)",
                    a.pointer_id, a.recipient_id);
       return ok();
     }
-    if (!o.has_store || !a.processed || o.state != ObjectState::Pending) return ok();
+    if (!a.processed || o.state != ObjectState::Pending) return ok();
+    return count_processed(o, a.pointer_id, now_us, res);
+  }
+
+  /// An ack for a taken slot: a duplicate, unless an authenticated `processed` replaces a `rejected`.
+  Result<void> retake_slot(ObjRow& o, const AckInput& a, bool slot_processed, std::int64_t now_us,
+                           ApplyResult& res) {
+    if (slot_processed || !a.processed || a.sender.empty()) {
+      ++res.acks_duplicate;
+      return ok();
+    }
+    CC_TRY(u, db_->exec(Stmt::UpgradeAck, {a.pointer_id, a.recipient_id, to_us(a.processed_at), now_us}));
+    if (u->affected == 0) {
+      ++res.acks_duplicate;
+      return ok();
+    }
+    ++res.acks_upgraded;
+    spdlog::info("refstore: {} from {} (user {}): processed after its rejected ack", a.pointer_id, a.recipient_id,
+                 a.sender);
+    if (!o.has_store) {  // keep the sha256 of the processed ack for the check at store time
+      CC_TRY(c, db_->exec(Stmt::InsertAckCheck, {a.pointer_id, a.recipient_id, a.sender, a.sha256}));
+      return ok();
+    }
+    const bool foreign = !std::binary_search(o.recipients.begin(), o.recipients.end(), a.recipient_id);
+    if (foreign || o.state != ObjectState::Pending) return ok();
+    return count_processed(o, a.pointer_id, now_us, res);
+  }
+
+  /// One more expected recipient processed a PENDING object: progress, or COMPLETE.
+  Result<void> count_processed(ObjRow& o, const std::string& pid, std::int64_t now_us, ApplyResult& res) {
     ++o.processed_count;
     if (o.processed_count >= o.total) {
-      CC_TRY(u, db_->exec(Stmt::SetComplete, {a.pointer_id, o.processed_count, now_us}));
+      CC_TRY(u, db_->exec(Stmt::SetComplete, {pid, o.processed_count, now_us}));
       o.state = ObjectState::Complete;
       o.completed_at = now_us;
-      res.completed.push_back(a.pointer_id);
+      res.completed.push_back(pid);
     } else {
-      CC_TRY(u, db_->exec(Stmt::SetProgress, {a.pointer_id, o.processed_count}));
+      CC_TRY(u, db_->exec(Stmt::SetProgress, {pid, o.processed_count}));
     }
     return ok();
   }
@@ -438,12 +587,14 @@ class SqlRefStore final : public RefStore {
   }
 
   std::unique_ptr<SqlDb> db_;
+  std::int64_t max_per_sender_, max_total_;
+  std::map<std::string, std::int64_t> deltas_;  // placeholder acks per sender added in the open transaction
 };
 
 }  // namespace
 
-Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db) {
-  auto store = std::make_unique<SqlRefStore>(std::move(db));
+Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg) {
+  auto store = std::make_unique<SqlRefStore>(std::move(db), cfg);
   CC_TRY_VOID(store->migrate());
   return std::unique_ptr<RefStore>(std::move(store));
 }

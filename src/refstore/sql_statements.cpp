@@ -70,6 +70,29 @@ std::string_view sql_text(Stmt s, Backend b) {
       return "DELETE FROM acks WHERE pointer_id = $1";
     case Stmt::SchemaVersion:
       return "SELECT MAX(version) FROM schema_version";
+    case Stmt::AckSlot:
+      return "SELECT processed FROM acks WHERE pointer_id = $1 AND recipient_id = $2";
+    case Stmt::UpgradeAck:
+      return "UPDATE acks SET processed = 1, reason = '', processed_at = $3, received_at = $4 "
+             "WHERE pointer_id = $1 AND recipient_id = $2 AND processed = 0";
+    case Stmt::DeleteAck:
+      return "DELETE FROM acks WHERE pointer_id = $1 AND recipient_id = $2";
+    case Stmt::InsertAckCheck:
+      return "INSERT INTO ack_checks (pointer_id, recipient_id, sender, sha256) VALUES ($1, $2, $3, $4) "
+             "ON CONFLICT (pointer_id, recipient_id) DO UPDATE SET sha256 = excluded.sha256";
+    case Stmt::SelectAckChecks:
+      return "SELECT recipient_id, sender, sha256 FROM ack_checks WHERE pointer_id = $1";
+    case Stmt::DeleteAckChecks:
+      return "DELETE FROM ack_checks WHERE pointer_id = $1";
+    case Stmt::BumpPlaceholders:
+      return "INSERT INTO placeholder_counts (sender, n) VALUES ($1, $2) "
+             "ON CONFLICT (sender) DO UPDATE SET n = placeholder_counts.n + excluded.n";
+    case Stmt::SenderPlaceholders:
+      return "SELECT n FROM placeholder_counts WHERE sender = $1";
+    case Stmt::TotalPlaceholders:
+      return "SELECT COALESCE(SUM(n), 0) FROM placeholder_counts";
+    case Stmt::PurgeDeleted:
+      return "DELETE FROM objects WHERE state = 'DELETED' AND deleted_at < $1 RETURNING pointer_id";
     case Stmt::Count_:
       break;
   }
@@ -115,6 +138,23 @@ CREATE TABLE acks (
   PRIMARY KEY (pointer_id, recipient_id)
 );
 INSERT INTO schema_version (version) VALUES (1);
+)SQL";
+}
+
+std::string_view placeholder_ddl() {
+  return R"SQL(
+CREATE TABLE IF NOT EXISTS ack_checks (
+  pointer_id   TEXT NOT NULL,
+  recipient_id TEXT NOT NULL,
+  sender       TEXT NOT NULL DEFAULT '',
+  sha256       TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (pointer_id, recipient_id)
+);
+CREATE TABLE IF NOT EXISTS placeholder_counts (
+  sender TEXT PRIMARY KEY,
+  n      BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS objects_deleted_idx ON objects (state, deleted_at);
 )SQL";
 }
 

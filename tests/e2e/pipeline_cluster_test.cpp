@@ -338,6 +338,10 @@ void PipelineCluster::run_failover(const std::string& how) {
                           std::string("--no-orphan-sweep"), std::string("--lifecycle-days"), std::string("0"),
                           std::string("--batch-delay"), std::string("20ms")})
       a.push_back(s);
+    // Every party runs as the cluster's administrator until per-party users exist (issue 9 item 1).
+    const std::string admin = claimcheck::amqp::url_user(haproxy_url_);
+    for (const auto& s : {std::string("--producer-users"), admin, std::string("--recipient-users"), "*=" + admin})
+      a.push_back(s);
     coord_ = spawn_with_url(node_urls_, a, "coordinator");
     ASSERT_GT(coord_.pid, 0);
   }

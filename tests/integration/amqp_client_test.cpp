@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -291,6 +292,38 @@ TEST_F(AmqpClientIT, PrefetchBoundsUnackedAndPropertiesRoundTrip) {
   for (int i = 0; i < kN; ++i) EXPECT_EQ(bodies[static_cast<std::size_t>(i)], "p" + std::to_string(i));
   ASSERT_TRUE(client_->cancel_consume(n.queue_prefix + "r").has_value());
   ASSERT_TRUE(client_->cancel_consume(n.queue_prefix + "r").has_value());  // idempotent
+}
+
+// DESIGN.md §2/§9: a delivery carries the user_id of the user that published it — the administrator's for
+// client_, a second real broker user's for its own connection — and Message::user_id cannot forge it.
+TEST_F(AmqpClientIT, DeliveryCarriesThePublishersUserId) {
+  auto n = names();
+  declare_recipients(n, {"r"});
+  test::BrokerUser other("cc-it-user-" + sfx_);
+  AmqpConfig oc = cfg_;
+  oc.urls = {other.url()};
+  oc.connection_name = "cc-amqp-it-other-" + sfx_;
+  Client oclient(oc);
+  ASSERT_TRUE(oclient.connect().has_value());
+  Message forged = msg("from-other");
+  forged.user_id = test::admin_user();  // ignored: the client sends the user it authenticated as
+  ASSERT_TRUE(oclient.publish(n.msg_exchange, "r", forged, true).has_value());
+  auto oc_confirmed = oclient.wait_confirms(10s);
+  ASSERT_TRUE(oc_confirmed.has_value()) << oc_confirmed.error().to_string();
+  oclient.close();
+  ASSERT_TRUE(client_->publish(n.msg_exchange, "r", msg("from-admin"), true).has_value());
+  ASSERT_TRUE(client_->wait_confirms(10s).has_value());
+
+  std::map<std::string, std::string> user_of;  // body → user_id
+  for (int i = 0; i < 2; ++i) {
+    auto env = client_->basic_get(n.queue_prefix + "r");
+    ASSERT_TRUE(env.has_value() && env->has_value()) << "message " << i << " missing";
+    user_of[(*env)->message.body] = (*env)->message.user_id;
+    ASSERT_TRUE(client_->ack(**env).has_value());
+  }
+  EXPECT_EQ(user_of["from-other"], other.name());
+  EXPECT_EQ(user_of["from-admin"], test::admin_user());
+  EXPECT_FALSE(test::admin_user().empty());
 }
 
 TEST_F(AmqpClientIT, NackRequeueIsRedeliveredWithDeliveryCount) {

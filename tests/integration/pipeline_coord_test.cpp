@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -25,6 +26,7 @@
 #include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/util.h"
+#include "rabbitmq_mgmt.h"
 #include "test_env.h"
 
 using namespace claimcheck;
@@ -153,11 +155,17 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
     cfg.lifecycle_days = 0;  // leave the shared bucket's lifecycle alone
     cfg.sweep_interval = 1s;
     cfg.batch_delay = 20ms;
+    // Every party runs as the administrator of .local/env until per-party users exist (issue 9 item 1).
+    cfg.producer_users = {admin_user()};
+    cfg.recipient_users = {{"*", admin_user()}};
     return cfg;
   }
 
-  Running& start(CoordinatorConfig cfg) {
-    auto c = Coordinator::create(std::move(cfg));
+  std::string admin_user() const { return amqp::url_user(amqp_.urls[0]); }
+  std::string all_recipients_admin() const { return "*=" + admin_user(); }
+
+  Running& start(CoordinatorConfig cfg, std::shared_ptr<CoordinatorMetrics> metrics = {}) {
+    auto c = Coordinator::create(std::move(cfg), std::move(metrics));
     EXPECT_TRUE(c) << c.error().to_string();
     auto r = std::make_unique<Running>();
     r->coord = std::move(*c);
@@ -210,6 +218,12 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
   }
 
   void publish_ack(const StoreRecord& s, const std::string& recipient, bool processed = true) {
+    publish(names_.ack_routing_key, ack_message(s, recipient, processed));
+  }
+
+  // The s3-ack-v1 message a recipient publishes for `s`, with the store record's sha256 unless `sha` is given.
+  static amqp::Message ack_message(const StoreRecord& s, const std::string& recipient, bool processed = true,
+                                   const std::string& sha = {}) {
     Ack a;
     a.pointer_id = s.pointer_id;
     a.recipient_id = recipient;
@@ -219,11 +233,55 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
     a.bucket = s.bucket;
     a.key = s.key;
     a.recipients_total = s.recipients_total;
+    a.sha256 = sha.empty() ? s.sha256 : sha;
     amqp::Message m;
     m.body = to_json(a);
     m.type = std::string(kSchemaAck);
     m.message_id = a.message_id();
-    publish(names_.ack_routing_key, m);
+    return m;
+  }
+
+  static amqp::Message store_message(const StoreRecord& s) {
+    amqp::Message m;
+    m.body = to_json(s);
+    m.type = std::string(kSchemaStore);
+    m.message_id = s.pointer_id;
+    return m;
+  }
+
+  // Publishes (confirmed) as another broker user.
+  void publish_as(const test::BrokerUser& user, const std::string& rk, const amqp::Message& m) {
+    amqp::AmqpConfig c = amqp_;
+    c.urls = {user.url()};
+    c.connection_name = "coord-test-" + user.name();
+    amqp::Client other(c);
+    ASSERT_TRUE(other.connect().has_value());
+    ASSERT_TRUE(other.publish(names_.ack_exchange, rk, m, true).has_value());
+    auto r = other.wait_confirms(10s);
+    ASSERT_TRUE(r) << r.error().to_string();
+    other.close();
+  }
+
+  struct Dead {
+    std::string message_id, reason, rule;  // reason = x-claimcheck-error, rule = x-claimcheck-rule
+  };
+  // Takes `n` messages from the dead-letter queue.
+  std::vector<Dead> take_dead(std::size_t n) {
+    std::vector<Dead> out;
+    std::size_t got = 0;
+    EXPECT_TRUE(wait_until(
+        [&] {
+          auto g = pub_->basic_get(names_.dead_queue);
+          if (g && g->has_value()) {
+            auto& h = (**g).message.headers;
+            out.push_back({(**g).message.message_id, h[std::string(kHeaderError)], h["x-claimcheck-rule"]});
+            (void)pub_->ack(**g);
+            ++got;
+          }
+          return got >= n;
+        },
+        10s));
+    return out;
   }
 
   void publish(const std::string& rk, const amqp::Message& m) {
@@ -484,6 +542,7 @@ TEST_P(CoordTest, KilledAfterCommitDeletesAfterRestart) {
   publish_ack(rec, "r2");
   confirm();
 
+  const std::string admin = admin_user(), all_admin = all_recipients_admin();
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -497,7 +556,8 @@ TEST_P(CoordTest, KilledAfterCommitDeletesAfterRestart) {
     execl(bin, bin, "coordinator", "--ack-exchange", names_.ack_exchange.c_str(), "--ack-queue",
           names_.ack_queue.c_str(), "--dlx", names_.dlx.c_str(), "--dead-queue", names_.dead_queue.c_str(),
           "--key-prefix", prefix_.c_str(), "--lifecycle-days", "0", "--debug-crash-after-commit", "--log-level",
-          "warn", static_cast<char*>(nullptr));
+          "warn", "--producer-users", admin.c_str(), "--recipient-users", all_admin.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   int wstatus = 0;
@@ -621,6 +681,7 @@ TEST_P(CoordTest, KilledMidStreamConverges) {
     if (i % 5 != 0) publish_ack(recs[i], "c");
   }
   confirm();
+  const std::string admin = admin_user(), all_admin = all_recipients_admin();
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -633,7 +694,8 @@ TEST_P(CoordTest, KilledMidStreamConverges) {
     execl(bin, bin, "coordinator", "--ack-exchange", names_.ack_exchange.c_str(), "--ack-queue",
           names_.ack_queue.c_str(), "--dlx", names_.dlx.c_str(), "--dead-queue", names_.dead_queue.c_str(),
           "--key-prefix", prefix_.c_str(), "--lifecycle-days", "0", "--batch-size", "7", "--batch-delay", "1ms",
-          "--delete-lease", "2s", "--log-level", "warn", static_cast<char*>(nullptr));
+          "--delete-lease", "2s", "--log-level", "warn", "--producer-users", admin.c_str(), "--recipient-users",
+          all_admin.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   // Kill as soon as the first batch committed: the backlog is typically mid-way (some batches applied but not
@@ -761,6 +823,118 @@ TEST_P(CoordTest, StatusCommandShowsStateAndMissingRecipients) {
   EXPECT_EQ(run_cli(new_uuid_v4(), out), 1);
 }
 
+// DESIGN.md §9 through RabbitMQ with a second real broker user: the coordinator believes an ack only from the
+// user mapped to its recipient and with the store record's sha256, and a store record only from a producer
+// user. Forged acks (by another user, by the administrator for a recipient mapped to another user, with a
+// wrong sha256) and a forged store record never complete anything and are dead-lettered with the reason.
+TEST_P(CoordTest, ForgedAcksAndStoresAreDeadLetteredNamingRuleAndUser) {
+  test::BrokerUser branch("cc-it-branch-" + sfx_);
+  const std::string admin = admin_user();
+  const std::string id = new_uuid_v4();
+  const std::string key = put_object(id);
+  const auto rec = store_record(id, key, {"r1", "r2"});
+  publish_store(rec);
+  publish_ack(rec, "r1");  // admin acks for r1: mapped to `branch`
+  publish_as(branch, names_.ack_routing_key, ack_message(rec, "r2"));  // branch acks for r2 (admin's)
+  publish_as(branch, names_.ack_routing_key, ack_message(rec, "r1", true, std::string(64, 'f')));
+  const std::string forged_id = new_uuid_v4();
+  const auto forged = store_record(forged_id, put_object(forged_id), {"r1"}, 0s);  // would expire at once
+  publish_as(branch, names_.store_routing_key, store_message(forged));
+  confirm();
+  auto cfg = config();
+  cfg.recipient_users = {{"r1", branch.name()}, {"*", admin}};
+  auto metrics = std::shared_ptr<CoordinatorMetrics>(std::move(*CoordinatorMetrics::create("")));
+  auto& run = start(cfg, metrics);
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().refused == 4; }, 15s)) << run.coord->stats().refused;
+  const auto dead = take_dead(4);
+  auto has = [&](const std::string& mid, const std::string& rule, const std::string& reason) {
+    for (const auto& d : dead)
+      if (d.message_id == mid && d.rule == rule && d.reason.find(reason) != std::string::npos) return true;
+    std::string all;
+    for (const auto& d : dead) all += d.message_id + " [" + d.rule + "] " + d.reason + "\n";
+    ADD_FAILURE() << "no dead letter " << mid << " [" << rule << "] " << reason << " in:\n" << all;
+    return false;
+  };
+  const std::string ack1 = ack_message_id(id, "r1"), ack2 = ack_message_id(id, "r2");
+  has(ack1, "ack_user_id",
+      "ack for recipient 'r1' published by user '" + admin + "' (expected '" + branch.name() + "')");
+  has(ack2, "ack_user_id",
+      "ack for recipient 'r2' published by user '" + branch.name() + "' (expected '" + admin + "')");
+  has(ack1, "ack_sha256", "ack sha256 does not match the store record (recipient 'r1', user '" + branch.name());
+  has(forged_id, "store_user_id", "store record published by user '" + branch.name() + "'");
+  const std::string text = metrics->serialize();
+  EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="ack_user_id"} 2)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="ack_sha256"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="store_user_id"} 1)"), std::string::npos) << text;
+  auto st = status(id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->state, ObjectState::Pending);
+  EXPECT_TRUE(st->acks.empty()) << "no forged ack is recorded";
+  EXPECT_FALSE(status(forged_id).has_value()) << "a forged store record is never recorded";
+  std::this_thread::sleep_for(1500ms);  // a sweep (1 s) later: nothing deleted
+  EXPECT_TRUE(exists(key));
+  EXPECT_TRUE(exists(forged.key));
+  // The right parties finish the job: r1's own user, then the administrator for r2.
+  publish_as(branch, names_.ack_routing_key, ack_message(rec, "r1"));
+  publish_ack(rec, "r2");
+  confirm();
+  ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 20s));
+  EXPECT_FALSE(exists(key));
+  EXPECT_EQ(run.coord->stats().refused, 4u);
+  (void)s3c_->delete_object(bucket_, forged.key);
+}
+
+// Strict is the default: an ack without sha256 is dead-lettered; with the compatibility flag it counts.
+TEST_P(CoordTest, AcksWithoutSha256NeedTheCompatibilityFlag) {
+  const std::string id = new_uuid_v4();
+  const auto rec = store_record(id, put_object(id), {"r1"});
+  publish_store(rec);
+  amqp::Message bare = ack_message(rec, "r1");
+  auto j = nlohmann::json::parse(bare.body);
+  j.erase("sha256");
+  bare.body = j.dump();
+  publish(names_.ack_routing_key, bare);
+  confirm();
+  auto& strict = start(config());
+  ASSERT_TRUE(wait_until([&] { return strict.coord->stats().refused == 1; }, 10s));
+  const auto dead = take_dead(1);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].rule, "ack_sha256");
+  EXPECT_NE(dead[0].reason.find("has no sha256"), std::string::npos) << dead[0].reason;
+  strict.stop();
+  ASSERT_TRUE(strict.result) << strict.result.error().to_string();
+  EXPECT_TRUE(in_state(id, ObjectState::Pending));
+  publish(names_.ack_routing_key, bare);
+  confirm();
+  auto cfg = config();
+  cfg.accept_unauthenticated_acks = true;
+  start(cfg);
+  ASSERT_TRUE(wait_until([&] { return in_state(id, ObjectState::Deleted); }, 20s));
+}
+
+// B1 through RabbitMQ: acks for unknown pointers beyond the per-user cap are dead-lettered with the reason.
+TEST_P(CoordTest, PlaceholderFloodBeyondTheCapIsDeadLettered) {
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = new_uuid_v4();
+    publish_ack(store_record(id, prefix_ + "/nothing-" + id, {"r1"}), "r1");  // never a store record
+  }
+  confirm();
+  auto cfg = config();
+  cfg.db.max_placeholder_acks_per_sender = 3;
+  auto& run = start(cfg);
+  ASSERT_TRUE(wait_until([&] { return run.coord->stats().refused == 2 && run.coord->stats().acks_new == 3; }, 10s));
+  const auto dead = take_dead(2);
+  ASSERT_EQ(dead.size(), 2u);
+  for (const auto& d : dead) {
+    EXPECT_EQ(d.rule, "placeholder_cap");
+    EXPECT_NE(d.reason.find("user '" + admin_user() + "' already has 3 acks for unknown pointers"), std::string::npos)
+        << d.reason;
+  }
+  auto sum = store_->summary(0, refstore::Clock::now());
+  ASSERT_TRUE(sum);
+  EXPECT_EQ(sum->counts[ObjectState::Placeholder], 3);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, CoordTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& p) { return p.param; });
 
@@ -807,3 +981,50 @@ TEST(CoordinatorParseTest, DispatchesBySchemaAndRejectsMismatch) {
 }
 
 }  // namespace
+
+// DESIGN.md §9 rules as a pure function (no broker): who may publish what.
+TEST(CoordinatorTrust, CheckSenderRules) {
+  CoordinatorConfig cfg;
+  cfg.producer_users = {"producer"};
+  cfg.recipient_users = {{"branch9", "head-office"}};
+  refstore::AckInput a;
+  a.recipient_id = "branch2";
+  a.sha256 = std::string(64, 'a');
+  amqp::Message m;
+  m.user_id = "branch2";
+  EXPECT_FALSE(check_sender(cfg, m, a)) << "default mapping: the user of the same name";
+  m.user_id = "branch1";
+  auto r = check_sender(cfg, m, a);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rule, "ack_user_id");
+  EXPECT_EQ(r->reason, "ack for recipient 'branch2' published by user 'branch1' (expected 'branch2')");
+  a.recipient_id = "branch9";
+  m.user_id = "branch9";
+  EXPECT_EQ(check_sender(cfg, m, a)->reason,
+            "ack for recipient 'branch9' published by user 'branch9' (expected 'head-office')");
+  m.user_id = "head-office";
+  EXPECT_FALSE(check_sender(cfg, m, a));
+  a.sha256.clear();
+  EXPECT_EQ(check_sender(cfg, m, a)->rule, "ack_sha256");
+  m.user_id.clear();
+  EXPECT_EQ(check_sender(cfg, m, a)->rule, "ack_user_id");
+  cfg.accept_unauthenticated_acks = true;  // neither user_id nor sha256: accepted in compatibility mode
+  EXPECT_FALSE(check_sender(cfg, m, a));
+  m.user_id = "branch1";  // a user_id that is present is still checked
+  EXPECT_EQ(check_sender(cfg, m, a)->rule, "ack_user_id");
+  EXPECT_EQ(recipient_user({{"*", "admin"}, {"r1", "u1"}}, "r2"), "admin");
+  EXPECT_EQ(recipient_user({{"*", "admin"}, {"r1", "u1"}}, "r1"), "u1");
+
+  refstore::StoreInput s;
+  m.user_id = "producer";
+  EXPECT_FALSE(check_sender(cfg, m, s));
+  m.user_id = "branch1";
+  r = check_sender(cfg, m, s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rule, "store_user_id");
+  EXPECT_EQ(r->reason, "store record published by user 'branch1' (expected one of the producer users 'producer')");
+  m.user_id.clear();
+  EXPECT_NE(check_sender(cfg, m, s)->reason.find("no AMQP user_id"), std::string::npos);
+  cfg.producer_users.clear();
+  EXPECT_FALSE(cfg.validate()) << "producer_users must not be empty";
+}

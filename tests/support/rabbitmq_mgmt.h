@@ -1,6 +1,7 @@
 #pragma once
 /// Test helper: calls to the local RabbitMQ management HTTP API (`make up`: RABBITMQ_MGMT_URL in
-/// .local/env) as the administrator of AMQP_URL. Credentials go through a mode-600 curl config file,
+/// .local/env) as the administrator of AMQP_URL, and BrokerUser, a RAII extra broker user for trust-model
+/// tests (DESIGN.md §9). Credentials go through a mode-600 curl config file,
 /// never argv. Header-only, tests only; thread-compatible.
 ///
 /// Usage:
@@ -10,12 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <string>
 
+#include "claimcheck/amqp/types.h"
 #include "test_env.h"
 
 namespace claimcheck::test {
@@ -108,5 +111,40 @@ inline MgmtReply mgmt(const std::string& method, const std::string& path, const 
   r.body = out.substr(0, nl);
   return r;
 }
+
+/// An extra RabbitMQ user with a random password and full rights on vhost "/" (configure/write/read ".*"),
+/// created through the management API and deleted (with its connections closed by the broker) on
+/// destruction. url() is AMQP_URL with this user's credentials. Move-only would double-delete: not copyable.
+class BrokerUser {
+ public:
+  /// Creates user `name` (no tags: not an administrator, no impersonator). Records a test failure when the
+  /// API refuses.
+  explicit BrokerUser(std::string name) : name_(std::move(name)) {
+    password_ = "pw-" + unique_suffix();
+    auto r = mgmt("PUT", "/api/users/" + url_encode(name_), R"({"password":")" + password_ + R"(","tags":""})");
+    EXPECT_TRUE(r.status == 201 || r.status == 204) << r.status << " " << r.body;
+    r = mgmt("PUT", "/api/permissions/%2F/" + url_encode(name_), R"({"configure":".*","write":".*","read":".*"})");
+    EXPECT_TRUE(r.status == 201 || r.status == 204) << r.status << " " << r.body;
+  }
+  ~BrokerUser() { (void)mgmt("DELETE", "/api/users/" + url_encode(name_)); }
+  BrokerUser(const BrokerUser&) = delete;
+  BrokerUser& operator=(const BrokerUser&) = delete;
+
+  /// The broker user name.
+  [[nodiscard]] const std::string& name() const { return name_; }
+  /// AMQP_URL with this user's credentials instead of the administrator's.
+  [[nodiscard]] std::string url() const {
+    const std::string admin = require_env("AMQP_URL");
+    const std::string info = userinfo_of(admin);
+    const auto at = admin.find(info);
+    return admin.substr(0, at) + url_encode(name_) + ":" + url_encode(password_) + admin.substr(at + info.size());
+  }
+
+ private:
+  std::string name_, password_;
+};
+
+/// The administrator user of AMQP_URL (the user every test process publishes as).
+inline std::string admin_user() { return amqp::url_user(require_env("AMQP_URL")); }
 
 }  // namespace claimcheck::test

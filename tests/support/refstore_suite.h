@@ -64,6 +64,15 @@ inline AckInput make_ack(const std::string& pid, const std::string& rid, bool pr
   return a;
 }
 
+/// An ack as the coordinator hands it over once the sender is verified: with its user_id and sha256.
+inline AckInput authed_ack(const std::string& pid, const std::string& rid, const std::string& sender,
+                           bool processed = true, const std::string& sha = std::string(64, 'a')) {
+  AckInput a = make_ack(pid, rid, processed);
+  a.sender = sender;
+  a.sha256 = sha;
+  return a;
+}
+
 /// Opens stores for one test on one backend and cleans up afterwards.
 class RefStoreSuite : public ::testing::TestWithParam<std::string> {
  protected:
@@ -104,9 +113,11 @@ class RefStoreSuite : public ::testing::TestWithParam<std::string> {
 
   bool persistent() const { return GetParam() != "sqlite_memory"; }
 
-  std::unique_ptr<RefStore> open() {
+  std::unique_ptr<RefStore> open(std::int64_t per_sender_cap = 10000, std::int64_t total_cap = 100000) {
     RefStoreConfig cfg;
     cfg.dsn = dsn_;
+    cfg.max_placeholder_acks_per_sender = per_sender_cap;
+    cfg.max_placeholder_acks = total_cap;
     auto r = open_ref_store(cfg);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().to_string());
     if (!r) return nullptr;
@@ -622,6 +633,153 @@ TEST_P(RefStoreSharedSuite, TwoCoordinatorsConvergeAndDeleteEachObjectOnce) {
   EXPECT_LE(per_recipient["foreigner"], 1);
   EXPECT_EQ((*one)->state, ObjectState::Deleted);
   std::cout << "aborted+retried transactions: " << aborted.load() << "\n";
+}
+
+}  // namespace claimcheck::refstore::testing
+
+// --- trust rules and bounds (DESIGN.md §5 S1/B1, §9) ---------------------------------------------------
+namespace claimcheck::refstore::testing {
+
+TEST_P(RefStoreSuite, AckWithWrongSha256IsRefusedAndNeverCounts) {
+  const std::string pid = "p-sha";
+  apply({make_store(pid, {"r1"})});
+  const auto r = apply({authed_ack(pid, "r1", "r1", true, std::string(64, 'b'))});
+  ASSERT_EQ(r.refused.size(), 1u);
+  EXPECT_EQ(r.refused[0].index, 0u);
+  EXPECT_EQ(r.refused[0].rule, "ack_sha256");
+  EXPECT_NE(r.refused[0].reason.find("ack sha256 does not match the store record"), std::string::npos);
+  EXPECT_NE(r.refused[0].reason.find("user 'r1'"), std::string::npos) << r.refused[0].reason;
+  EXPECT_EQ(r.acks_new, 0u);
+  EXPECT_TRUE(status(pid).acks.empty()) << "a refused ack is not recorded";
+  EXPECT_EQ(status(pid).state, ObjectState::Pending);
+  // The slot stays free for the right ack; refused and applied commands mix in one batch.
+  const auto good = apply({authed_ack(pid, "r1", "r1", true, std::string(64, 'c')), authed_ack(pid, "r1", "r1")});
+  ASSERT_EQ(good.refused.size(), 1u);
+  EXPECT_EQ(good.refused[0].index, 0u);
+  EXPECT_EQ(good.completed, std::vector<std::string>{pid});
+}
+
+TEST_P(RefStoreSuite, PlaceholderAckWithWrongSha256IsDroppedWhenTheStoreArrives) {
+  const std::string pid = "p-sha-early";
+  apply({authed_ack(pid, "r1", "r1", true, std::string(64, 'b')), authed_ack(pid, "r2", "r2")});
+  EXPECT_EQ(status(pid).state, ObjectState::Placeholder);
+  const auto r = apply({make_store(pid, {"r1", "r2"})});
+  EXPECT_EQ(r.acks_sha256_discarded, 1u);
+  EXPECT_TRUE(r.completed.empty()) << "the mismatching ack never completes the object";
+  auto st = status(pid);
+  EXPECT_EQ(st.state, ObjectState::Pending);
+  EXPECT_EQ(st.missing, std::vector<std::string>{"r1"});
+  ASSERT_EQ(st.acks.size(), 1u);
+  EXPECT_EQ(st.acks[0].recipient_id, "r2");
+  // Its slot was freed: the recipient's correct ack completes the object.
+  EXPECT_EQ(apply({authed_ack(pid, "r1", "r1")}).completed, std::vector<std::string>{pid});
+}
+
+TEST_P(RefStoreSuite, AuthenticatedProcessedAfterOwnRejectedCompletes) {
+  const std::string pid = "p-retry";
+  apply({make_store(pid, {"r1", "r2"}), authed_ack(pid, "r1", "u1"), authed_ack(pid, "r2", "u2", false)});
+  EXPECT_EQ(status(pid).missing, std::vector<std::string>{"r2"});
+  const auto again = apply({authed_ack(pid, "r2", "u2", false)});  // a second rejected: duplicate
+  EXPECT_EQ(again.acks_duplicate, 1u);
+  const auto fixed = apply({authed_ack(pid, "r2", "u2", true)});
+  EXPECT_EQ(fixed.acks_upgraded, 1u);
+  EXPECT_EQ(fixed.completed, std::vector<std::string>{pid});
+  EXPECT_EQ(status(pid).state, ObjectState::Complete);
+  EXPECT_EQ(apply({authed_ack(pid, "r2", "u2", false)}).acks_duplicate, 1u) << "rejected after processed: no-op";
+  // Before the store record too: the upgraded placeholder slot counts when the store arrives.
+  const std::string early = "p-retry-early";
+  apply({authed_ack(early, "r1", "u1", false)});
+  EXPECT_EQ(apply({authed_ack(early, "r1", "u1", true)}).acks_upgraded, 1u);
+  EXPECT_EQ(apply({make_store(early, {"r1"})}).completed, std::vector<std::string>{early});
+}
+
+TEST_P(RefStoreSuite, PlaceholderAcksAreCappedPerSenderAndInTotal) {
+  store_ = open(/*per_sender_cap=*/3, /*total_cap=*/5);
+  ASSERT_NE(store_, nullptr);
+  std::vector<Command> flood;
+  for (int i = 0; i < 4; ++i) flood.push_back(authed_ack("ph-a" + std::to_string(i), "ra", "user-a"));
+  const auto a = apply(flood);
+  EXPECT_EQ(a.acks_new, 3u);
+  ASSERT_EQ(a.refused.size(), 1u);
+  EXPECT_EQ(a.refused[0].rule, "placeholder_cap");
+  EXPECT_NE(a.refused[0].reason.find("user 'user-a'"), std::string::npos) << a.refused[0].reason;
+  EXPECT_NE(a.refused[0].reason.find("cap 3 per user"), std::string::npos) << a.refused[0].reason;
+  // A duplicate of a recorded placeholder ack is not refused (it takes no room).
+  EXPECT_EQ(apply({authed_ack("ph-a0", "ra", "user-a")}).acks_duplicate, 1u);
+  // The total cap holds across senders.
+  const auto b = apply({authed_ack("ph-b0", "rb", "user-b"), authed_ack("ph-b1", "rb", "user-b"),
+                        authed_ack("ph-b2", "rb", "user-b")});
+  EXPECT_EQ(b.acks_new, 2u);
+  ASSERT_EQ(b.refused.size(), 1u);
+  EXPECT_NE(b.refused[0].reason.find("cap 5 in total"), std::string::npos) << b.refused[0].reason;
+  // Acks for known pointers are never capped; a store record frees its placeholder's share.
+  apply({make_store("known", {"rk"}), authed_ack("known", "rk", "user-b")});
+  const auto rcvd = apply({make_store("ph-a0", {"ra"})});
+  EXPECT_EQ(rcvd.completed, std::vector<std::string>{"ph-a0"});
+  EXPECT_EQ(apply({authed_ack("ph-a9", "ra", "user-a")}).acks_new, 1u);
+  // Purging old placeholders frees their share too.
+  auto purged = store_->purge_placeholders(kT0 + 1h);
+  ASSERT_TRUE(purged.has_value());
+  EXPECT_EQ(*purged, 5u);
+  EXPECT_EQ(apply({authed_ack("ph-b9", "rb", "user-b"), authed_ack("ph-b8", "rb", "user-b")}).acks_new, 2u);
+}
+
+TEST_P(RefStoreSuite, PurgeHistoryRemovesOnlyOldDeletedObjectsWithTheirAcks) {
+  apply({make_store("h-old", {"r"}), make_ack("h-old", "r"), make_store("h-young", {"r"}), make_ack("h-young", "r"),
+         make_store("h-live", {"r", "s"}), make_ack("h-live", "r")});
+  ASSERT_TRUE(store_->mark_deleted({"h-old"}, kT0 + 100s).has_value());
+  ASSERT_TRUE(store_->mark_deleted({"h-young"}, kT0 + 200s).has_value());
+  auto n = store_->purge_history(kT0 + 150s);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 1u);
+  auto gone = store_->get("h-old");
+  ASSERT_TRUE(gone.has_value());
+  EXPECT_FALSE(gone->has_value());
+  EXPECT_EQ(status("h-young").state, ObjectState::Deleted);
+  EXPECT_EQ(status("h-young").acks.size(), 1u);
+  EXPECT_EQ(status("h-live").state, ObjectState::Pending);
+  auto again = store_->purge_history(kT0 + 150s);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, 0u) << "idempotent";
+  // A late ack for the purged pointer is only a placeholder (capped, purged in turn), never a resurrection.
+  apply({make_ack("h-old", "r")});
+  EXPECT_EQ(status("h-old").state, ObjectState::Placeholder);
+}
+
+// B1 acceptance: 100,000 acks for random pointer ids (a flood from 10 users) grow the database by no more
+// than the placeholder cap.
+TEST_P(RefStoreSuite, AckFloodForRandomPointersGrowsTheDatabaseByAtMostTheCap) {
+  constexpr std::int64_t kPerSender = 500, kTotal = 2000;
+  constexpr int kAcks = 100000, kBatch = 1000;
+  store_ = open(kPerSender, kTotal);
+  ASSERT_NE(store_, nullptr);
+  std::mt19937_64 rng(7);
+  std::size_t recorded = 0, refused = 0;
+  for (int done = 0; done < kAcks;) {
+    std::vector<Command> batch;
+    for (int i = 0; i < kBatch; ++i, ++done) {
+      const std::string user = "flood-" + std::to_string(done % 10);
+      batch.push_back(authed_ack("rnd-" + std::to_string(rng()), user, user));
+    }
+    const auto r = apply(batch);
+    recorded += r.acks_new;
+    refused += r.refused.size();
+  }
+  auto sum = store_->summary(0, kT0);
+  ASSERT_TRUE(sum.has_value());
+  const auto placeholders = sum->counts[ObjectState::Placeholder];
+  std::uintmax_t bytes = 0;
+  if (!dir_.empty()) {
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) bytes += e.file_size();
+  }
+  std::printf("[ flood    ] %s: %d acks for random pointers -> %zu recorded, %zu refused; %lld placeholder rows "
+              "(cap %lld total, %lld per user)%s\n",
+              GetParam().c_str(), kAcks, recorded, refused, static_cast<long long>(placeholders),
+              static_cast<long long>(kTotal), static_cast<long long>(kPerSender),
+              bytes ? (", db files " + std::to_string(bytes / 1024) + " KiB").c_str() : "");
+  EXPECT_EQ(recorded, static_cast<std::size_t>(kTotal));
+  EXPECT_EQ(refused, static_cast<std::size_t>(kAcks - kTotal));
+  EXPECT_LE(placeholders, kTotal);
 }
 
 }  // namespace claimcheck::refstore::testing

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "amqp/properties.h"
 #include "amqp/reply.h"
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/types.h"
@@ -297,4 +298,62 @@ TEST(WorkQueue, CloseWakesWaiter) {
   q.close();
   waiter.join();
   EXPECT_TRUE(returned.load());
+}
+
+// ---- basic properties (DESIGN.md §2: every message carries its publisher's user_id) ------------------------
+
+TEST(AmqpProperties, PublishSetsAuthenticatedUserIdAndIgnoresMessageField) {
+  Message m;
+  m.body = "{}";
+  m.type = "s3-ack-v1";
+  m.message_id = "p:r";
+  m.timestamp = 1700000000;
+  m.user_id = "forged";  // ignored on publish: the identity is the connection's
+  m.headers["x-a"] = "1";
+  detail::PublishProperties pp;
+  detail::build_properties(m, "branch1", 7, &pp);
+  const amqp_basic_properties_t& p = pp.props;
+  ASSERT_TRUE(p._flags & AMQP_BASIC_USER_ID_FLAG);
+  EXPECT_EQ(detail::str_of(p.user_id), "branch1");
+  EXPECT_EQ(detail::str_of(p.type), "s3-ack-v1");
+  EXPECT_EQ(detail::str_of(p.message_id), "p:r");
+  EXPECT_EQ(p.delivery_mode, 2);
+  EXPECT_EQ(p.timestamp, 1700000000U);
+  ASSERT_TRUE(p._flags & AMQP_BASIC_HEADERS_FLAG);
+  EXPECT_EQ(p.headers.num_entries, 2);  // x-a + the publish id
+
+  detail::PublishProperties none;
+  detail::build_properties(m, "", 0, &none);
+  EXPECT_FALSE(none.props._flags & AMQP_BASIC_USER_ID_FLAG);
+  EXPECT_EQ(none.props.headers.num_entries, 1);
+}
+
+TEST(AmqpProperties, DeliveryCopiesUserIdAndStripsPublishId) {
+  Message m;
+  m.type = "s3-store-v1";
+  m.headers["x-delivery-count"] = "3";
+  detail::PublishProperties pp;
+  detail::build_properties(m, "producer", 42, &pp);
+  Message out;
+  out.user_id = "stale";
+  std::int64_t count = -1;
+  EXPECT_EQ(detail::read_properties(pp.props, &out, &count), 42U);
+  EXPECT_EQ(out.user_id, "producer");
+  EXPECT_EQ(out.type, "s3-store-v1");
+  EXPECT_EQ(out.content_type, "application/json");
+  EXPECT_TRUE(out.persistent);
+  EXPECT_EQ(count, 3);
+  EXPECT_EQ(out.headers.count(detail::kPublishIdHeader), 0U);
+
+  amqp_basic_properties_t bare{};  // a message without user_id (e.g. the reference demo's consumers)
+  EXPECT_EQ(detail::read_properties(bare, &out, nullptr), 0U);
+  EXPECT_EQ(out.user_id, "");
+  EXPECT_FALSE(out.persistent);
+}
+
+TEST(AmqpUrls, UrlUserIsTheDecodedUserPart) {
+  EXPECT_EQ(url_user("amqp://branch1:pw@127.0.0.1:5672/%2F"), "branch1");
+  EXPECT_EQ(url_user("amqp://br%40nch:pw@h/%2F"), "br@nch");
+  EXPECT_EQ(url_user("amqp://h:5672"), "guest");
+  EXPECT_EQ(url_user("http://x"), "");
 }

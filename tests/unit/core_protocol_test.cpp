@@ -223,6 +223,38 @@ TEST(Protocol, AckRoundTrip) {
   EXPECT_EQ(back->reason, "unspecified");
 }
 
+// DESIGN.md §2: an ack carries the sha256 the recipient verified; optional on the wire (the reference
+// demo's consumers send none), strictly validated when present.
+TEST(Protocol, AckSha256RoundTripsAndIsOptionalButStrict) {
+  cc::Ack a = sample_ack();
+  EXPECT_EQ(cc::to_json(a).find("sha256"), std::string::npos);
+  auto back = cc::parse_ack(cc::to_json(a));
+  ASSERT_TRUE(back.has_value()) << back.error().to_string();
+  EXPECT_FALSE(back->sha256.has_value());
+
+  a.sha256 = std::string(64, 'e');
+  back = cc::parse_ack(cc::to_json(a));
+  ASSERT_TRUE(back.has_value()) << back.error().to_string();
+  EXPECT_EQ(back->sha256, std::string(64, 'e'));
+  a.status = cc::AckStatus::Rejected;  // rejected acks carry it too
+  a.reason = "handler refused";
+  back = cc::parse_ack(cc::to_json(a));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->sha256, std::string(64, 'e'));
+
+  for (const std::string& bad : {std::string(64, 'E'), std::string(63, 'a'), std::string("xyz"), std::string()}) {
+    a.sha256 = bad;
+    EXPECT_FALSE(cc::validate(a).has_value()) << bad;
+    auto r = cc::parse_ack(cc::to_json(a));
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_NE(r.error().message.find("field 'sha256'"), std::string::npos) << r.error().message;
+  }
+  auto not_string = cc::parse_ack(R"({"schema":"s3-ack-v1","pointer_id":")" + kId +
+                                  R"(","recipient_id":"r","status":"processed","processed_at":"2024-05-01T12:00:05.000Z",)"
+                                  R"("bucket":"claimcheck","key":"k","recipients_total":1,"sha256":5})");
+  EXPECT_FALSE(not_string.has_value());
+}
+
 TEST(Protocol, PeekSchema) {
   EXPECT_EQ(*cc::peek_schema(cc::to_json(sample_ack())), "s3-ack-v1");
   EXPECT_EQ(*cc::peek_schema(R"({"schema":"whatever"})"), "whatever");

@@ -68,7 +68,9 @@ class Client {
   /// with that id. With `mandatory`, an unroutable message is reported as Failed ("312 NO_ROUTE").
   /// While disconnected or blocked (connection.blocked) the message is queued locally and sent when possible;
   /// unconfirmed messages are re-sent after a reconnect. Mandatory messages carry the internal header
-  /// `x-claimcheck-publish-id` (stripped again from deliveries).
+  /// `x-claimcheck-publish-id` (stripped again from deliveries). Every message carries the AMQP `user_id` of
+  /// the user this connection authenticated as (url_user() of the URL in use; msg.user_id is ignored), which
+  /// RabbitMQ checks, so recipients of it can trust it (DESIGN.md §2, §9).
   /// Errors: FailedPrecondition when connect() never succeeded or close() was called.
   [[nodiscard]] Result<std::uint64_t> publish(const std::string& exchange, const std::string& routing_key,
                                               const Message& msg, bool mandatory);

@@ -60,6 +60,11 @@ std::vector<std::string> parse_url_list(std::string_view list);
 /// and error message. Thread-safe.
 std::string redact_url(std::string_view url);
 
+/// The broker user an AMQP URL authenticates as: its percent-decoded user part ("guest", rabbitmq-c's
+/// default, when the URL has none; "" when it cannot be parsed). The Client publishes with this user_id.
+/// Thread-safe.
+std::string url_user(std::string_view url);
+
 /// One AMQP message (properties + body) to publish or as delivered.
 ///
 /// - `body`: raw bytes.
@@ -67,6 +72,10 @@ std::string redact_url(std::string_view url);
 ///   decimal text ("3", "true"), arrays and nested tables (e.g. x-death) are skipped.
 /// - `persistent`: delivery_mode 2 (DESIGN §2: every claimcheck message is persistent).
 /// - `timestamp`: AMQP timestamp property, seconds since the Unix epoch; 0 = not set.
+/// - `user_id`: AMQP user-id property, the broker user that published it (DESIGN.md §2). On delivery: as
+///   received ("" = none; RabbitMQ guarantees a non-empty one equals the publisher's authenticated user).
+///   On publish: ignored — the Client always sends the user it authenticated as (url_user of the URL in use),
+///   so a delivered Message can be re-published (dead-lettered) as is.
 struct Message {
   std::string body;
   std::string content_type = "application/json";
@@ -75,6 +84,7 @@ struct Message {
   std::map<std::string, std::string> headers;
   bool persistent = true;
   std::int64_t timestamp = 0;
+  std::string user_id;
 };
 
 /// A delivery received by a consumer (basic.deliver) or by Client::basic_get().

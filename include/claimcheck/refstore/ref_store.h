@@ -12,10 +12,17 @@
 /// - S2: duplicate and out-of-order stores/acks converge to one state.
 ///   * Duplicate store (same pointer_id): the first one wins; a conflicting second one (different bucket,
 ///     key, recipients, size or sha256) is ignored and logged as a warning; counted in stores_duplicate.
-///   * Acks are keyed by (pointer_id, recipient_id): ONE slot per recipient, first wins. A `processed` ack
-///     arriving after a `rejected` one from the same recipient is ignored (and vice versa), so a rejected
-///     object stays until expiry — a consumer that rejected has dead-lettered the pointer, and a later
-///     `processed` for the same delivery would be a protocol error.
+///   * Acks are keyed by (pointer_id, recipient_id): ONE slot per recipient, first wins. A `rejected` ack
+///     after a `processed` one changes nothing. A `processed` ack after a `rejected` one completes the slot
+///     only when it is authenticated (AckInput::sender non-empty: the coordinator verified that this broker
+///     user is the recipient's, DESIGN.md §4 "re-publishing a fixed dead letter finishes the job");
+///     an unauthenticated one is a duplicate, so a rejected object stays until expiry.
+/// - sha256 (S1): an ack whose sha256 is set and differs from the store record's is refused (never recorded,
+///   ApplyResult::refused). An ack recorded on a PLACEHOLDER is checked when the store record arrives: a
+///   mismatching one is then dropped (its slot freed, ApplyResult::acks_sha256_discarded), never counted.
+/// - B1 (bounded): acks for unknown pointers (PLACEHOLDER) are capped per sender and in total
+///   (RefStoreConfig); beyond the cap they are refused. purge_placeholders() and purge_history() remove
+///   old placeholders and old DELETED objects with their acks.
 /// - L1: every transition is transactional; a deletion claimed but never marked DELETED (process killed)
 ///   is returned again by claim_deletions() once its lease expired (S3 delete is idempotent).
 ///
@@ -70,6 +77,15 @@ struct AckInput {
   bool processed = true;  ///< true = `processed`, false = `rejected`
   std::string reason;     ///< why it was rejected (empty when processed)
   TimePoint processed_at{};
+  std::string sha256;     ///< sha256 the recipient verified (64 lowercase hex); "" = not sent (not checked)
+  std::string sender;     ///< AMQP user_id that published it, already verified by the caller; "" = none
+};
+
+/// A command apply_batch() refused without recording it (the caller dead-letters its message).
+struct Refusal {
+  std::size_t index = 0;  ///< position of the command in the batch
+  std::string rule;       ///< stable rule name, a metric label: "ack_sha256" | "placeholder_cap"
+  std::string reason;     ///< human-readable reason for the `x-claimcheck-error` header (names the sender)
 };
 
 /// One command of a batch: a store record or an ack.
@@ -83,6 +99,9 @@ struct ApplyResult {
   std::size_t acks_duplicate = 0;    ///< acks whose slot was already taken (first wins), or object DELETED
   std::size_t acks_foreign = 0;      ///< new acks from recipients outside the store's list (recorded, never counted)
   std::vector<std::string> completed;  ///< pointer_ids that became COMPLETE in this batch (each exactly once ever)
+  std::size_t acks_upgraded = 0;     ///< authenticated `processed` acks that replaced the recipient's `rejected`
+  std::size_t acks_sha256_discarded = 0;  ///< placeholder acks dropped when their store record's sha256 differed
+  std::vector<Refusal> refused;      ///< commands not applied (everything else of the batch was)
 };
 
 /// One object to delete from S3, leased to the caller by claim_deletions().
@@ -129,7 +148,12 @@ struct RefStoreConfig {
   /// How long a SQLite writer waits for a lock before apply_batch returns Aborted; also the
   /// PostgreSQL lock_timeout. Must be >= 0.
   std::chrono::milliseconds busy_timeout{5000};
-  /// Errors: InvalidArgument when dsn has an unknown scheme, an empty path or busy_timeout < 0.
+  /// B1: most acks (rows) recorded for unknown pointers (PLACEHOLDER) per sender (AckInput::sender; ""
+  /// counts as one sender) and in total; an ack beyond either is refused (rule "placeholder_cap"). >= 0.
+  std::int64_t max_placeholder_acks_per_sender = 10000;
+  std::int64_t max_placeholder_acks = 100000;
+  /// Errors: InvalidArgument when dsn has an unknown scheme, an empty path, busy_timeout < 0 or a
+  /// negative placeholder cap.
   [[nodiscard]] Result<void> validate() const;
 };
 
@@ -144,8 +168,10 @@ class RefStore {
 
   /// Applies stores and acks in ONE transaction, in order. `now` becomes received_at of new acks.
   /// Idempotent per command (see S2 in the file comment). Commands for DELETED objects are counted as
-  /// duplicates and change nothing. Errors: InvalidArgument (store with empty pointer_id/bucket/key or
-  /// no recipients, ack with empty ids) — nothing of the batch is applied.
+  /// duplicates and change nothing. Acks breaking the sha256 or placeholder-cap rules are listed in
+  /// ApplyResult::refused and not applied; the rest of the batch is. Errors: InvalidArgument (store with
+  /// empty pointer_id/bucket/key or no recipients, ack with empty ids, a store naming another live
+  /// object's location) — nothing of the batch is applied.
   [[nodiscard]] virtual Result<ApplyResult> apply_batch(const std::vector<Command>& commands, TimePoint now) = 0;
 
   /// First moves PENDING objects whose expires_at <= now to EXPIRED; then returns up to `limit` COMPLETE
@@ -177,8 +203,13 @@ class RefStore {
   [[nodiscard]] virtual Result<Summary> summary(std::size_t oldest_n, TimePoint now) = 0;
 
   /// Removes PLACEHOLDER objects (acks whose store never arrived) first seen before `older_than`, with
-  /// their acks. Returns how many objects were removed.
+  /// their acks (and frees their share of the placeholder caps). Returns how many objects were removed.
   [[nodiscard]] virtual Result<std::size_t> purge_placeholders(TimePoint older_than) = 0;
+
+  /// B1: removes DELETED objects whose deleted_at is before `older_than`, with their acks (the history
+  /// retention). Late stores/acks for a purged pointer then start a new PLACEHOLDER (capped, purged in
+  /// turn). Returns how many objects were removed. Idempotent.
+  [[nodiscard]] virtual Result<std::size_t> purge_history(TimePoint older_than) = 0;
 
   /// The schema version recorded in the schema_version table (currently 1).
   [[nodiscard]] virtual Result<int> schema_version() = 0;
@@ -189,7 +220,8 @@ inline constexpr int kSchemaVersion = 1;
 
 /// Opens (creating the file/schema as needed) and migrates the database named by cfg.dsn.
 /// SQLite: WAL mode, synchronous=NORMAL, foreign keys on, busy_timeout = cfg.busy_timeout.
-/// Migration is idempotent and safe against concurrent openers. Errors: InvalidArgument (bad config),
+/// Migration is idempotent and safe against concurrent openers; the placeholder-accounting tables
+/// (ack_checks, placeholder_counts) are additive and created when missing, so they need no version bump. Errors: InvalidArgument (bad config),
 /// Unavailable (cannot open/connect), PermissionDenied (authentication), FailedPrecondition (the database
 /// has a newer schema version than this build knows), Internal.
 [[nodiscard]] Result<std::unique_ptr<RefStore>> open_ref_store(const RefStoreConfig& cfg);
