@@ -324,7 +324,7 @@ Result<void> Coordinator::Impl::run() {
   }
   spdlog::info("coordinator: consuming {} (single active consumer; prefetch {}, batch {} / {} ms), db {}",
                names.ack_queue, prefetch, cfg.batch_size, cfg.batch_delay.count(),
-               cfg.db.dsn.rfind("sqlite:", 0) == 0 ? cfg.db.dsn : redact_url(cfg.db.dsn));
+               redact_dsn(cfg.db.dsn));
 
   // AMQP-thread state.
   std::uint64_t epoch = client.epoch();

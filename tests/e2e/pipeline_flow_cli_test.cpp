@@ -205,13 +205,14 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
                         std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("60")})
     ca.push_back(s);
   Proc c1 = spawn(ca, work_ / "log/consume1");
-  // Wait until the download has started: the hidden temp file exists and has some bytes.
+  // Wait until the download has started: the hidden temp file in the staging dir has some bytes.
+  const fs::path staging = out / ".claimcheck-staging";
   bool started = false;
   for (int i = 0; i < 3000 && !started; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::error_code ec;
-    if (!fs::exists(out, ec)) continue;
-    for (auto& e : fs::directory_iterator(out, ec)) {
+    if (!fs::exists(staging, ec)) continue;
+    for (auto& e : fs::directory_iterator(staging, ec)) {
       auto n = e.path().filename().string();
       std::error_code e2;
       if (n.rfind(".huge.bin.tmp", 0) == 0 && fs::file_size(e.path(), e2) > 0 && fs::file_size(e.path(), e2) < size)
@@ -222,6 +223,10 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
   kill(c1.pid, SIGKILL);
   EXPECT_EQ(c1.wait_exit(), 128 + SIGKILL);
   EXPECT_FALSE(fs::exists(out / "huge.bin")) << "killed mid-download, yet the target was committed";
+  // Issue 8 item 4: the killed consumer's partial file is in the staging dir, never under a final name.
+  std::size_t stale = 0;
+  for (auto& e : fs::directory_iterator(staging)) stale += e.path().filename().string().find(".tmp") != std::string::npos;
+  EXPECT_EQ(stale, 1u);
 
   Proc c2 = spawn(ca, work_ / "log/consume2");
   ASSERT_EQ(c2.wait_exit(), 0) << slurp(c2.err);
@@ -229,6 +234,13 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
   ASSERT_TRUE(fs::exists(out / "huge.bin"));
   EXPECT_EQ(fs::file_size(out / "huge.bin"), size);
   EXPECT_TRUE(slurp(out / "huge.bin") == slurp(in / "huge.bin"));
+  // The restarted consumer removed the stale temp file at start; after its run no temp file is left and
+  // the output dir holds exactly the payload (the empty staging dir is removed at exit).
+  EXPECT_NE(slurp(c2.err).find("removed 1 stale temp file"), std::string::npos) << slurp(c2.err);
+  std::vector<std::string> left;
+  for (auto& e : fs::recursive_directory_iterator(out)) left.push_back(e.path().lexically_relative(out).string());
+  EXPECT_EQ(left, std::vector<std::string>{"huge.bin"});
+  EXPECT_EQ(fs::status(out / "huge.bin").permissions(), fs::perms(0640));  // --file-mode default
 }
 
 // A negative or absurd --count is a usage error (exit 2), found before any connection; a negative one
@@ -244,6 +256,36 @@ TEST(ProduceCli, CountOutOfRangeIsAUsageError) {
     ASSERT_TRUE(WIFEXITED(st)) << "--count " << count << ": killed by signal " << WTERMSIG(st);
     EXPECT_EQ(WEXITSTATUS(st), 2) << "--count " << count;
   }
+}
+
+// Issue 12 item 5: a duration or size beyond its bound is a usage error (exit 2) found before any
+// connection; `--orphan-grace 200000d` used to pass and overflow in nanoseconds (cutoff decades ahead).
+TEST(CoordinatorCli, DurationOutOfRangeIsAUsageError) {
+  const std::string bin = claimcheck::test::claimcheck_binary();
+  ASSERT_FALSE(bin.empty());
+  const std::string servers = " --s3-endpoint http://127.0.0.1:1 --s3-access-key a --s3-secret-key b"
+                              " --amqp-url amqp://u:p@127.0.0.1:1/%2F";
+  const std::string common = servers + " --log-level off";
+  const std::vector<std::string> cases = {
+      " coordinator --orphan-grace 200000d", " coordinator --sweep-interval 36501d",
+      " coordinator --batch-delay 9223372036854775807ms", " coordinator --exit-when-idle 1e300",
+      " consume --recipient r --idle-exit 1e300",
+      " produce --msg-size 1KB --count 1 --ttl 200000d",
+      " produce --msg-size 2000TiB --count 1", " consume --recipient r --max-size 9223372036854775807"};
+  for (const auto& args : cases) {
+    const std::string cmd = bin + args + common + " >/dev/null 2>&1";
+    const int st = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(st)) << args << ": killed by signal " << WTERMSIG(st);
+    EXPECT_EQ(WEXITSTATUS(st), 2) << args;
+  }
+  // The error names the flag and the bound.
+  const fs::path err = fs::temp_directory_path() / ("cc-grace-" + std::to_string(getpid()) + ".err");
+  const std::string cmd = bin + " coordinator --orphan-grace 200000d" + servers + " 2>" + err.string() + " >/dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 2);
+  const std::string text = slurp(err);
+  EXPECT_NE(text.find("--orphan-grace: invalid duration '200000d': too large (at most 36500d)"), std::string::npos)
+      << text;
+  fs::remove(err);
 }
 
 }  // namespace
