@@ -140,6 +140,9 @@ struct ConsumeReport {
 /// - transient failure (Unavailable after the S3 client's own retries, FailedPrecondition when the object
 ///   changed mid-download, 403) → wait retry_delay (jittered) → nack with requeue. Consecutive 403s beyond
 ///   max_permission_denied stop the run with PermissionDenied.
+/// - handler-side file-system error (FailureKind::Local: EACCES, EPERM, EROFS, ENOSPC, ... writing the
+///   output; origin "io", naming the path) → the same back-off and requeue, never counted as an S3 refusal;
+///   max_local_errors in a row stop the run with that "io" error (stop_reason "local-error").
 ///
 /// Thread safety: one run() at a time; run() blocks the calling thread (the AMQP thread).
 class Consumer {

@@ -243,6 +243,58 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
   EXPECT_EQ(fs::status(out / "huge.bin").permissions(), fs::perms(0640));  // --file-mode default
 }
 
+// Issue 12 items 2 and 6: secrets come from files (the env holds wrong ones), a symlinked input is refused
+// naming it while the regular one is sent, and a running program cannot dump core.
+TEST_F(PipelineFlowCli, SecretsFromFilesSymlinkedInputRefusedAndNoCoreDumps) {
+  const std::string url = std::getenv("AMQP_URL");
+  const auto at = url.rfind('@'), colon = url.find(':', url.find("://") + 3);
+  ASSERT_TRUE(at != std::string::npos && colon < at) << "AMQP_URL needs user:password";
+  std::ofstream(work_ / "s3.key") << secret_ << "\n";
+  std::ofstream(work_ / "amqp.pw") << url.substr(colon + 1, at - colon - 1) << "\n";
+  fs::path in = work_ / "in";
+  write_random(in / "good.bin", 5000, 11);
+  std::ofstream(work_ / "local.env") << "S3_SECRET_KEY=do-not-send";
+  fs::create_symlink(work_ / "local.env", in / "link.bin");
+  queues_.push_back("q." + tag_ + ".f");
+  setenv("S3_SECRET_KEY", "wrong-secret", 1);
+  setenv("AMQP_URL", (url.substr(0, colon + 1) + "wrong-password" + url.substr(at)).c_str(), 1);
+  auto with_files = [&](std::vector<std::string> a) {
+    for (const auto& s : {std::string("--s3-secret-key-file"), (work_ / "s3.key").string(),
+                          std::string("--amqp-password-file"), (work_ / "amqp.pw").string()})
+      a.push_back(s);
+    return a;
+  };
+  auto pa = with_files(common("produce", "info"));
+  for (const auto& s : {std::string("--file"), (in / "good.bin").string(), std::string("--file"),
+                        (in / "link.bin").string(), std::string("--recipients"), std::string("f"),
+                        std::string("--key-prefix"), "test-" + tag_})
+    pa.push_back(s);
+  Proc prod = spawn(pa, work_ / "log/produce");
+  const int prc = prod.wait_exit();
+  auto ca = with_files(common("consume", "info"));
+  for (const auto& s : {std::string("--recipient"), std::string("f"), std::string("--out-dir"), (work_ / "out").string(),
+                        std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("30")})
+    ca.push_back(s);
+  Proc cons = spawn(ca, work_ / "log/consume");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::string limits = slurp("/proc/" + std::to_string(cons.pid) + "/limits");
+  const int crc = cons.wait_exit();
+  setenv("S3_SECRET_KEY", secret_.c_str(), 1);
+  setenv("AMQP_URL", url.c_str(), 1);
+  EXPECT_EQ(prc, 1) << slurp(prod.err);
+  EXPECT_NE(slurp(prod.out).find("1 published, 1 failed"), std::string::npos) << slurp(prod.out);
+  EXPECT_NE(slurp(prod.err).find("link.bin': is a symbolic link"), std::string::npos) << slurp(prod.err);
+  EXPECT_EQ(crc, 0) << slurp(cons.err);
+  EXPECT_TRUE(slurp(work_ / "out/good.bin") == slurp(in / "good.bin"));
+  EXPECT_FALSE(fs::exists(work_ / "out/link.bin"));
+  const auto line = limits.find("Max core file size");
+  ASSERT_NE(line, std::string::npos) << limits;
+  const std::string core = limits.substr(line, limits.find('\n', line) - line);
+  EXPECT_NE(core.find(" 0                    0 "), std::string::npos) << core;
+  expect_no_secret(prod);
+  expect_no_secret(cons);
+}
+
 // A negative or absurd --count is a usage error (exit 2), found before any connection; a negative one
 // wrapped around in the unsigned option and aborted the program (SIGABRT, vector::reserve).
 TEST(ProduceCli, CountOutOfRangeIsAUsageError) {
