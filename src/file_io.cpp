@@ -10,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "detail/fd.h"
 #include "detail/posix_error.h"
 
 namespace claimcheck {
@@ -21,31 +22,67 @@ using detail::fail_errno;
 FileSource::FileSource(int fd, bool owned, std::filesystem::path path, std::optional<std::uint64_t> size)
     : fd_(fd), owned_(owned), path_(std::move(path)), size_(size) {}
 
-Result<FileSource> FileSource::open(const std::filesystem::path& path) {
+namespace {
+Unexpected fail_open(int err, const std::string& shown, bool no_follow) {
+  if (err == ELOOP && no_follow)
+    return fail(ErrorCode::InvalidArgument, "io",
+                "cannot open '" + shown + "': is a symbolic link (inputs are opened without following symlinks)",
+                "errno=" + std::to_string(err));
+  return fail_errno(err, "cannot open", shown);
+}
+
+int open_retry(int at, const char* path, int flags) {
+  int fd = -1;
+  do {
+    fd = ::openat(at, path, flags);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+}  // namespace
+
+// Takes ownership of `fd` (closed on every error).
+Result<FileSource> FileSource::adopt(int fd, const std::filesystem::path& path, const FileOpenOptions& options) {
+  detail::UniqueFd owner(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail_errno(errno, "cannot stat", path.string());
+  if (S_ISDIR(st.st_mode))
+    return fail(ErrorCode::InvalidArgument, "io", "cannot read '" + path.string() + "': is a directory");
+  if (options.regular_only && !S_ISREG(st.st_mode))
+    return fail(ErrorCode::InvalidArgument, "io", "cannot read '" + path.string() + "': not a regular file");
+  // O_NONBLOCK only kept open() from blocking on a FIFO; reads are blocking.
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK) != 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  std::optional<std::uint64_t> size;
+  if (S_ISREG(st.st_mode)) size = static_cast<std::uint64_t>(st.st_size);
+  return FileSource(owner.release(), true, path, size);
+}
+
+Result<FileSource> FileSource::open(const std::filesystem::path& path, const FileOpenOptions& options) {
   if (path == "-") {
     struct stat st {};
     std::optional<std::uint64_t> size;
     if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode)) size = static_cast<std::uint64_t>(st.st_size);
     return FileSource(STDIN_FILENO, false, path, size);
   }
-  int fd = -1;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return fail_errno(errno, "cannot open", path.string());
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return fail_errno(err, "cannot stat", path.string());
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return fail(ErrorCode::InvalidArgument, "io", "cannot read '" + path.string() + "': is a directory");
-  }
-  std::optional<std::uint64_t> size;
-  if (S_ISREG(st.st_mode)) size = static_cast<std::uint64_t>(st.st_size);
-  return FileSource(fd, true, path, size);
+  const int flags = O_RDONLY | O_CLOEXEC | (options.no_follow ? O_NOFOLLOW : 0) | (options.regular_only ? O_NONBLOCK : 0);
+  const int fd = open_retry(AT_FDCWD, path.c_str(), flags);
+  if (fd < 0) return fail_open(errno, path.string(), options.no_follow);
+  return adopt(fd, path, options);
+}
+
+Result<FileSource> FileSource::open_beneath(const std::filesystem::path& base, std::string_view rel) {
+  const std::string shown = (base / std::string(rel)).string();
+  auto parts = detail::split_components(rel);
+  if (parts.empty()) return fail(ErrorCode::InvalidArgument, "io", "empty file name under '" + base.string() + "'");
+  const std::string leaf = parts.back();
+  parts.pop_back();
+  const int base_fd = open_retry(AT_FDCWD, base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (base_fd < 0) return fail_errno(errno, "cannot open directory", base.string());
+  detail::UniqueFd base_owner(base_fd);
+  CC_TRY(dir, detail::open_dir_beneath(base_fd, parts, false, 0, base.string()));
+  const int fd = open_retry(dir->get(), leaf.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return fail_open(errno, shown, true);
+  return adopt(fd, shown, FileOpenOptions{true, true});
 }
 
 FileSource::FileSource(FileSource&& o) noexcept
@@ -290,6 +327,22 @@ Result<std::string> read_all(ByteSource& source, std::size_t max_bytes) {
 Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_bytes) {
   CC_TRY(src, FileSource::open(path));
   return read_all(*src, max_bytes);
+}
+
+Result<std::string> read_secret_file(const std::filesystem::path& path) {
+  constexpr std::size_t kMaxSecretBytes = 64 * 1024;
+  auto text = read_file(path, kMaxSecretBytes);
+  if (!text) {
+    Error e = text.error();
+    if (e.origin == "io" && e.code == ErrorCode::InvalidArgument && e.message.find("exceeds") != std::string::npos)
+      e.message = "secret file '" + path.string() + "' is larger than 64 KiB";
+    return fail(std::move(e));
+  }
+  std::string s = std::move(*text);
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  if (!s.empty() && s.back() == '\r') s.pop_back();
+  if (s.empty()) return fail(ErrorCode::InvalidArgument, "io", "secret file '" + path.string() + "' is empty");
+  return s;
 }
 
 Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view data,

@@ -3,6 +3,7 @@
 #include <uuid/uuid.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -41,13 +42,14 @@ Timestamp utc_now() {
 Result<std::uint64_t> parse_size(std::string_view s) {
   const std::string in(s);
   auto bad = [&](const std::string& why) { return config_error("invalid size '" + in + "': " + why); };
+  const std::string too_large = "too large (at most 1 PiB = " + std::to_string(kMaxSize) + " bytes)";
   std::size_t i = 0;
   while (i < s.size() && s[i] == ' ') ++i;
   std::uint64_t whole = 0;
   std::size_t digits = 0;
   for (; i < s.size() && is_digit(s[i]); ++i, ++digits) {
     const auto d = static_cast<std::uint64_t>(s[i] - '0');
-    if (whole > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return bad("too large");
+    if (whole > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return bad(too_large);
     whole = whole * 10 + d;
   }
   long double frac = 0;
@@ -72,19 +74,41 @@ Result<std::uint64_t> parse_size(std::string_view s) {
   else if (unit == "g" || unit == "gb" || unit == "gib") mult = 1ull << 30;
   else if (unit == "t" || unit == "tb" || unit == "tib") mult = 1ull << 40;
   else return bad("unknown unit '" + std::string(s.substr(i)) + "' (use B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB)");
-  if (whole > std::numeric_limits<std::uint64_t>::max() / mult) return bad("too large");
+  if (whole > std::numeric_limits<std::uint64_t>::max() / mult) return bad(too_large);
   const std::uint64_t base = whole * mult;
   const auto extra = static_cast<std::uint64_t>(std::floor(frac * static_cast<long double>(mult)));
-  if (extra > std::numeric_limits<std::uint64_t>::max() - base) return bad("too large");
+  if (extra > std::numeric_limits<std::uint64_t>::max() - base || base + extra > kMaxSize)
+    return bad(too_large);
   return base + extra;
 }
 
 // ---------------------------------------------------------------- parse_duration
 
-Result<std::chrono::seconds> parse_duration(std::string_view s) {
+namespace {
+
+/// The unit at s[i] ("d", "h", "m", "s", and "ms" when allowed) in milliseconds; 0 if unknown. Advances i.
+std::int64_t duration_unit_ms(std::string_view s, std::size_t& i, bool allow_ms) {
+  const char c = s[i++];
+  if (c == 'm' && i < s.size() && s[i] == 's') {
+    ++i;
+    return allow_ms ? 1 : 0;
+  }
+  switch (c) {
+    case 'd': return 86'400'000;
+    case 'h': return 3'600'000;
+    case 'm': return 60'000;
+    case 's': return 1'000;
+    default: return 0;
+  }
+}
+
+Result<std::chrono::milliseconds> parse_duration_impl(std::string_view s, bool allow_ms) {
   const std::string in(s);
   auto bad = [&](const std::string& why) { return config_error("invalid duration '" + in + "': " + why); };
+  const char* units = allow_ms ? "d, h, m, s, ms" : "d, h, m, s";
   if (s.empty()) return bad("empty");
+  constexpr std::int64_t kMaxMs = std::chrono::milliseconds(kMaxDuration).count();
+  const std::string too_large = "too large (at most " + std::to_string(kMaxDuration.count() / 86400) + "d)";
   std::int64_t total = 0;
   std::size_t i = 0;
   bool bare_allowed = true;
@@ -92,29 +116,41 @@ Result<std::chrono::seconds> parse_duration(std::string_view s) {
     std::int64_t n = 0;
     std::size_t digits = 0;
     for (; i < s.size() && is_digit(s[i]); ++i, ++digits) {
-      const int d = s[i] - '0';
-      if (n > (std::numeric_limits<std::int64_t>::max() - d) / 10) return bad("too large");
-      n = n * 10 + d;
+      n = n * 10 + (s[i] - '0');
+      if (n > kMaxMs) return bad(too_large);
     }
-    if (digits == 0) return bad("expected <integer><unit> groups with units d, h, m, s (e.g. 7d, 1h30m, 90)");
-    std::int64_t mult = 1;
+    if (digits == 0) return bad(std::string("expected <integer><unit> groups with units ") + units + " (e.g. 7d, 1h30m, 90)");
+    std::int64_t mult = 1000;
     if (i == s.size()) {
       if (!bare_allowed) return bad("missing unit after the last number");
     } else {
-      switch (s[i]) {
-        case 'd': mult = 86400; break;
-        case 'h': mult = 3600; break;
-        case 'm': mult = 60; break;
-        case 's': mult = 1; break;
-        default: return bad(std::string("unknown unit '") + s[i] + "' (use d, h, m, s)");
-      }
-      ++i;
+      const std::size_t at = i;
+      mult = duration_unit_ms(s, i, allow_ms);
+      if (mult == 0) return bad("unknown unit '" + std::string(s.substr(at, i - at)) + "' (use " + units + ")");
     }
     bare_allowed = false;
-    if (n > (std::numeric_limits<std::int64_t>::max() - total) / mult) return bad("too large");
+    if (n > (kMaxMs - total) / mult) return bad(too_large);
     total += n * mult;
   }
-  return std::chrono::seconds(total);
+  return std::chrono::milliseconds(total);
+}
+
+}  // namespace
+
+Result<std::chrono::seconds> parse_duration(std::string_view s) {
+  CC_TRY(ms, parse_duration_impl(s, false));
+  return std::chrono::duration_cast<std::chrono::seconds>(*ms);
+}
+
+Result<std::chrono::milliseconds> parse_duration_millis(std::string_view s) { return parse_duration_impl(s, true); }
+
+Result<std::chrono::milliseconds> duration_from_seconds(double seconds) {
+  const auto max_s = static_cast<double>(kMaxDuration.count());
+  if (!(seconds >= 0.0) || !(seconds <= max_s)) {
+    return config_error("invalid duration " + std::to_string(seconds) + " s: must be 0.." +
+                        std::to_string(kMaxDuration.count()) + " seconds");
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
 }
 
 // ---------------------------------------------------------------- UUID
@@ -206,8 +242,14 @@ Result<Timestamp> parse_rfc3339(std::string_view s) {
   const year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
   if (!ymd.ok()) return time_error(s, "invalid date");
   if (h > 23 || m > 59 || sec > 59) return time_error(s, "invalid time of day");
-  const auto tp = sys_days{ymd} + hours{h} + minutes{m} + seconds{sec} + nanoseconds{nanos};
-  return time_point_cast<Timestamp::duration>(tp);
+  // Whole seconds first (64-bit seconds hold any 4-digit year), then check the Timestamp range before
+  // adding the fraction, so an instant past 2262 is refused instead of wrapping around.
+  const sys_seconds secs = sys_days{ymd} + hours{h} + minutes{m} + seconds{sec};
+  const auto lo = ceil<seconds>(Timestamp::min().time_since_epoch());
+  const auto hi = floor<seconds>(Timestamp::max().time_since_epoch()) - seconds{1};
+  if (secs.time_since_epoch() < lo || secs.time_since_epoch() > hi)
+    return time_error(s, "outside the representable range (about 1677-09-22 to 2262-04-10)");
+  return Timestamp{duration_cast<Timestamp::duration>(secs.time_since_epoch()) + duration_cast<Timestamp::duration>(nanoseconds{nanos})};
 }
 
 // ---------------------------------------------------------------- format_bytes / redact_url
@@ -227,6 +269,14 @@ std::string format_bytes(std::uint64_t bytes) {
 }
 
 namespace {
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string_view trim_blanks(std::string_view v) {
+  while (!v.empty() && is_blank(v.front())) v.remove_prefix(1);
+  while (!v.empty() && is_blank(v.back())) v.remove_suffix(1);
+  return v;
+}
+
 std::string redact_one(std::string_view url) {
   const std::size_t scheme_end = url.find("://");
   const std::size_t auth_begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
@@ -249,15 +299,10 @@ std::string redact_one(std::string_view url) {
 }  // namespace
 
 std::vector<std::string> split_comma_list(std::string_view list) {
-  auto trim = [](std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n' || v.front() == '\r')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' || v.back() == '\r')) v.remove_suffix(1);
-    return v;
-  };
   std::vector<std::string> out;
   while (true) {
     auto comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
+    std::string_view item = trim_blanks(list.substr(0, comma));
     if (!item.empty()) out.emplace_back(item);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -265,17 +310,183 @@ std::vector<std::string> split_comma_list(std::string_view list) {
   return out;
 }
 
+namespace {
+
+/// Positions of the ',' that separate URLs in a list (see split_url_list).
+std::vector<std::size_t> url_list_commas(std::string_view list) {
+  std::vector<std::size_t> out;
+  for (std::size_t c = list.find(','); c != std::string_view::npos; c = list.find(',', c + 1)) {
+    std::size_t j = c + 1;
+    while (j < list.size() && (is_blank(list[j]) || list[j] == ',')) ++j;
+    const std::string_view rest = list.substr(j);
+    if (rest.empty() || rest.substr(0, 7) == "amqp://" || rest.substr(0, 8) == "amqps://") out.push_back(c);
+  }
+  return out;
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters.
+std::string percent_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+std::string percent_decode(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> split_url_list(std::string_view list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  auto commas = url_list_commas(list);
+  commas.push_back(list.size());
+  for (const std::size_t c : commas) {
+    const std::string_view item = trim_blanks(list.substr(start, c - start));
+    if (!item.empty()) out.emplace_back(item);
+    start = c + 1;
+  }
+  return out;
+}
+
 std::string redact_url(std::string_view url) {
   std::string out;
   std::size_t start = 0;
-  for (;;) {
-    const std::size_t comma = url.find(',', start);
-    out += redact_one(url.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-    if (comma == std::string_view::npos) break;
+  auto commas = url_list_commas(url);
+  commas.push_back(url.size());
+  for (const std::size_t c : commas) {
+    out += redact_one(url.substr(start, c - start));
+    if (c == url.size()) break;
     out += ',';
-    start = comma + 1;
+    start = c + 1;
   }
   return out;
+}
+
+Result<std::string> set_url_password(std::string_view url, std::string_view password) {
+  const std::size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return config_error("URL has no scheme://: cannot set its password");
+  const std::size_t auth_begin = scheme_end + 3;
+  std::size_t auth_end = url.find_first_of("/?#", auth_begin);
+  if (auth_end == std::string_view::npos) auth_end = url.size();
+  // The last '@' before the path ends the userinfo (an old password may hold raw '/', '?' or '#').
+  const std::size_t at = url.substr(auth_begin).rfind('@');
+  if (at == std::string_view::npos || at == 0) return config_error("URL has no user name: cannot set a password");
+  const std::string_view userinfo = url.substr(auth_begin, at);
+  const std::string_view user = userinfo.substr(0, userinfo.find(':'));
+  if (user.empty()) return config_error("URL has no user name: cannot set a password");
+  std::string out(url.substr(0, auth_begin));
+  out += user;
+  out += ':';
+  out += percent_encode(password);
+  out += url.substr(auth_begin + at);
+  return out;
+}
+
+namespace {
+
+/// Calls `on_value(begin, length)` for each password value in `dsn` (URL userinfo, query parameter or
+/// keyword/value), positions into `dsn`.
+template <typename F>
+void for_each_dsn_password(std::string_view dsn, F&& on_value) {
+  const std::size_t scheme_end = dsn.find("://");
+  if (scheme_end != std::string_view::npos) {
+    const std::size_t auth_begin = scheme_end + 3;
+    const std::size_t q = dsn.find('?', auth_begin);
+    const std::string_view auth = dsn.substr(auth_begin, (q == std::string_view::npos ? dsn.size() : q) - auth_begin);
+    const std::size_t at = auth.rfind('@');
+    const std::size_t colon = at == std::string_view::npos ? std::string_view::npos : auth.substr(0, at).find(':');
+    if (colon != std::string_view::npos) on_value(auth_begin + colon + 1, at - colon - 1);
+    if (q == std::string_view::npos) return;
+    for (std::size_t p = q + 1; p < dsn.size();) {
+      std::size_t amp = dsn.find_first_of("&#", p);
+      if (amp == std::string_view::npos) amp = dsn.size();
+      const std::string_view part = dsn.substr(p, amp - p);
+      if (part.substr(0, 9) == "password=") on_value(p + 9, part.size() - 9);
+      p = amp + 1;
+    }
+    return;
+  }
+  // libpq keyword/value: password = value | password = 'quoted \' value'
+  for (std::size_t k = dsn.find("password"); k != std::string_view::npos; k = dsn.find("password", k + 1)) {
+    if (k > 0 && std::isspace(static_cast<unsigned char>(dsn[k - 1])) == 0) continue;
+    std::size_t i = k + 8;
+    while (i < dsn.size() && dsn[i] == ' ') ++i;
+    if (i >= dsn.size() || dsn[i] != '=') continue;
+    ++i;
+    while (i < dsn.size() && dsn[i] == ' ') ++i;
+    std::size_t j = i;
+    if (j < dsn.size() && dsn[j] == '\'') {
+      for (++j; j < dsn.size() && dsn[j] != '\''; ++j)
+        if (dsn[j] == '\\') ++j;
+      on_value(i + 1, std::min(j, dsn.size()) - i - 1);
+    } else {
+      while (j < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[j])) == 0) ++j;
+      on_value(i, j - i);
+    }
+  }
+}
+
+}  // namespace
+
+std::string redact_dsn(std::string_view dsn) {
+  std::vector<std::pair<std::size_t, std::size_t>> spans;
+  for_each_dsn_password(dsn, [&](std::size_t b, std::size_t n) { spans.emplace_back(b, n); });
+  std::sort(spans.begin(), spans.end());
+  std::string out;
+  std::size_t pos = 0;
+  for (const auto& [b, n] : spans) {
+    if (b < pos) continue;
+    out += dsn.substr(pos, b - pos);
+    out += "***";
+    pos = b + n;
+  }
+  out += dsn.substr(std::min(pos, dsn.size()));
+  return out;
+}
+
+std::vector<std::string> dsn_secrets(std::string_view dsn) {
+  std::vector<std::string> out;
+  for_each_dsn_password(dsn, [&](std::size_t b, std::size_t n) {
+    if (n == 0) return;
+    out.emplace_back(dsn.substr(b, n));
+    out.push_back(percent_decode(dsn.substr(b, n)));
+  });
+  return out;
+}
+
+std::string scrub_secrets(std::string text, const std::vector<std::string>& secrets) {
+  for (const auto& s : secrets) {
+    if (s.empty()) continue;
+    for (std::size_t p = text.find(s); p != std::string::npos; p = text.find(s, p + 3)) text.replace(p, s.size(), "***");
+  }
+  return text;
 }
 
 // ---------------------------------------------------------------- object key

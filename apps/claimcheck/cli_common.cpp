@@ -3,10 +3,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 
+#include "claimcheck/file_io.h"
 #include "claimcheck/util.h"
 
 namespace claimcheck::cli {
@@ -33,8 +37,13 @@ void S3Options::add_to(CLI::App& app) {
   g->add_option("--s3-region", config.region, "SigV4 signing region [env S3_REGION, MINIO_REGION]")->capture_default_str();
   g->add_option("--s3-access-key", config.access_key, "access key id [env S3_ACCESS_KEY, MINIO_ACCESS_KEY]");
   // No default shown: the secret never appears in --help.
-  g->add_option("--s3-secret-key", config.secret_key,
-                "secret key; prefer the env var so it stays out of `ps` [env S3_SECRET_KEY, MINIO_SECRET_KEY]");
+  secret_key_file = env_first({"S3_SECRET_KEY_FILE"});
+  secret_key_flag = g->add_option("--s3-secret-key", config.secret_key,
+                                  "secret key. Flags show in /proc/*/cmdline (`ps`): prefer the env var or "
+                                  "--s3-secret-key-file [env S3_SECRET_KEY, MINIO_SECRET_KEY]");
+  g->add_option("--s3-secret-key-file", secret_key_file,
+                "read the secret key from this file (trailing newline dropped); used unless --s3-secret-key is "
+                "given [env S3_SECRET_KEY_FILE]");
   g->add_option("--bucket", bucket, "bucket for objects [env S3_BUCKET, MINIO_BUCKET]")->capture_default_str();
   g->add_flag("--s3-virtual-hosted", virtual_hosted, "use virtual-hosted addressing (bucket.host) instead of path-style");
   g->add_option("--s3-ca-bundle", config.ca_bundle, "CA bundle file for https endpoints");
@@ -43,6 +52,10 @@ void S3Options::add_to(CLI::App& app) {
 }
 
 Result<void> S3Options::finalize() {
+  if (!secret_key_file.empty() && secret_key_flag->count() == 0) {
+    CC_TRY(key, read_secret_file(secret_key_file));
+    config.secret_key = std::move(*key);
+  }
   CC_TRY(ps, parse_size(part_size));
   config.part_size = *ps;
   config.path_style = !virtual_hosted;
@@ -58,8 +71,13 @@ void AmqpOptions::add_to(CLI::App& app, const std::string& connection_name) {
   config.connection_name = connection_name;
   auto* g = app.add_option_group("AMQP", "RabbitMQ connection and topology");
   // The URL may hold a password: its default is not displayed.
+  password_file = env_first({"AMQP_PASSWORD_FILE"});
   g->add_option("--amqp-url", urls,
-                "amqp:// or amqps:// URL; a comma-separated list is tried in failover order [env AMQP_URL]");
+                "amqp:// or amqps:// URL; a comma-separated list is tried in failover order. Flags show in "
+                "/proc/*/cmdline (`ps`): put the password in the env var or --amqp-password-file [env AMQP_URL]");
+  g->add_option("--amqp-password-file", password_file,
+                "read the AMQP password from this file; it replaces the password of every URL (the URL keeps "
+                "the user name) [env AMQP_PASSWORD_FILE]");
   g->add_option("--heartbeat", heartbeat_s, "AMQP heartbeat, seconds (0 = off)")->capture_default_str();
   g->add_option("--msg-exchange", names.msg_exchange, "direct exchange for pointers")->capture_default_str();
   g->add_option("--ack-exchange", names.ack_exchange, "direct exchange for acks and store records")->capture_default_str();
@@ -73,6 +91,14 @@ void AmqpOptions::add_to(CLI::App& app, const std::string& connection_name) {
 
 Result<void> AmqpOptions::finalize() {
   config.urls = amqp::parse_url_list(urls);
+  if (!password_file.empty()) {
+    CC_TRY(pw, read_secret_file(password_file));
+    for (auto& u : config.urls) {
+      auto with = set_url_password(u, *pw);
+      if (!with) return fail(ErrorCode::InvalidArgument, "config", "--amqp-password-file: " + with.error().message);
+      u = std::move(*with);
+    }
+  }
   config.heartbeat = std::chrono::seconds(heartbeat_s);
   return config.validate();
 }
@@ -80,7 +106,10 @@ Result<void> AmqpOptions::finalize() {
 void DbOptions::add_to(CLI::App& app) {
   dsn = env_first({"CLAIMCHECK_DB"});
   if (dsn.empty()) dsn = "sqlite:.local/claimcheck.db";
-  app.add_option("--db", dsn, "refcount database: sqlite:PATH or postgresql://... [env CLAIMCHECK_DB]");
+  app.add_option("--db", dsn,
+                 "refcount database: sqlite:PATH or postgresql://... Flags show in /proc/*/cmdline (`ps`): keep "
+                 "the PostgreSQL password out of it, in libpq's password file (env PGPASSFILE, default "
+                 "~/.pgpass) or env PGPASSWORD [env CLAIMCHECK_DB]");
 }
 
 void LogOptions::add_to(CLI::App& app) {
@@ -98,6 +127,9 @@ void LogOptions::apply() const {
 }
 
 int exit_code_for(const Error& e) {
+  if (e.origin == "io" && (e.code == ErrorCode::Unavailable || e.code == ErrorCode::PermissionDenied ||
+                           e.code == ErrorCode::NotFound))
+    return kExitLocal;
   switch (e.code) {
     case ErrorCode::Unavailable:
     case ErrorCode::PermissionDenied: return kExitUnavailable;
@@ -110,6 +142,12 @@ namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true); }
 }  // namespace
+
+void disable_core_dumps() noexcept {
+  const struct rlimit none {0, 0};
+  (void)::setrlimit(RLIMIT_CORE, &none);
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};

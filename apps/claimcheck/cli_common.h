@@ -21,17 +21,26 @@ enum ExitCode : int {
   kExitFailed = 1,        ///< the run finished but some messages failed (each one is named on stderr)
   kExitUsage = 2,         ///< bad flags, bad configuration, bad input path
   kExitUnavailable = 3,   ///< a server (RabbitMQ, S3, database) could not be reached or refused credentials
+  kExitLocal = 4,         ///< a local file-system error (output dir not writable: permission, read-only,
+                          ///< disk full; unreadable input dir); the messages stay queued
   kExitInterrupted = 130, ///< stopped by SIGINT/SIGTERM before finishing
 };
 
 /// Returns the value of the first set, non-empty environment variable among `names`, or "".
 std::string env_first(std::initializer_list<const char*> names);
 
-/// S3 connection flags (--s3-endpoint, --s3-region, --s3-access-key, --s3-secret-key, --bucket,
-/// --s3-virtual-hosted, --s3-ca-bundle, --s3-part-size). Env: S3_* with MINIO_* aliases.
+/// Process hardening done first in main(): no core dumps (setrlimit RLIMIT_CORE 0 and
+/// prctl PR_SET_DUMPABLE 0), so secrets in memory never reach a core file. Never fails (best effort).
+void disable_core_dumps() noexcept;
+
+/// S3 connection flags (--s3-endpoint, --s3-region, --s3-access-key, --s3-secret-key,
+/// --s3-secret-key-file, --bucket, --s3-virtual-hosted, --s3-ca-bundle, --s3-part-size).
+/// Env: S3_* with MINIO_* aliases, S3_SECRET_KEY_FILE.
 struct S3Options {
   s3::S3Config config;
   std::string bucket;
+  std::string secret_key_file;
+  CLI::Option* secret_key_flag = nullptr;
   std::string part_size = "8MiB";
   bool virtual_hosted = false;
   /// Registers the flags on `app`, pre-filled from the environment.
@@ -40,17 +49,20 @@ struct S3Options {
   Result<void> finalize();
 };
 
-/// AMQP flags (--amqp-url, comma-separated failover list; --heartbeat). Env: AMQP_URL.
+/// AMQP flags (--amqp-url, comma-separated failover list; --amqp-password-file; --heartbeat).
+/// Env: AMQP_URL, AMQP_PASSWORD_FILE (its content replaces the password of every URL).
 struct AmqpOptions {
   amqp::AmqpConfig config;
   std::string urls;
+  std::string password_file;
   int heartbeat_s = 30;
   amqp::TopologyNames names;
   void add_to(CLI::App& app, const std::string& connection_name);
   Result<void> finalize();
 };
 
-/// Refcount database flag (--db). Env: CLAIMCHECK_DB. Default sqlite:.local/claimcheck.db.
+/// Refcount database flag (--db). Env: CLAIMCHECK_DB. Default sqlite:.local/claimcheck.db. A PostgreSQL
+/// password belongs in libpq's own PGPASSFILE (or PGPASSWORD), not in the DSN.
 struct DbOptions {
   std::string dsn;
   void add_to(CLI::App& app);
@@ -64,8 +76,9 @@ struct LogOptions {
   void apply() const;
 };
 
-/// Maps an error to a process exit code: Unavailable/PermissionDenied → kExitUnavailable,
-/// InvalidArgument → kExitUsage, others → kExitFailed.
+/// Maps an error to a process exit code: origin "io" with Unavailable/PermissionDenied/NotFound →
+/// kExitLocal; Unavailable/PermissionDenied → kExitUnavailable; InvalidArgument → kExitUsage; others →
+/// kExitFailed.
 int exit_code_for(const Error& e);
 
 /// Installs SIGINT/SIGTERM handlers that set a flag read by stop_requested(). Idempotent.

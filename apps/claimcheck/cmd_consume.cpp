@@ -9,12 +9,28 @@
 #include <memory>
 
 #include "claimcheck/consumer.h"
+#include "claimcheck/out_dir.h"
 #include "claimcheck/util.h"
 #include "cli_common.h"
 
 namespace claimcheck::cli {
 
 namespace {
+
+/// "0640", "640", "0o640" → 0640. Errors: InvalidArgument naming --file-mode.
+Result<unsigned> parse_file_mode(std::string_view text) {
+  std::string_view t = text;
+  if (t.substr(0, 2) == "0o") t.remove_prefix(2);
+  unsigned v = 0;
+  bool ok_digits = !t.empty() && t.size() <= 5;
+  for (const char c : t) {
+    if (c < '0' || c > '7') ok_digits = false;
+    else v = v * 8 + static_cast<unsigned>(c - '0');
+  }
+  if (!ok_digits || v > 07777)
+    return fail(ErrorCode::InvalidArgument, "config", "--file-mode '" + std::string(text) + "': expected octal 0000..7777");
+  return v;
+}
 
 struct ConsumeCmd {
   S3Options s3;
@@ -30,6 +46,8 @@ struct ConsumeCmd {
   std::uint64_t max_messages = 0;
   double idle_exit_s = 0;
   int max_403 = 5;
+  int max_local_errors = 5;
+  std::string file_mode = "0640";
 
   int run() {
     log.apply();
@@ -55,11 +73,26 @@ struct ConsumeCmd {
     if (!ms) return usage_error(ms.error());
     cfg.limits.max_size_raw = static_cast<std::int64_t>(*ms);
     cfg.limits.max_size_stored = static_cast<std::int64_t>(*ms) + (static_cast<std::int64_t>(*ms) / 8) + 4096;
-    if (!out_dir.empty()) cfg.sink_factory = out_dir_sink_factory(out_dir);
+    if (!out_dir.empty()) {
+      auto mode = parse_file_mode(file_mode);
+      if (!mode) return usage_error(mode.error());
+      OutDirOptions oo;
+      oo.file_mode = *mode;
+      // Opening the output dir also cleans its staging dir (debris of a killed consumer).
+      auto dir = OutDir::open(out_dir, oo);
+      if (!dir) return usage_error(dir.error());
+      if ((*dir)->stale_removed() > 0)
+        spdlog::info("consume: removed {} stale temp file(s) from {}/{}", (*dir)->stale_removed(), out_dir,
+                     kStagingDirName);
+      cfg.sink_factory = out_dir_sink_factory(std::shared_ptr<const OutDir>(std::move(*dir)));
+    }
     cfg.max_messages = max_messages;
-    cfg.idle_exit = std::chrono::milliseconds(static_cast<std::int64_t>(idle_exit_s * 1000));
+    auto idle = duration_from_seconds(idle_exit_s);
+    if (!idle) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--idle-exit: " + idle.error().message));
+    cfg.idle_exit = *idle;
     cfg.max_permission_denied = max_403;
     cfg.state_dir = state_dir.empty() ? default_state_dir(out_dir) : std::filesystem::path(state_dir);
+    cfg.max_local_errors = max_local_errors;
     auto cons = Consumer::create(std::move(cfg));
     if (!cons) return usage_error(cons.error());
     spdlog::info("consume: recipient {} via {}{}", recipient, redact_url(amqp.urls),
@@ -114,7 +147,9 @@ void register_consume(CLI::App& app, RunFn& run) {
   sub->add_option("--prefetch", cmd->prefetch, "deliveries in flight [env PREFETCH]")->capture_default_str();
   sub->add_option("--concurrency", cmd->concurrency, "parallel downloads")->capture_default_str();
   sub->add_option("--out-dir", cmd->out_dir,
-                  "write each payload to DIR/<name> (or DIR/<pointer_id>) atomically; without it: verify and discard");
+                  "write each payload to DIR/<name> (or DIR/<pointer_id>) atomically: staged in DIR/.claimcheck-staging "
+                  "(cleaned at start), renamed into place once verified, no symlink below DIR followed; without "
+                  "it: verify and discard");
   cmd->state_dir = env_first({"CLAIMCHECK_STATE_DIR"});
   sub->add_option("--state-dir", cmd->state_dir,
                   "directory of this recipient's journal of processed pointers (a redelivered pointer only re-sends "
@@ -125,6 +160,13 @@ void register_consume(CLI::App& app, RunFn& run) {
   sub->add_option("--max-messages", cmd->max_messages, "exit after this many messages (0 = no limit)");
   sub->add_option("--idle-exit", cmd->idle_exit_s, "exit after this many seconds without messages (0 = never)");
   sub->add_option("--max-403", cmd->max_403, "exit with code 3 after this many consecutive S3 403s (0 = never)")
+      ->capture_default_str();
+  sub->add_option("--max-local-errors", cmd->max_local_errors,
+                  "exit with code 4 after this many consecutive local file-system errors writing the output "
+                  "(permission, read-only, disk full; each is requeued) (0 = never)")
+      ->capture_default_str();
+  sub->add_option("--file-mode", cmd->file_mode,
+                  "permission bits (octal) of payload files written to --out-dir; the umask does not apply")
       ->capture_default_str();
   sub->callback([cmd, &run] { run = [cmd] { return cmd->run(); }; });
 }

@@ -16,20 +16,9 @@ namespace claimcheck::cli {
 
 namespace {
 
-// "50ms", "2s", "1m", "0" → milliseconds. Errors: InvalidArgument.
-Result<std::chrono::milliseconds> parse_millis(const std::string& text, const char* flag) {
-  if (text.size() > 2 && text.compare(text.size() - 2, 2, "ms") == 0) {
-    try {
-      std::size_t used = 0;
-      long long v = std::stoll(text.substr(0, text.size() - 2), &used);
-      if (used == text.size() - 2 && v >= 0) return std::chrono::milliseconds(v);
-    } catch (...) {
-    }
-    return fail(ErrorCode::InvalidArgument, "config", std::string(flag) + ": bad duration '" + text + "'");
-  }
-  auto d = parse_duration(text);
-  if (!d) return fail(ErrorCode::InvalidArgument, "config", std::string(flag) + ": " + d.error().message);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+/// Prefixes an option parse error with the flag's name: "--orphan-grace: invalid duration ...".
+Error for_flag(const char* flag, const Error& e) {
+  return make_error(ErrorCode::InvalidArgument, "config", std::string(flag) + ": " + e.message);
 }
 
 struct CoordinatorOptions {
@@ -114,13 +103,13 @@ int run_coordinator(CoordinatorOptions& o) {
   if (o.prefetch < 0 || o.prefetch > 65535) return bad(make_error(ErrorCode::InvalidArgument, "config", "--prefetch must be 0..65535"));
   cfg.prefetch = static_cast<std::uint16_t>(o.prefetch);
   {
-    auto v = parse_millis(o.batch_delay, "--batch-delay");
-    if (!v) return bad(v.error());
+    auto v = parse_duration_millis(o.batch_delay);
+    if (!v) return bad(for_flag("--batch-delay", v.error()));
     cfg.batch_delay = *v;
   }
   auto secs = [&](const std::string& text, const char* flag, std::chrono::seconds& out) -> Result<void> {
     auto v = parse_duration(text);
-    if (!v) return fail(ErrorCode::InvalidArgument, "config", std::string(flag) + ": " + v.error().message);
+    if (!v) return Unexpected{for_flag(flag, v.error())};
     out = *v;
     return ok();
   };
@@ -129,8 +118,11 @@ int run_coordinator(CoordinatorOptions& o) {
                  secs(o.placeholder_retention, "--placeholder-retention", cfg.placeholder_retention),
                  secs(o.delete_lease, "--delete-lease", cfg.delete_lease)})
     if (!r) return bad(r.error());
-  if (o.exit_when_idle_s < 0) return bad(make_error(ErrorCode::InvalidArgument, "config", "--exit-when-idle must be >= 0"));
-  cfg.exit_when_idle = std::chrono::milliseconds(static_cast<std::int64_t>(o.exit_when_idle_s * 1000.0));
+  {
+    auto v = duration_from_seconds(o.exit_when_idle_s);
+    if (!v) return bad(for_flag("--exit-when-idle", v.error()));
+    cfg.exit_when_idle = *v;
+  }
   if (o.once && cfg.exit_when_idle == std::chrono::milliseconds(0)) cfg.exit_when_idle = std::chrono::milliseconds(2000);
 
   auto metrics = CoordinatorMetrics::create(o.metrics_addr);

@@ -13,6 +13,7 @@
 #include "claimcheck/amqp/types.h"
 #include "claimcheck/codec.h"
 #include "claimcheck/io.h"
+#include "claimcheck/out_dir.h"
 #include "claimcheck/protocol.h"
 #include "claimcheck/result.h"
 #include "claimcheck/s3/s3_client.h"
@@ -42,15 +43,34 @@ struct PayloadInfo {
 /// (concurrently): must be thread-safe.
 using SinkFactory = std::function<Result<std::unique_ptr<ByteSink>>(const PayloadInfo&)>;
 
-/// A SinkFactory writing each payload to `out_dir/<name>` (or `out_dir/<pointer_id>` when unnamed) through
-/// AtomicFileSink (temp file + rename, overwrite allowed: redeliveries rewrite the same bytes). Refuses
-/// (InvalidArgument "field 'name': ...") names failing validate_relative_name() and any name whose
-/// lexically normalized path is not strictly inside `out_dir`, or whose existing parent resolves (through
-/// symlinks) outside it.
-SinkFactory out_dir_sink_factory(std::filesystem::path out_dir);
+/// A SinkFactory writing each payload to `<dir>/<name>` (or `<dir>/<pointer_id>` when unnamed) through
+/// OutDir::create(): a temp file in the staging dir, renamed onto the name only after every check passed,
+/// relative to directory descriptors that follow no symlink; redeliveries rewrite the same bytes. Refuses
+/// (InvalidArgument) names failing validate_relative_name(), names inside the staging dir and names with a
+/// symlink or non-directory component. Thread-safe.
+SinkFactory out_dir_sink_factory(std::shared_ptr<const OutDir> dir);
+
+/// As above, opening `out_dir` with OutDir::open(out_dir, options) now (which also cleans its staging
+/// dir). If that fails, every payload gets that error (origin "io": a local error, requeued).
+SinkFactory out_dir_sink_factory(const std::filesystem::path& out_dir, const OutDirOptions& options = {});
 
 /// A SinkFactory that verifies and discards (DiscardSink).
 SinkFactory discard_sink_factory();
+
+/// What the consumer does with a failed delivery (the one classify(Error) of the consumer, DESIGN.md §6).
+enum class FailureKind {
+  Permanent,  ///< dead-letter with the reason and publish a `rejected` ack
+  Transient,  ///< back off, requeue (S3/AMQP unavailable, object changed mid-download, shutdown)
+  Denied,     ///< S3 refused the credentials (403): back off, requeue; counts towards max_permission_denied
+  Local,      ///< handler-side file-system error (EACCES, EPERM, EROFS, ENOSPC, EIO, ...; origin "io"):
+              ///< back off, requeue; counts towards max_local_errors, never towards S3 refusals
+};
+
+/// Classifies `e`: origin "io" (the handler's own files) → Local, except InvalidArgument / DataLoss (a name
+/// the handler refuses: symlinked component, not a directory) → Permanent. Other origins: DataLoss,
+/// NotFound, InvalidArgument, Internal → Permanent; PermissionDenied → Denied; the rest → Transient.
+/// Thread-safe, never fails.
+[[nodiscard]] FailureKind classify_failure(const Error& e) noexcept;
 
 /// Settings of one Consumer. Plain data; only the CLI fills it from flags and env.
 ///
@@ -65,6 +85,8 @@ SinkFactory discard_sink_factory();
 ///   hammered and an outage does not use up the queue's delivery limit within a minute.
 /// - `max_permission_denied`: consecutive S3 403 answers after which run() stops with PermissionDenied
 ///   (each one is requeued, so nothing is lost); 0 = never stop.
+/// - `max_local_errors`: consecutive handler-side file-system errors (FailureKind::Local) after which run()
+///   stops with that error (origin "io", naming the path; each delivery is requeued); 0 = never stop.
 /// - `settle_timeout`: on shutdown, how long to wait for in-flight work and confirms before closing
 ///   (what is unsettled then is redelivered by the broker).
 /// - `state_dir`: directory of this recipient's journal (`journal-<recipient>.db`, ConsumeJournal): the
@@ -84,6 +106,7 @@ struct ConsumerConfig {
   std::chrono::milliseconds idle_exit{0};
   std::chrono::milliseconds retry_delay{1000};
   int max_permission_denied = 5;
+  int max_local_errors = 5;
   std::chrono::milliseconds settle_timeout{30000};
   std::filesystem::path state_dir;
   std::chrono::seconds inline_retention{7 * 24 * 3600};
@@ -104,7 +127,9 @@ struct ConsumeReport {
   std::uint64_t bytes_stored = 0;   ///< object bytes downloaded (processed ones)
   std::uint64_t s3_requests = 0;    ///< logical S3 requests made by all workers (S3Stats::requests)
   std::chrono::steady_clock::duration elapsed{};
-  std::string stop_reason;          ///< "max-messages", "idle", "stopped", "permission-denied", "fatal"
+  std::uint64_t local_errors = 0;   ///< handler-side file-system errors (requeued; FailureKind::Local)
+  std::string stop_reason;          ///< "max-messages", "idle", "stopped", "permission-denied",
+                                    ///< "local-error", "fatal"
 };
 
 /// Consumes one recipient queue (DESIGN.md §4 "Consume"). Declares recipient_topology for `recipient` and
@@ -126,6 +151,9 @@ struct ConsumeReport {
 /// - transient failure (Unavailable after the S3 client's own retries, FailedPrecondition when the object
 ///   changed mid-download, 403) → wait retry_delay (jittered) → nack with requeue. Consecutive 403s beyond
 ///   max_permission_denied stop the run with PermissionDenied.
+/// - handler-side file-system error (FailureKind::Local: EACCES, EPERM, EROFS, ENOSPC, ... writing the
+///   output; origin "io", naming the path) → the same back-off and requeue, never counted as an S3 refusal;
+///   max_local_errors in a row stop the run with that "io" error (stop_reason "local-error").
 ///
 /// Thread safety: one run() at a time; run() blocks the calling thread (the AMQP thread).
 class Consumer {

@@ -19,6 +19,15 @@ namespace claimcheck {
 /// Default chunk size (bytes) used by copy_stream(), codecs and file I/O: 256 KiB.
 inline constexpr std::size_t kDefaultBufferBytes = 256 * 1024;
 
+/// How FileSource::open treats its path (issue 12 item 6: inputs swapped for a symlink after listing).
+struct FileOpenOptions {
+  /// open with O_NOFOLLOW: a symbolic link as the last path component is refused (InvalidArgument).
+  bool no_follow = false;
+  /// fstat on the OPENED descriptor must show a regular file (InvalidArgument otherwise: a FIFO, device,
+  /// socket or directory is refused without blocking on it).
+  bool regular_only = false;
+};
+
 /// Reads a file (or stdin) through a POSIX file descriptor.
 ///
 /// - open("-") reads standard input (fd 0, never closed by this object); any other path is opened
@@ -31,7 +40,15 @@ class FileSource : public ByteSource {
   /// Open `path` for reading ("-" = stdin).
   /// Errors: NotFound (ENOENT), PermissionDenied (EACCES/EPERM), InvalidArgument (a directory),
   /// Internal (other errno). Origin "io".
-  [[nodiscard]] static Result<FileSource> open(const std::filesystem::path& path);
+  /// `options` may refuse symlinks and non-regular files (see FileOpenOptions), checked on the opened fd.
+  [[nodiscard]] static Result<FileSource> open(const std::filesystem::path& path, const FileOpenOptions& options = {});
+
+  /// Open the regular file `rel` (a validate_relative_name() name, "/"-separated) beneath directory `base`
+  /// without following any symbolic link below `base`: each directory with openat(O_NOFOLLOW |
+  /// O_DIRECTORY), the file with O_NOFOLLOW, then S_ISREG checked with fstat on the descriptor. So an entry
+  /// swapped for a symlink after a directory listing cannot make it read a file elsewhere. Errors as
+  /// open(); InvalidArgument (origin "io") naming the path for a symlink or a non-regular file.
+  [[nodiscard]] static Result<FileSource> open_beneath(const std::filesystem::path& base, std::string_view rel);
 
   FileSource(FileSource&& other) noexcept;
   FileSource& operator=(FileSource&& other) noexcept;
@@ -51,6 +68,7 @@ class FileSource : public ByteSource {
 
  private:
   FileSource(int fd, bool owned, std::filesystem::path path, std::optional<std::uint64_t> size);
+  static Result<FileSource> adopt(int fd, const std::filesystem::path& path, const FileOpenOptions& options);
   void close_fd() noexcept;
   int fd_ = -1;
   bool owned_ = false;
@@ -252,6 +270,12 @@ class AtomicFileSink : public ByteSink {
 /// Read a whole file into memory ("-" = stdin). Errors as FileSource::open / read.
 [[nodiscard]] Result<std::string> read_file(const std::filesystem::path& path,
                                             std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
+
+/// Read a secret (password, secret key) from a file given by path, so that it stays out of
+/// /proc/*/cmdline and the environment: the whole file, at most 64 KiB, without one trailing "\n" or
+/// "\r\n". Errors (origin "io", naming the path, never the content): as FileSource::open / read;
+/// InvalidArgument when the file is empty or larger than 64 KiB. Thread-safe.
+[[nodiscard]] Result<std::string> read_secret_file(const std::filesystem::path& path);
 
 /// Write `data` to `path` atomically (AtomicFileSink). Errors as AtomicFileSink.
 [[nodiscard]] Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view data,

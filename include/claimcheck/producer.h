@@ -158,11 +158,15 @@ class Producer {
 std::vector<PayloadInput> synthetic_inputs(std::uint64_t count, std::uint64_t size_bytes, std::uint64_t seed,
                                            const std::string& name_prefix = "");
 
-/// Input of one file ("-" = stdin). `name` is the pointer name (may be empty).
+/// Input of one file ("-" = stdin). `name` is the pointer name (may be empty). The file is opened when the
+/// producer reads it, with O_NOFOLLOW, and must be a regular file (fstat on the opened descriptor): a
+/// symbolic link, FIFO or device fails that input with InvalidArgument (origin "io") naming the path.
 PayloadInput file_input(const std::string& path, const std::string& name);
 
 /// Inputs of every regular file under `dir`, recursively, symlinks not followed, sorted by relative path
 /// (byte order); each file's relative path (with "/" separators), prefixed by `name_prefix`, is its name.
+/// Each file is later opened beneath `dir` without following any symlink (FileSource::open_beneath), so an
+/// entry swapped for a symlink after this listing fails its input instead of sending another file.
 /// Errors: NotFound / InvalidArgument (not a directory) / PermissionDenied (origin "io"), and
 /// InvalidArgument when a relative path is not a valid name (validate_relative_name).
 [[nodiscard]] Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir,

@@ -22,17 +22,37 @@ using Timestamp = std::chrono::system_clock::time_point;
 /// Current time floored to whole milliseconds (the precision RFC 3339 timestamps travel with).
 Timestamp utc_now();
 
+/// Largest size parse_size() accepts: 1 PiB (2^50 bytes). Every size option goes through parse_size(), so
+/// no option can overflow later arithmetic (a signed 64-bit byte count, sums and small multiples of it).
+inline constexpr std::uint64_t kMaxSize = 1ULL << 50;
+
+/// Largest duration parse_duration()/parse_duration_millis()/duration_from_seconds() accept: 100 years
+/// (36500 d). A present time point plus or minus it stays inside the nanosecond system_clock range
+/// (1677..2262), and it converts to nanoseconds without overflow.
+inline constexpr std::chrono::seconds kMaxDuration{36500LL * 86400};
+
 /// Parse a byte size: a non-negative decimal number (fraction allowed: "1.5GiB") followed by an optional,
 /// case-insensitive unit. Units are BINARY: B; K, KB, KiB = 1024; M, MB, MiB = 1024²; G, GB, GiB = 1024³;
 /// T, TB, TiB = 1024⁴. So "1MB" = 1048576 (matching the reference demo's MSG_SIZE=1MB meaning 1 MiB).
-/// Optional spaces between number and unit. The result is floored to whole bytes.
-/// Errors: InvalidArgument (origin "config") for empty input, bad number, unknown unit, overflow.
+/// Optional spaces between number and unit. The result is floored to whole bytes, at most kMaxSize.
+/// Errors: InvalidArgument (origin "config") for empty input, bad number, unknown unit, above kMaxSize.
+/// Thread-safe.
 [[nodiscard]] Result<std::uint64_t> parse_size(std::string_view s);
 
 /// Parse a duration: one or more `<integer><unit>` groups, units d, h, m, s (e.g. "7d", "12h", "1h30m",
-/// "45s"); a bare integer means seconds ("90"). Errors: InvalidArgument (origin "config") for empty input,
-/// unknown unit, overflow.
+/// "45s"); a bare integer means seconds ("90"). At most kMaxDuration. Errors: InvalidArgument (origin
+/// "config") for empty input, unknown unit (including "ms": use parse_duration_millis), above kMaxDuration.
+/// Thread-safe.
 [[nodiscard]] Result<std::chrono::seconds> parse_duration(std::string_view s);
+
+/// As parse_duration(), with the extra unit "ms" (e.g. "50ms", "1s500ms"). At most kMaxDuration.
+/// Errors: InvalidArgument (origin "config"). Thread-safe.
+[[nodiscard]] Result<std::chrono::milliseconds> parse_duration_millis(std::string_view s);
+
+/// A duration given as (fractional) seconds, e.g. a `--idle-exit 1.5` flag, as whole milliseconds
+/// (truncated). Errors: InvalidArgument (origin "config") for NaN, negative or above kMaxDuration.
+/// Thread-safe.
+[[nodiscard]] Result<std::chrono::milliseconds> duration_from_seconds(double seconds);
 
 /// A random (version 4) UUID in canonical lowercase form, e.g. "3f1e...-4...". Thread-safe (libuuid).
 std::string new_uuid_v4();
@@ -47,17 +67,45 @@ std::string format_rfc3339_seconds(Timestamp tp);
 
 /// Parse an RFC 3339 UTC timestamp: "YYYY-MM-DDTHH:MM:SS[.fraction]" followed by "Z" (or "z", "+00:00",
 /// "-00:00"). 'T' may be 't'. Fraction: 1–9 digits (nanoseconds kept). Other offsets, leap seconds,
-/// invalid dates (Feb 30) are rejected. Errors: InvalidArgument (origin "protocol").
+/// invalid dates (Feb 30) and instants outside Timestamp's range (nanoseconds since 1970 in 64 bits:
+/// about 1677-09-21 to 2262-04-11) are rejected, never wrapped. Errors: InvalidArgument (origin
+/// "protocol"). Thread-safe.
 [[nodiscard]] Result<Timestamp> parse_rfc3339(std::string_view s);
 
 /// Human-readable binary size: "512 B", "1.5 KiB", "1.0 MiB", "3.2 GiB", "1.0 TiB" (one decimal ≥ 1 KiB).
 std::string format_bytes(std::uint64_t bytes);
 
 /// Hide the password in URL userinfo for logs: "amqp://user:secret@host:5672/vh" →
-/// "amqp://user:***@host:5672/vh". A comma-separated list of URLs is redacted element by element. URLs
+/// "amqp://user:***@host:5672/vh". A list of URLs is redacted element by element (split as split_url_list
+/// does, so a ',' inside a password is masked with it). URLs
 /// without a password are returned unchanged; in a malformed one (no scheme, or a password holding an
 /// unencoded '/', '?' or '#') everything between the first ':' and the last '@' is masked. Never fails.
 std::string redact_url(std::string_view url);
+
+/// Split a list of URLs separated by ',' (AMQP failover lists): a ',' separates two URLs only when it is
+/// followed (after optional blanks and commas) by "amqp://", "amqps://" or the end, so a password holding a raw ',' stays in its
+/// URL: "amqp://u:p,w@h1/,amqps://h2" → {"amqp://u:p,w@h1/", "amqps://h2"}. Items are trimmed, empty ones
+/// dropped. Never fails; thread-safe.
+std::vector<std::string> split_url_list(std::string_view list);
+
+/// `url` with its userinfo password replaced by `password` (percent-encoded, RFC 3986 userinfo), e.g.
+/// ("amqp://app:old@h/%2F", "n,w@") → "amqp://app:n%2Cw%40@h/%2F". Used for secrets read from a file.
+/// Errors: InvalidArgument (origin "config") when the URL has no scheme or no user name; the message never
+/// contains either password. Thread-safe.
+[[nodiscard]] Result<std::string> set_url_password(std::string_view url, std::string_view password);
+
+/// Hide every password of a database DSN for logs and errors: URL userinfo ("postgresql://u:***@h/db"),
+/// `password=` query parameters ("...?sslmode=require&password=***") and libpq keyword/value strings
+/// ("host=h password=*** dbname=d", single-quoted values included). Never fails; thread-safe.
+std::string redact_dsn(std::string_view dsn);
+
+/// The passwords a DSN carries (see redact_dsn), each both as written and percent-decoded, for
+/// scrub_secrets(). Empty if none. Thread-safe.
+std::vector<std::string> dsn_secrets(std::string_view dsn);
+
+/// `text` with every occurrence of each non-empty secret replaced by "***" (e.g. a libpq error that echoes
+/// a malformed password: "invalid percent-encoded token: ..."). Never fails; thread-safe.
+std::string scrub_secrets(std::string text, const std::vector<std::string>& secrets);
 
 /// Split a comma-separated list ("a, b,,c") into trimmed, non-empty items, order kept: {"a","b","c"}.
 /// Used for recipient ids, bucket allowlists and AMQP URL lists. Never fails; thread-safe.

@@ -26,14 +26,6 @@ namespace {
 
 Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
 
-/// True if `p` (normalized) is strictly inside `base` (normalized).
-bool strictly_inside(const fs::path& base, const fs::path& p) {
-  auto rel = p.lexically_relative(base);
-  if (rel.empty() || rel == ".") return false;
-  auto first = *rel.begin();
-  return first != ".." && first != ".";
-}
-
 /// Forwards to an inner sink, failing with Unavailable ("interrupted") once `abort` is set.
 class AbortableSink : public ByteSink {
  public:
@@ -56,7 +48,7 @@ struct Job {
 };
 
 struct JobResult {
-  enum class Kind { Processed, Permanent, Transient, Denied } kind = Kind::Transient;
+  enum class Kind { Processed, Permanent, Transient, Denied, Local } kind = Kind::Transient;
   std::uint64_t token = 0;
   std::string reason;
   std::uint64_t size_raw = 0;
@@ -120,7 +112,8 @@ class ConsumeWorker {
       JobResult r = j->pointer ? handle_pointer(*j) : handle_inline(*j);
       r.token = j->token;
       if (r.kind == JobResult::Kind::Processed) journal_processed(*j, r);
-      if (r.kind == JobResult::Kind::Transient || r.kind == JobResult::Kind::Denied) {
+      if (r.kind == JobResult::Kind::Transient || r.kind == JobResult::Kind::Denied ||
+          r.kind == JobResult::Kind::Local) {
         backoff(failure_streak_.fetch_add(1) + 1);
       } else {
         failure_streak_.store(0);
@@ -170,18 +163,11 @@ class ConsumeWorker {
   static JobResult classify(const Error& e, const std::string& context) {
     JobResult r;
     r.reason = context + ": " + e.to_string();
-    switch (e.code) {
-      case ErrorCode::DataLoss:
-      case ErrorCode::NotFound:
-      case ErrorCode::InvalidArgument:
-      case ErrorCode::Internal:
-        r.kind = JobResult::Kind::Permanent;
-        break;
-      case ErrorCode::PermissionDenied:
-        r.kind = JobResult::Kind::Denied;
-        break;
-      default:  // Unavailable, Aborted, FailedPrecondition (object changed mid-download)
-        r.kind = JobResult::Kind::Transient;
+    switch (classify_failure(e)) {
+      case FailureKind::Permanent: r.kind = JobResult::Kind::Permanent; break;
+      case FailureKind::Denied: r.kind = JobResult::Kind::Denied; break;
+      case FailureKind::Local: r.kind = JobResult::Kind::Local; break;
+      case FailureKind::Transient: r.kind = JobResult::Kind::Transient; break;
     }
     return r;
   }
@@ -231,7 +217,7 @@ class ConsumeWorker {
     AbortableSink as(sc, abort_);
     auto g = s3_.get_object(p.bucket, p.key, as);
     if (!g) {
-      if (g.error().code == ErrorCode::NotFound) {
+      if (g.error().code == ErrorCode::NotFound && g.error().origin != "io") {
         JobResult r;
         r.kind = JobResult::Kind::Permanent;
         r.reason = "object not found: " + g.error().to_string();
@@ -348,27 +334,34 @@ std::optional<Ack> loose_rejected_ack(const std::string& body, const std::string
 
 }  // namespace
 
-SinkFactory out_dir_sink_factory(fs::path out_dir) {
-  return [base = fs::absolute(out_dir).lexically_normal()](const PayloadInfo& info) -> Result<std::unique_ptr<ByteSink>> {
-    std::string rel = info.name.value_or(info.pointer_id);
-    CC_TRY_VOID(validate_relative_name(rel));
-    fs::path target = (base / fs::path(rel)).lexically_normal();
-    if (!strictly_inside(base, target))
-      return fail(ErrorCode::InvalidArgument, "protocol", "field 'name': escapes the output directory");
-    // Resolve the existing part of the parent through symlinks: it must stay inside the (resolved) base.
-    std::error_code ec;
-    fs::create_directories(base, ec);
-    fs::path real_base = fs::weakly_canonical(base, ec);
-    if (ec) return fail(ErrorCode::Unavailable, "io", "output directory '" + base.string() + "': " + ec.message());
-    fs::path real_parent = fs::weakly_canonical(target.parent_path(), ec);
-    if (ec) return fail(ErrorCode::Unavailable, "io", "output path of '" + rel + "': " + ec.message());
-    if (real_parent != real_base && !strictly_inside(real_base, real_parent))
-      return fail(ErrorCode::InvalidArgument, "protocol", "field 'name': resolves outside the output directory");
-    AtomicFileOptions opt;
-    opt.overwrite = true;
-    CC_TRY(sink, AtomicFileSink::open(target, opt));
-    return std::unique_ptr<ByteSink>(std::make_unique<AtomicFileSink>(std::move(*sink)));
+FailureKind classify_failure(const Error& e) noexcept {
+  if (e.origin == "io") {  // the handler's own files: never an S3 answer
+    if (e.code == ErrorCode::InvalidArgument || e.code == ErrorCode::DataLoss) return FailureKind::Permanent;
+    return FailureKind::Local;
+  }
+  switch (e.code) {
+    case ErrorCode::DataLoss:
+    case ErrorCode::NotFound:
+    case ErrorCode::InvalidArgument:
+    case ErrorCode::Internal: return FailureKind::Permanent;
+    case ErrorCode::PermissionDenied: return FailureKind::Denied;
+    default: return FailureKind::Transient;  // Unavailable, Aborted, FailedPrecondition (object changed)
+  }
+}
+
+SinkFactory out_dir_sink_factory(std::shared_ptr<const OutDir> dir) {
+  return [dir = std::move(dir)](const PayloadInfo& info) -> Result<std::unique_ptr<ByteSink>> {
+    return dir->create(info.name.value_or(info.pointer_id));
   };
+}
+
+SinkFactory out_dir_sink_factory(const fs::path& out_dir, const OutDirOptions& options) {
+  auto dir = OutDir::open(out_dir, options);
+  if (!dir) {
+    // Reported on every payload (a local error: requeued with backoff, see classify()).
+    return [err = dir.error()](const PayloadInfo&) -> Result<std::unique_ptr<ByteSink>> { return fail(err); };
+  }
+  return out_dir_sink_factory(std::shared_ptr<const OutDir>(std::move(*dir)));
 }
 
 SinkFactory discard_sink_factory() {
@@ -386,6 +379,7 @@ Result<void> ConsumerConfig::validate() const {
     if (auto r = validate_bucket_name(b); !r) return config_error("allowed_buckets: " + r.error().message);
   if (idle_exit.count() < 0 || retry_delay.count() < 0) return config_error("idle_exit/retry_delay: must be >= 0");
   if (max_permission_denied < 0) return config_error("max_permission_denied: must be >= 0");
+  if (max_local_errors < 0) return config_error("max_local_errors: must be >= 0");
   CC_TRY_VOID(s3.validate());
   CC_TRY_VOID(amqp.validate());
   return ok();
@@ -446,7 +440,7 @@ class ConsumeRun {
  private:
   void check_stop(const std::function<bool()>& should_stop) {
     std::string why;
-    if (fatal_) why = fatal_->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
+    if (fatal_) why = fatal_->origin == "io" ? "local-error" : fatal_->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
     else if (should_stop && should_stop()) why = "stopped";
     else if (cfg_.max_messages > 0 && settled_ >= cfg_.max_messages) why = "max-messages";
     // Idle means "connected and the queue had nothing for us": a broker outage is not idleness, so the
@@ -458,7 +452,7 @@ class ConsumeRun {
     stopping_ = true;
     rep_.stop_reason = why;
     stop_deadline_ = Clock::now() + cfg_.settle_timeout;
-    if (why == "stopped" || why == "fatal" || why == "permission-denied") abort_ = true;
+    if (why == "stopped" || why == "fatal" || why == "permission-denied" || why == "local-error") abort_ = true;
     if (client_.connected()) (void)client_.cancel_consume(queue_);
     spdlog::info("consume: stopping ({}), {} in flight", why, inflight_.size());
   }
@@ -603,6 +597,7 @@ class ConsumeRun {
 
   void on_processed(std::uint64_t token, JobResult& r) {
     consecutive_denied_ = 0;
+    consecutive_local_ = 0;
     DeliveryState& d = inflight_[token];
     d.processed = true;
     d.size_raw = r.size_raw;
@@ -629,6 +624,15 @@ class ConsumeRun {
         if (cfg_.max_permission_denied > 0 && consecutive_denied_ >= cfg_.max_permission_denied && !fatal_)
           fatal_ = make_error(ErrorCode::PermissionDenied, "s3",
                               "S3 refused access " + std::to_string(consecutive_denied_) + " times in a row: " + r.reason);
+        break;
+      case JobResult::Kind::Local:
+        ++consecutive_local_;
+        ++rep_.local_errors;
+        spdlog::error("consume: local file-system error ({} in a row; not an S3 error), requeued: {}",
+                      consecutive_local_, r.reason);
+        if (cfg_.max_local_errors > 0 && consecutive_local_ >= cfg_.max_local_errors && !fatal_)
+          fatal_ = make_error(ErrorCode::Unavailable, "io",
+                              std::to_string(consecutive_local_) + " local file-system errors in a row: " + r.reason);
         break;
       case JobResult::Kind::Transient:
         spdlog::warn("consume: transient failure, requeued: {}", r.reason);
@@ -682,7 +686,7 @@ class ConsumeRun {
   std::unordered_map<std::uint64_t, DeliveryState> inflight_;         // token → state
   std::unordered_map<std::uint64_t, std::uint64_t> publish_to_token_;  // publish id → token
   std::uint64_t next_token_ = 1, dispatched_ = 0, settled_ = 0;
-  int consecutive_denied_ = 0;
+  int consecutive_denied_ = 0, consecutive_local_ = 0;
   bool stopping_ = false;
   std::optional<Error> fatal_;
   Clock::time_point last_activity_{}, stop_deadline_{}, next_prune_{};
@@ -738,7 +742,7 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
   jobs.close();
   for (auto& t : threads) t.join();
   // Settle what the workers finished meanwhile; unsettled deliveries are redelivered after close.
-  if (!cr.fatal() || cr.fatal()->code == ErrorCode::PermissionDenied) cr.flush();
+  if (!cr.fatal() || cr.fatal()->code == ErrorCode::PermissionDenied || cr.fatal()->origin == "io") cr.flush();
   client.close();
   ConsumeReport& rep = cr.report();
   for (const auto& w : workers) rep.s3_requests += w->stats().requests;

@@ -410,7 +410,7 @@ Result<void> Coordinator::Impl::run() {
                  names.ack_exchange);
   spdlog::info("coordinator: consuming {} (single active consumer; prefetch {}, batch {} / {} ms), db {}",
                names.ack_queue, prefetch, cfg.batch_size, cfg.batch_delay.count(),
-               cfg.db.dsn.rfind("sqlite:", 0) == 0 ? cfg.db.dsn : redact_url(cfg.db.dsn));
+               redact_dsn(cfg.db.dsn));
 
   // AMQP-thread state.
   std::uint64_t epoch = client.epoch();

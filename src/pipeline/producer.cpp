@@ -615,11 +615,28 @@ PayloadInput file_input(const std::string& path, const std::string& name) {
   in.label = path == "-" ? std::string("stdin") : path;
   in.name = name;
   in.open = [path]() -> Result<std::unique_ptr<ByteSource>> {
-    CC_TRY(f, FileSource::open(path));
+    // A path other than stdin must name a regular file, not a symlink: checked on the opened descriptor.
+    const FileOpenOptions opt{.no_follow = path != "-", .regular_only = path != "-"};
+    CC_TRY(f, FileSource::open(path, opt));
     return std::unique_ptr<ByteSource>(std::make_unique<FileSource>(std::move(*f)));
   };
   return in;
 }
+
+namespace {
+// An input listed under `dir`: opened beneath it without following any symlink (FileSource::open_beneath),
+// so an entry swapped for a symlink after the listing is refused instead of read.
+PayloadInput listed_input(const std::string& dir, const std::string& rel, const std::string& name) {
+  PayloadInput in;
+  in.label = (std::filesystem::path(dir) / rel).string();
+  in.name = name;
+  in.open = [dir, rel]() -> Result<std::unique_ptr<ByteSource>> {
+    CC_TRY(f, FileSource::open_beneath(dir, rel));
+    return std::unique_ptr<ByteSource>(std::make_unique<FileSource>(std::move(*f)));
+  };
+  return in;
+}
+}  // namespace
 
 Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir, const std::string& name_prefix) {
   namespace fs = std::filesystem;
@@ -645,7 +662,7 @@ Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir, const
     std::string name = name_prefix + rel;
     if (auto v = validate_relative_name(name); !v)
       return fail(ErrorCode::InvalidArgument, "io", "file '" + full + "': " + v.error().message);
-    out.push_back(file_input(full, name));
+    out.push_back(listed_input(dir, rel, name));
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "claimcheck/refstore/sql_error.h"
+#include "claimcheck/util.h"
 #include "refstore/sql_db.h"
 
 namespace claimcheck::refstore::detail {
@@ -191,8 +192,11 @@ Result<std::unique_ptr<SqlDb>> open_postgres(const std::string& dsn, std::chrono
     CC_TRY_VOID(db->configure());
     return std::unique_ptr<SqlDb>(std::move(db));
   } catch (const std::exception& e) {
-    // libpq messages name host/port/user, never the password.
-    return fail(map_exception(e));
+    // libpq messages name host/port/user, but some echo the value they could not parse (e.g. "invalid
+    // percent-encoded token: ..." for a malformed password): scrub every password of the DSN.
+    Error err = map_exception(e);
+    err.message = scrub_secrets(std::move(err.message), dsn_secrets(dsn));
+    return fail(std::move(err));
   }
 }
 

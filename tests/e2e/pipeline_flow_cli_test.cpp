@@ -205,13 +205,14 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
                         std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("60")})
     ca.push_back(s);
   Proc c1 = spawn(ca, work_ / "log/consume1");
-  // Wait until the download has started: the hidden temp file exists and has some bytes.
+  // Wait until the download has started: the hidden temp file in the staging dir has some bytes.
+  const fs::path staging = out / ".claimcheck-staging";
   bool started = false;
   for (int i = 0; i < 3000 && !started; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::error_code ec;
-    if (!fs::exists(out, ec)) continue;
-    for (auto& e : fs::directory_iterator(out, ec)) {
+    if (!fs::exists(staging, ec)) continue;
+    for (auto& e : fs::directory_iterator(staging, ec)) {
       auto n = e.path().filename().string();
       std::error_code e2;
       if (n.rfind(".huge.bin.tmp", 0) == 0 && fs::file_size(e.path(), e2) > 0 && fs::file_size(e.path(), e2) < size)
@@ -222,6 +223,10 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
   kill(c1.pid, SIGKILL);
   EXPECT_EQ(c1.wait_exit(), 128 + SIGKILL);
   EXPECT_FALSE(fs::exists(out / "huge.bin")) << "killed mid-download, yet the target was committed";
+  // Issue 8 item 4: the killed consumer's partial file is in the staging dir, never under a final name.
+  std::size_t stale = 0;
+  for (auto& e : fs::directory_iterator(staging)) stale += e.path().filename().string().find(".tmp") != std::string::npos;
+  EXPECT_EQ(stale, 1u);
 
   Proc c2 = spawn(ca, work_ / "log/consume2");
   ASSERT_EQ(c2.wait_exit(), 0) << slurp(c2.err);
@@ -229,6 +234,65 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
   ASSERT_TRUE(fs::exists(out / "huge.bin"));
   EXPECT_EQ(fs::file_size(out / "huge.bin"), size);
   EXPECT_TRUE(slurp(out / "huge.bin") == slurp(in / "huge.bin"));
+  // The restarted consumer removed the stale temp file at start; after its run no temp file is left and
+  // the output dir holds exactly the payload (the empty staging dir is removed at exit).
+  EXPECT_NE(slurp(c2.err).find("removed 1 stale temp file"), std::string::npos) << slurp(c2.err);
+  std::vector<std::string> left;
+  for (auto& e : fs::recursive_directory_iterator(out)) left.push_back(e.path().lexically_relative(out).string());
+  EXPECT_EQ(left, std::vector<std::string>{"huge.bin"});
+  EXPECT_EQ(fs::status(out / "huge.bin").permissions(), fs::perms(0640));  // --file-mode default
+}
+
+// Issue 12 items 2 and 6: secrets come from files (the env holds wrong ones), a symlinked input is refused
+// naming it while the regular one is sent, and a running program cannot dump core.
+TEST_F(PipelineFlowCli, SecretsFromFilesSymlinkedInputRefusedAndNoCoreDumps) {
+  const std::string url = std::getenv("AMQP_URL");
+  const auto at = url.rfind('@'), colon = url.find(':', url.find("://") + 3);
+  ASSERT_TRUE(at != std::string::npos && colon < at) << "AMQP_URL needs user:password";
+  std::ofstream(work_ / "s3.key") << secret_ << "\n";
+  std::ofstream(work_ / "amqp.pw") << url.substr(colon + 1, at - colon - 1) << "\n";
+  fs::path in = work_ / "in";
+  write_random(in / "good.bin", 5000, 11);
+  std::ofstream(work_ / "local.env") << "S3_SECRET_KEY=do-not-send";
+  fs::create_symlink(work_ / "local.env", in / "link.bin");
+  queues_.push_back("q." + tag_ + ".f");
+  setenv("S3_SECRET_KEY", "wrong-secret", 1);
+  setenv("AMQP_URL", (url.substr(0, colon + 1) + "wrong-password" + url.substr(at)).c_str(), 1);
+  auto with_files = [&](std::vector<std::string> a) {
+    for (const auto& s : {std::string("--s3-secret-key-file"), (work_ / "s3.key").string(),
+                          std::string("--amqp-password-file"), (work_ / "amqp.pw").string()})
+      a.push_back(s);
+    return a;
+  };
+  auto pa = with_files(common("produce", "info"));
+  for (const auto& s : {std::string("--file"), (in / "good.bin").string(), std::string("--file"),
+                        (in / "link.bin").string(), std::string("--recipients"), std::string("f"),
+                        std::string("--key-prefix"), "test-" + tag_})
+    pa.push_back(s);
+  Proc prod = spawn(pa, work_ / "log/produce");
+  const int prc = prod.wait_exit();
+  auto ca = with_files(common("consume", "info"));
+  for (const auto& s : {std::string("--recipient"), std::string("f"), std::string("--out-dir"), (work_ / "out").string(),
+                        std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("30")})
+    ca.push_back(s);
+  Proc cons = spawn(ca, work_ / "log/consume");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::string limits = slurp("/proc/" + std::to_string(cons.pid) + "/limits");
+  const int crc = cons.wait_exit();
+  setenv("S3_SECRET_KEY", secret_.c_str(), 1);
+  setenv("AMQP_URL", url.c_str(), 1);
+  EXPECT_EQ(prc, 1) << slurp(prod.err);
+  EXPECT_NE(slurp(prod.out).find("1 published, 1 failed"), std::string::npos) << slurp(prod.out);
+  EXPECT_NE(slurp(prod.err).find("link.bin': is a symbolic link"), std::string::npos) << slurp(prod.err);
+  EXPECT_EQ(crc, 0) << slurp(cons.err);
+  EXPECT_TRUE(slurp(work_ / "out/good.bin") == slurp(in / "good.bin"));
+  EXPECT_FALSE(fs::exists(work_ / "out/link.bin"));
+  const auto line = limits.find("Max core file size");
+  ASSERT_NE(line, std::string::npos) << limits;
+  const std::string core = limits.substr(line, limits.find('\n', line) - line);
+  EXPECT_NE(core.find(" 0                    0 "), std::string::npos) << core;
+  expect_no_secret(prod);
+  expect_no_secret(cons);
 }
 
 // A negative or absurd --count is a usage error (exit 2), found before any connection; a negative one
@@ -244,6 +308,36 @@ TEST(ProduceCli, CountOutOfRangeIsAUsageError) {
     ASSERT_TRUE(WIFEXITED(st)) << "--count " << count << ": killed by signal " << WTERMSIG(st);
     EXPECT_EQ(WEXITSTATUS(st), 2) << "--count " << count;
   }
+}
+
+// Issue 12 item 5: a duration or size beyond its bound is a usage error (exit 2) found before any
+// connection; `--orphan-grace 200000d` used to pass and overflow in nanoseconds (cutoff decades ahead).
+TEST(CoordinatorCli, DurationOutOfRangeIsAUsageError) {
+  const std::string bin = claimcheck::test::claimcheck_binary();
+  ASSERT_FALSE(bin.empty());
+  const std::string servers = " --s3-endpoint http://127.0.0.1:1 --s3-access-key a --s3-secret-key b"
+                              " --amqp-url amqp://u:p@127.0.0.1:1/%2F";
+  const std::string common = servers + " --log-level off";
+  const std::vector<std::string> cases = {
+      " coordinator --orphan-grace 200000d", " coordinator --sweep-interval 36501d",
+      " coordinator --batch-delay 9223372036854775807ms", " coordinator --exit-when-idle 1e300",
+      " consume --recipient r --idle-exit 1e300",
+      " produce --msg-size 1KB --count 1 --ttl 200000d",
+      " produce --msg-size 2000TiB --count 1", " consume --recipient r --max-size 9223372036854775807"};
+  for (const auto& args : cases) {
+    const std::string cmd = bin + args + common + " >/dev/null 2>&1";
+    const int st = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(st)) << args << ": killed by signal " << WTERMSIG(st);
+    EXPECT_EQ(WEXITSTATUS(st), 2) << args;
+  }
+  // The error names the flag and the bound.
+  const fs::path err = fs::temp_directory_path() / ("cc-grace-" + std::to_string(getpid()) + ".err");
+  const std::string cmd = bin + " coordinator --orphan-grace 200000d" + servers + " 2>" + err.string() + " >/dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 2);
+  const std::string text = slurp(err);
+  EXPECT_NE(text.find("--orphan-grace: invalid duration '200000d': too large (at most 36500d)"), std::string::npos)
+      << text;
+  fs::remove(err);
 }
 
 }  // namespace

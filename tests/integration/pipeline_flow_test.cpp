@@ -478,6 +478,53 @@ TEST_F(PipelineFlowTest, S3OutageDoesNotBurnTheDeliveryLimit) {
   EXPECT_TRUE(drain(names_.dead_queue).empty()) << "the pointer was dead-lettered by the delivery limit";
 }
 
+// Issue 8 item 6: an output dir that cannot be written (immutable; we run as root, where mode bits do not
+// stop writes) is a local error naming the path: requeued with backoff, never "S3 refused access", and after
+// max_local_errors in a row the run stops with an "io" error (exit 4 in the CLI), the pointer still queued.
+TEST_F(PipelineFlowTest, UnwritableOutputDirIsALocalErrorNotAnS3Refusal) {
+  auto p = Producer::create(producer_config({"a"}));
+  ASSERT_TRUE(p.has_value());
+  PayloadInput in;
+  in.label = "ro";
+  in.name = "ro/x.bin";
+  const std::string data = random_bytes(2000, 21);
+  in.open = [data]() -> Result<std::unique_ptr<ByteSource>> {
+    return std::unique_ptr<ByteSource>(std::make_unique<MemorySource>(data));
+  };
+  auto rep = p->run({in});
+  ASSERT_TRUE(rep.has_value());
+  ASSERT_EQ(rep->succeeded, 1u);
+  for (const auto& o : rep->outcomes) keys_.push_back(o.key);
+  const fs::path out = work_ / "out-ro";
+  fs::create_directories(out / "ro");
+  ASSERT_EQ(std::system(("chattr +i '" + (out / "ro").string() + "'").c_str()), 0) << "chattr +i is needed";
+  auto cfg = consumer_config("a");
+  cfg.sink_factory = out_dir_sink_factory(out);
+  cfg.retry_delay = std::chrono::milliseconds(20);
+  cfg.max_local_errors = 3;
+  auto c = Consumer::create(cfg);
+  ASSERT_TRUE(c.has_value());
+  ConsumeReport cr;
+  auto r = c->run({}, &cr);
+  (void)std::system(("chattr -i '" + (out / "ro").string() + "'").c_str());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().origin, "io");
+  EXPECT_EQ(cr.stop_reason, "local-error");
+  EXPECT_EQ(cr.local_errors, 3u);
+  EXPECT_GE(cr.requeued, 3u);  // + a redelivery returned unprocessed at shutdown
+  EXPECT_EQ(cr.dead_lettered, 0u);
+  EXPECT_NE(r.error().message.find((out / "ro/x.bin").string()), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("S3 refused"), std::string::npos) << r.error().message;
+  // Writable again: the same pointer (still queued) is processed.
+  auto cfg2 = consumer_config("a");
+  cfg2.sink_factory = out_dir_sink_factory(out);
+  cfg2.max_messages = 1;
+  auto reports = run_consumers({cfg2});
+  EXPECT_EQ(reports[0].processed, 1u);
+  EXPECT_TRUE(slurp(out / "ro/x.bin") == data);
+  EXPECT_TRUE(drain(names_.dead_queue).empty());
+}
+
 TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeNoS3Call) {
   // Two real objects: one corrupted afterwards, one deleted afterwards.
   auto cfg = producer_config({"a"});

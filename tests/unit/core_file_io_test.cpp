@@ -1,6 +1,7 @@
 // File sources/sinks: FileSource, AtomicFileSink (commit, abort, no temp left behind), helpers.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -8,25 +9,15 @@
 
 #include "claimcheck/file_io.h"
 
+#include "temp_dir.h"
+
 namespace cc = claimcheck;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("cc_file_io_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::size_t entries(const fs::path& dir) const {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
-    return n;
-  }
+struct TempDir : claimcheck::test::TempDir {
+  TempDir() : claimcheck::test::TempDir("cc_file_io_test_") {}
 };
 
 std::string slurp(const fs::path& p) {
@@ -188,4 +179,72 @@ TEST(Sources, HashingSourceAndReadAllLimit) {
   EXPECT_FALSE(cc::read_all(mem, 5).has_value());
   cc::ViewSource v("xyz");
   EXPECT_EQ(*cc::read_all(v), "xyz");
+}
+
+// Issue 12 item 2: secrets from a file given by path.
+TEST(ReadSecretFile, DropsOneTrailingNewlineAndNeverEchoesContent) {
+  TempDir d;
+  std::ofstream(d.path / "k") << "Top,Secret\n";
+  EXPECT_EQ(*cc::read_secret_file(d.path / "k"), "Top,Secret");
+  std::ofstream(d.path / "crlf") << "pw\r\n";
+  EXPECT_EQ(*cc::read_secret_file(d.path / "crlf"), "pw");
+  std::ofstream(d.path / "two") << "pw\n\n";
+  EXPECT_EQ(*cc::read_secret_file(d.path / "two"), "pw\n");
+  std::ofstream(d.path / "empty") << "\n";
+  auto e = cc::read_secret_file(d.path / "empty");
+  ASSERT_FALSE(e.has_value());
+  EXPECT_NE(e.error().message.find("is empty"), std::string::npos);
+  std::ofstream(d.path / "big") << std::string(64 * 1024, 'S') << "TAIL";
+  auto b = cc::read_secret_file(d.path / "big");
+  ASSERT_FALSE(b.has_value());
+  EXPECT_NE(b.error().message.find("larger than 64 KiB"), std::string::npos) << b.error().message;
+  EXPECT_EQ(b.error().message.find("SSSS"), std::string::npos);
+  auto m = cc::read_secret_file(d.path / "missing");
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, cc::ErrorCode::NotFound);
+  EXPECT_NE(m.error().message.find((d.path / "missing").string()), std::string::npos);
+}
+
+// Issue 12 item 6: inputs are opened without following symlinks and must be regular files.
+TEST(FileSource, NoFollowRefusesASymlinkedInput) {
+  TempDir d;
+  std::ofstream(d.path / "secret.env") << "S3_SECRET_KEY=x";
+  fs::create_symlink(d.path / "secret.env", d.path / "payload.bin");
+  const cc::FileOpenOptions strict{.no_follow = true, .regular_only = true};
+  auto r = cc::FileSource::open(d.path / "payload.bin", strict);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
+  EXPECT_NE(r.error().message.find("is a symbolic link"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("payload.bin"), std::string::npos);
+  EXPECT_TRUE(cc::FileSource::open(d.path / "payload.bin").has_value());  // default options still follow
+  EXPECT_TRUE(cc::FileSource::open(d.path / "secret.env", strict).has_value());
+  // A FIFO is refused without blocking on it.
+  ASSERT_EQ(::mkfifo((d.path / "fifo").c_str(), 0600), 0);
+  auto f = cc::FileSource::open(d.path / "fifo", strict);
+  ASSERT_FALSE(f.has_value());
+  EXPECT_NE(f.error().message.find("not a regular file"), std::string::npos) << f.error().message;
+}
+
+TEST(FileSource, OpenBeneathFollowsNoSymlinkBelowTheBase) {
+  TempDir d;
+  fs::create_directories(d.path / "in/sub");
+  fs::create_directories(d.path / "elsewhere");
+  std::ofstream(d.path / "in/sub/a.txt") << "inside";
+  std::ofstream(d.path / "elsewhere/a.txt") << "OUTSIDE";
+  auto ok = cc::FileSource::open_beneath(d.path / "in", "sub/a.txt");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(*cc::read_all(*ok), "inside");
+  EXPECT_EQ(ok->size(), 6u);
+  // The directory is swapped for a symlink after the listing: refused, the outside file is not read.
+  fs::rename(d.path / "in/sub", d.path / "in/sub.old");
+  fs::create_directory_symlink(d.path / "elsewhere", d.path / "in/sub");
+  auto r = cc::FileSource::open_beneath(d.path / "in", "sub/a.txt");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
+  EXPECT_NE(r.error().message.find("symbolic link"), std::string::npos) << r.error().message;
+  // The leaf swapped for a symlink: refused too.
+  fs::create_symlink(d.path / "elsewhere/a.txt", d.path / "in/sub.old/b.txt");
+  auto l = cc::FileSource::open_beneath(d.path / "in", "sub.old/b.txt");
+  ASSERT_FALSE(l.has_value());
+  EXPECT_NE(l.error().message.find("is a symbolic link"), std::string::npos) << l.error().message;
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <set>
 
 #include "claimcheck/file_io.h"
@@ -42,6 +43,74 @@ TEST(ParseDuration, GoodAndBad) {
   EXPECT_EQ(*cc::parse_duration("0s"), 0s);
   for (const char* bad : {"", "d", "7x", "1h30", "-5s", "1.5h", "99999999999999999999d"}) {
     EXPECT_FALSE(cc::parse_duration(bad).has_value()) << bad;
+  }
+}
+
+// Issue 12 item 5: every size and duration is bounded so that no later conversion overflows.
+TEST(ParseSize, BoundedAtOnePiB) {
+  EXPECT_EQ(*cc::parse_size("1024TiB"), 1ULL << 50);
+  EXPECT_EQ(cc::kMaxSize, 1125899906842624ULL);
+  for (const char* bad : {"1025TiB", "1024.5TiB", "1125899906842625", "18446744073709551615"}) {
+    auto r = cc::parse_size(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
+    EXPECT_NE(r.error().message.find("at most 1 PiB"), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(ParseDuration, BoundedAtHundredYears) {
+  EXPECT_EQ(*cc::parse_duration("36500d"), 36500 * 24h);
+  EXPECT_EQ(cc::kMaxDuration.count(), 3153600000LL);
+  EXPECT_EQ(*cc::parse_duration("3153600000"), 3153600000s);
+  // 200000d passed validation before and overflowed in nanoseconds (the orphan cutoff went to the future).
+  for (const char* bad : {"200000d", "36501d", "36500d1s", "3153600001", "876001h", "9223372036854775807s"}) {
+    auto r = cc::parse_duration(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
+    EXPECT_NE(r.error().message.find("at most 36500d"), std::string::npos) << r.error().message;
+  }
+  // The bound keeps "now - grace" and "now + ttl" inside the nanosecond clock.
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_LT(now - cc::kMaxDuration, now);
+  EXPECT_GT(now + cc::kMaxDuration, now);
+  EXPECT_FALSE(cc::parse_duration("50ms").has_value());  // "ms" only where milliseconds are meant
+}
+
+TEST(ParseDurationMillis, UnitsAndBound) {
+  EXPECT_EQ(*cc::parse_duration_millis("50ms"), 50ms);
+  EXPECT_EQ(*cc::parse_duration_millis("1s500ms"), 1500ms);
+  EXPECT_EQ(*cc::parse_duration_millis("2m"), 120000ms);
+  EXPECT_EQ(*cc::parse_duration_millis("1m30s"), 90000ms);
+  EXPECT_EQ(*cc::parse_duration_millis("7"), 7000ms);
+  EXPECT_EQ(*cc::parse_duration_millis("3153600000000ms"), 3153600000000ms);
+  for (const char* bad : {"", "ms", "5x", "3153600000001ms", "200000d", "-1ms", "1.5s"})
+    EXPECT_FALSE(cc::parse_duration_millis(bad).has_value()) << bad;
+}
+
+TEST(DurationFromSeconds, Bounded) {
+  EXPECT_EQ(*cc::duration_from_seconds(0), 0ms);
+  EXPECT_EQ(*cc::duration_from_seconds(1.5), 1500ms);
+  EXPECT_EQ(*cc::duration_from_seconds(3153600000.0), 3153600000000ms);
+  for (double bad : {-1.0, 3153600000.5, 1e300, std::numeric_limits<double>::infinity(),
+                     std::numeric_limits<double>::quiet_NaN()})
+    EXPECT_FALSE(cc::duration_from_seconds(bad).has_value()) << bad;
+}
+
+TEST(Rfc3339, OutsideTheNanosecondRangeIsRefusedNotWrapped) {
+  // The last representable whole second and the first one (system_clock counts int64 nanoseconds).
+  auto hi = cc::parse_rfc3339("2262-04-11T23:47:15.999999999Z");
+  ASSERT_TRUE(hi.has_value()) << hi.error().message;
+  EXPECT_GT(*hi, *cc::parse_rfc3339("2262-01-01T00:00:00Z"));
+  EXPECT_EQ(cc::format_rfc3339(*hi), "2262-04-11T23:47:15.999Z");
+  auto lo = cc::parse_rfc3339("1677-09-21T00:12:44Z");
+  ASSERT_TRUE(lo.has_value()) << lo.error().message;
+  EXPECT_LT(*lo, cc::Timestamp{});
+  for (const char* bad : {"2262-04-11T23:47:16Z", "2263-01-01T00:00:00Z", "2300-01-01T00:00:00Z",
+                          "9999-12-31T23:59:59.999Z", "1677-09-21T00:12:43Z", "0000-01-01T00:00:00Z"}) {
+    auto r = cc::parse_rfc3339(bad);
+    ASSERT_FALSE(r.has_value()) << bad << " parsed as " << cc::format_rfc3339(*r);
+    EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
+    EXPECT_NE(r.error().message.find("representable range"), std::string::npos) << r.error().message;
   }
 }
 
@@ -179,4 +248,62 @@ TEST(Util, SplitCommaListTrimsAndDropsEmptyItems) {
   EXPECT_EQ(claimcheck::split_comma_list("branch1"), (std::vector<std::string>{"branch1"}));
   EXPECT_TRUE(claimcheck::split_comma_list("").empty());
   EXPECT_TRUE(claimcheck::split_comma_list(" , ").empty());
+}
+
+// Issue 12 item 2: secrets never reach logs or errors; a ',' in a password does not split a URL list.
+TEST(Secrets, UrlListSplitsOnlyBeforeAScheme) {
+  const auto v = cc::split_url_list("amqp://app:pa,ss@h1:5672/%2F, amqps://app:x,y,z@h2/vh,amqp://h3");
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0], "amqp://app:pa,ss@h1:5672/%2F");
+  EXPECT_EQ(v[1], "amqps://app:x,y,z@h2/vh");
+  EXPECT_EQ(v[2], "amqp://h3");
+  EXPECT_EQ(cc::split_url_list("amqp://u:,amqp@h/").size(), 1u);
+  EXPECT_TRUE(cc::split_url_list(" , ").empty());
+  // redact_url splits the same way, so no piece of such a password is shown.
+  const std::string red = cc::redact_url("amqp://app:pa,ss@h1/%2F,amqp://app:se,cret@h2/%2F");
+  EXPECT_EQ(red, "amqp://app:***@h1/%2F,amqp://app:***@h2/%2F");
+  EXPECT_EQ(red.find("ss@"), std::string::npos);
+  EXPECT_EQ(red.find("cret"), std::string::npos);
+}
+
+TEST(Secrets, RedactDsnHidesUserinfoQueryAndKeywordPasswords) {
+  const std::string secret = "Hunter2-s3cr3t";
+  EXPECT_EQ(cc::redact_dsn("postgresql://cc:" + secret + "@127.0.0.1:5432/claimcheck"),
+            "postgresql://cc:***@127.0.0.1:5432/claimcheck");
+  EXPECT_EQ(cc::redact_dsn("postgresql://cc@127.0.0.1/db?sslmode=require&password=" + secret + "&schema=s1"),
+            "postgresql://cc@127.0.0.1/db?sslmode=require&password=***&schema=s1");
+  EXPECT_EQ(cc::redact_dsn("postgresql://cc:" + secret + "@h/db?password=" + secret),
+            "postgresql://cc:***@h/db?password=***");
+  EXPECT_EQ(cc::redact_dsn("host=h password=" + secret + " dbname=d"), "host=h password=*** dbname=d");
+  EXPECT_EQ(cc::redact_dsn("host=h password = '" + secret + " \\' x' dbname=d"), "host=h password = '***' dbname=d");
+  EXPECT_EQ(cc::redact_dsn("sqlite:.local/claimcheck.db"), "sqlite:.local/claimcheck.db");
+  for (const std::string& dsn : {"postgresql://cc:" + secret + "@h/db", "postgresql://h/db?password=" + secret,
+                                 "password=" + secret, std::string("postgresql://cc:%48unter2-s3cr3t@h/db")}) {
+    EXPECT_EQ(cc::redact_dsn(dsn).find("s3cr3t"), std::string::npos) << dsn;
+  }
+}
+
+TEST(Secrets, ScrubRemovesRawAndDecodedPasswords) {
+  const std::string dsn = "postgresql://cc:%zzTopSecret%41@h/db?password=Other%2Cone";
+  const auto secrets = cc::dsn_secrets(dsn);
+  const std::string msg = "invalid percent-encoded token: \"%zzTopSecret%41\"; also %zzTopSecretA and Other,one";
+  const std::string out = cc::scrub_secrets(msg, secrets);
+  EXPECT_EQ(out.find("TopSecret"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Other"), std::string::npos) << out;
+  EXPECT_NE(out.find("invalid percent-encoded token"), std::string::npos) << out;
+  EXPECT_EQ(cc::scrub_secrets("nothing here", {}), "nothing here");
+  EXPECT_EQ(cc::scrub_secrets("aaa", {"a"}), "*********");
+}
+
+TEST(Secrets, SetUrlPasswordPercentEncodes) {
+  auto u = cc::set_url_password("amqp://app:old@h1:5672/%2F", "n,w@/:%");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(*u, "amqp://app:n%2Cw%40%2F%3A%25@h1:5672/%2F");
+  EXPECT_EQ(*cc::set_url_password("amqps://app@h2/vh", "pw"), "amqps://app:pw@h2/vh");
+  for (const char* bad : {"amqp://h/%2F", "h:5672", "amqp://:old@h/"}) {
+    auto r = cc::set_url_password(bad, "TopSecret");
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().message.find("TopSecret"), std::string::npos);
+    EXPECT_EQ(r.error().message.find("old"), std::string::npos);
+  }
 }

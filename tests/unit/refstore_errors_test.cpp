@@ -119,4 +119,19 @@ TEST(SplitPgSchema, RemovesOnlyTheSchemaParameter) {
 }
 
 }  // namespace
+// Issue 12 item 2: libpq's "invalid percent-encoded token" error echoes the raw password; the error that
+// open_ref_store() returns must not (no server needed: libpq fails while parsing the URI).
+TEST(PostgresDsnSecrets, LibpqParseErrorIsScrubbed) {
+  const std::string secret = "Sup3rS3cretPw";
+  for (const std::string& dsn : {"postgresql://cc:%zz" + secret + "@127.0.0.1:1/db",
+                                 "postgresql://cc@127.0.0.1:1/db?password=%zz" + secret}) {
+    RefStoreConfig cfg;
+    cfg.dsn = dsn;
+    auto r = open_ref_store(cfg);
+    ASSERT_FALSE(r.has_value()) << dsn;
+    EXPECT_EQ(r.error().to_string().find(secret), std::string::npos) << r.error().to_string();
+    EXPECT_EQ(r.error().origin, "postgres");
+  }
+}
+
 }  // namespace claimcheck::refstore

@@ -51,8 +51,9 @@ struct AmqpConfig {
 /// Debian's system CA bundle, used for amqps:// when AmqpConfig::ca_cert is empty.
 inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 
-/// Split a comma-separated URL list ("amqp://a,amqp://b") into trimmed, non-empty entries, order kept.
-/// Never fails (an empty input gives an empty vector). Thread-safe.
+/// Split a comma-separated URL list ("amqp://a,amqp://b") into trimmed, non-empty entries, order kept. A ','
+/// separates only when followed by "amqp://" or "amqps://" (claimcheck::split_url_list), so a password
+/// holding ',' stays whole. Never fails (an empty input gives an empty vector). Thread-safe.
 std::vector<std::string> parse_url_list(std::string_view list);
 
 /// The URL with its password replaced by `***` ("amqp://u:***@h:5672/%2F"); URLs without a password are
