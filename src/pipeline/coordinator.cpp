@@ -13,6 +13,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/work_queue.h"
+#include "pipeline/coordinator_window.h"
 #include "claimcheck/protocol.h"
 #include "pipeline/coordinator_internal.h"
 
@@ -244,150 +245,402 @@ void split_refused(const refstore::ApplyResult& r, std::vector<amqp::Envelope> e
   }
 }
 
-// Store thread: one apply_batch transaction per batch, retried on Aborted/Unavailable.
-void run_store_thread(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store,
-                      amqp::WorkQueue<Batch>& in, amqp::WorkQueue<BatchDone>& out) {
-  // Aggregated progress log (info, at most every 2 s).
-  auto last_log = SteadyClock::now();
-  std::uint64_t agg_batches = 0, agg_cmds = 0, agg_completed = 0;
-  auto flush_log = [&](bool force) {
-    if (agg_batches == 0) return;
-    if (!force && SteadyClock::now() - last_log < 2s) return;
-    spdlog::info("coordinator: applied {} batches ({} stores/acks), {} objects completed; totals: stores {} new / {} "
-                 "dup, acks {} new / {} dup / {} foreign",
-                 agg_batches, agg_cmds, agg_completed, st.stores_new.load(), st.stores_duplicate.load(),
-                 st.acks_new.load(), st.acks_duplicate.load(), st.acks_foreign.load());
-    agg_batches = agg_cmds = agg_completed = 0;
-    last_log = SteadyClock::now();
-  };
+// Store thread: one apply_batch transaction per batch, retried on Aborted/Unavailable; a batch the store
+// refuses as a whole is applied command by command to find the culprits.
+class StoreThread {
+ public:
+  StoreThread(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, amqp::WorkQueue<Batch>& in,
+              amqp::WorkQueue<BatchDone>& out)
+      : st_(st), store_(std::move(store)), in_(in), out_(out) {}
 
-  auto account = [&](const refstore::ApplyResult& r, std::size_t n, double secs) {
-    st.batches += 1;
-    st.stores_new += r.stores_new;
-    st.stores_duplicate += r.stores_duplicate;
-    st.acks_new += r.acks_new;
-    st.acks_duplicate += r.acks_duplicate;
-    st.acks_foreign += r.acks_foreign;
-    st.completed += r.completed.size();
-    st.metrics->record_batch(r, n, secs);
-    if (r.acks_sha256_discarded > 0) {
-      st.refused += r.acks_sha256_discarded;
-      st.metrics->record_refused("ack_sha256", r.acks_sha256_discarded);
+  void run() {
+    while (true) {
+      auto b = in_.wait_pop(200ms);
+      if (!b) {
+        flush_log(false);
+        if (in_.closed() && in_.empty()) break;
+        continue;
+      }
+      BatchDone done;
+      done.epoch = b->epoch;
+      std::vector<std::string> completed = apply(*b, done);
+      if (!completed.empty()) {
+        if (st_.cfg.debug_crash_after_commit) {
+          spdlog::warn("coordinator: --debug-crash-after-commit: SIGKILL after committing {} completed objects",
+                       completed.size());
+          std::raise(SIGKILL);
+        }
+        st_.completion_gen += 1;
+        st_.delete_wakeup.notify();
+      }
+      out_.push(std::move(done));
+      flush_log(false);
     }
-    ++agg_batches;
-    agg_cmds += n;
-    agg_completed += r.completed.size();
-    spdlog::debug("coordinator: batch of {} applied in {:.1f} ms: stores {}+{}dup, acks {}+{}dup+{}foreign, "
-                  "completed {}",
-                  n, secs * 1000.0, r.stores_new, r.stores_duplicate, r.acks_new, r.acks_duplicate,
-                  r.acks_foreign, r.completed.size());
-  };
+    flush_log(true);
+  }
+
+ private:
+  // Applies batch `b`, filling `done`; returns the pointer ids it completed.
+  std::vector<std::string> apply(Batch& b, BatchDone& done) {
+    std::vector<std::string> completed;
+    auto r = apply_with_retry(b.commands);
+    if (r) {
+      completed = std::move(r->completed);
+      split_refused(*r, std::move(b.envelopes), done);
+    } else if (r.error().code == ErrorCode::InvalidArgument) {
+      spdlog::warn("coordinator: batch refused ({}); applying its {} commands one by one", r.error().to_string(),
+                   b.commands.size());
+      apply_one_by_one(b, done, completed);
+    } else {
+      spdlog::error("coordinator: giving up on a batch of {} at shutdown: {}", b.commands.size(), r.error().to_string());
+      done.failed = true;
+    }
+    return completed;
+  }
+
+  // Finds the culprits of a refused batch: the refused ones are dead-lettered, the rest committed.
+  void apply_one_by_one(Batch& b, BatchDone& done, std::vector<std::string>& completed) {
+    for (std::size_t i = 0; i < b.commands.size(); ++i) {
+      auto one = apply_with_retry({b.commands[i]});
+      if (one) {
+        for (auto& c : one->completed) completed.push_back(std::move(c));
+        std::vector<amqp::Envelope> single;
+        single.push_back(std::move(b.envelopes[i]));
+        split_refused(*one, std::move(single), done);
+      } else if (one.error().code == ErrorCode::InvalidArgument) {
+        done.invalid.push_back({std::move(b.envelopes[i]), one.error().message, ""});
+      } else {
+        done.failed = true;  // give up on the rest: unacked → redelivered later
+        return;
+      }
+    }
+  }
 
   // Applies `cmds` with retries. Returns the result, or the last error when it gave up (stop requested
   // while failing, or InvalidArgument).
-  auto apply_with_retry = [&](const std::vector<refstore::Command>& cmds) -> Result<refstore::ApplyResult> {
+  Result<refstore::ApplyResult> apply_with_retry(const std::vector<refstore::Command>& cmds) {
     auto delay = 5ms;
     for (int attempt = 1;; ++attempt) {
       auto t0 = SteadyClock::now();
-      auto r = store->apply_batch(cmds, refstore::Clock::now());
+      auto r = store_->apply_batch(cmds, refstore::Clock::now());
       if (r) {
         account(*r, cmds.size(), std::chrono::duration<double>(SteadyClock::now() - t0).count());
         return r;
       }
       const Error& e = r.error();
       if (e.code == ErrorCode::InvalidArgument) return r;
-      if (st.stop_requested.load() && attempt >= 3) return r;
+      if (st_.stop_requested.load() && attempt >= 3) return r;
       if (e.code == ErrorCode::Aborted) {
         spdlog::debug("coordinator: batch aborted (attempt {}), retrying: {}", attempt, e.to_string());
       } else {
         spdlog::warn("coordinator: applying a batch failed (attempt {}), retrying in {} ms: {}", attempt,
                      delay.count(), e.to_string());
-        if (e.code == ErrorCode::Unavailable) reopen_store(st.cfg.db, store);
+        if (e.code == ErrorCode::Unavailable) reopen_store(st_.cfg.db, store_);
       }
       std::this_thread::sleep_for(delay);
       delay = std::min<std::chrono::milliseconds>(delay * 2, 2000ms);
     }
-  };
-
-  while (true) {
-    auto b = in.wait_pop(200ms);
-    if (!b) {
-      flush_log(false);
-      if (in.closed() && in.empty()) break;
-      continue;
-    }
-    BatchDone done;
-    done.epoch = b->epoch;
-    auto r = apply_with_retry(b->commands);
-    std::vector<std::string> completed;
-    if (r) {
-      completed = std::move(r->completed);
-      split_refused(*r, std::move(b->envelopes), done);
-    } else if (r.error().code == ErrorCode::InvalidArgument) {
-      // Find the culprits: apply one by one; the refused ones are dead-lettered, the rest committed.
-      spdlog::warn("coordinator: batch refused ({}); applying its {} commands one by one", r.error().to_string(),
-                   b->commands.size());
-      for (std::size_t i = 0; i < b->commands.size(); ++i) {
-        auto one = apply_with_retry({b->commands[i]});
-        if (one) {
-          for (auto& c : one->completed) completed.push_back(std::move(c));
-          std::vector<amqp::Envelope> single;
-          single.push_back(std::move(b->envelopes[i]));
-          split_refused(*one, std::move(single), done);
-        } else if (one.error().code == ErrorCode::InvalidArgument) {
-          done.invalid.push_back({std::move(b->envelopes[i]), one.error().message, ""});
-        } else {
-          done.failed = true;  // give up on the rest: unacked → redelivered later
-          break;
-        }
-      }
-    } else {
-      spdlog::error("coordinator: giving up on a batch of {} at shutdown: {}", b->commands.size(),
-                    r.error().to_string());
-      done.failed = true;
-    }
-    if (!completed.empty()) {
-      if (st.cfg.debug_crash_after_commit) {
-        spdlog::warn("coordinator: --debug-crash-after-commit: SIGKILL after committing {} completed objects",
-                     completed.size());
-        std::raise(SIGKILL);
-      }
-      st.completion_gen += 1;
-      st.delete_wakeup.notify();
-    }
-    out.push(std::move(done));
-    flush_log(false);
   }
-  flush_log(true);
+
+  void account(const refstore::ApplyResult& r, std::size_t n, double secs) {
+    st_.batches += 1;
+    st_.stores_new += r.stores_new;
+    st_.stores_duplicate += r.stores_duplicate;
+    st_.acks_new += r.acks_new;
+    st_.acks_duplicate += r.acks_duplicate;
+    st_.acks_foreign += r.acks_foreign;
+    st_.completed += r.completed.size();
+    st_.metrics->record_batch(r, n, secs);
+    if (r.acks_sha256_discarded > 0) {
+      st_.refused += r.acks_sha256_discarded;
+      st_.metrics->record_refused("ack_sha256", r.acks_sha256_discarded);
+    }
+    ++agg_batches_;
+    agg_cmds_ += n;
+    agg_completed_ += r.completed.size();
+    spdlog::debug("coordinator: batch of {} applied in {:.1f} ms: stores {}+{}dup, acks {}+{}dup+{}foreign, "
+                  "completed {}",
+                  n, secs * 1000.0, r.stores_new, r.stores_duplicate, r.acks_new, r.acks_duplicate, r.acks_foreign,
+                  r.completed.size());
+  }
+
+  // Aggregated progress log (info, at most every 2 s).
+  void flush_log(bool force) {
+    if (agg_batches_ == 0) return;
+    if (!force && SteadyClock::now() - last_log_ < 2s) return;
+    spdlog::info("coordinator: applied {} batches ({} stores/acks), {} objects completed; totals: stores {} new / {} "
+                 "dup, acks {} new / {} dup / {} foreign",
+                 agg_batches_, agg_cmds_, agg_completed_, st_.stores_new.load(), st_.stores_duplicate.load(),
+                 st_.acks_new.load(), st_.acks_duplicate.load(), st_.acks_foreign.load());
+    agg_batches_ = agg_cmds_ = agg_completed_ = 0;
+    last_log_ = SteadyClock::now();
+  }
+
+  Coordinator::Impl& st_;
+  std::unique_ptr<refstore::RefStore> store_;
+  amqp::WorkQueue<Batch>& in_;
+  amqp::WorkQueue<BatchDone>& out_;
+  SteadyClock::time_point last_log_ = SteadyClock::now();
+  std::uint64_t agg_batches_ = 0, agg_cmds_ = 0, agg_completed_ = 0;
+};
+
+void run_store_thread(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, amqp::WorkQueue<Batch>& in,
+                      amqp::WorkQueue<BatchDone>& out) {
+  StoreThread(st, std::move(store), in, out).run();
 }
 
 }  // namespace
 
-Result<void> Coordinator::Impl::run() {
-  Impl& st = *this;
-  const auto& names = cfg.names;
+namespace {
 
+/// The coordinator's AMQP thread (DESIGN.md §5a): batches deliveries for the store thread, dead-letters
+/// what is invalid or refused, acknowledges what was committed (AckWindow) and publishes the orphan
+/// sweep's caught-up time (CaughtUpWatermark). run() only polls, dispatches and applies.
+class CoordinatorLoop {
+ public:
+  CoordinatorLoop(Coordinator::Impl& st, amqp::Client& client, amqp::WorkQueue<Batch>& to_store,
+                  amqp::WorkQueue<BatchDone>& from_store)
+      : st_(st), cfg_(st.cfg), client_(client), to_store_(to_store), from_store_(from_store),
+        window_(client.epoch()) {
+    current_.epoch = window_.epoch();
+  }
+
+  /// Runs until stopped (stop_requested, idle exit) or the AMQP connection is lost for good.
+  Result<void> run() {
+    last_activity_ = SteadyClock::now();
+    while (true) {
+      if (st_.stop_requested.load() && !stopping_) begin_stop();
+      auto polled = client_.poll(50ms);
+      if (!polled) {
+        outcome_ = fail(std::move(polled).error());
+        spdlog::error("coordinator: AMQP connection lost for good: {}", outcome_.error().to_string());
+        break;
+      }
+      for (auto& ev : *polled) on_event(ev);
+      drain_store();
+      if (!current_.commands.empty() && (stopping_ || SteadyClock::now() - current_started_ >= cfg_.batch_delay))
+        flush_batch();
+      ack_settled();
+      if (stopping_) {
+        if (stop_done()) break;
+        continue;
+      }
+      advance_watermark();
+      check_idle_exit();
+    }
+    ack_settled();
+    return outcome_;
+  }
+
+  /// After the store thread was joined: acknowledges what it committed meanwhile.
+  void final_acks() {
+    for (auto& done : from_store_.drain()) {
+      for (auto& env : done.envelopes) window_.settle(done.epoch, env.delivery_tag);
+    }
+    ack_settled();
+  }
+
+ private:
+  void begin_stop() {
+    stopping_ = true;
+    stop_deadline_ = SteadyClock::now() + 10s;
+    spdlog::info("coordinator: stopping: no new deliveries; finishing {} in-flight batches",
+                 batches_in_flight_ + (current_.commands.empty() ? 0 : 1));
+    (void)client_.cancel_consume(cfg_.names.ack_queue);
+    flush_batch();
+  }
+
+  bool stop_done() {
+    const bool drained = current_.commands.empty() && batches_in_flight_ == 0;
+    if (drained && (dl_inflight_.empty() || SteadyClock::now() > stop_deadline_)) return true;
+    if (SteadyClock::now() > stop_deadline_ + 20s) {
+      spdlog::error("coordinator: shutdown timed out with {} batches in flight", batches_in_flight_);
+      return true;
+    }
+    return false;
+  }
+
+  void check_idle_exit() {
+    if (cfg_.exit_when_idle <= 0ms || SteadyClock::now() - last_activity_ < cfg_.exit_when_idle) return;
+    const bool quiet = current_.commands.empty() && batches_in_flight_ == 0 && window_.all_settled() &&
+                       dl_inflight_.empty();
+    const bool deletes_done = st_.sweeps_done.load() > 0 && st_.deleter_seen_gen.load() == st_.completion_gen.load() &&
+                              st_.outstanding_deletes.load() == 0;
+    if (!quiet || !deletes_done) return;
+    spdlog::info("coordinator: idle for {} ms with nothing left to delete: exiting", cfg_.exit_when_idle.count());
+    st_.stop_requested.store(true);
+  }
+
+  void ack_settled() {
+    auto up_to = window_.take_ackable();
+    if (!up_to) return;
+    amqp::Envelope e;
+    e.delivery_tag = *up_to;
+    e.epoch = window_.epoch();
+    if (auto r = client_.ack(e, /*multiple=*/true); !r)
+      spdlog::debug("coordinator: ack up to tag {} failed ({}); the broker will redeliver", e.delivery_tag,
+                    r.error().to_string());
+  }
+
+  // Orphan-sweep watermark: see CaughtUpWatermark.
+  void advance_watermark() {
+    const auto now = SteadyClock::now();
+    const bool idle = current_.commands.empty() && batches_in_flight_ == 0;
+    if (auto c = watermark_.advance(now, window_, idle)) {
+      const bool first = st_.caught_up_at.load() == 0;
+      st_.caught_up_at.store(std::chrono::duration_cast<std::chrono::nanoseconds>(c->time_since_epoch()).count());
+      if (first) st_.sweep_wakeup.notify();  // the orphan sweep may run now
+    }
+    if (!watermark_.wants_probe(now)) return;
+    const auto probed_at = std::chrono::system_clock::now();
+    auto n = client_.queue_message_count(cfg_.names.ack_queue);
+    watermark_.probed(now, n && *n == 0, probed_at);
+  }
+
+  void dead_letter(amqp::Envelope env, const std::string& reason, const std::string& rule = {}) {
+    spdlog::warn("coordinator: dead-lettering message_id '{}' (type '{}'): {}", clip(env.message.message_id),
+                 clip(env.message.type), reason);
+    amqp::Message copy = env.message;
+    copy.headers[std::string(kHeaderError)] = reason;
+    copy.headers["x-claimcheck-source-queue"] = cfg_.names.ack_queue;
+    copy.headers["x-claimcheck-recipient"] = "coordinator";
+    if (!rule.empty()) {
+      copy.headers["x-claimcheck-rule"] = rule;
+      st_.refused += 1;
+      st_.metrics->record_refused(rule);
+    }
+    auto id = client_.publish(cfg_.names.dlx, env.routing_key, copy, false);
+    if (!id) {
+      spdlog::error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead",
+                    id.error().to_string());
+      reject(env);
+    } else {
+      dl_inflight_.emplace(*id, std::move(env));
+    }
+    st_.dead_lettered += 1;
+    st_.metrics->record_dead_lettered(1);
+  }
+
+  void reject(const amqp::Envelope& env) {
+    window_.forget(env.epoch, env.delivery_tag);
+    (void)client_.reject(env, false);
+  }
+
+  void flush_batch() {
+    if (current_.commands.empty()) return;
+    ++batches_in_flight_;
+    to_store_.push(std::move(current_));
+    current_ = Batch{};
+    current_.epoch = window_.epoch();
+  }
+
+  // Why `cmd` of `env` may not be applied ("" = it may), and the rule (metric label; "" = invalid).
+  std::pair<std::string, std::string> refusal_of(const amqp::Envelope& env, const refstore::Command& cmd) const {
+    if (auto refusal = check_sender(cfg_, env.message, cmd)) return {refusal->reason, refusal->rule};
+    if (const auto* store_in = std::get_if<refstore::StoreInput>(&cmd)) return {store_outside_scope(cfg_, *store_in), ""};
+    return {};
+  }
+
+  void on_delivery(amqp::Envelope& env) {
+    if (stopping_) return;  // not acked: the broker requeues it when we close
+    st_.deliveries += 1;
+    last_activity_ = SteadyClock::now();
+    if (env.epoch != window_.epoch()) return;
+    window_.received(env.delivery_tag);
+    auto cmd = parse_coordinator_message(env.message);
+    if (!cmd) return dead_letter(std::move(env), cmd.error().message);
+    if (auto [why, rule] = refusal_of(env, *cmd); !why.empty()) return dead_letter(std::move(env), why, rule);
+    if (current_.commands.empty()) current_started_ = SteadyClock::now();
+    current_.commands.push_back(std::move(*cmd));
+    current_.envelopes.push_back(std::move(env));
+    if (current_.commands.size() >= cfg_.batch_size) flush_batch();
+  }
+
+  void on_dead_letter_settled(const amqp::Event& ev) {
+    auto it = dl_inflight_.find(ev.publish_id);
+    if (it == dl_inflight_.end()) return;
+    if (ev.kind == amqp::Event::Kind::Confirmed) {
+      window_.settle(it->second.epoch, it->second.delivery_tag);
+    } else {
+      spdlog::error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead", ev.reason);
+      reject(it->second);
+    }
+    dl_inflight_.erase(it);
+  }
+
+  void on_reconnected(const amqp::Event& ev) {
+    spdlog::warn("coordinator: reconnected to RabbitMQ ({}); unacked deliveries will be redelivered", ev.reason);
+    window_.reset(client_.epoch());
+    watermark_.reset();
+    current_ = Batch{};
+    current_.epoch = window_.epoch();
+  }
+
+  void on_event(amqp::Event& ev) {
+    using K = amqp::Event::Kind;
+    switch (ev.kind) {
+      case K::Delivery: return on_delivery(ev.delivery);
+      case K::Confirmed:
+      case K::Failed: return on_dead_letter_settled(ev);
+      case K::Reconnected: return on_reconnected(ev);
+      case K::Cancelled:
+        if (stopping_) return;
+        outcome_ = fail(ErrorCode::Unavailable, "amqp", "the broker cancelled the consumer of " + ev.reason);
+        spdlog::error("coordinator: {}", outcome_.error().to_string());
+        st_.stop_requested.store(true);
+        return;
+      case K::Blocked: spdlog::warn("coordinator: connection blocked by the broker: {}", ev.reason); return;
+      case K::Unblocked: spdlog::info("coordinator: connection unblocked"); return;
+    }
+  }
+
+  void drain_store() {
+    for (auto& done : from_store_.drain()) {
+      --batches_in_flight_;
+      last_activity_ = SteadyClock::now();
+      if (done.epoch != window_.epoch()) continue;  // acks would be no-ops; the broker redelivers (idempotent)
+      for (auto& env : done.envelopes) window_.settle(env.epoch, env.delivery_tag);
+      for (auto& inv : done.invalid) dead_letter(std::move(inv.env), inv.reason, inv.rule);
+      // done.failed: the rest stays unacked and is redelivered after we close.
+    }
+  }
+
+  Coordinator::Impl& st_;
+  const CoordinatorConfig& cfg_;
+  amqp::Client& client_;
+  amqp::WorkQueue<Batch>& to_store_;
+  amqp::WorkQueue<BatchDone>& from_store_;
+  AckWindow window_;
+  CaughtUpWatermark watermark_;
+  std::map<std::uint64_t, amqp::Envelope> dl_inflight_;  // dead-letter publish id → original delivery
+  Batch current_;
+  SteadyClock::time_point current_started_{}, last_activity_{}, stop_deadline_{};
+  std::size_t batches_in_flight_ = 0;
+  bool stopping_ = false;
+  Result<void> outcome_ = ok();
+};
+
+}  // namespace
+
+Result<void> Coordinator::Impl::run() {
   // Open everything that can fail before starting threads.
   CC_TRY(apply_store, refstore::open_ref_store(cfg.db));
   CC_TRY(delete_store, refstore::open_ref_store(cfg.db));
   CC_TRY(sweep_store, refstore::open_ref_store(cfg.db));
   CC_TRY(delete_s3, s3::S3Client::create(cfg.s3));
   CC_TRY(sweep_s3, s3::S3Client::create(cfg.s3));
-
   amqp::Client client(cfg.amqp);
   CC_TRY_VOID(client.connect());
-  CC_TRY_VOID(client.declare(amqp::coordinator_topology(names)));
+  CC_TRY_VOID(client.declare(amqp::coordinator_topology(cfg.names)));
 
   amqp::WorkQueue<Batch> to_store;
   amqp::WorkQueue<BatchDone> from_store;
-  client.set_interrupt_check([&] { return !from_store.empty() || st.stop_requested.load(); });
-
+  client.set_interrupt_check([&] { return !from_store.empty() || stop_requested.load(); });
   workers_stop.store(false);
-  std::thread store_thread(run_store_thread, std::ref(st), std::move(*apply_store), std::ref(to_store),
+  std::thread store_thread(run_store_thread, std::ref(*this), std::move(*apply_store), std::ref(to_store),
                            std::ref(from_store));
-  std::thread delete_thread(run_delete_worker, std::ref(st), std::move(*delete_store), std::move(*delete_s3));
-  std::thread sweep_thread(run_sweeper, std::ref(st), std::move(*sweep_store), std::move(*sweep_s3));
-
+  std::thread delete_thread(run_delete_worker, std::ref(*this), std::move(*delete_store), std::move(*delete_s3));
+  std::thread sweep_thread(run_sweeper, std::ref(*this), std::move(*sweep_store), std::move(*sweep_s3));
   auto join_all = [&] {
     to_store.close();
     if (store_thread.joinable()) store_thread.join();
@@ -397,255 +650,17 @@ Result<void> Coordinator::Impl::run() {
     if (delete_thread.joinable()) delete_thread.join();
     if (sweep_thread.joinable()) sweep_thread.join();
   };
-
   std::uint16_t prefetch = cfg.prefetch;
   if (prefetch == 0) prefetch = static_cast<std::uint16_t>(std::min<std::size_t>(65535, cfg.batch_size * 4));
-  if (auto c = client.consume(names.ack_queue, prefetch); !c) {
+  if (auto c = client.consume(cfg.names.ack_queue, prefetch); !c) {
     join_all();
     return c;
   }
-  if (cfg.accept_unauthenticated_acks)
-    spdlog::warn("coordinator: accepting acks without AMQP user_id or sha256 (compatibility mode): any client that "
-                 "can publish to {} can complete objects; those that carry them are still checked",
-                 names.ack_exchange);
-  spdlog::info("coordinator: consuming {} (single active consumer; prefetch {}, batch {} / {} ms), db {}",
-               names.ack_queue, prefetch, cfg.batch_size, cfg.batch_delay.count(),
-               redact_dsn(cfg.db.dsn));
-
-  // AMQP-thread state.
-  std::uint64_t epoch = client.epoch();
-  std::set<std::uint64_t> unsettled;  // received, not yet settled (current epoch)
-  std::set<std::uint64_t> settled;    // settled (committed / dead-letter confirmed), not yet basic.ack'ed
-  struct DeadLetter {
-    amqp::Envelope env;
-  };
-  std::map<std::uint64_t, DeadLetter> dl_inflight;  // publish_id → original delivery
-  Batch current;
-  current.epoch = epoch;
-  auto current_started = SteadyClock::now();
-  std::size_t batches_in_flight = 0;
-  auto last_activity = SteadyClock::now();
-  bool stopping = false;
-  SteadyClock::time_point stop_deadline{};
-  std::uint64_t max_tag = 0;  // highest delivery tag received in this epoch
-  struct Watermark {
-    enum State { Idle, Window, Settling } state = Idle;
-    SteadyClock::time_point next_check{}, window_end{};
-    std::chrono::system_clock::time_point time{};
-    std::uint64_t tag = 0;
-  } wm;
-  Result<void> outcome = ok();
-
-  auto settle = [&](const amqp::Envelope& env) {
-    if (env.epoch != epoch) return;  // stale: the broker redelivers it
-    if (unsettled.erase(env.delivery_tag) > 0) settled.insert(env.delivery_tag);
-  };
-  auto ack_settled = [&] {
-    if (settled.empty()) return;
-    const std::uint64_t blocker = unsettled.empty() ? std::numeric_limits<std::uint64_t>::max() : *unsettled.begin();
-    auto it = settled.lower_bound(blocker);
-    if (it == settled.begin()) return;  // every settled tag is above an unsettled one: wait for it
-    amqp::Envelope e;
-    e.delivery_tag = *std::prev(it);
-    e.epoch = epoch;
-    if (auto r = client.ack(e, /*multiple=*/true); !r)
-      spdlog::debug("coordinator: ack up to tag {} failed ({}); the broker will redeliver", e.delivery_tag,
-                    r.error().to_string());
-    settled.erase(settled.begin(), it);
-  };
-  auto dead_letter = [&](amqp::Envelope env, const std::string& reason, const std::string& rule = {}) {
-    spdlog::warn("coordinator: dead-lettering message_id '{}' (type '{}'): {}", clip(env.message.message_id),
-                 clip(env.message.type), reason);
-    amqp::Message copy = env.message;
-    copy.headers[std::string(kHeaderError)] = reason;
-    copy.headers["x-claimcheck-source-queue"] = names.ack_queue;
-    copy.headers["x-claimcheck-recipient"] = "coordinator";
-    if (!rule.empty()) {
-      copy.headers["x-claimcheck-rule"] = rule;
-      st.refused += 1;
-      st.metrics->record_refused(rule);
-    }
-    auto id = client.publish(names.dlx, env.routing_key, copy, false);
-    if (!id) {
-      spdlog::error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead",
-                    id.error().to_string());
-      if (env.epoch == epoch) unsettled.erase(env.delivery_tag);
-      (void)client.reject(env, false);
-    } else {
-      dl_inflight.emplace(*id, DeadLetter{std::move(env)});
-    }
-    st.dead_lettered += 1;
-    st.metrics->record_dead_lettered(1);
-  };
-  auto flush_batch = [&] {
-    if (current.commands.empty()) return;
-    ++batches_in_flight;
-    to_store.push(std::move(current));
-    current = Batch{};
-    current.epoch = epoch;
-  };
-
-  while (true) {
-    if (st.stop_requested.load() && !stopping) {
-      stopping = true;
-      stop_deadline = SteadyClock::now() + 10s;
-      spdlog::info("coordinator: stopping: no new deliveries; finishing {} in-flight batches",
-                   batches_in_flight + (current.commands.empty() ? 0 : 1));
-      (void)client.cancel_consume(names.ack_queue);
-      flush_batch();
-    }
-
-    auto polled = client.poll(50ms);
-    if (!polled) {
-      outcome = fail(std::move(polled).error());
-      spdlog::error("coordinator: AMQP connection lost for good: {}", outcome.error().to_string());
-      break;
-    }
-    for (auto& ev : *polled) {
-      switch (ev.kind) {
-        case amqp::Event::Kind::Delivery: {
-          if (stopping) break;  // not acked: the broker requeues it when we close
-          st.deliveries += 1;
-          last_activity = SteadyClock::now();
-          auto& env = ev.delivery;
-          if (env.epoch != epoch) break;
-          unsettled.insert(env.delivery_tag);
-          max_tag = std::max(max_tag, env.delivery_tag);
-          auto cmd = parse_coordinator_message(env.message);
-          if (!cmd) {
-            dead_letter(std::move(env), cmd.error().message);
-            break;
-          }
-          if (auto refusal = check_sender(cfg, env.message, *cmd)) {
-            dead_letter(std::move(env), refusal->reason, refusal->rule);
-            break;
-          }
-          if (const auto* store_in = std::get_if<refstore::StoreInput>(&*cmd)) {
-            if (auto why = store_outside_scope(cfg, *store_in); !why.empty()) {
-              dead_letter(std::move(env), why);
-              break;
-            }
-          }
-          if (current.commands.empty()) current_started = SteadyClock::now();
-          current.commands.push_back(std::move(*cmd));
-          current.envelopes.push_back(std::move(env));
-          if (current.commands.size() >= cfg.batch_size) flush_batch();
-          break;
-        }
-        case amqp::Event::Kind::Confirmed: {
-          auto it = dl_inflight.find(ev.publish_id);
-          if (it != dl_inflight.end()) {
-            settle(it->second.env);
-            dl_inflight.erase(it);
-          }
-          break;
-        }
-        case amqp::Event::Kind::Failed: {
-          auto it = dl_inflight.find(ev.publish_id);
-          if (it != dl_inflight.end()) {
-            spdlog::error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead",
-                          ev.reason);
-            if (it->second.env.epoch == epoch) unsettled.erase(it->second.env.delivery_tag);
-            (void)client.reject(it->second.env, false);
-            dl_inflight.erase(it);
-          }
-          break;
-        }
-        case amqp::Event::Kind::Reconnected:
-          spdlog::warn("coordinator: reconnected to RabbitMQ ({}); unacked deliveries will be redelivered",
-                       ev.reason);
-          epoch = client.epoch();
-          max_tag = 0;
-          wm.state = Watermark::Idle;
-          unsettled.clear();
-          settled.clear();
-          current = Batch{};
-          current.epoch = epoch;
-          break;
-        case amqp::Event::Kind::Cancelled:
-          if (!stopping) {
-            outcome = fail(ErrorCode::Unavailable, "amqp", "the broker cancelled the consumer of " + ev.reason);
-            spdlog::error("coordinator: {}", outcome.error().to_string());
-            st.stop_requested.store(true);
-          }
-          break;
-        case amqp::Event::Kind::Blocked:
-          spdlog::warn("coordinator: connection blocked by the broker: {}", ev.reason);
-          break;
-        case amqp::Event::Kind::Unblocked:
-          spdlog::info("coordinator: connection unblocked");
-          break;
-      }
-    }
-
-    for (auto& done : from_store.drain()) {
-      --batches_in_flight;
-      last_activity = SteadyClock::now();
-      if (done.epoch != epoch) continue;  // acks would be no-ops; the broker redelivers (idempotent)
-      for (auto& env : done.envelopes) settle(env);
-      for (auto& inv : done.invalid) dead_letter(std::move(inv.env), inv.reason, inv.rule);
-      // done.failed: the rest stays unacked and is redelivered after we close.
-    }
-
-    if (!current.commands.empty() && (stopping || SteadyClock::now() - current_started >= cfg.batch_delay))
-      flush_batch();
-    ack_settled();
-
-    // Orphan-sweep watermark: when q.ack has no ready message at time C, every store record published before C
-    // has been (or is about to be) delivered to us; wait 1 s for deliveries still on the wire, note the highest
-    // tag, and once every delivery up to it is settled (committed or dead-lettered) publish C as caught_up_at.
-    if (!stopping) {
-      const auto now = SteadyClock::now();
-      if (wm.state == Watermark::Window && now >= wm.window_end) {
-        wm.tag = max_tag;
-        wm.state = Watermark::Settling;
-      }
-      if (wm.state == Watermark::Settling && (unsettled.empty() || *unsettled.begin() > wm.tag) &&
-          current.commands.empty() && batches_in_flight == 0) {
-        const bool first = st.caught_up_at.load() == 0;
-        st.caught_up_at.store(std::chrono::duration_cast<std::chrono::nanoseconds>(wm.time.time_since_epoch()).count());
-        wm.state = Watermark::Idle;
-        if (first) st.sweep_wakeup.notify();  // the orphan sweep may run now
-      }
-      if (wm.state == Watermark::Idle && now >= wm.next_check) {
-        wm.next_check = now + 1s;
-        const auto c = std::chrono::system_clock::now();
-        auto n = client.queue_message_count(names.ack_queue);
-        if (n && *n == 0) {
-          wm.time = c;
-          wm.window_end = now + 1s;
-          wm.state = Watermark::Window;
-        }
-      }
-    }
-
-    if (stopping) {
-      bool drained = current.commands.empty() && batches_in_flight == 0;
-      if ((drained && dl_inflight.empty()) || (drained && SteadyClock::now() > stop_deadline)) break;
-      if (SteadyClock::now() > stop_deadline + 20s) {
-        spdlog::error("coordinator: shutdown timed out with {} batches in flight", batches_in_flight);
-        break;
-      }
-      continue;
-    }
-
-    if (cfg.exit_when_idle > 0ms && SteadyClock::now() - last_activity >= cfg.exit_when_idle &&
-        current.commands.empty() && batches_in_flight == 0 && unsettled.empty() && dl_inflight.empty() &&
-        st.sweeps_done.load() > 0 && st.deleter_seen_gen.load() == st.completion_gen.load() &&
-        st.outstanding_deletes.load() == 0) {
-      spdlog::info("coordinator: idle for {} ms with nothing left to delete: exiting", cfg.exit_when_idle.count());
-      st.stop_requested.store(true);
-    }
-  }
-
-  ack_settled();
+  log_start(prefetch);
+  CoordinatorLoop loop(*this, client, to_store, from_store);
+  Result<void> outcome = loop.run();
   join_all();
-  // Final acks of what the store thread committed while we were joining it.
-  for (auto& done : from_store.drain()) {
-    if (done.epoch != epoch) continue;
-    for (auto& env : done.envelopes) settle(env);
-  }
-  ack_settled();
+  loop.final_acks();
   if (client.connected() && client.unconfirmed() > 0) {
     std::vector<amqp::Event> rest;  // late deliveries are left unacked: requeued on close
     (void)client.wait_confirms(2s, &rest);
@@ -654,9 +669,18 @@ Result<void> Coordinator::Impl::run() {
   client.set_interrupt_check({});  // it refers to queues local to this function
   spdlog::info("coordinator: stopped: {} deliveries, {} batches, {} completed, {} deleted ({} expired), {} orphans, "
                "{} dead-lettered",
-               st.deliveries.load(), st.batches.load(), st.completed.load(), st.deleted.load(),
-               st.expired_deleted.load(), st.orphans_deleted.load(), st.dead_lettered.load());
+               deliveries.load(), batches.load(), completed.load(), deleted.load(), expired_deleted.load(),
+               orphans_deleted.load(), dead_lettered.load());
   return outcome;
+}
+
+void Coordinator::Impl::log_start(std::uint16_t prefetch) const {
+  if (cfg.accept_unauthenticated_acks)
+    spdlog::warn("coordinator: accepting acks without AMQP user_id or sha256 (compatibility mode): any client that "
+                 "can publish to {} can complete objects; those that carry them are still checked",
+                 cfg.names.ack_exchange);
+  spdlog::info("coordinator: consuming {} (single active consumer; prefetch {}, batch {} / {} ms), db {}",
+               cfg.names.ack_queue, prefetch, cfg.batch_size, cfg.batch_delay.count(), redact_dsn(cfg.db.dsn));
 }
 
 }  // namespace claimcheck

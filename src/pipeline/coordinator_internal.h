@@ -65,6 +65,8 @@ struct Coordinator::Impl {
   std::atomic<std::int64_t> caught_up_at{0};
 
   Result<void> run();
+  /// Logs the start line (and the compatibility-mode warning).
+  void log_start(std::uint16_t prefetch) const;
 };
 
 /// Delete worker body: claims COMPLETE/EXPIRED rows, deletes them with DeleteObjects, marks them DELETED.

@@ -615,8 +615,9 @@ PayloadInput file_input(const std::string& path, const std::string& name) {
   in.label = path == "-" ? std::string("stdin") : path;
   in.name = name;
   in.open = [path]() -> Result<std::unique_ptr<ByteSource>> {
-    // A path other than stdin must name a regular file, not a symlink: checked on the opened descriptor.
-    const FileOpenOptions opt{.no_follow = path != "-", .regular_only = path != "-"};
+    // A path named explicitly is not followed if it is a symlink (checked on the opened descriptor); a FIFO
+    // or other stream (`--file <(cmd)`, a named pipe) is read as it comes. `--dir` accepts regular files only.
+    const FileOpenOptions opt{.no_follow = path != "-", .regular_only = false};
     CC_TRY(f, FileSource::open(path, opt));
     return std::unique_ptr<ByteSource>(std::make_unique<FileSource>(std::move(*f)));
   };
