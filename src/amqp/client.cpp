@@ -549,72 +549,22 @@ struct Client::Impl {
     if (f.frame_type != AMQP_FRAME_METHOD) return;  // stray header/body frames: ignore
     const amqp_method_t& m = f.payload.method;
     switch (m.id) {
-      case AMQP_BASIC_DELIVER_METHOD: {
-        const auto* d = static_cast<const amqp_basic_deliver_t*>(m.decoded);
-        Event e;
-        e.kind = Event::Kind::Delivery;
-        e.delivery.delivery_tag = d->delivery_tag;
-        e.delivery.redelivered = d->redelivered != 0;
-        e.delivery.exchange = str_of(d->exchange);
-        e.delivery.routing_key = str_of(d->routing_key);
-        e.delivery.consumer_tag = str_of(d->consumer_tag);
-        e.delivery.epoch = epoch;
-        if (!read_content(f.channel, &e.delivery.message, &e.delivery.delivery_count, nullptr)) return;
-        ev.push_back(std::move(e));
-        return;
-      }
+      case AMQP_BASIC_DELIVER_METHOD: return on_deliver(f, *static_cast<const amqp_basic_deliver_t*>(m.decoded), ev);
       case AMQP_BASIC_ACK_METHOD: {
         const auto* a = static_cast<const amqp_basic_ack_t*>(m.decoded);
-        settle(a->delivery_tag, a->multiple != 0, false, ev);
-        return;
+        return settle(a->delivery_tag, a->multiple != 0, false, ev);
       }
       case AMQP_BASIC_NACK_METHOD: {
         const auto* a = static_cast<const amqp_basic_nack_t*>(m.decoded);
-        settle(a->delivery_tag, a->multiple != 0, true, ev);
-        return;
+        return settle(a->delivery_tag, a->multiple != 0, true, ev);
       }
-      case AMQP_BASIC_RETURN_METHOD: {
-        const auto* r = static_cast<const amqp_basic_return_t*>(m.decoded);
-        std::string reason = std::to_string(r->reply_code) + " " + str_of(r->reply_text);
-        Message msg;
-        std::uint64_t id = 0;
-        if (!read_content(f.channel, &msg, nullptr, &id)) return;
-        auto p = pending.find(id);
-        if (p != pending.end()) {
-          p->second.returned = true;
-          p->second.return_reason = reason;
-        } else {
-          spdlog::warn("amqp: basic.return ({}) for an unknown publish", reason);
-        }
-        return;
-      }
-      case AMQP_BASIC_CANCEL_METHOD: {
-        const auto* c = static_cast<const amqp_basic_cancel_t*>(m.decoded);
-        std::string tag = str_of(c->consumer_tag);
-        if (!c->nowait) {
-          amqp_basic_cancel_ok_t cancel_ok;
-          cancel_ok.consumer_tag = c->consumer_tag;
-          if (amqp_send_method(conn.get(), f.channel, AMQP_BASIC_CANCEL_OK_METHOD, &cancel_ok) != AMQP_STATUS_OK) {
-            lose_connection("cannot send basic.cancel-ok", false);
-            return;
-          }
-        }
-        for (auto& spec : consumes) {
-          if (spec.tag != tag) continue;
-          spdlog::warn("amqp: broker cancelled consumer of '{}'; re-consuming", spec.queue);
-          auto r = start_consume(spec);
-          if (!r) spdlog::warn("amqp: re-consuming '{}' failed: {}", spec.queue, r.error().to_string());
-          break;
-        }
-        drop_unconsumable(ev);
-        return;
-      }
+      case AMQP_BASIC_RETURN_METHOD: return on_return(f, *static_cast<const amqp_basic_return_t*>(m.decoded));
+      case AMQP_BASIC_CANCEL_METHOD: return on_cancel(f, *static_cast<const amqp_basic_cancel_t*>(m.decoded), ev);
       case AMQP_CONNECTION_BLOCKED_METHOD: {
-        const auto* b = static_cast<const amqp_connection_blocked_t*>(m.decoded);
         blocked = true;
         Event e;
         e.kind = Event::Kind::Blocked;
-        e.reason = str_of(b->reason);
+        e.reason = str_of(static_cast<const amqp_connection_blocked_t*>(m.decoded)->reason);
         spdlog::warn("amqp: connection blocked by broker: {}", e.reason);
         ev.push_back(std::move(e));
         return;
@@ -627,20 +577,7 @@ struct Client::Impl {
         ev.push_back(std::move(e));
         return;
       }
-      case AMQP_CHANNEL_CLOSE_METHOD: {
-        const auto* c = static_cast<const amqp_channel_close_t*>(m.decoded);
-        std::string text = std::to_string(c->reply_code) + " " + str_of(c->reply_text);
-        amqp_channel_close_ok_t close_ok{};
-        int rc = amqp_send_method(conn.get(), f.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
-        if (f.channel == kRpcChannel && rc == AMQP_STATUS_OK) {
-          rpc_open = false;
-          return;
-        }
-        // A publish to a missing exchange closes the main channel with 404: forget that the exchange exists
-        // so that the re-send checks it again and reports Failed instead of looping.
-        lose_connection("channel " + std::to_string(f.channel) + " closed by broker: " + text, rc == AMQP_STATUS_OK);
-        return;
-      }
+      case AMQP_CHANNEL_CLOSE_METHOD: return on_channel_close(f, *static_cast<const amqp_channel_close_t*>(m.decoded));
       case AMQP_CONNECTION_CLOSE_METHOD: {
         const auto* c = static_cast<const amqp_connection_close_t*>(m.decoded);
         std::string text = std::to_string(c->reply_code) + " " + str_of(c->reply_text);
@@ -653,6 +590,67 @@ struct Client::Impl {
         spdlog::debug("amqp: ignoring method 0x{:08x} on channel {}", m.id, f.channel);
         return;
     }
+  }
+
+  void on_deliver(const amqp_frame_t& f, const amqp_basic_deliver_t& d, std::vector<Event>& ev) {
+    Event e;
+    e.kind = Event::Kind::Delivery;
+    e.delivery.delivery_tag = d.delivery_tag;
+    e.delivery.redelivered = d.redelivered != 0;
+    e.delivery.exchange = str_of(d.exchange);
+    e.delivery.routing_key = str_of(d.routing_key);
+    e.delivery.consumer_tag = str_of(d.consumer_tag);
+    e.delivery.epoch = epoch;
+    if (!read_content(f.channel, &e.delivery.message, &e.delivery.delivery_count, nullptr)) return;
+    ev.push_back(std::move(e));
+  }
+
+  // basic.return of a mandatory publish: its confirm (which follows) is then reported as Failed.
+  void on_return(const amqp_frame_t& f, const amqp_basic_return_t& r) {
+    std::string reason = std::to_string(r.reply_code) + " " + str_of(r.reply_text);
+    Message msg;
+    std::uint64_t id = 0;
+    if (!read_content(f.channel, &msg, nullptr, &id)) return;
+    auto p = pending.find(id);
+    if (p == pending.end()) {
+      spdlog::warn("amqp: basic.return ({}) for an unknown publish", reason);
+      return;
+    }
+    p->second.returned = true;
+    p->second.return_reason = reason;
+  }
+
+  void on_cancel(const amqp_frame_t& f, const amqp_basic_cancel_t& c, std::vector<Event>& ev) {
+    std::string tag = str_of(c.consumer_tag);
+    if (!c.nowait) {
+      amqp_basic_cancel_ok_t cancel_ok;
+      cancel_ok.consumer_tag = c.consumer_tag;
+      if (amqp_send_method(conn.get(), f.channel, AMQP_BASIC_CANCEL_OK_METHOD, &cancel_ok) != AMQP_STATUS_OK) {
+        lose_connection("cannot send basic.cancel-ok", false);
+        return;
+      }
+    }
+    for (auto& spec : consumes) {
+      if (spec.tag != tag) continue;
+      spdlog::warn("amqp: broker cancelled consumer of '{}'; re-consuming", spec.queue);
+      auto r = start_consume(spec);
+      if (!r) spdlog::warn("amqp: re-consuming '{}' failed: {}", spec.queue, r.error().to_string());
+      break;
+    }
+    drop_unconsumable(ev);
+  }
+
+  void on_channel_close(const amqp_frame_t& f, const amqp_channel_close_t& c) {
+    std::string text = std::to_string(c.reply_code) + " " + str_of(c.reply_text);
+    amqp_channel_close_ok_t close_ok{};
+    int rc = amqp_send_method(conn.get(), f.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+    if (f.channel == kRpcChannel && rc == AMQP_STATUS_OK) {
+      rpc_open = false;
+      return;
+    }
+    // A publish to a missing exchange closes the main channel with 404: forget that the exchange exists
+    // so that the re-send checks it again and reports Failed instead of looping.
+    lose_connection("channel " + std::to_string(f.channel) + " closed by broker: " + text, rc == AMQP_STATUS_OK);
   }
 
   bool interrupted() const { return interrupt && interrupt(); }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,129 +47,164 @@ auto with_db_retry(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore>& s
   }
 }
 
+/// The delete worker's loop: claim → log expiries → DeleteObjects per bucket (≤ 1000 keys) → mark.
+class DeleteWorker {
+ public:
+  DeleteWorker(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, s3::S3Client s3)
+      : st_(st), cfg_(st.cfg), store_(std::move(store)), s3_(std::move(s3)) {}
+
+  void run() {
+    while (!st_.workers_stop.load()) {
+      const std::uint64_t gen = st_.completion_gen.load();
+      const auto now = refstore::Clock::now();
+      auto claimed = with_db_retry(st_, store_, [&](refstore::RefStore& s) {
+        return s.claim_deletions(now, 1000, cfg_.delete_lease);
+      });
+      if (!claimed) {
+        spdlog::warn("coordinator: claiming deletions failed: {}", claimed.error().to_string());
+        st_.delete_wakeup.wait_until(SteadyClock::now() + 1s);
+        continue;
+      }
+      if (claimed->empty()) {
+        idle(gen, now);
+        continue;
+      }
+      log_expired(*claimed);
+      delete_all(*claimed);
+    }
+  }
+
+ private:
+  // Nothing to delete: publish what is outstanding (idle exit) and sleep until the next sweep, a retry
+  // that is due, or a wake-up (completion, stop).
+  void idle(std::uint64_t gen, refstore::Clock::time_point now) {
+    if (cfg_.exit_when_idle > 0ms) {
+      if (auto sum = store_->summary(0, now)) {
+        std::int64_t n = 0;
+        for (auto s : {refstore::ObjectState::Complete, refstore::ObjectState::Expired}) {
+          auto it = sum->counts.find(s);
+          if (it != sum->counts.end()) n += it->second;
+        }
+        st_.outstanding_deletes.store(n);
+      }
+    }
+    st_.deleter_seen_gen.store(gen);
+    auto next_wake = SteadyClock::now() + std::min<std::chrono::milliseconds>(
+                                              cfg_.sweep_interval, cfg_.exit_when_idle > 0ms ? 500ms : cfg_.sweep_interval);
+    if (earliest_retry_ < next_wake) next_wake = std::max(earliest_retry_, SteadyClock::now());
+    if (earliest_retry_ <= SteadyClock::now()) earliest_retry_ = SteadyClock::time_point::max();
+    st_.delete_wakeup.wait_until(next_wake);
+  }
+
+  // Logs which recipients never acked each EXPIRED object.
+  void log_expired(const std::vector<refstore::DeleteTask>& tasks) {
+    for (const auto& t : tasks) {
+      if (t.state != refstore::ObjectState::Expired) continue;
+      auto info = store_->get(t.pointer_id);
+      if (!info || !info->has_value()) {
+        spdlog::warn("coordinator: object {} ({}/{}) EXPIRED", t.pointer_id, t.bucket, t.key);
+        continue;
+      }
+      const auto& o = **info;
+      std::vector<std::string> rejected;
+      for (const auto& a : o.acks)
+        if (!a.processed && !a.foreign) rejected.push_back(a.recipient_id + " (" + a.reason + ")");
+      spdlog::warn("coordinator: object {} ({}/{}) EXPIRED; never acked by: [{}]{}{}", t.pointer_id, t.bucket, t.key,
+                   join(o.missing), rejected.empty() ? "" : "; rejected by: ", join(rejected));
+    }
+  }
+
+  void delete_all(const std::vector<refstore::DeleteTask>& tasks) {
+    std::map<std::string, std::vector<const refstore::DeleteTask*>> by_bucket;
+    for (const auto& t : tasks) by_bucket[t.bucket].push_back(&t);
+    Progress p;
+    const auto t0 = SteadyClock::now();
+    for (auto& [bucket, group] : by_bucket) {
+      for (std::size_t off = 0; off < group.size(); off += 1000)
+        delete_chunk(bucket, std::span(group).subspan(off, std::min<std::size_t>(1000, group.size() - off)), p);
+    }
+    mark_done(p, t0);
+    if (p.failures > 0) {
+      st_.delete_failures += p.failures;
+      st_.metrics->record_delete_failures(p.failures);
+      // Don't spin on a failing S3: failed rows are not claimable until their next attempt anyway.
+      st_.delete_wakeup.wait_until(SteadyClock::now() + 200ms);
+    }
+  }
+
+  struct Progress {
+    std::vector<std::string> done_ids;
+    std::size_t expired = 0, failures = 0;
+  };
+
+  // One DeleteObjects request; failed keys are marked for a retry with backoff.
+  void delete_chunk(const std::string& bucket, std::span<const refstore::DeleteTask* const> chunk, Progress& p) {
+    std::vector<std::string> keys;
+    keys.reserve(chunk.size());
+    for (const auto* t : chunk) keys.push_back(t->key);
+    auto r = s3_.delete_objects(bucket, keys);
+    std::set<std::string> failed_keys;
+    std::string error_text = "S3 DeleteObjects reported the key as not deleted";
+    if (!r) {
+      error_text = r.error().to_string();
+      failed_keys.insert(keys.begin(), keys.end());
+    } else {
+      failed_keys.insert(r->begin(), r->end());
+    }
+    for (const auto* t : chunk) {
+      if (failed_keys.count(t->key) == 0) {
+        p.done_ids.push_back(t->pointer_id);
+        if (t->state == refstore::ObjectState::Expired) ++p.expired;
+        continue;
+      }
+      ++p.failures;
+      mark_failed(*t, error_text);
+    }
+    if (!failed_keys.empty())
+      spdlog::warn("coordinator: {} of {} deletes in bucket {} failed (retried with backoff): {}", failed_keys.size(),
+                   keys.size(), bucket, error_text);
+  }
+
+  void mark_failed(const refstore::DeleteTask& t, const std::string& error_text) {
+    const auto backoff = delete_backoff(cfg_, t.attempts + 1);
+    const auto next = refstore::Clock::now() + backoff;
+    const auto retry_at = SteadyClock::now() + backoff + 10ms;
+    if (retry_at < earliest_retry_) earliest_retry_ = retry_at;
+    auto m = with_db_retry(st_, store_, [&](refstore::RefStore& s) {
+      return s.mark_delete_failed(t.pointer_id, error_text, next);
+    });
+    if (!m) spdlog::warn("coordinator: mark_delete_failed({}) failed: {}", t.pointer_id, m.error().to_string());
+  }
+
+  void mark_done(const Progress& p, SteadyClock::time_point t0) {
+    if (p.done_ids.empty()) return;
+    auto m = with_db_retry(st_, store_, [&](refstore::RefStore& s) {
+      return s.mark_deleted(p.done_ids, refstore::Clock::now());
+    });
+    if (!m) {
+      // The objects are gone from S3; the rows are re-claimed after their lease and deleted again (idempotent).
+      spdlog::warn("coordinator: mark_deleted of {} objects failed: {}", p.done_ids.size(), m.error().to_string());
+      return;
+    }
+    st_.deleted += p.done_ids.size();
+    st_.expired_deleted += p.expired;
+    st_.metrics->record_deleted(p.done_ids.size(), p.expired);
+    spdlog::info("coordinator: deleted {} objects ({} expired) in {:.0f} ms", p.done_ids.size(), p.expired,
+                 std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
+  }
+
+  Coordinator::Impl& st_;
+  const CoordinatorConfig& cfg_;
+  std::unique_ptr<refstore::RefStore> store_;
+  s3::S3Client s3_;
+  // Earliest retry this worker scheduled with mark_delete_failed (so backoff is honoured between sweeps).
+  SteadyClock::time_point earliest_retry_ = SteadyClock::time_point::max();  // max = none
+};
+
 }  // namespace
 
 void run_delete_worker(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, s3::S3Client s3) {
-  const auto& cfg = st.cfg;
-  auto next_wake = SteadyClock::now();
-  // Earliest retry this worker scheduled with mark_delete_failed (so backoff is honoured between sweeps).
-  auto earliest_retry = SteadyClock::time_point::max();  // max = none
-  while (!st.workers_stop.load()) {
-    const std::uint64_t gen = st.completion_gen.load();
-    const auto now = refstore::Clock::now();
-    auto claimed = with_db_retry(st, store, [&](refstore::RefStore& s) {
-      return s.claim_deletions(now, 1000, cfg.delete_lease);
-    });
-    if (!claimed) {
-      spdlog::warn("coordinator: claiming deletions failed: {}", claimed.error().to_string());
-      st.delete_wakeup.wait_until(SteadyClock::now() + 1s);
-      continue;
-    }
-    auto& tasks = *claimed;
-    if (tasks.empty()) {
-      if (cfg.exit_when_idle > 0ms) {
-        auto sum = store->summary(0, now);
-        if (sum) {
-          std::int64_t n = 0;
-          for (auto s : {refstore::ObjectState::Complete, refstore::ObjectState::Expired}) {
-            auto it = sum->counts.find(s);
-            if (it != sum->counts.end()) n += it->second;
-          }
-          st.outstanding_deletes.store(n);
-        }
-      }
-      st.deleter_seen_gen.store(gen);
-      // Poll again at the next sweep (expiry, retries), earlier when woken by a completion/stop/idle check.
-      next_wake = SteadyClock::now() + std::min<std::chrono::milliseconds>(
-                                           cfg.sweep_interval, cfg.exit_when_idle > 0ms ? 500ms : cfg.sweep_interval);
-      if (earliest_retry < next_wake) next_wake = std::max(earliest_retry, SteadyClock::now());
-      if (earliest_retry <= SteadyClock::now()) earliest_retry = SteadyClock::time_point::max();
-      st.delete_wakeup.wait_until(next_wake);
-      continue;
-    }
-
-    // Log which recipients never acked each EXPIRED object.
-    for (const auto& t : tasks) {
-      if (t.state != refstore::ObjectState::Expired) continue;
-      auto info = store->get(t.pointer_id);
-      if (info && info->has_value()) {
-        const auto& o = **info;
-        std::vector<std::string> rejected;
-        for (const auto& a : o.acks)
-          if (!a.processed && !a.foreign) rejected.push_back(a.recipient_id + " (" + a.reason + ")");
-        spdlog::warn("coordinator: object {} ({}/{}) EXPIRED; never acked by: [{}]{}{}", t.pointer_id, t.bucket,
-                     t.key, join(o.missing), rejected.empty() ? "" : "; rejected by: ", join(rejected));
-      } else {
-        spdlog::warn("coordinator: object {} ({}/{}) EXPIRED", t.pointer_id, t.bucket, t.key);
-      }
-    }
-
-    std::map<std::string, std::vector<const refstore::DeleteTask*>> by_bucket;
-    for (const auto& t : tasks) by_bucket[t.bucket].push_back(&t);
-
-    std::vector<std::string> done_ids;
-    std::size_t expired = 0, failures = 0;
-    auto t0 = SteadyClock::now();
-    for (auto& [bucket, group] : by_bucket) {
-      for (std::size_t off = 0; off < group.size(); off += 1000) {
-        const std::size_t end = std::min(group.size(), off + 1000);
-        std::vector<std::string> keys;
-        keys.reserve(end - off);
-        for (std::size_t i = off; i < end; ++i) keys.push_back(group[i]->key);
-        auto r = s3.delete_objects(bucket, keys);
-        std::set<std::string> failed_keys;
-        std::string error_text;
-        if (!r) {
-          error_text = r.error().to_string();
-          failed_keys.insert(keys.begin(), keys.end());
-        } else {
-          failed_keys.insert(r->begin(), r->end());
-          error_text = "S3 DeleteObjects reported the key as not deleted";
-        }
-        for (std::size_t i = off; i < end; ++i) {
-          const auto* t = group[i];
-          if (failed_keys.count(t->key) == 0) {
-            done_ids.push_back(t->pointer_id);
-            if (t->state == refstore::ObjectState::Expired) ++expired;
-            continue;
-          }
-          ++failures;
-          const auto backoff = delete_backoff(cfg, t->attempts + 1);
-          const auto next = refstore::Clock::now() + backoff;
-          const auto retry_at = SteadyClock::now() + backoff + 10ms;
-          if (retry_at < earliest_retry) earliest_retry = retry_at;
-          auto m = with_db_retry(st, store, [&](refstore::RefStore& s) {
-            return s.mark_delete_failed(t->pointer_id, error_text, next);
-          });
-          if (!m) spdlog::warn("coordinator: mark_delete_failed({}) failed: {}", t->pointer_id, m.error().to_string());
-        }
-        if (!failed_keys.empty())
-          spdlog::warn("coordinator: {} of {} deletes in bucket {} failed (retried with backoff): {}",
-                       failed_keys.size(), keys.size(), bucket, error_text);
-      }
-    }
-    if (!done_ids.empty()) {
-      auto m = with_db_retry(st, store, [&](refstore::RefStore& s) {
-        return s.mark_deleted(done_ids, refstore::Clock::now());
-      });
-      if (!m) {
-        // The objects are gone from S3; the rows are re-claimed after their lease and deleted again (idempotent).
-        spdlog::warn("coordinator: mark_deleted of {} objects failed: {}", done_ids.size(), m.error().to_string());
-      } else {
-        st.deleted += done_ids.size();
-        st.expired_deleted += expired;
-        st.metrics->record_deleted(done_ids.size(), expired);
-        spdlog::info("coordinator: deleted {} objects ({} expired) in {:.0f} ms", done_ids.size(), expired,
-                     std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
-      }
-    }
-    if (failures > 0) {
-      st.delete_failures += failures;
-      st.metrics->record_delete_failures(failures);
-      // Don't spin on a failing S3: failed rows are not claimable until their next attempt anyway.
-      st.delete_wakeup.wait_until(SteadyClock::now() + 200ms);
-    }
-  }
+  DeleteWorker(st, std::move(store), std::move(s3)).run();
 }
 
 }  // namespace claimcheck
