@@ -303,8 +303,10 @@ class ConsumeWorker {
 };
 
 /// Best-effort extraction of the ids of an invalid pointer, for a `rejected` ack. nullopt when the
-/// resulting ack would not itself be valid or this recipient is not listed.
+/// resulting ack would not itself be valid, this recipient is not listed, or the body is larger than
+/// kMaxMessageBytes (never parsed: the size cap comes before any allocation, as in parse_pointer).
 std::optional<Ack> loose_rejected_ack(const std::string& body, const std::string& recipient, const std::string& reason) {
+  if (body.size() > kMaxMessageBytes) return std::nullopt;
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   auto str = [&](const char* k) -> std::string {

@@ -525,6 +525,8 @@ TEST_F(PipelineFlowTest, UnwritableOutputDirIsALocalErrorNotAnS3Refusal) {
   EXPECT_TRUE(drain(names_.dead_queue).empty());
 }
 
+const std::string kOversizedId = "0b3c7f0e-4a55-4b8e-9a57-2f7d3f1f9a11";
+
 TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeNoS3Call) {
   // Two real objects: one corrupted afterwards, one deleted afterwards.
   auto cfg = producer_config({"a"});
@@ -569,6 +571,13 @@ TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeN
       {"expires_at", [](auto& j) { j.erase("expires_at"); }, "field 'expires_at'"},
       {"name-dotdot", [](auto& j) { j["name"] = "../escape"; }, "field 'name'"},
       {"not-json", nullptr, "message"},
+      // Over the 1 MiB cap: refused before parsing, and no `rejected` ack is built from it (issue 8.8).
+      {"oversized",
+       [](auto& j) {
+         j["pointer_id"] = kOversizedId;
+         j["padding"] = std::string(1536 * 1024, 'x');
+       },
+       "message: body larger than 1 MiB"},
   };
   auto consumer_cfg = consumer_config("a");
   consumer_cfg.max_messages = 2 + bad.size() + 1;  // corrupted, deleted, bad ones, foreign recipient
@@ -641,6 +650,7 @@ TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeN
   }
   EXPECT_TRUE(rejected.count(corrupted.pointer_id));
   EXPECT_TRUE(rejected.count(deleted.pointer_id));
+  EXPECT_FALSE(rejected.count(kOversizedId)) << "an oversized body is never parsed, not even for a rejected ack";
   (void)s3c->delete_object(bucket_, corrupted.key);
   (void)s3c->delete_object(bucket_, rep->outcomes[2].key);
 }
