@@ -159,6 +159,18 @@ std::optional<refstore::Refusal> check_sender(const CoordinatorConfig& cfg, cons
                                       quoted_list(users) + ")");
 }
 
+std::string safety_rule_id(const std::string& prefix) {
+  if (prefix == "claimcheck/") return "claimcheck-safety-net";
+  return "claimcheck-safety-net:" + prefix;
+}
+
+int lifecycle_days_for(std::chrono::system_clock::time_point created_at, std::chrono::system_clock::time_point expires_at) {
+  constexpr std::int64_t kDay = 24 * 3600;
+  const std::int64_t secs = std::chrono::duration_cast<std::chrono::seconds>(expires_at - created_at).count();
+  const std::int64_t days = secs <= 0 ? 0 : (secs + kDay - 1) / kDay;
+  return static_cast<int>(std::min<std::int64_t>(days + 1, 36500));
+}
+
 std::string object_prefix(const std::string& key_prefix) {
   if (key_prefix.empty() || key_prefix.back() == '/') return key_prefix;
   return key_prefix + "/";
@@ -550,10 +562,21 @@ class CoordinatorLoop {
     auto cmd = parse_coordinator_message(env.message);
     if (!cmd) return dead_letter(std::move(env), cmd.error().message);
     if (auto [why, rule] = refusal_of(env, *cmd); !why.empty()) return dead_letter(std::move(env), why, rule);
+    if (const auto* store_in = std::get_if<refstore::StoreInput>(&*cmd)) raise_lifecycle(*store_in);
     if (current_.commands.empty()) current_started_ = SteadyClock::now();
     current_.commands.push_back(std::move(*cmd));
     current_.envelopes.push_back(std::move(env));
     if (current_.commands.size() >= cfg_.batch_size) flush_batch();
+  }
+
+  // A store record whose TTL exceeds what the safety-net rule waits: the sweeper raises the rule (never
+  // refusing the record, which would make its object an orphan).
+  void raise_lifecycle(const refstore::StoreInput& in) {
+    const int days = lifecycle_days_for(in.created_at, in.expires_at);
+    int have = st_.required_lifecycle_days.load();
+    while (days > have && !st_.required_lifecycle_days.compare_exchange_weak(have, days)) {
+    }
+    if (days > have && cfg_.lifecycle_days > 0 && days > cfg_.lifecycle_days) st_.sweep_wakeup.notify();
   }
 
   void on_dead_letter_settled(const amqp::Event& ev) {

@@ -63,6 +63,9 @@ struct Coordinator::Impl {
   // store record published to q.ack before this time has been committed. Objects PUT before
   // (caught_up_at - orphan_grace) without a store record are orphans.
   std::atomic<std::int64_t> caught_up_at{0};
+  // Longest TTL of a store record seen, in whole days rounded up, plus one: the safety-net lifecycle rule
+  // must expire objects only after this many days (raised by the AMQP thread, applied by the sweeper).
+  std::atomic<int> required_lifecycle_days{0};
 
   Result<void> run();
   /// Logs the start line (and the compatibility-mode warning).
@@ -74,6 +77,15 @@ void run_delete_worker(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore
 
 /// Sweeper body: lifecycle rule at start, then every sweep_interval: orphan sweep, placeholder purge.
 void run_sweeper(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, s3::S3Client s3);
+
+/// Id of the safety-net lifecycle rule of `prefix` (an object_prefix()): one rule per key prefix, so
+/// coordinators with different prefixes on one bucket keep each other's rules. The default prefix
+/// "claimcheck/" keeps the historical id "claimcheck-safety-net".
+std::string safety_rule_id(const std::string& prefix);
+
+/// Days a lifecycle rule must wait so that an object stored at `created_at` is not expired before
+/// `expires_at`: ceil((expires_at - created_at) / 1 day) + 1 (one day of slack for clock skew).
+int lifecycle_days_for(std::chrono::system_clock::time_point created_at, std::chrono::system_clock::time_point expires_at);
 
 /// The listing prefix of objects written under `key_prefix` ("claimcheck" → "claimcheck/"; "" → "").
 std::string object_prefix(const std::string& key_prefix);

@@ -15,26 +15,51 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-void ensure_lifecycle(Coordinator::Impl& st, s3::S3Client& s3) {
+// The days the safety-net rule `want` (same id) has on the bucket now; 0 = no such rule, it cannot be read,
+// or it differs from `want` in anything but its days (an older version of the rule: rewrite it).
+int current_rule_days(Coordinator::Impl& st, s3::S3Client& s3, const s3::LifecycleRule& want) {
+  auto rules = s3.get_bucket_lifecycle(st.cfg.bucket);
+  if (!rules) return 0;
+  for (const auto& r : *rules) {
+    if (r.id != want.id) continue;
+    const bool same = r.prefix == want.prefix && r.enabled && r.abort_incomplete_multipart_days == want.abort_incomplete_multipart_days &&
+                      r.noncurrent_version_expiration_days == want.noncurrent_version_expiration_days;
+    return same ? r.expiration_days : 0;
+  }
+  return 0;
+}
+
+// Ensures this prefix's safety-net rule (other rules stay as they are). Its expiration never fires before an
+// object's expires_at (invariant L2): it is at least --lifecycle-days, the days the rule already has (objects
+// recorded earlier may rely on them), and the longest TTL seen in a store record. Returns the days set
+// (`have` when unchanged or on failure).
+int ensure_lifecycle(Coordinator::Impl& st, s3::S3Client& s3, int have) {
   const auto& cfg = st.cfg;
-  if (cfg.bucket.empty() || cfg.lifecycle_days <= 0) return;
+  if (cfg.bucket.empty() || cfg.lifecycle_days <= 0) return have;
   s3::LifecycleRule rule;
-  rule.id = "claimcheck-safety-net";
   rule.prefix = object_prefix(cfg.key_prefix);
-  rule.expiration_days = cfg.lifecycle_days;
+  rule.id = safety_rule_id(rule.prefix);
   // A producer killed mid-upload leaves an incomplete multipart upload: not an object, so neither the
   // orphan sweep (ListObjectsV2) nor the expiration ever removes its parts. Abort those after a day.
   rule.abort_incomplete_multipart_days = 1;
+  // On a versioned bucket a delete leaves the data as a noncurrent version: free it after a day.
+  rule.noncurrent_version_expiration_days = 1;
   rule.enabled = true;
+  if (have == 0) have = current_rule_days(st, s3, rule);
+  const int needed = std::max({cfg.lifecycle_days, have, st.required_lifecycle_days.load()});
+  if (needed == have) return have;
+  rule.expiration_days = needed;
   auto r = s3.ensure_lifecycle_rule(cfg.bucket, rule);
-  if (r) {
-    spdlog::info("coordinator: lifecycle rule '{}' on bucket {}: prefix '{}', expire after {} days, abort "
-                 "incomplete multipart uploads after {} day",
-                 rule.id, cfg.bucket, rule.prefix, rule.expiration_days, rule.abort_incomplete_multipart_days);
-  } else {
+  if (!r) {
     spdlog::warn("coordinator: could not ensure lifecycle rule '{}' on bucket {}: {}", rule.id, cfg.bucket,
                  r.error().to_string());
+    return have;
   }
+  spdlog::info("coordinator: lifecycle rule '{}' on bucket {}: prefix '{}', expire after {} days{}, noncurrent "
+               "versions after 1 day, abort incomplete multipart uploads after 1 day",
+               rule.id, cfg.bucket, rule.prefix, needed,
+               needed > cfg.lifecycle_days ? " (raised above --lifecycle-days: a recorded TTL or the rule needs it)" : "");
+  return needed;
 }
 
 // Deletes objects under the producer prefix older than orphan_grace that have no store record.
@@ -122,8 +147,9 @@ void purge_history(Coordinator::Impl& st, refstore::RefStore& store) {
 
 void run_sweeper(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, s3::S3Client s3) {
   const auto& cfg = st.cfg;
-  ensure_lifecycle(st, s3);
+  int rule_days = ensure_lifecycle(st, s3, 0);
   while (!st.workers_stop.load()) {
+    if (st.required_lifecycle_days.load() > rule_days) rule_days = ensure_lifecycle(st, s3, rule_days);
     // Expiry and delete retries run in the delete worker (claim_deletions expires PENDING rows): wake it.
     st.delete_wakeup.notify();
     const bool swept = orphan_sweep(st, *store, s3);

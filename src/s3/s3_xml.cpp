@@ -46,6 +46,12 @@ void append_rule(pugi::xml_node parent, const LifecycleRule& r) {
   rule.append_child("Filter").append_child("Prefix").text().set(r.prefix.c_str());
   rule.append_child("Status").text().set(r.enabled ? "Enabled" : "Disabled");
   if (r.expiration_days > 0) rule.append_child("Expiration").append_child("Days").text().set(r.expiration_days);
+  if (r.noncurrent_version_expiration_days > 0) {
+    rule.append_child("NoncurrentVersionExpiration")
+        .append_child("NoncurrentDays")
+        .text()
+        .set(r.noncurrent_version_expiration_days);
+  }
   if (r.abort_incomplete_multipart_days > 0) {
     rule.append_child("AbortIncompleteMultipartUpload")
         .append_child("DaysAfterInitiation")
@@ -148,11 +154,11 @@ Result<void> check_lifecycle_rules(std::span<const LifecycleRule> rules) {
   for (const auto& r : rules) {
     if (r.id.empty() || r.id.size() > 255) return bad("rule id must be 1..255 characters");
     if (!ids.insert(r.id).second) return bad("duplicate rule id '" + r.id + "'");
-    if (r.expiration_days < 0 || r.abort_incomplete_multipart_days < 0) {
+    if (r.expiration_days < 0 || r.abort_incomplete_multipart_days < 0 || r.noncurrent_version_expiration_days < 0) {
       return bad("rule '" + r.id + "': days must be >= 0");
     }
-    if (r.expiration_days == 0 && r.abort_incomplete_multipart_days == 0) {
-      return bad("rule '" + r.id + "': needs expiration_days or abort_incomplete_multipart_days > 0");
+    if (r.expiration_days == 0 && r.abort_incomplete_multipart_days == 0 && r.noncurrent_version_expiration_days == 0) {
+      return bad("rule '" + r.id + "': needs expiration, noncurrent version expiration or abort days > 0");
     }
   }
   return ok();
@@ -182,6 +188,7 @@ Result<std::vector<LifecycleRule>> parse_lifecycle(std::string_view xml) {
     rule.expiration_days = to_int(r.child("Expiration").child_value("Days"));
     rule.abort_incomplete_multipart_days =
         to_int(r.child("AbortIncompleteMultipartUpload").child_value("DaysAfterInitiation"));
+    rule.noncurrent_version_expiration_days = to_int(r.child("NoncurrentVersionExpiration").child_value("NoncurrentDays"));
     out.push_back(std::move(rule));
   }
   return out;

@@ -775,6 +775,52 @@ TEST_P(CoordTest, LifecycleSafetyNetRuleEnsured) {
   run.stop();
 }
 
+// Issue 8.7: coordinators with different key prefixes on one bucket keep each other's safety-net rule
+// (one rule per prefix) and any pre-existing rule; a store record whose TTL (60 d) exceeds
+// --lifecycle-days (30) raises its prefix's rule beyond the TTL instead of letting it fire first.
+TEST_P(CoordTest, LifecycleRulePerPrefixRaisedAboveTheLongestTtl) {
+  const std::string p1 = prefix_ + "/p1", p2 = prefix_ + "/p2";
+  const std::string pre_id = "cc-test-pre-" + sfx_, id1 = "claimcheck-safety-net:" + p1 + "/",
+                    id2 = "claimcheck-safety-net:" + p2 + "/";
+  ASSERT_TRUE(s3c_->ensure_lifecycle_rule(bucket_, {pre_id, "other-" + sfx_ + "/", 5, 0, true}));
+  auto rule_days = [&](const std::string& id) {
+    auto rules = s3c_->get_bucket_lifecycle(bucket_);
+    if (!rules) return -1;
+    for (const auto& r : *rules)
+      if (r.id == id) return r.expiration_days;
+    return 0;
+  };
+  auto run_with_prefix = [&](const std::string& prefix, const std::function<void()>& work,
+                             const std::function<bool()>& done) {
+    auto cfg = config();
+    cfg.key_prefix = prefix;
+    cfg.lifecycle_days = 30;
+    cfg.orphan_sweep = false;
+    auto& run = start(cfg);
+    work();
+    EXPECT_TRUE(wait_until(done, 20s)) << prefix;
+    run.stop();
+  };
+  const std::string id = new_uuid_v4();
+  run_with_prefix(
+      p1, [&] { publish_store(store_record(id, make_object_key(p1, utc_now(), id, Encoding::Identity), {"r1"},
+                                           std::chrono::hours(24 * 60))); },
+      [&] { return rule_days(id1) > 60; });
+  EXPECT_EQ(rule_days(id1), 61) << "ceil(60 d) + 1 day of slack";
+  run_with_prefix(p2, [] {}, [&] { return rule_days(id2) == 30; });
+  EXPECT_EQ(rule_days(id1), 61) << "the second coordinator kept the first one's rule";
+  EXPECT_EQ(rule_days(pre_id), 5) << "the pre-existing rule survived both";
+  // Remove this test's rules again, keeping everybody else's.
+  auto rules = s3c_->get_bucket_lifecycle(bucket_);
+  ASSERT_TRUE(rules);
+  std::vector<s3::LifecycleRule> keep;
+  for (const auto& r : *rules)
+    if (r.id != pre_id && r.id != id1 && r.id != id2) keep.push_back(r);
+  if (!keep.empty()) {
+    EXPECT_TRUE(s3c_->put_bucket_lifecycle(bucket_, keep));
+  }
+}
+
 // `claimcheck status`: one object (text and JSON), summary, unknown id → exit 1.
 TEST_P(CoordTest, StatusCommandShowsStateAndMissingRecipients) {
   const std::string bin = test::claimcheck_binary();

@@ -118,6 +118,9 @@ struct LifecycleRule {
   int expiration_days = 0;
   int abort_incomplete_multipart_days = 0;
   bool enabled = true;
+  /// Versioned buckets: noncurrent versions (what a DELETE leaves behind a delete marker) are removed this
+  /// many days after they became noncurrent (NoncurrentVersionExpiration/NoncurrentDays); 0 = absent.
+  int noncurrent_version_expiration_days = 0;
 };
 
 /// One in-progress multipart upload (ListMultipartUploads).
