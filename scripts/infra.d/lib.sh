@@ -597,6 +597,7 @@ cmd_up() {
   save_config
 
   if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg + need_prom + need_cluster == 0 )); then
+    ensure_parties
     write_env "$want_pg"
     log "everything is already up ($(elapsed "$t0") s); settings in $ENV_FILE"
     return 0
@@ -663,6 +664,7 @@ cmd_up() {
     log "prometheus: ready at $(prometheus_url), scraping ${CFG[COORD_METRICS_ADDR]} and 127.0.0.1:${CFG[PROM_PORT]} ($(elapsed "$tm") s)"
   fi
 
+  ensure_parties s3
   write_env "$want_pg"
   log "all up in $(elapsed "$t0") s; settings in $ENV_FILE"
 }
