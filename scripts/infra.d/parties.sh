@@ -237,10 +237,10 @@ write_party_env() {
           echo "CLAIMCHECK_PRODUCER_USERS=$PRODUCER_USER"
           echo "CLAIMCHECK_RECIPIENT_USERS=$map" ;;
         "$PRODUCER_USER")
-          echo "CLAIMCHECK_RECIPIENTS=$(IFS=,; echo "${RECIPIENT_LIST[*]}")" ;;
+          echo "RECIPIENTS=$(IFS=,; echo "${RECIPIENT_LIST[*]}")" ;;
         *)
-          echo "# no S3 keys: the pointer's presigned url is the only way to the object"
-          echo "CLAIMCHECK_RECIPIENT=$p"
+          echo "# no S3 keys: the pointer's presigned url is the only way to the object; pointers only from these users"
+          echo "CONSUMER_ID=$p"
           echo "CLAIMCHECK_ALLOWED_PRODUCERS=$PRODUCER_USER" ;;
       esac
     } > "$tmp"
