@@ -226,18 +226,16 @@ write_party_env() {
       echo "S3_REGION=${CFG[S3_REGION]}"
       echo "S3_BUCKET=${CFG[S3_BUCKET]}"
       case "$p" in
-        "$PRODUCER_USER"|"$COORDINATOR_USER")
+        "$PRODUCER_USER")
           echo "S3_ACCESS_KEY=${PARTY[s3key.$p]}"
           echo "S3_SECRET_KEY=${PARTY[s3secret.$p]}" ;;
-      esac
-      case "$p" in
         "$COORDINATOR_USER")
+          echo "S3_ACCESS_KEY=${PARTY[s3key.$p]}"
+          echo "S3_SECRET_KEY=${PARTY[s3secret.$p]}"
           for r in "${RECIPIENT_LIST[@]}"; do map+="${map:+,}$r=$r"; done
           echo "# who the coordinator believes: --producer-users, --recipient-users (recipient id=broker user)"
           echo "CLAIMCHECK_PRODUCER_USERS=$PRODUCER_USER"
           echo "CLAIMCHECK_RECIPIENT_USERS=$map" ;;
-        "$PRODUCER_USER")
-          echo "RECIPIENTS=$(IFS=,; echo "${RECIPIENT_LIST[*]}")" ;;
         *)
           echo "# no S3 keys: the pointer's presigned url is the only way to the object; pointers only from these users"
           echo "CONSUMER_ID=$p"
