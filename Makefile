@@ -10,6 +10,13 @@ ENV_FILE := $(or $(CLAIMCHECK_LOCAL_DIR),.local)/env
 MAKEFLAGS += --no-print-directory
 # Load .local/env (if present) into the environment of every recipe.
 LOAD_ENV = set -a; [ -f $(ENV_FILE) ] && . $(abspath $(ENV_FILE)); set +a;
+# $(call LOAD_PARTY_ENV,PARTY): only PARTY's settings (.local/env.PARTY, written by `make up`; DESIGN.md §9),
+# with every S3 key and secret file of the caller's environment dropped first; without that file, .local/env.
+PARTY_FILE = $(abspath $(or $(CLAIMCHECK_LOCAL_DIR),.local)/env.$(1))
+LOAD_PARTY_ENV = if [ -f $(call PARTY_FILE,$(1)) ]; then \
+	  unset S3_ACCESS_KEY S3_SECRET_KEY S3_SECRET_KEY_FILE MINIO_ACCESS_KEY MINIO_SECRET_KEY AMQP_PASSWORD_FILE; \
+	  set -a; . $(call PARTY_FILE,$(1)); set +a; \
+	else echo "make: no $(call PARTY_FILE,$(1)): running as the administrator of $(ENV_FILE)" >&2; $(LOAD_ENV) fi;
 
 .PHONY: help bootstrap build cli test test-unit up down ps logs clean demo producer consumer coordinator status bench
 
@@ -56,24 +63,36 @@ demo: ## The main job end to end: bootstrap, build, servers, coordinator + 3 rec
 
 # Pointer flow, mirroring the reference demo: make producer MSG_SIZE=1MB COUNT=5 VERIFY=1 [DELETE=1]
 # [RECIPIENTS=a,b,c] [CODEC=zstd]; make consumer [RECIPIENT=branch1] [OUT_DIR=...].
+# Each runs as its own party (.local/env.producer, .local/env.<recipient>). DELETE=1 (a storage round trip
+# that deletes what it put) runs as the administrator: the producer's keys may not delete.
 MSG_SIZE ?= 1MB
 COUNT ?= 5
-producer: cli ## Send COUNT synthetic payloads of MSG_SIZE [VERIFY=1 DELETE=1 RECIPIENTS=a,b CODEC=zstd]
-	@$(LOAD_ENV) $(BIN) produce --msg-size $(MSG_SIZE) --count $(COUNT) \
+producer: cli ## Send COUNT synthetic payloads of MSG_SIZE as the producer [VERIFY=1 DELETE=1 RECIPIENTS=a,b CODEC=zstd]
+	@$(if $(filter 1,$(DELETE)),$(LOAD_ENV),$(call LOAD_PARTY_ENV,producer)) \
+	  $(BIN) produce --msg-size $(MSG_SIZE) --count $(COUNT) \
 	  $(if $(filter 1,$(VERIFY)),--verify) $(if $(filter 1,$(DELETE)),--delete) \
 	  $(if $(RECIPIENTS),--recipients $(RECIPIENTS)) $(if $(CODEC),--codec $(CODEC))
 
-consumer: cli ## Consume one recipient's queue [RECIPIENT=branch1 OUT_DIR=dir]
-	@$(LOAD_ENV) $(BIN) consume --recipient $(or $(RECIPIENT),$(CONSUMER_ID),branch1) \
-	  $(if $(OUT_DIR),--out-dir $(OUT_DIR))
+# A recipient holds no S3 keys: it downloads through the pointers' presigned urls. With a binary that has no
+# presigned urls yet (no `produce --no-presign`) it also loads .local/env.s3-reader (`scripts/infra s3-reader`).
+RECIPIENT_ID = $(or $(RECIPIENT),$(CONSUMER_ID),branch1)
+consumer: cli ## Consume one recipient's queue as that recipient [RECIPIENT=branch1 OUT_DIR=dir]
+	@$(call LOAD_PARTY_ENV,$(RECIPIENT_ID)) \
+	  if ! $(BIN) produce --help | grep -q -- --no-presign && [ -f $(call PARTY_FILE,s3-reader) ]; then \
+	    set -a; . $(call PARTY_FILE,s3-reader); set +a; fi; \
+	  trust=(); if [ -n "$${CLAIMCHECK_ALLOWED_PRODUCERS:-}" ] && $(BIN) consume --help | grep -q -- --allowed-producers; then \
+	    trust=(--allowed-producers "$$CLAIMCHECK_ALLOWED_PRODUCERS"); fi; \
+	  $(BIN) consume --recipient $(RECIPIENT_ID) "$${trust[@]}" $(if $(OUT_DIR),--out-dir $(OUT_DIR))
 
 # Coordinator: make coordinator [DB=sqlite:PATH|postgresql://...] [ONCE=1] [METRICS_ADDR=127.0.0.1:9464]
 # [ARGS="--batch-size 1000 ..."]; make status [POINTER_ID=uuid] [JSON=1].
-# Until `make up` creates per-party users (issue 9 item 1) every party runs as the administrator of .local/env,
-# so the coordinator believes store records and every recipient's acks from that user (DESIGN.md §9).
+# It runs as the coordinator party and believes store records only from CLAIMCHECK_PRODUCER_USERS and each
+# recipient's acks only from its user in CLAIMCHECK_RECIPIENT_USERS (.local/env.coordinator; DESIGN.md §9).
+# Without per-party settings every party is the administrator of .local/env, and so is the mapping.
 coordinator: cli ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 METRICS_ADDR=host:port ARGS=...]
-	@$(LOAD_ENV) u=$$(printf '%s' "$${AMQP_URL%%,*}" | sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#'); \
-	  $(BIN) coordinator --producer-users "$$u" --recipient-users "*=$$u" \
+	@$(call LOAD_PARTY_ENV,coordinator) \
+	  u=$$(printf '%s' "$${AMQP_URL%%,*}" | sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#'); \
+	  $(BIN) coordinator --producer-users "$${CLAIMCHECK_PRODUCER_USERS:-$$u}" --recipient-users "$${CLAIMCHECK_RECIPIENT_USERS:-*=$$u}" \
 	  $(if $(DB),--db $(DB)) $(if $(filter 1,$(ONCE)),--once) \
 	  $(if $(METRICS_ADDR),--metrics-addr $(METRICS_ADDR)) $(ARGS)
 

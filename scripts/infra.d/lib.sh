@@ -412,7 +412,8 @@ ensure_rmq_user() {
   log "rabbitmq: setting up user ${CFG[AMQP_USER]}"
   local u="${CFG[AMQP_USER]}"
   {
-    rmqctl add_user "$u" "${CFG[AMQP_PASSWORD]}" || rmqctl change_password "$u" "${CFG[AMQP_PASSWORD]}"
+    # rabbitmqctl reads the password from stdin when it is not an argument (not on any command line)
+    rmqctl add_user "$u" <<<"${CFG[AMQP_PASSWORD]}" || rmqctl change_password "$u" <<<"${CFG[AMQP_PASSWORD]}"
     rmqctl set_user_tags "$u" administrator
     rmqctl set_permissions -p / "$u" '.*' '.*' '.*'
   } >>"$RMQ_DIR/log/startup.log" 2>&1 || die "rabbitmq user setup failed; see $RMQ_DIR/log/startup.log"
@@ -597,6 +598,7 @@ cmd_up() {
   save_config
 
   if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg + need_prom + need_cluster == 0 )); then
+    ensure_parties
     write_env "$want_pg"
     log "everything is already up ($(elapsed "$t0") s); settings in $ENV_FILE"
     return 0
@@ -663,6 +665,7 @@ cmd_up() {
     log "prometheus: ready at $(prometheus_url), scraping ${CFG[COORD_METRICS_ADDR]} and 127.0.0.1:${CFG[PROM_PORT]} ($(elapsed "$tm") s)"
   fi
 
+  ensure_parties s3
   write_env "$want_pg"
   log "all up in $(elapsed "$t0") s; settings in $ENV_FILE"
 }
@@ -1048,7 +1051,7 @@ cl_up() {
   if [ "$(cl_mgmt_get 1 /api/whoami)" != 200 ]; then
     local u="${CFG[AMQP_USER]}"
     log "cluster: setting up user $u"
-    { clctl 1 add_user "$u" "${CFG[AMQP_PASSWORD]}" || clctl 1 change_password "$u" "${CFG[AMQP_PASSWORD]}"
+    { clctl 1 add_user "$u" <<<"${CFG[AMQP_PASSWORD]}" || clctl 1 change_password "$u" <<<"${CFG[AMQP_PASSWORD]}"
       clctl 1 set_user_tags "$u" administrator
       clctl 1 set_permissions -p / "$u" '.*' '.*' '.*'
     } >>"$CL_DIR/r1/log/startup.log" 2>&1 || die "cluster user setup failed; see $CL_DIR/r1/log/startup.log"

@@ -2,7 +2,8 @@
 # e2e: the `make demo` path (scripts/demo) on a small input of real files made here: mixed sizes, an empty
 # file, spaces and non-ASCII names, nested dirs. Needs the local servers (`make up`) and the built CLI.
 # Asserts the demo's last line reports the exact file and byte counts, 3 recipients, 3 copies of each
-# payload verified, every object deleted and none leaked.
+# payload verified, every object deleted and none leaked; that every party ran as its own broker user, and,
+# with a binary that presigns (`produce --no-presign` exists), that no recipient held S3 keys.
 set -euo pipefail
 root=${1:?usage: demo_test.sh REPO_ROOT CLAIMCHECK_BINARY}
 bin=${2:?usage: demo_test.sh REPO_ROOT CLAIMCHECK_BINARY}
@@ -31,6 +32,10 @@ last=$(tail -n 1 "$out")
 expected_verified=$(( (files + 2) * 3 ))
 expected_deleted=$(( files + 2 ))
 re="^demo: OK files=${files} bytes=${bytes} recipients=3 verified=${expected_verified} deleted=${expected_deleted} leaked=0 elapsed=[0-9]+s$"
+grep -q '^demo: parties: .* each as its own broker user' "$out" || { echo "FAIL: the demo did not run each party as its own user"; exit 1; }
+if "$bin" produce --help 2>/dev/null | grep -q -- --no-presign; then
+  grep -q "recipients' environments hold no S3 keys" "$out" || { echo "FAIL: recipients were not shown to run without S3 keys"; exit 1; }
+fi
 if [[ "$last" =~ $re ]]; then
   echo "PASS: $last"
 else
