@@ -283,6 +283,21 @@ Result<void> validate_bucket_name(std::string_view b) {
   return ok();
 }
 
+Result<void> validate_pointer_url(std::string_view url) {
+  if (!url.starts_with("http://") && !url.starts_with("https://")) {
+    return field_error("url", "must start with http:// or https://");
+  }
+  if (url.size() > kMaxUrlBytes) return field_error("url", "must be at most 4096 bytes");
+  for (char c : url) {
+    if (c <= 0x20 || c >= 0x7f) return field_error("url", "must be printable ASCII without spaces");
+  }
+  const auto q = url.find('?');
+  if (q == std::string_view::npos || url.find("X-Amz-Signature=", q) == std::string_view::npos) {
+    return field_error("url", "must be a SigV4 presigned URL (no X-Amz-Signature in its query)");
+  }
+  return ok();
+}
+
 Result<void> validate_pointer_id(std::string_view id) {
   if (!is_uuid(id)) return field_error("pointer_id", "must be a lowercase UUID (8-4-4-4-12 hex)");
   return ok();
@@ -304,6 +319,7 @@ Result<void> validate(const Pointer& p, const ValidationLimits& limits) {
   CC_TRY_VOID(check_times(p.created_at, p.expires_at));
   CC_TRY_VOID(check_producer_id(p.producer_id));
   if (p.name) CC_TRY_VOID(validate_relative_name(*p.name));
+  if (p.url) CC_TRY_VOID(validate_pointer_url(*p.url));
   return ok();
 }
 
@@ -380,6 +396,7 @@ std::string to_json(const Pointer& p) {
       j["name_b64"] = base64_encode(*p.name);  // lossless: the exact bytes (docs/protocol.md "Names")
     }
   }
+  if (p.url) j["url"] = *p.url;
   return dump(j);
 }
 
@@ -466,6 +483,8 @@ Result<Pointer> parse_pointer(std::string_view text, const ValidationLimits& lim
   p.producer_id = std::move(*producer);
   CC_TRY(name, read_name(o));
   p.name = std::move(*name);
+  CC_TRY(url, get_string(o, "url", false));
+  p.url = std::move(*url);
   CC_TRY_VOID(validate(p, limits));
   return p;
 }

@@ -51,7 +51,7 @@ void S3Options::add_to(CLI::App& app) {
       ->capture_default_str();
 }
 
-Result<void> S3Options::finalize() {
+Result<void> S3Options::finalize(bool keys_required) {
   if (!secret_key_file.empty() && secret_key_flag->count() == 0) {
     CC_TRY(key, read_secret_file(secret_key_file));
     config.secret_key = std::move(*key);
@@ -62,6 +62,9 @@ Result<void> S3Options::finalize() {
   if (config.endpoint.empty())
     return fail(ErrorCode::InvalidArgument, "config", "no S3 endpoint: set --s3-endpoint or S3_ENDPOINT (run `make up` for local servers)");
   if (bucket.empty()) return fail(ErrorCode::InvalidArgument, "config", "no bucket: set --bucket or S3_BUCKET");
+  if (keys_required && !config.has_credentials())
+    return fail(ErrorCode::InvalidArgument, "config",
+                "no S3 keys: set --s3-access-key and --s3-secret-key[-file] (or S3_ACCESS_KEY, S3_SECRET_KEY)");
   return config.validate();
 }
 

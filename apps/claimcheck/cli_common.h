@@ -45,8 +45,9 @@ struct S3Options {
   bool virtual_hosted = false;
   /// Registers the flags on `app`, pre-filled from the environment.
   void add_to(CLI::App& app);
-  /// Fills config from the parsed flags. Errors: InvalidArgument (bad size, missing endpoint or bucket).
-  Result<void> finalize();
+  /// Fills config from the parsed flags. Errors: InvalidArgument (bad size, missing endpoint or bucket;
+  /// no access/secret key when `keys_required` — only a consumer may run without, on presigned urls).
+  Result<void> finalize(bool keys_required = true);
 };
 
 /// AMQP flags (--amqp-url, comma-separated failover list; --amqp-password-file; --heartbeat).

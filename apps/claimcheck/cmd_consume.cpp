@@ -2,7 +2,9 @@
 //
 // S3 403 policy: a 403 is not a 404. Each 403 is logged as an error and the delivery is requeued after a
 // back-off; after --max-403 consecutive 403 answers the consumer exits with code 3 (credentials problem)
-// so that a supervisor notices, instead of dead-lettering good messages.
+// so that a supervisor notices, instead of dead-lettering good messages. Without S3 keys (downloads through
+// presigned urls) a 403 for an expired url or an altered signature is dead-lettered instead: that url can
+// never work again.
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -52,8 +54,11 @@ struct ConsumeCmd {
   int run() {
     log.apply();
     install_signal_handlers();
-    auto fin = s3.finalize();
+    auto fin = s3.finalize(/*keys_required=*/false);  // a recipient without keys uses presigned urls
     if (!fin) return usage_error(fin.error());
+    if (!s3.config.has_credentials())
+      spdlog::info("consume: no S3 keys: downloading through each pointer's presigned url, only from {}",
+                   s3.config.endpoint);
     auto afin = amqp.finalize();
     if (!afin) return usage_error(afin.error());
     if (recipient.empty())

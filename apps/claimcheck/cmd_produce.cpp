@@ -15,6 +15,15 @@ namespace claimcheck::cli {
 
 namespace {
 
+/// The example pointer as printed: its presigned url is a bearer token for the object, so only the part
+/// before the query (host and key) is shown.
+std::string printable_pointer(const std::string& json) {
+  auto p = parse_pointer(json, {});
+  if (!p || !p->url) return json;
+  p->url = p->url->substr(0, p->url->find('?')) + "?<presigned, query not shown>";
+  return to_json(*p);
+}
+
 struct ProduceCmd {
   S3Options s3;
   AmqpOptions amqp;
@@ -34,6 +43,7 @@ struct ProduceCmd {
   std::string key_prefix = "claimcheck";
   std::string producer_id;
   bool verify = false;
+  bool no_presign = false;
   bool del = false;
   int concurrency = 4;
   std::uint64_t seed = 0;
@@ -71,6 +81,7 @@ struct ProduceCmd {
       cfg.producer_id = std::string(host[0] ? host : "producer") + "-" + std::to_string(getpid());
     }
     cfg.verify = verify;
+    cfg.presign = !no_presign;
     cfg.storage_check = del;
     cfg.concurrency = concurrency;
 
@@ -139,7 +150,7 @@ struct ProduceCmd {
     std::printf("produce: raw %s, stored %s, %.2fs, %.1f msg/s, %.1f MiB/s\n", format_bytes(rep->bytes_raw).c_str(),
                 format_bytes(rep->bytes_stored).c_str(), secs, static_cast<double>(rep->succeeded) / secs,
                 static_cast<double>(rep->bytes_raw) / (1024.0 * 1024.0) / secs);
-    if (example) std::printf("produce: example pointer: %s\n", example->pointer_json.c_str());
+    if (example) std::printf("produce: example pointer: %s\n", printable_pointer(example->pointer_json).c_str());
     for (const auto& o : rep->outcomes)
       if (!o.ok) std::fprintf(stderr, "produce: FAILED %s: %s\n", o.label.c_str(), o.error.c_str());
     std::fflush(stdout);
@@ -184,6 +195,9 @@ void register_produce(CLI::App& app, RunFn& run) {
       ->capture_default_str();
   sub->add_option("--producer-id", cmd->producer_id, "producer id in pointers (default hostname-pid)");
   sub->add_flag("--verify", cmd->verify, "read each object back and check SHA-256 before publishing");
+  sub->add_flag("--no-presign", cmd->no_presign,
+                "publish pointers without a presigned `url` (then every recipient needs S3 keys); by default "
+                "each pointer carries one, valid for min(--ttl, 7 days)");
   sub->add_flag("--delete", cmd->del,
                 "storage round trip only: upload (and --verify), then delete each object; publishes no store "
                 "record and no pointer (only the coordinator deletes objects recipients were told about)");

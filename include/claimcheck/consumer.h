@@ -68,12 +68,17 @@ enum class FailureKind {
 
 /// Classifies `e`: origin "io" (the handler's own files) → Local, except InvalidArgument / DataLoss (a name
 /// the handler refuses: symlinked component, not a directory) → Permanent. Other origins: DataLoss,
-/// NotFound, InvalidArgument, Internal → Permanent; PermissionDenied → Denied; the rest → Transient.
+/// NotFound, InvalidArgument, Internal → Permanent; PermissionDenied → Denied, except a presigned url S3
+/// refused for good (detail_code s3::kPresignedUrlExpired or s3::kPresignedUrlRejected) → Permanent; the
+/// rest → Transient.
 /// Thread-safe, never fails.
 [[nodiscard]] FailureKind classify_failure(const Error& e) noexcept;
 
 /// Settings of one Consumer. Plain data; only the CLI fills it from flags and env.
 ///
+/// - `s3`: with keys (S3Config::has_credentials) objects are fetched with GetObject and a pointer's `url`
+///   is ignored; without keys (a recipient with no S3 rights, DESIGN.md §9) only through the pointer's
+///   presigned `url`, and only when it names `s3.endpoint`'s scheme, host and port.
 /// - `recipient`: this recipient's id (validate_recipient_id); consumes `names.queue_prefix + recipient`.
 /// - `prefetch`: deliveries in flight (1..65535). `concurrency`: worker threads, each with its own S3Client.
 /// - `limits`: pointer validation (allowed buckets, size caps); the raw size cap also bounds decompression.
@@ -143,6 +148,9 @@ struct ConsumeReport {
 /// - otherwise parse_pointer(limits). Invalid (each field rule, bucket not allowed, size over the caps),
 ///   or this recipient not in `recipients` → dead-letter WITHOUT any S3 call.
 /// - GET streamed into DecodingSink (SHA-256, raw size, decompression) → handler sink; size_stored checked.
+///   Without S3 keys the GET is S3Client::get_presigned(pointer.url): no url, a url for another host or
+///   object, an expired url (403 after X-Amz-Date + X-Amz-Expires) or one S3 refuses as altered (403
+///   SignatureDoesNotMatch) → dead-letter, the first two without any S3 call.
 /// - success → publish s3-ack-v1 `processed` to ack_exchange/ack_routing_key (mandatory, confirmed) →
 ///   basic.ack. The ack's message_id is "pointer_id:recipient".
 /// - permanent failure (DataLoss, 404 NotFound, handler refusal, unsafe name) → publish a copy to `dlx`

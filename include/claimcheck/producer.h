@@ -43,6 +43,10 @@ struct PayloadInput {
 ///   Otherwise a payload with raw size `<= inline_threshold` travels inline (`inline-v1`, no S3, no
 ///   coordinator) and a larger one is offloaded. Byte length, not characters. At most 16 MiB.
 /// - `ttl`: expires_at = created_at + ttl (≥ 1 s).
+/// - `presign`: put into every pointer a SigV4 presigned GET `url` of its object, signed with `s3`'s keys,
+///   valid for min(ttl, 7 days) from created_at, so recipients without S3 keys can download it (DESIGN.md
+///   §9). A ttl above 7 days is allowed but logged as a warning once by create(): such recipients can
+///   download only within the first 7 days.
 /// - `producer_id`: written into every pointer and store record.
 /// - `verify`: read each object back (GET) and compare SHA-256 and size before publishing.
 /// - `storage_check`: a storage round trip only (the reference demo's `DELETE=1`): upload, [verify], then
@@ -64,6 +68,7 @@ struct ProducerConfig {
   int level = 1;
   std::uint64_t inline_threshold = 0;
   std::chrono::seconds ttl{7 * 24 * 3600};
+  bool presign = true;
   std::string producer_id;
   bool verify = false;
   bool storage_check = false;

@@ -51,6 +51,8 @@ inline constexpr std::size_t kMaxMessageBytes = 1024 * 1024;
 inline constexpr std::size_t kMaxKeyBytes = 1024;
 /// Longest `name` accepted, in bytes.
 inline constexpr std::size_t kMaxNameBytes = 4096;
+/// Longest pointer `url` accepted, in bytes.
+inline constexpr std::size_t kMaxUrlBytes = 4096;
 
 /// Limits applied while parsing messages (consumer/coordinator configuration).
 struct ValidationLimits {
@@ -82,6 +84,9 @@ struct Pointer {
   std::optional<std::string> name;                ///< original relative path, raw bytes (validate_relative_name
                                                   ///< rules); travels as `name` when valid UTF-8, else as
                                                   ///< `name_b64` (base64 of the bytes), so it round-trips
+  std::optional<std::string> url;                 ///< SigV4 presigned GET of bucket/key (validate_pointer_url
+                                                  ///< rules), valid until expires_at at the latest and at
+                                                  ///< most 7 days: lets a recipient without S3 keys download
 
   /// created_at as RFC 3339 (millisecond precision, "Z").
   [[nodiscard]] std::string created_at_rfc3339() const { return format_rfc3339(created_at); }
@@ -208,6 +213,10 @@ std::string ack_message_id(std::string_view pointer_id, std::string_view recipie
 /// S3 bucket rule (AWS naming rules): 3..63 chars of [a-z0-9.-], starts and ends with a letter or digit,
 /// no "..", not formatted like an IPv4 address. Errors: InvalidArgument "field 'bucket': <rule>".
 [[nodiscard]] Result<void> validate_bucket_name(std::string_view bucket);
+/// Pointer `url` rule (format only; the recipient also checks host and path against its S3 endpoint):
+/// `http://` or `https://`, at most kMaxUrlBytes, printable ASCII without space, a query containing
+/// `X-Amz-Signature=`. Errors: InvalidArgument "field 'url': <rule>" (never repeating the URL).
+[[nodiscard]] Result<void> validate_pointer_url(std::string_view url);
 /// pointer_id rule: canonical lowercase UUID 8-4-4-4-12 hex. Errors: InvalidArgument
 /// "field 'pointer_id': <rule>".
 [[nodiscard]] Result<void> validate_pointer_id(std::string_view id);

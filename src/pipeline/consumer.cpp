@@ -215,7 +215,7 @@ class ConsumeWorker {
     };
     SizeCheck sc(*dec, static_cast<std::uint64_t>(p.size_stored));
     AbortableSink as(sc, abort_);
-    auto g = s3_.get_object(p.bucket, p.key, as);
+    auto g = fetch(p, as);
     if (!g) {
       if (g.error().code == ErrorCode::NotFound && g.error().origin != "io") {
         JobResult r;
@@ -230,6 +230,18 @@ class ConsumeWorker {
     r.size_raw = dec->size_raw();
     r.size_stored = sc.seen_;
     return r;
+  }
+
+  // With S3 keys: GetObject (a pointer's url is ignored: the keys are this recipient's own rights). Without:
+  // the pointer's presigned url, only from the configured endpoint (S3Client::get_presigned checks it).
+  Result<s3::ObjectInfo> fetch(const Pointer& p, ByteSink& out) {
+    if (cfg_.s3.has_credentials()) return s3_.get_object(p.bucket, p.key, out);
+    if (!p.url) {
+      return fail(ErrorCode::InvalidArgument, "consume",
+                  "pointer has no 'url' and this consumer has no S3 keys: give the consumer keys, or let the "
+                  "producer presign (it does unless --no-presign)");
+    }
+    return s3_.get_presigned(*p.url, p.bucket, p.key, out);
   }
 
   JobResult handle_inline(const Job& j) {
@@ -346,7 +358,12 @@ FailureKind classify_failure(const Error& e) noexcept {
     case ErrorCode::NotFound:
     case ErrorCode::InvalidArgument:
     case ErrorCode::Internal: return FailureKind::Permanent;
-    case ErrorCode::PermissionDenied: return FailureKind::Denied;
+    case ErrorCode::PermissionDenied:
+      // A presigned url that expired or whose signature S3 refuses never works again: dead-letter it.
+      if (e.detail_code == s3::kPresignedUrlExpired || e.detail_code == s3::kPresignedUrlRejected) {
+        return FailureKind::Permanent;
+      }
+      return FailureKind::Denied;
     default: return FailureKind::Transient;  // Unavailable, Aborted, FailedPrecondition (object changed)
   }
 }

@@ -75,6 +75,7 @@ Result<void> CoordinatorConfig::validate() const {
   if (!bucket.empty()) CC_TRY_VOID(validate_bucket_name(bucket));
   CC_TRY_VOID(amqp.validate());
   CC_TRY_VOID(s3.validate());
+  if (!s3.has_credentials()) return bad("s3: the coordinator needs S3 keys (it deletes objects)");
   CC_TRY_VOID(db.validate());
   return ok();
 }

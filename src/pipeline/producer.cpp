@@ -20,6 +20,7 @@
 #include "claimcheck/amqp/work_queue.h"
 #include "claimcheck/file_io.h"
 #include "claimcheck/protocol.h"
+#include "claimcheck/s3/presign.h"
 #include "claimcheck/util.h"
 #include "pipeline/produce_jobs.h"
 
@@ -125,6 +126,7 @@ Result<void> ProducerConfig::validate() const {
   if (concurrency < 1 || concurrency > 64) return config_error("concurrency: must be 1..64");
   if (publish_timeout <= std::chrono::milliseconds(0)) return config_error("publish_timeout: must be > 0");
   CC_TRY_VOID(s3.validate());
+  if (!s3.has_credentials()) return config_error("s3: the producer needs S3 keys (access key and secret key)");
   CC_TRY_VOID(amqp.validate());
   return ok();
 }
@@ -132,6 +134,9 @@ Result<void> ProducerConfig::validate() const {
 Result<Producer> Producer::create(ProducerConfig cfg) {
   if (cfg.producer_id.empty()) cfg.producer_id = hostname_pid_fallback();
   CC_TRY_VOID(cfg.validate());
+  if (cfg.presign && cfg.ttl > s3::kMaxPresignExpiry)
+    spdlog::warn("produce: ttl is above 7 days but presigned urls last at most 7 days: recipients without S3 keys "
+                 "can download only within 7 days; a TTL above 7 days needs recipients with keys");
   return Producer(std::move(cfg));
 }
 
@@ -288,6 +293,11 @@ class ProduceWorker {
     p.expires_at = created + cfg_.ttl;
     p.producer_id = cfg_.producer_id;
     if (!in.name.empty()) p.name = in.name;
+    if (cfg_.presign) {  // for recipients without S3 keys; valid until expires_at, at most 7 days
+      auto url = s3::presign_get(cfg_.s3, cfg_.bucket, key, std::min(cfg_.ttl, s3::kMaxPresignExpiry), created);
+      if (!url) return cleanup_fail(url.error());
+      p.url = std::move(*url);
+    }
     if (auto v = validate(p); !v) return cleanup_fail(v.error());
     r.kind = WorkerResult::Kind::Offloaded;
     spdlog::debug("produce: stored {} ({} raw, {} stored) as {}/{}", in.label, r.size_raw, r.size_stored,

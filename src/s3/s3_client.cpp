@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include "claimcheck/s3/presign.h"
+#include "claimcheck/util.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {
@@ -90,6 +92,7 @@ struct Exchange {
   std::vector<std::string> headers;  // "Name: value"; x-amz-content-sha256 added by perform()
   std::span<const std::byte> body;   // PUT/POST body
   std::string body_sha256;           // hex; computed from body when empty
+  std::string presigned_url;         // GET a presigned URL as is: no SigV4 of ours, no x-amz-content-sha256
   // Streaming download (GET): bytes go to sink while the response status is 2xx.
   ByteSink* sink = nullptr;
   std::uint64_t skip = 0;   // bytes to drop from the start of this response (server ignored Range)
@@ -237,14 +240,18 @@ struct S3Client::Impl {
     ex.upload_pos = 0;
     ex.body_overflow = false;
 
-    const std::string url = detail::build_url(ep, cfg.path_style, ex.bucket, ex.key, ex.query);
+    const bool presigned = !ex.presigned_url.empty();
+    const std::string url =
+        presigned ? ex.presigned_url : detail::build_url(ep, cfg.path_style, ex.bucket, ex.key, ex.query);
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, cfg.proxy.c_str());  // "" = no proxy, ignore env
-    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.c_str());
-    curl_easy_setopt(c, CURLOPT_USERNAME, cfg.access_key.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, cfg.secret_key.c_str());
+    if (!presigned) {  // a presigned URL carries its signature in the query
+      curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.c_str());
+      curl_easy_setopt(c, CURLOPT_USERNAME, cfg.access_key.c_str());
+      curl_easy_setopt(c, CURLOPT_PASSWORD, cfg.secret_key.c_str());
+    }
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg.connect_timeout.count()));
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg.request_timeout.count()));
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -287,8 +294,9 @@ struct S3Client::Impl {
     curl_slist* raw = nullptr;
     for (const auto& h : ex.headers) raw = curl_slist_append(raw, h.c_str());
     // libcurl 7.88 does not add x-amz-content-sha256 itself and RGW requires it (INFRA-NOTES.md).
+    // A presigned URL signs only `host`: an unsigned x-amz-* header would make S3 refuse it.
     const std::string sha = "x-amz-content-sha256: " + ex.body_sha256;
-    raw = curl_slist_append(raw, sha.c_str());
+    if (!presigned) raw = curl_slist_append(raw, sha.c_str());
     SlistPtr headers(raw);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
 
@@ -298,6 +306,10 @@ struct S3Client::Impl {
   /// Runs `ex` with retries. On success (2xx) returns ok; otherwise the mapped error.
   /// `before_attempt(attempt)` adjusts headers for resumable GETs.
   Result<void> execute(Exchange& ex, const std::function<void(Exchange&, int)>& before_attempt = {}) {
+    if (ex.presigned_url.empty() && !cfg.has_credentials()) {
+      return fail(ErrorCode::InvalidArgument, "config",
+                  ex.what() + ": no S3 credentials configured (this client can only GET presigned urls)");
+    }
     if (ex.body_sha256.empty()) ex.body_sha256 = detail::sha256_hex(ex.body);
     ++stats.requests;
     const int max = cfg.max_attempts;
@@ -470,6 +482,11 @@ struct S3Client::Impl {
     return ok();
   }
 
+  /// GET `ex` (bucket/key or presigned_url set) streamed into `out`, resuming from the next byte with Range
+  /// and If-Match after a retryable failure; get_object()'s contract.
+  Result<ObjectInfo> get_streamed(Exchange& ex, ByteSink& out,
+                                  std::optional<std::pair<std::uint64_t, std::uint64_t>> range);
+
   Result<ObjectInfo> head_object_impl(const std::string& bucket, const std::string& key) {
     Exchange ex;
     ex.method = "HEAD";
@@ -598,6 +615,36 @@ Result<ObjectInfo> S3Client::get_object(const std::string& bucket, const std::st
   ex.method = "GET";
   ex.bucket = bucket;
   ex.key = key;
+  return impl_->get_streamed(ex, out, range);
+}
+
+Result<ObjectInfo> S3Client::get_presigned(const std::string& url, const std::string& bucket, const std::string& key,
+                                           ByteSink& out) {
+  CC_TRY_VOID(impl_->check_target(bucket, key));
+  CC_TRY(parsed, parse_presigned_url(url));
+  CC_TRY_VOID(check_presigned_target(*parsed, impl_->cfg.endpoint, bucket, key));
+  spdlog::debug("s3 GET {}/{} via presigned url on {}:{}", bucket, key, parsed->host, parsed->port);
+  Exchange ex;
+  ex.method = "GET";
+  ex.bucket = bucket;
+  ex.key = key;
+  ex.presigned_url = url;
+  auto r = impl_->get_streamed(ex, out, std::nullopt);
+  if (r || r.error().http_status != 403) return r;
+  Error e = std::move(r).error();
+  if (std::chrono::system_clock::now() >= parsed->expires_at()) {
+    e.detail_code = std::string(kPresignedUrlExpired);
+    e.message = ex.what() + ": presigned url expired at " + format_rfc3339_seconds(parsed->expires_at()) +
+                " (S3 answered 403)";
+  } else if (e.detail_code == "SignatureDoesNotMatch") {
+    e.detail_code = std::string(kPresignedUrlRejected);
+    e.message += " (presigned url altered or signed with other credentials)";
+  }
+  return fail(std::move(e));
+}
+
+Result<ObjectInfo> S3Client::Impl::get_streamed(Exchange& ex, ByteSink& out,
+                                                std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
   ex.sink = &out;
   const std::uint64_t start = range ? range->first : 0;
   if (range) ex.limit = range->second - range->first + 1;
@@ -617,7 +664,7 @@ Result<ObjectInfo> S3Client::get_object(const std::string& bucket, const std::st
     }
     if (e.delivered > 0 && !etag.empty()) e.headers.push_back("If-Match: \"" + etag + "\"");
   };
-  auto r = impl_->execute(ex, before);
+  auto r = execute(ex, before);
   if (!r) {
     Error e = std::move(r).error();
     if (e.code == ErrorCode::FailedPrecondition && ex.delivered > 0) {
@@ -625,7 +672,7 @@ Result<ObjectInfo> S3Client::get_object(const std::string& bucket, const std::st
     }
     return fail(std::move(e));
   }
-  ObjectInfo info = impl_->info_from_headers(ex);
+  ObjectInfo info = info_from_headers(ex);
   CC_TRY_VOID(out.finish());
   return info;
 }

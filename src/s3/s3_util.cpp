@@ -1,6 +1,7 @@
 // Pure helpers of the S3 client: validation, URL building, hashing, dates, backoff.
 #include <curl/curl.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <array>
@@ -174,6 +175,18 @@ std::string build_url(const Endpoint& ep, bool path_style, std::string_view buck
   return url;
 }
 
+std::string hex_lower(std::string_view data) {
+  return to_hex(reinterpret_cast<const unsigned char*>(data.data()), data.size());
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out.data(), &len);
+  return std::string(reinterpret_cast<const char*>(out.data()), len);
+}
+
 std::string sha256_hex(std::span<const std::byte> data) {
   auto d = digest(EVP_sha256(), data);
   return to_hex(reinterpret_cast<const unsigned char*>(d.data()), d.size());
@@ -253,8 +266,10 @@ Result<void> S3Config::validate() const {
       return bad_cfg("s3 region: must match [A-Za-z0-9_-]+");
     }
   }
-  if (access_key.empty()) return bad_cfg("s3 access_key: empty");
-  if (secret_key.empty()) return bad_cfg("s3 secret_key: empty");
+  if (access_key.empty() != secret_key.empty()) {
+    return bad_cfg(std::string("s3 ") + (access_key.empty() ? "access_key" : "secret_key") +
+                   ": empty (give both keys, or neither for presigned GETs only)");
+  }
   if (connect_timeout.count() <= 0) return bad_cfg("s3 connect_timeout: must be > 0 ms");
   if (request_timeout.count() < 0) return bad_cfg("s3 request_timeout: must be >= 0 ms (0 = none)");
   if (stall_timeout.count() < 1000) return bad_cfg("s3 stall_timeout: must be >= 1000 ms");

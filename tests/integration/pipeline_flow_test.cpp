@@ -18,7 +18,9 @@
 #include "claimcheck/file_io.h"
 #include "claimcheck/producer.h"
 #include "claimcheck/protocol.h"
+#include "claimcheck/s3/presign.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/util.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
 
@@ -653,6 +655,85 @@ TEST_F(PipelineFlowTest, BadMessagesAreDeadLetteredWithReasonAndInvalidOnesMakeN
   EXPECT_FALSE(rejected.count(kOversizedId)) << "an oversized body is never parsed, not even for a rejected ack";
   (void)s3c->delete_object(bucket_, corrupted.key);
   (void)s3c->delete_object(bucket_, rep->outcomes[2].key);
+}
+
+// Recipients without S3 credentials (issue 9 item 3): the producer presigns each pointer's `url`; a consumer
+// with NO S3 keys downloads and verifies through it. An altered signature gets 403 from RGW and is
+// dead-lettered; a url for another host, or none at all, is dead-lettered without any request; an expired
+// url is dead-lettered naming its expiry.
+TEST_F(PipelineFlowTest, RecipientWithoutS3KeysDownloadsThroughThePresignedUrl) {
+  auto cfg = producer_config({"a"});
+  cfg.ttl = std::chrono::hours(1);
+  auto p = Producer::create(cfg);
+  ASSERT_TRUE(p.has_value()) << p.error().to_string();
+  const std::string data = random_bytes(3 * s3::kMiB + 5, 77);
+  PayloadInput in;
+  in.label = "presigned";
+  in.name = "presigned.bin";
+  in.open = [&data]() -> Result<std::unique_ptr<ByteSource>> {
+    return std::unique_ptr<ByteSource>(std::make_unique<MemorySource>(data));
+  };
+  auto rep = p->run({in});
+  ASSERT_TRUE(rep.has_value()) << rep.error().to_string();
+  ASSERT_EQ(rep->succeeded, 1u);
+  const ProduceOutcome& o = rep->outcomes[0];
+  auto pointer = parse_pointer(o.pointer_json, {});
+  ASSERT_TRUE(pointer.has_value());
+  ASSERT_TRUE(pointer->url.has_value()) << o.pointer_json;
+  auto parsed = s3::parse_presigned_url(*pointer->url);
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
+  EXPECT_LE(parsed->expires_at(), pointer->expires_at);
+  EXPECT_EQ(parsed->expires, std::chrono::seconds(3600));
+  ASSERT_EQ(drain(names_.queue_prefix + "a").size(), 1u);  // the producer's own copy; re-sent below
+
+  // The producer's pointer, then variants of it (same pointer_id, their own message_id).
+  std::string tampered = *pointer->url;
+  const auto sig = tampered.find("X-Amz-Signature=") + 16;
+  tampered[sig] = tampered[sig] == '0' ? '1' : '0';
+  s3::S3Config other = s3_;
+  other.endpoint = "http://127.0.0.2:9";
+  auto foreign = s3::presign_get(other, bucket_, o.key, std::chrono::seconds(600), utc_now());
+  auto expired = s3::presign_get(s3_, bucket_, o.key, std::chrono::seconds(60), utc_now() - std::chrono::hours(2));
+  ASSERT_TRUE(foreign.has_value() && expired.has_value());
+  std::map<std::string, std::optional<std::string>> cases{
+      {o.pointer_id, pointer->url}, {"case-tampered", tampered}, {"case-foreign", *foreign},
+      {"case-expired", *expired}, {"case-no-url", std::nullopt}};
+  for (const auto& [id, url] : cases) {
+    Pointer v = *pointer;
+    v.url = url;
+    amqp::Message m;
+    m.body = to_json(v);
+    m.type = std::string(kSchemaPointer);
+    m.message_id = id;
+    ASSERT_TRUE(admin_->publish(names_.msg_exchange, "a", m, true).has_value());
+  }
+  ASSERT_TRUE(admin_->wait_confirms(std::chrono::seconds(10)).has_value());
+
+  auto cc = consumer_config("a");
+  cc.s3.access_key.clear();
+  cc.s3.secret_key.clear();
+  cc.sink_factory = out_dir_sink_factory(work_ / "out-a");
+  cc.max_messages = cases.size();
+  auto reports = run_consumers({cc});
+  EXPECT_EQ(reports[0].processed, 1u);
+  EXPECT_EQ(reports[0].dead_lettered, cases.size() - 1);
+  EXPECT_EQ(reports[0].s3_requests, 3u) << "the foreign and the url-less pointer must make no request";
+  EXPECT_TRUE(slurp(work_ / "out-a" / "presigned.bin") == data);
+
+  std::map<std::string, std::string> reasons;
+  for (const auto& env : drain(names_.dead_queue)) {
+    reasons[env.message.message_id] = env.message.headers.at(std::string(kHeaderError));
+  }
+  EXPECT_NE(reasons["case-tampered"].find(s3::kPresignedUrlRejected), std::string::npos) << reasons["case-tampered"];
+  EXPECT_NE(reasons["case-tampered"].find("403"), std::string::npos) << reasons["case-tampered"];
+  EXPECT_NE(reasons["case-foreign"].find("not at the configured S3 endpoint"), std::string::npos)
+      << reasons["case-foreign"];
+  EXPECT_NE(reasons["case-expired"].find("presigned url expired at"), std::string::npos) << reasons["case-expired"];
+  EXPECT_NE(reasons["case-no-url"].find("has no 'url'"), std::string::npos) << reasons["case-no-url"];
+  for (const auto& [id, reason] : reasons) EXPECT_EQ(reason.find("X-Amz-Signature"), std::string::npos) << id;
+  auto c = s3::S3Client::create(s3_);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->delete_object(bucket_, o.key).has_value());
 }
 
 }  // namespace

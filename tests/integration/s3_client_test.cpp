@@ -11,7 +11,9 @@
 #include <chrono>
 #include <thread>
 
+#include "claimcheck/s3/presign.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/util.h"
 #include "s3_test_util.h"
 
 using namespace claimcheck;
@@ -492,4 +494,83 @@ TEST_F(S3ClientIT, LifecycleMergeKeepsExistingRule) {
   ASSERT_EQ(rules->size(), 2U);
   EXPECT_EQ(find("claimcheck-expire").expiration_days, 3);
   EXPECT_EQ(find("pre-existing").expiration_days, 30);
+}
+
+namespace {
+
+/// `url` with one character of its X-Amz-Signature changed.
+std::string tamper_signature(std::string url) {
+  const auto at = url.find("X-Amz-Signature=") + 16;
+  url[at] = url[at] == '0' ? '1' : '0';
+  return url;
+}
+
+}  // namespace
+
+// Recipients without S3 keys (issue 9 item 3): a keyless client downloads through a presigned URL signed
+// with the owner's keys; RGW refuses an altered one and an expired one; another host is never contacted.
+TEST_F(S3ClientIT, PresignedGetWorksWithoutKeysAndIsRefusedWhenAlteredExpiredOrForeign) {
+  const std::string key = prefix_ + "presigned.bin";
+  const std::uint64_t size = 6 * kMiB + 17;  // several chunks
+  PatternSource src(size);
+  ASSERT_TRUE(c().put_object(bucket_, key, src));
+  auto url = presign_get(cfg_, bucket_, key, 300s, std::chrono::system_clock::now());
+  ASSERT_TRUE(url) << url.error().to_string();
+
+  S3Config keyless = cfg_;
+  keyless.access_key.clear();
+  keyless.secret_key.clear();
+  auto anon = S3Client::create(keyless);
+  ASSERT_TRUE(anon) << anon.error().to_string();
+
+  PatternCheckSink sink;
+  auto got = anon->get_presigned(*url, bucket_, key, sink);
+  ASSERT_TRUE(got) << got.error().to_string();
+  EXPECT_EQ(got->size, size);
+  EXPECT_EQ(sink.count(), size);
+  EXPECT_EQ(sink.mismatches(), 0u);
+
+  // Without keys nothing else works, and nothing is sent.
+  StringSink plain;
+  auto refused = anon->get_object(bucket_, key, plain);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::InvalidArgument);
+
+  StringSink t;
+  auto tampered = anon->get_presigned(tamper_signature(*url), bucket_, key, t);
+  ASSERT_FALSE(tampered);
+  EXPECT_EQ(tampered.error().http_status, 403);
+  EXPECT_EQ(tampered.error().detail_code, kPresignedUrlRejected) << tampered.error().to_string();
+  EXPECT_TRUE(t.data().empty());
+
+  const auto signed_at = std::chrono::system_clock::now() - 2h;
+  auto old = presign_get(cfg_, bucket_, key, 60s, signed_at);
+  ASSERT_TRUE(old);
+  StringSink e;
+  auto expired = anon->get_presigned(*old, bucket_, key, e);
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().detail_code, kPresignedUrlExpired) << expired.error().to_string();
+  EXPECT_NE(expired.error().message.find("presigned url expired at " + format_rfc3339_seconds(
+                                              std::chrono::floor<std::chrono::seconds>(signed_at) + 60s)),
+            std::string::npos)
+      << expired.error().message;
+
+  const auto before = anon->stats().requests;
+  S3Config other = cfg_;
+  other.endpoint = "http://127.0.0.2:1";
+  auto foreign_url = presign_get(other, bucket_, key, 300s, std::chrono::system_clock::now());
+  ASSERT_TRUE(foreign_url);
+  StringSink f;
+  auto foreign = anon->get_presigned(*foreign_url, bucket_, key, f);
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().code, ErrorCode::InvalidArgument);
+  EXPECT_NE(foreign.error().message.find("not at the configured S3 endpoint"), std::string::npos);
+  auto other_key = anon->get_presigned(*url, bucket_, prefix_ + "other.bin", f);
+  ASSERT_FALSE(other_key);
+  EXPECT_EQ(other_key.error().code, ErrorCode::InvalidArgument);
+  EXPECT_EQ(anon->stats().requests, before) << "a refused url must not be requested";
+  // No error names the signature.
+  for (const auto* err : {&tampered.error(), &expired.error(), &foreign.error()}) {
+    EXPECT_EQ(err->to_string().find("X-Amz-Signature"), std::string::npos) << err->to_string();
+  }
 }

@@ -51,7 +51,7 @@ bool same(const cc::Pointer& a, const cc::Pointer& b) {
          a.content_type == b.content_type && a.size_raw == b.size_raw && a.size_stored == b.size_stored &&
          a.sha256 == b.sha256 && a.recipients == b.recipients && a.recipients_total == b.recipients_total &&
          a.created_at == b.created_at && a.expires_at == b.expires_at && a.producer_id == b.producer_id &&
-         a.name == b.name;
+         a.name == b.name && a.url == b.url;
 }
 
 }  // namespace
@@ -127,6 +127,44 @@ TEST(Protocol, NameB64RulesNamingTheField) {
   json escape = j;
   escape["name_b64"] = cc::base64_encode("../\xff");
   EXPECT_EQ(err_of(escape), "field 'name': must not contain a '..' path component");
+}
+
+TEST(Protocol, PointerUrlRoundTripsAndIsOptionalButStrict) {
+  const std::string url =
+      "http://127.0.0.1:7480/claimcheck/k.zst?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20240501T120000Z"
+      "&X-Amz-Expires=604800&X-Amz-SignedHeaders=host&X-Amz-Signature=" + std::string(64, 'a');
+  cc::Pointer p = sample_pointer();
+  p.url = url;
+  auto back = cc::parse_pointer(cc::to_json(p), {});
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(back->url, url);
+  const json without = json::parse(cc::to_json(sample_pointer()));
+  EXPECT_FALSE(without.contains("url"));
+  EXPECT_FALSE(cc::parse_pointer(without.dump(), {})->url.has_value());
+
+  json j = json::parse(cc::to_json(p));
+  auto err_of = [&](const json& v) {
+    auto r = cc::parse_pointer(v.dump(), {});
+    return r.has_value() ? std::string("accepted") : r.error().message;
+  };
+  auto with_url = [&](json v) {
+    j["url"] = std::move(v);
+    return err_of(j);
+  };
+  EXPECT_EQ(with_url(42), "field 'url': must be a string");
+  EXPECT_EQ(with_url("ftp://h/k?X-Amz-Signature=1"), "field 'url': must start with http:// or https://");
+  EXPECT_EQ(with_url("file:///etc/passwd"), "field 'url': must start with http:// or https://");
+  EXPECT_EQ(with_url(url + std::string(4096, 'a')), "field 'url': must be at most 4096 bytes");
+  EXPECT_EQ(with_url("http://h/k?X-Amz-Signature=1 2"), "field 'url': must be printable ASCII without spaces");
+  EXPECT_EQ(with_url("http://h/k\n?X-Amz-Signature=1\n"), "field 'url': must be printable ASCII without spaces");
+  EXPECT_EQ(with_url("https://h/k?X-Amz-Date=1"),
+            "field 'url': must be a SigV4 presigned URL (no X-Amz-Signature in its query)");
+  EXPECT_EQ(with_url("https://h/X-Amz-Signature=1"),
+            "field 'url': must be a SigV4 presigned URL (no X-Amz-Signature in its query)");
+  EXPECT_EQ(with_url("https://h/k?X-Amz-Signature=1"), "accepted");
+  cc::Pointer bad = sample_pointer();
+  bad.url = "http://h/no-signature";
+  EXPECT_FALSE(cc::validate(bad));
 }
 
 TEST(Validators, Utf8) {

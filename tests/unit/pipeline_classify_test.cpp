@@ -27,6 +27,16 @@ TEST(ClassifyFailure, S3AndOtherOrigins) {
   auto e403 = cc::make_error(ErrorCode::PermissionDenied, "s3", "Access Denied", "AccessDenied");
   e403.http_status = 403;
   EXPECT_EQ(cc::classify_failure(e403), FailureKind::Denied);
+  // A presigned url S3 refuses for good is dead-lettered, not requeued as a credentials problem.
+  for (auto code : {cc::s3::kPresignedUrlExpired, cc::s3::kPresignedUrlRejected}) {
+    auto e = cc::make_error(ErrorCode::PermissionDenied, "s3", "presigned url", std::string(code));
+    e.http_status = 403;
+    EXPECT_EQ(cc::classify_failure(e), FailureKind::Permanent) << code;
+  }
+  EXPECT_EQ(cc::classify_failure(cc::make_error(ErrorCode::PermissionDenied, "s3", "x", "SignatureDoesNotMatch")),
+            FailureKind::Denied);  // with the recipient's own keys: a credentials problem
+  EXPECT_EQ(cc::classify_failure(cc::make_error(ErrorCode::InvalidArgument, "s3", "presigned url points at ...")),
+            FailureKind::Permanent);
   EXPECT_EQ(cc::classify_failure(cc::make_error(ErrorCode::NotFound, "s3", "NoSuchKey")), FailureKind::Permanent);
   EXPECT_EQ(cc::classify_failure(cc::make_error(ErrorCode::DataLoss, "codec", "sha256 mismatch")), FailureKind::Permanent);
   EXPECT_EQ(cc::classify_failure(cc::make_error(ErrorCode::Unavailable, "curl", "timeout")), FailureKind::Transient);

@@ -28,7 +28,9 @@ inline constexpr std::uint64_t kMiB = 1024ULL * 1024ULL;
 ///
 /// - `endpoint`: `http://host:port` or `https://host:port` (no path, no query); a trailing `/` is ignored.
 /// - `region`: SigV4 signing region (`us-east-1` for RGW/MinIO defaults).
-/// - `access_key` / `secret_key`: SigV4 credentials; the secret never appears in logs or errors.
+/// - `access_key` / `secret_key`: SigV4 credentials; the secret never appears in logs or errors. Both empty
+///   = no credentials: the client can then only download presigned URLs (get_presigned(); a recipient
+///   without S3 rights, DESIGN.md §9) and every other operation fails with InvalidArgument.
 /// - `path_style`: true → `endpoint/bucket/key`; false → virtual-hosted `scheme://bucket.host:port/key`.
 /// - `ca_bundle`: PEM file of trusted CAs for https (empty = system default); `verify_tls` = false disables
 ///   peer and host verification (tests only).
@@ -57,10 +59,21 @@ struct S3Config {
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
 
-  /// Checks every field. Errors: InvalidArgument (origin "config") naming the field and the rule.
-  /// Never mentions the secret's value. Thread-safe (const).
+  /// Checks every field (access and secret key: both or neither). Errors: InvalidArgument (origin
+  /// "config") naming the field and the rule. Never mentions the secret's value. Thread-safe (const).
   [[nodiscard]] Result<void> validate() const;
+
+  /// True when an access key and a secret key are set (signed requests possible). Thread-safe (const).
+  [[nodiscard]] bool has_credentials() const noexcept { return !access_key.empty() && !secret_key.empty(); }
 };
+
+/// detail_code of the error get_presigned() returns for a 403 on a URL whose X-Amz-Date + X-Amz-Expires
+/// has passed (code PermissionDenied, message "presigned url expired at <RFC 3339>"): permanent.
+inline constexpr std::string_view kPresignedUrlExpired = "PresignedUrlExpired";
+/// detail_code of the error get_presigned() returns when S3 answers 403 SignatureDoesNotMatch to a
+/// presigned URL (code PermissionDenied): the URL was altered or signed with other credentials, so no
+/// retry with the same URL can succeed; permanent.
+inline constexpr std::string_view kPresignedUrlRejected = "PresignedUrlRejected";
 
 /// Options of a PutObject.
 ///
@@ -184,6 +197,17 @@ class S3Client {
   /// errors as returned by the sink (not retried).
   [[nodiscard]] Result<ObjectInfo> get_object(const std::string& bucket, const std::string& key, ByteSink& out,
                                               std::optional<std::pair<std::uint64_t, std::uint64_t>> range = {});
+
+  /// Streams the object behind a SigV4 presigned GET `url` (presign.h) to `out`, like get_object() (same
+  /// chunks, the same one retry loop, resume with Range + If-Match, the same error mapping), sending no
+  /// credentials of its own: works on a client without keys. Before any request the URL must pass
+  /// parse_presigned_url() and check_presigned_target() against this client's endpoint and `bucket/key`
+  /// (never an arbitrary host) → else InvalidArgument. A 403 on a URL whose expiry has passed →
+  /// PermissionDenied with detail_code kPresignedUrlExpired; 403 SignatureDoesNotMatch →
+  /// kPresignedUrlRejected; other 403s as get_object(). Errors and logs name bucket/key and host, never
+  /// the URL's query (it holds the signature).
+  [[nodiscard]] Result<ObjectInfo> get_presigned(const std::string& url, const std::string& bucket,
+                                                 const std::string& key, ByteSink& out);
 
   /// HeadObject. Errors: NotFound (404; HEAD has no body, detail_code "NotFound"), PermissionDenied (403).
   [[nodiscard]] Result<ObjectInfo> head_object(const std::string& bucket, const std::string& key);
