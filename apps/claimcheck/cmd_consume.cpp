@@ -43,6 +43,8 @@ struct ConsumeCmd {
   int concurrency = 4;
   std::string out_dir;
   std::string state_dir;
+  std::string allowed_producers = "producer";
+  bool accept_any_producer = false;
   std::string allowed_buckets;
   std::string max_size = "8GiB";
   std::uint64_t max_messages = 0;
@@ -98,6 +100,10 @@ struct ConsumeCmd {
     cfg.max_permission_denied = max_403;
     cfg.state_dir = state_dir.empty() ? default_state_dir(out_dir) : std::filesystem::path(state_dir);
     cfg.max_local_errors = max_local_errors;
+    if (!accept_any_producer) cfg.allowed_producers = split_comma_list(allowed_producers);
+    if (accept_any_producer)
+      spdlog::warn("consume: --accept-any-producer: any client that can publish to this queue can have files "
+                   "written here (compatibility mode)");
     auto cons = Consumer::create(std::move(cfg));
     if (!cons) return usage_error(cons.error());
     spdlog::info("consume: recipient {} via {}{}", recipient, redact_url(amqp.urls),
@@ -155,6 +161,14 @@ void register_consume(CLI::App& app, RunFn& run) {
                   "write each payload to DIR/<name> (or DIR/<pointer_id>) atomically: staged in DIR/.claimcheck-staging "
                   "(cleaned at start), renamed into place once verified, no symlink below DIR followed; without "
                   "it: verify and discard");
+  if (auto a = env_first({"CLAIMCHECK_ALLOWED_PRODUCERS"}); !a.empty()) cmd->allowed_producers = a;
+  sub->add_option("--allowed-producers", cmd->allowed_producers,
+                  "comma-separated broker users whose pointers are accepted (their AMQP user_id, which RabbitMQ "
+                  "verifies); others are dead-lettered [env CLAIMCHECK_ALLOWED_PRODUCERS]")
+      ->capture_default_str();
+  sub->add_flag("--accept-any-producer", cmd->accept_any_producer,
+                "compatibility: accept pointers from any sender, also without user_id (the reference demo's "
+                "producer); logs a warning at start");
   cmd->state_dir = env_first({"CLAIMCHECK_STATE_DIR"});
   sub->add_option("--state-dir", cmd->state_dir,
                   "directory of this recipient's journal of processed pointers (a redelivered pointer only re-sends "

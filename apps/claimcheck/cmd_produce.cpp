@@ -55,24 +55,48 @@ struct ProduceCmd {
     if (!fin) return usage_error(fin.error());
     auto afin = amqp.finalize();
     if (!afin) return usage_error(afin.error());
+    auto cfg = make_config();
+    if (!cfg) return usage_error(cfg.error());
+    auto inputs = make_inputs();
+    if (!inputs) return usage_error(inputs.error());
+    auto prod = Producer::create(std::move(*cfg));
+    if (!prod) return usage_error(prod.error());
+    const bool tty = isatty(STDERR_FILENO) == 1;
+    auto progress = [&](const ProduceProgress& p) {
+      if (!tty) return;
+      double secs = std::chrono::duration<double>(p.elapsed).count();
+      std::fprintf(stderr, "\rproduce: %zu/%zu done, %zu failed, %s, %.1fs   ", p.done, p.total, p.failed,
+                   format_bytes(p.bytes_raw).c_str(), secs);
+      std::fflush(stderr);
+    };
+    spdlog::info("produce: {} payload(s) → recipients {} via {} (codec {}, bucket {})", inputs->size(), recipients,
+                 redact_url(amqp.urls), codec, s3.bucket);
+    auto rep = prod->run(*inputs, [] { return stop_requested(); }, progress);
+    if (tty) std::fprintf(stderr, "\n");
+    if (!rep) {
+      spdlog::error("produce: {}", rep.error().to_string());
+      return exit_code_for(rep.error());
+    }
+    print_report(*rep);
+    if (rep->fatal) return exit_code_for(*rep->fatal);
+    if (rep->interrupted) return kExitInterrupted;
+    return rep->failed == 0 ? kExitOk : kExitFailed;
+  }
 
+  Result<ProducerConfig> make_config() const {
     ProducerConfig cfg;
     cfg.s3 = s3.config;
     cfg.amqp = amqp.config;
     cfg.names = amqp.names;
     cfg.bucket = s3.bucket;
     cfg.key_prefix = key_prefix;
-    cfg.recipients.clear();
     cfg.recipients = split_comma_list(recipients);
-    auto enc = parse_encoding(codec);
-    if (!enc) return usage_error(enc.error());
+    CC_TRY(enc, parse_encoding(codec));
     cfg.encoding = *enc;
     cfg.level = level;
-    auto thr = parse_size(inline_threshold);
-    if (!thr) return usage_error(thr.error());
+    CC_TRY(thr, parse_size(inline_threshold));
     cfg.inline_threshold = *thr;
-    auto t = parse_duration(ttl);
-    if (!t) return usage_error(t.error());
+    CC_TRY(t, parse_duration(ttl));
     cfg.ttl = *t;
     cfg.producer_id = producer_id;
     if (cfg.producer_id.empty()) {
@@ -84,79 +108,62 @@ struct ProduceCmd {
     cfg.presign = !no_presign;
     cfg.storage_check = del;
     cfg.concurrency = concurrency;
+    return cfg;
+  }
 
+  Result<std::vector<PayloadInput>> make_inputs() {
     std::vector<PayloadInput> inputs;
     for (const auto& p : positional) files.push_back(p);
     if (!msg_size.empty() || count > 0) {
-      if (msg_size.empty() || count == 0) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--msg-size and --count go together"));
+      if (msg_size.empty() || count == 0) return fail(ErrorCode::InvalidArgument, "config", "--msg-size and --count go together");
       // Every synthetic input is listed up front: bound the count (a negative --count wraps around to 2^64-1
       // in the unsigned option and used to abort the program in vector::reserve).
       constexpr std::uint64_t kMaxCount = 10'000'000;
       if (count > kMaxCount)
-        return usage_error(make_error(ErrorCode::InvalidArgument, "config",
-                                      "--count must be 1.." + std::to_string(kMaxCount)));
-      auto sz = parse_size(msg_size);
-      if (!sz) return usage_error(sz.error());
+        return fail(ErrorCode::InvalidArgument, "config", "--count must be 1.." + std::to_string(kMaxCount));
+      CC_TRY(sz, parse_size(msg_size));
       std::uint64_t s = seed ? seed : static_cast<std::uint64_t>(utc_now().time_since_epoch().count());
-      auto syn = synthetic_inputs(count, *sz, s, name_prefix);
-      for (auto& i : syn) inputs.push_back(std::move(i));
+      for (auto& i : synthetic_inputs(count, *sz, s, name_prefix)) inputs.push_back(std::move(i));
     }
+    const std::string stdin_name = name_prefix.empty() ? std::string() : name_prefix + "stdin";
     for (const auto& f : files) {
       if (f == "-") {
-        inputs.push_back(file_input("-", name_prefix.empty() ? std::string() : name_prefix + "stdin"));
+        inputs.push_back(file_input("-", stdin_name));
         continue;
       }
-      std::string base = std::filesystem::path(f).filename().string();
-      std::string name = name_prefix + base;
+      std::string name = name_prefix + std::filesystem::path(f).filename().string();
       if (!validate_relative_name(name)) name.clear();
       inputs.push_back(file_input(f, name));
     }
-    if (stdin_input) inputs.push_back(file_input("-", name_prefix.empty() ? std::string() : name_prefix + "stdin"));
+    if (stdin_input) inputs.push_back(file_input("-", stdin_name));
     for (const auto& d : dirs) {
-      auto di = directory_inputs(d, name_prefix);
-      if (!di) return usage_error(di.error());
+      CC_TRY(di, directory_inputs(d, name_prefix));
       for (auto& i : *di) inputs.push_back(std::move(i));
     }
     if (inputs.empty())
-      return usage_error(make_error(ErrorCode::InvalidArgument, "config",
-                                    "nothing to produce: give --msg-size/--count, --file, --dir or -"));
+      return fail(ErrorCode::InvalidArgument, "config", "nothing to produce: give --msg-size/--count, --file, --dir or -");
+    return inputs;
+  }
 
-    auto prod = Producer::create(std::move(cfg));
-    if (!prod) return usage_error(prod.error());
-    const bool tty = isatty(STDERR_FILENO) == 1;
-    auto progress = [&](const ProduceProgress& p) {
-      if (!tty) return;
-      double secs = std::chrono::duration<double>(p.elapsed).count();
-      std::fprintf(stderr, "\rproduce: %zu/%zu done, %zu failed, %s, %.1fs   ", p.done, p.total, p.failed,
-                   format_bytes(p.bytes_raw).c_str(), secs);
-      std::fflush(stderr);
-    };
-    spdlog::info("produce: {} payload(s) → recipients {} via {} (codec {}, bucket {})", inputs.size(), recipients,
-                 redact_url(amqp.urls), codec, s3.bucket);
-    auto rep = prod->run(inputs, [] { return stop_requested(); }, progress);
-    if (tty) std::fprintf(stderr, "\n");
-    if (!rep) {
-      spdlog::error("produce: {}", rep.error().to_string());
-      return exit_code_for(rep.error());
-    }
-    double secs = std::chrono::duration<double>(rep->elapsed).count();
+  void print_report(const ProduceReport& rep) const {
+    double secs = std::chrono::duration<double>(rep.elapsed).count();
     if (secs <= 0) secs = 1e-9;
     const ProduceOutcome* example = nullptr;
-    for (const auto& o : rep->outcomes)
-      if (o.ok && !o.pointer_json.empty()) { example = &o; break; }
-    std::printf("produce: %zu %s, %zu failed, %zu inline, %zu verified\n", rep->succeeded,
-                del ? "stored and deleted (storage check: nothing published)" : "published", rep->failed,
-                rep->inlined, rep->verified);
-    std::printf("produce: raw %s, stored %s, %.2fs, %.1f msg/s, %.1f MiB/s\n", format_bytes(rep->bytes_raw).c_str(),
-                format_bytes(rep->bytes_stored).c_str(), secs, static_cast<double>(rep->succeeded) / secs,
-                static_cast<double>(rep->bytes_raw) / (1024.0 * 1024.0) / secs);
+    for (const auto& o : rep.outcomes)
+      if (o.ok && !o.pointer_json.empty()) {
+        example = &o;
+        break;
+      }
+    std::printf("produce: %zu %s, %zu failed, %zu inline, %zu verified\n", rep.succeeded,
+                del ? "stored and deleted (storage check: nothing published)" : "published", rep.failed, rep.inlined,
+                rep.verified);
+    std::printf("produce: raw %s, stored %s, %.2fs, %.1f msg/s, %.1f MiB/s\n", format_bytes(rep.bytes_raw).c_str(),
+                format_bytes(rep.bytes_stored).c_str(), secs, static_cast<double>(rep.succeeded) / secs,
+                static_cast<double>(rep.bytes_raw) / (1024.0 * 1024.0) / secs);
     if (example) std::printf("produce: example pointer: %s\n", printable_pointer(example->pointer_json).c_str());
-    for (const auto& o : rep->outcomes)
+    for (const auto& o : rep.outcomes)
       if (!o.ok) std::fprintf(stderr, "produce: FAILED %s: %s\n", o.label.c_str(), o.error.c_str());
     std::fflush(stdout);
-    if (rep->fatal) return exit_code_for(*rep->fatal);
-    if (rep->interrupted) return kExitInterrupted;
-    return rep->failed == 0 ? kExitOk : kExitFailed;
   }
 
   static int usage_error(const Error& e) {

@@ -94,6 +94,10 @@ enum class FailureKind {
 ///   stops with that error (origin "io", naming the path; each delivery is requeued); 0 = never stop.
 /// - `settle_timeout`: on shutdown, how long to wait for in-flight work and confirms before closing
 ///   (what is unsettled then is redelivered by the broker).
+/// - `allowed_producers`: AMQP users (the `user_id` RabbitMQ verified, DESIGN.md §9) whose pointers and
+///   inline messages this recipient accepts; anything else is dead-lettered with the user named and no
+///   ack (a forged pointer must neither write a file nor touch the coordinator's count). Empty = any
+///   sender (compatibility with producers that set no user_id); the CLI's default is strict (`producer`).
 /// - `state_dir`: directory of this recipient's journal (`journal-<recipient>.db`, ConsumeJournal): the
 ///   idempotent receiver. Empty = no journal (a pointer redelivered after its handler ran — a crash
 ///   between the ack's confirm and basic.ack — is processed again). `inline_retention`: how long an
@@ -115,6 +119,7 @@ struct ConsumerConfig {
   std::chrono::milliseconds settle_timeout{30000};
   std::filesystem::path state_dir;
   std::chrono::seconds inline_retention{7 * 24 * 3600};
+  std::vector<std::string> allowed_producers;
 
   /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (origin "config").
   [[nodiscard]] Result<void> validate() const;

@@ -509,6 +509,8 @@ write_env() {
       echo "MINIO_ACCESS_KEY=${CFG[S3_ACCESS_KEY]}"
       echo "MINIO_SECRET_KEY=${CFG[S3_SECRET_KEY]}"
       echo "MINIO_BUCKET=${CFG[S3_BUCKET]}"
+      # The administrator's consumers (tests, tools) accept the pointers the administrator publishes.
+      echo "CLAIMCHECK_ALLOWED_PRODUCERS=${CFG[AMQP_USER]}"
       echo "RABBITMQ_MGMT_URL=http://127.0.0.1:${CFG[MGMT_PORT]}"
       echo "RABBITMQ_PROMETHEUS_URL=http://127.0.0.1:${CFG[PROM_PORT]}/metrics"
       if [ "$with_pg" = 1 ]; then echo "CLAIMCHECK_PG_DSN=$(pg_dsn)"; fi

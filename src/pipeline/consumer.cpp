@@ -579,6 +579,16 @@ class ConsumeRun {
     return true;
   }
 
+  // "" when the publisher of `m` may send to this recipient, else why not (DESIGN.md §9).
+  std::string sender_refused(const amqp::Message& m) const {
+    const auto& allowed = cfg_.allowed_producers;
+    if (allowed.empty() || std::find(allowed.begin(), allowed.end(), m.user_id) != allowed.end()) return {};
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ",") + a;
+    return "published by user '" + (m.user_id.empty() ? std::string("(none)") : m.user_id) +
+           "', not an allowed producer (allowed: " + list + ")";
+  }
+
   void dispatch(std::uint64_t token, std::optional<Pointer> p) {
     Job j;
     j.token = token;
@@ -598,6 +608,7 @@ class ConsumeRun {
     const std::uint64_t token = next_token_++;
     DeliveryState& d = inflight_[token];
     d.env = std::move(env);
+    if (auto why = sender_refused(d.env.message); !why.empty()) return dead_letter(token, why, false);
     if (d.env.message.type == kTypeInline) {
       d.inlined = true;
       if (!settle_if_known(token, d.env.message.message_id)) dispatch(token, std::nullopt);

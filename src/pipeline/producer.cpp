@@ -183,124 +183,132 @@ class ProduceWorker {
     return r;
   }
 
+  /// What one payload is while a worker stores it.
+  struct Job {
+    std::size_t index;
+    const PayloadInput& in;
+    std::string pointer_id;
+    Timestamp created;
+  };
+
   WorkerResult produce(std::size_t index) {
     const PayloadInput& in = inputs_[index];
     auto opened = in.open ? in.open() : Result<std::unique_ptr<ByteSource>>(
                                             fail(ErrorCode::Internal, "io", "input has no open function"));
     if (!opened) return failed(index, opened.error());
     std::unique_ptr<ByteSource> raw = std::move(*opened);
-
-    const std::string pointer_id = new_uuid_v4();
-    const Timestamp created = utc_now();
-
+    const Job job{index, in, new_uuid_v4(), utc_now()};
     // Inline decision: read up to threshold+1 raw bytes.
-    std::optional<PrefixSource> raw_prefixed;
-    ByteSource* raw_src = raw.get();
-    if (cfg_.inline_threshold > 0) {
-      auto pre = read_prefix(*raw, cfg_.inline_threshold + 1);
-      if (!pre) return failed(index, pre.error());
-      auto& [bytes, ended] = *pre;
-      if (ended && bytes.size() <= cfg_.inline_threshold) {
-        auto enc = encode_all(cfg_.encoding, bytes, cfg_.level);
-        if (!enc) return failed(index, enc.error());
-        WorkerResult r;
-        r.kind = WorkerResult::Kind::Inline;
-        r.index = index;
-        r.pointer.pointer_id = pointer_id;
-        r.pointer.encoding = cfg_.encoding;
-        r.pointer.content_type = in.content_type;
-        r.pointer.created_at = created;
-        if (!in.name.empty()) r.pointer.name = in.name;
-        r.size_raw = bytes.size();
-        r.size_stored = enc->size();
-        r.inline_sha = sha256_hex(*enc);
-        r.inline_body = std::move(*enc);
-        return r;
-      }
-      raw_prefixed.emplace(std::move(bytes), *raw);
-      raw_src = &*raw_prefixed;
-    }
+    if (cfg_.inline_threshold == 0) return offload(job, *raw);
+    auto pre = read_prefix(*raw, cfg_.inline_threshold + 1);
+    if (!pre) return failed(index, pre.error());
+    if (pre->second && pre->first.size() <= cfg_.inline_threshold) return inline_result(job, pre->first);
+    PrefixSource prefixed(std::move(pre->first), *raw);
+    return offload(job, prefixed);
+  }
 
-    EncodeOptions eo;
-    eo.encoding = cfg_.encoding;
-    eo.level = cfg_.level;
-    auto enc_r = EncodingSource::create(*raw_src, eo);
-    if (!enc_r) return failed(index, enc_r.error());
-    EncodingSource& enc = *enc_r;
+  WorkerResult inline_result(const Job& job, const std::string& bytes) {
+    auto enc = encode_all(cfg_.encoding, bytes, cfg_.level);
+    if (!enc) return failed(job.index, enc.error());
+    WorkerResult r;
+    r.kind = WorkerResult::Kind::Inline;
+    r.index = job.index;
+    r.pointer.pointer_id = job.pointer_id;
+    r.pointer.encoding = cfg_.encoding;
+    r.pointer.content_type = job.in.content_type;
+    r.pointer.created_at = job.created;
+    if (!job.in.name.empty()) r.pointer.name = job.in.name;
+    r.size_raw = bytes.size();
+    r.size_stored = enc->size();
+    r.inline_sha = sha256_hex(*enc);
+    r.inline_body = std::move(*enc);
+    return r;
+  }
 
-    const std::string key = make_object_key(cfg_.key_prefix, created, pointer_id, cfg_.encoding, in.key_ext);
+  // Encode the first part into memory: if the object fits in one part we know its SHA-256 before the PUT
+  // and store it as metadata; otherwise the buffered head is streamed first, then the rest. A failed
+  // multipart upload was aborted by the client; a failed single PUT stored nothing.
+  Result<void> put_encoded(const Job& job, const std::string& key, EncodingSource& enc) {
     s3::PutOptions po;
-    po.content_type = in.content_type;
+    po.content_type = job.in.content_type;
     if (cfg_.encoding != Encoding::Identity) po.content_encoding = std::string(to_string(cfg_.encoding));
     po.if_none_match = true;
-    po.metadata["pointer-id"] = pointer_id;
-
-    // Encode the first part into memory: if the object fits in one part we know its SHA-256 before the PUT
-    // and store it as metadata; otherwise the buffered head is streamed first, then the rest.
-    auto head = read_prefix(enc, s3_.config().part_size);
-    if (!head) return failed(index, head.error());
-    Result<s3::PutResult> put = fail(ErrorCode::Internal, "produce", "not attempted");
+    po.metadata["pointer-id"] = job.pointer_id;
+    CC_TRY(head, read_prefix(enc, s3_.config().part_size));
     if (head->second) {
       po.metadata["sha256"] = enc.sha256_hex();
       po.metadata["size-raw"] = std::to_string(enc.size_raw());
-      put = s3_.put_object(cfg_.bucket, key, std::string_view(head->first), po);
-    } else {
-      PrefixSource body(std::move(head->first), enc);
-      put = s3_.put_object(cfg_.bucket, key, body, po);
+      CC_TRY_VOID(s3_.put_object(cfg_.bucket, key, std::string_view(head->first), po));
+      return ok();
     }
-    if (!put) {
-      // A failed multipart upload was aborted by the client; a failed single PUT stored nothing.
-      return failed(index, put.error());
-    }
-    WorkerResult r;
-    r.index = index;
-    r.size_raw = enc.size_raw();
-    r.size_stored = enc.size_stored();
-    auto cleanup_fail = [&](const Error& e) {
-      WorkerResult f = failed(index, e);
-      f.object_stored = true;
-      auto d = s3_.delete_object(cfg_.bucket, key);
-      if (!d) spdlog::warn("produce: cleanup delete of {}/{} failed: {}", cfg_.bucket, key, d.error().to_string());
-      return f;
-    };
-    if (!enc.done()) return cleanup_fail(make_error(ErrorCode::Internal, "produce", "encoder did not reach end of stream"));
+    PrefixSource body(std::move(head->first), enc);
+    CC_TRY_VOID(s3_.put_object(cfg_.bucket, key, body, po));
+    return ok();
+  }
 
-    if (cfg_.verify) {
-      HashingSink hs;
-      auto g = s3_.get_object(cfg_.bucket, key, hs);
-      if (!g) return cleanup_fail(g.error());
-      if (hs.sha256_hex() != enc.sha256_hex() || hs.bytes() != enc.size_stored())
-        return cleanup_fail(make_error(ErrorCode::DataLoss, "produce",
-                                       "verify of " + key + ": read back " + std::to_string(hs.bytes()) +
-                                           " bytes sha256 " + hs.sha256_hex() + ", expected " +
-                                           std::to_string(enc.size_stored()) + " bytes sha256 " +
-                                           enc.sha256_hex()));
-      r.verified = true;
-    }
+  // --verify: reads the object back and compares SHA-256 and size.
+  Result<void> read_back(const std::string& key, const EncodingSource& enc) {
+    HashingSink hs;
+    CC_TRY_VOID(s3_.get_object(cfg_.bucket, key, hs));
+    if (hs.sha256_hex() == enc.sha256_hex() && hs.bytes() == enc.size_stored()) return ok();
+    return fail(ErrorCode::DataLoss, "produce",
+                "verify of " + key + ": read back " + std::to_string(hs.bytes()) + " bytes sha256 " + hs.sha256_hex() +
+                    ", expected " + std::to_string(enc.size_stored()) + " bytes sha256 " + enc.sha256_hex());
+  }
 
-    Pointer& p = r.pointer;
-    p.pointer_id = pointer_id;
+  Result<Pointer> pointer_for(const Job& job, const std::string& key, const EncodingSource& enc) {
+    Pointer p;
+    p.pointer_id = job.pointer_id;
     p.bucket = cfg_.bucket;
     p.key = key;
     p.encoding = cfg_.encoding;
-    p.content_type = in.content_type;
+    p.content_type = job.in.content_type;
     p.size_raw = static_cast<std::int64_t>(enc.size_raw());
     p.size_stored = static_cast<std::int64_t>(enc.size_stored());
     p.sha256 = enc.sha256_hex();
     p.recipients = cfg_.recipients;
     p.recipients_total = static_cast<std::int64_t>(cfg_.recipients.size());
-    p.created_at = created;
-    p.expires_at = created + cfg_.ttl;
+    p.created_at = job.created;
+    p.expires_at = job.created + cfg_.ttl;
     p.producer_id = cfg_.producer_id;
-    if (!in.name.empty()) p.name = in.name;
+    if (!job.in.name.empty()) p.name = job.in.name;
     if (cfg_.presign) {  // for recipients without S3 keys; valid until expires_at, at most 7 days
-      auto url = s3::presign_get(cfg_.s3, cfg_.bucket, key, std::min(cfg_.ttl, s3::kMaxPresignExpiry), created);
-      if (!url) return cleanup_fail(url.error());
+      CC_TRY(url, s3::presign_get(cfg_.s3, cfg_.bucket, key, std::min(cfg_.ttl, s3::kMaxPresignExpiry), job.created));
       p.url = std::move(*url);
     }
-    if (auto v = validate(p); !v) return cleanup_fail(v.error());
+    CC_TRY_VOID(validate(p));
+    return p;
+  }
+
+  WorkerResult offload(const Job& job, ByteSource& raw) {
+    EncodeOptions eo;
+    eo.encoding = cfg_.encoding;
+    eo.level = cfg_.level;
+    auto enc = EncodingSource::create(raw, eo);
+    if (!enc) return failed(job.index, enc.error());
+    const std::string key = make_object_key(cfg_.key_prefix, job.created, job.pointer_id, cfg_.encoding, job.in.key_ext);
+    if (auto put = put_encoded(job, key, *enc); !put) return failed(job.index, put.error());
+    WorkerResult r;
+    r.index = job.index;
+    r.size_raw = enc->size_raw();
+    r.size_stored = enc->size_stored();
+    auto cleanup_fail = [&](const Error& e) {  // stored, but no store record yet: nobody knows of it
+      WorkerResult f = failed(job.index, e);
+      f.object_stored = true;
+      auto d = s3_.delete_object(cfg_.bucket, key);
+      if (!d) spdlog::warn("produce: cleanup delete of {}/{} failed: {}", cfg_.bucket, key, d.error().to_string());
+      return f;
+    };
+    if (!enc->done()) return cleanup_fail(make_error(ErrorCode::Internal, "produce", "encoder did not reach end of stream"));
+    if (cfg_.verify) {
+      if (auto v = read_back(key, *enc); !v) return cleanup_fail(v.error());
+      r.verified = true;
+    }
+    auto p = pointer_for(job, key, *enc);
+    if (!p) return cleanup_fail(p.error());
+    r.pointer = std::move(*p);
     r.kind = WorkerResult::Kind::Offloaded;
-    spdlog::debug("produce: stored {} ({} raw, {} stored) as {}/{}", in.label, r.size_raw, r.size_stored,
+    spdlog::debug("produce: stored {} ({} raw, {} stored) as {}/{}", job.in.label, r.size_raw, r.size_stored,
                   cfg_.bucket, key);
     return r;
   }

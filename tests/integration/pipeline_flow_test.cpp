@@ -449,6 +449,36 @@ TEST_F(PipelineFlowTest, RedeliveredProcessedPointerOnlyResendsItsAck) {
   EXPECT_TRUE(drain(names_.dead_queue).empty());
 }
 
+// Issue 9: a recipient accepts pointers only from its allowed producers (by the AMQP user_id RabbitMQ
+// verified). A pointer published by another user — here the administrator — is dead-lettered naming the
+// user, writes nothing and sends no ack (a forged pointer must not touch the coordinator's count).
+TEST_F(PipelineFlowTest, PointerFromAUserNotAllowedIsDeadLetteredWithoutAck) {
+  auto p = Producer::create(producer_config({"a"}));
+  ASSERT_TRUE(p.has_value());
+  auto rep = p->run(synthetic_inputs(1, 2000, 9, "forged/"));
+  ASSERT_TRUE(rep.has_value() && rep->failed == 0u);
+  keys_.push_back(rep->outcomes[0].key);
+  auto cc = consumer_config("a");
+  cc.allowed_producers = {"producer"};
+  cc.sink_factory = out_dir_sink_factory(work_ / "out");
+  cc.max_messages = 1;
+  auto reports = run_consumers({cc});
+  EXPECT_EQ(reports[0].processed, 0u);
+  EXPECT_EQ(reports[0].dead_lettered, 1u);
+  EXPECT_EQ(reports[0].rejected, 0u);
+  EXPECT_EQ(reports[0].s3_requests, 0u);
+  EXPECT_FALSE(fs::exists(work_ / "out" / "forged" / "msg-1.json"));
+  auto dead = drain(names_.dead_queue);
+  ASSERT_EQ(dead.size(), 1u);
+  const std::string admin = amqp::url_user(amqp_.urls[0]);
+  EXPECT_EQ(dead[0].message.headers.at(std::string(kHeaderError)),
+            "published by user '" + admin + "', not an allowed producer (allowed: producer)");
+  for (const auto& env : drain(ack_tap_)) EXPECT_NE(env.message.type, kSchemaAck) << "no ack for a forged pointer";
+  auto s3c = s3::S3Client::create(s3_);
+  ASSERT_TRUE(s3c.has_value());
+  for (const auto& k : keys_) EXPECT_TRUE(s3c->delete_object(bucket_, k).has_value()) << k;
+}
+
 // An unreachable object store: each delivery is requeued, and each requeue counts towards the queue's
 // delivery limit (20). With a fixed retry delay the pointer reached the limit within seconds (about a
 // minute with the default 1 s) and the broker dead-lettered it; the delay now doubles per failure in a row.
