@@ -15,6 +15,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/consumer.h"
+#include "claimcheck/exec_handler.h"
 #include "claimcheck/file_io.h"
 #include "claimcheck/producer.h"
 #include "claimcheck/protocol.h"
@@ -764,6 +765,74 @@ TEST_F(PipelineFlowTest, StagedPartialOfAnotherVersionIsNotStitched) {
   EXPECT_EQ(reps[0].processed, 1u);
   EXPECT_EQ(reps[0].dead_lettered, 0u);
   EXPECT_TRUE(slurp(work_ / "out" / "changed.bin") == data);
+}
+
+// ---- issue 8 item 3: --exec through the consumer ----
+
+/// An exec handler running `script` (sh) with the payload on stdin; T is the test's work dir.
+SinkFactory exec_factory(const fs::path& work, const std::string& script, std::chrono::milliseconds timeout) {
+  ExecHandlerConfig ec;
+  ec.argv = {"/bin/sh", "-c", script};
+  ec.env = {"PATH=/usr/bin:/bin", "T=" + work.string()};
+  ec.staging_dir = work / "exec-staging";
+  ec.recipient = "a";
+  ec.timeout = timeout;
+  ec.kill_grace = std::chrono::milliseconds(200);
+  ec.retry.max_attempts = 1;
+  auto f = exec_sink_factory(std::move(ec));
+  EXPECT_TRUE(f.has_value()) << (f ? "" : f.error().to_string());
+  return f ? *f : SinkFactory{};
+}
+
+// A failing command (exit 1), then one killed by its timeout, are requeued — not dead-lettered — and the
+// redelivery replays the staged download (no second GET of the object); the command's successful run is
+// the only one that logged, once per pointer.
+TEST_F(PipelineFlowTest, ExecFailureAndTimeoutAreRequeuedAndRunOnceSuccessfully) {
+  const std::string data = random_bytes(300000, 8);
+  const ProduceOutcome o = produce_one(producer_config({"a"}), "exec.bin", data);
+  keys_.push_back(o.key);
+  auto cc = consumer_config("a");
+  cc.state_dir = work_ / "state";
+  cc.max_messages = 3;  // run 1: exit 1; run 2: timeout; run 3: success
+  cc.sink_factory = exec_factory(work_,
+                                 "n=$(cat \"$T/runs\" 2>/dev/null || echo 0); echo $((n+1)) > \"$T/runs\"; "
+                                 "if [ \"$n\" = 0 ]; then echo 'first fails' >&2; exit 1; fi; "
+                                 "if [ \"$n\" = 1 ]; then sleep 30; fi; "
+                                 "echo \"$CLAIMCHECK_POINTER_ID $(wc -c)\" >> \"$T/exec.log\"",
+                                 std::chrono::milliseconds(500));
+  auto reps = run_consumers({cc});
+  EXPECT_EQ(reps[0].processed, 1u);
+  EXPECT_EQ(reps[0].requeued, 2u);
+  EXPECT_EQ(reps[0].dead_lettered, 0u);
+  EXPECT_EQ(slurp(work_ / "exec.log"), o.pointer_id + " " + std::to_string(data.size()) + "\n");
+  EXPECT_EQ(reps[0].s3_requests, 1u) << "the redeliveries replayed the staged download";
+  EXPECT_TRUE(drain(names_.dead_queue).empty());
+}
+
+// A reject exit code dead-letters the pointer with the command's stderr and acks it `rejected`.
+TEST_F(PipelineFlowTest, ExecRejectCodeDeadLettersWithItsStderr) {
+  const ProduceOutcome o = produce_one(producer_config({"a"}), "reject.bin", random_bytes(1000, 9));
+  keys_.push_back(o.key);
+  auto cc = consumer_config("a");
+  cc.state_dir = work_ / "state";
+  cc.max_messages = 1;
+  cc.sink_factory = exec_factory(work_, "cat >/dev/null; echo \"no such customer in $CLAIMCHECK_NAME\" >&2; exit 65",
+                                 std::chrono::milliseconds(10000));
+  auto reps = run_consumers({cc});
+  EXPECT_EQ(reps[0].rejected, 1u);
+  auto dead = drain(names_.dead_queue);
+  ASSERT_EQ(dead.size(), 1u);
+  const std::string reason = dead[0].message.headers[std::string(kHeaderError)];
+  EXPECT_NE(reason.find("no such customer in reject.bin"), std::string::npos) << reason;
+  EXPECT_FALSE(fs::exists(work_ / "state" / "downloads-a" / (o.pointer_id + ".part")));
+  bool rejected_ack = false;
+  for (const auto& env : drain(ack_tap_)) {
+    if (env.message.type != kSchemaAck) continue;
+    auto a = parse_ack(env.message.body);
+    rejected_ack = rejected_ack || (a && a->status == AckStatus::Rejected && a->reason &&
+                                    a->reason->find("no such customer") != std::string::npos);
+  }
+  EXPECT_TRUE(rejected_ack);
 }
 
 }  // namespace
