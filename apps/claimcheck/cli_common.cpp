@@ -49,6 +49,21 @@ void S3Options::add_to(CLI::App& app) {
   g->add_option("--s3-ca-bundle", config.ca_bundle, "CA bundle file for https endpoints");
   g->add_option("--s3-part-size", part_size, "multipart upload part size (objects larger use multipart)")
       ->capture_default_str();
+  g->add_option("--s3-timeout", timeout,
+                "whole-request limit of small S3 requests (HEAD, DELETE, lists, small PUTs; 0 = none); transfers "
+                "have none: they are bounded by --s3-low-speed-*")
+      ->capture_default_str();
+  g->add_option("--s3-connect-timeout", connect_timeout, "TCP/TLS connect limit per attempt")->capture_default_str();
+  g->add_option("--s3-retries", config.max_attempts,
+                "attempts in a row without progress per S3 request (an attempt that received bytes resets the "
+                "count; a download resumes where it stopped)")
+      ->capture_default_str();
+  g->add_option("--s3-low-speed-time", low_speed_time,
+                "abort an S3 attempt that moves less than --s3-low-speed-limit for this long (whole seconds; "
+                "retried, resuming)")
+      ->capture_default_str();
+  g->add_option("--s3-low-speed-limit", low_speed_limit, "bytes/s below which an attempt counts as stalled")
+      ->capture_default_str();
 }
 
 Result<void> S3Options::finalize(bool keys_required) {
@@ -58,6 +73,21 @@ Result<void> S3Options::finalize(bool keys_required) {
   }
   CC_TRY(ps, parse_size(part_size));
   config.part_size = *ps;
+  auto millis = [](const char* flag, const std::string& v) -> Result<std::chrono::milliseconds> {
+    if (v == "0") return std::chrono::milliseconds(0);
+    auto d = parse_duration_millis(v);
+    if (!d) return fail(ErrorCode::InvalidArgument, "config", std::string(flag) + ": " + d.error().message);
+    return *d;
+  };
+  CC_TRY(rt, millis("--s3-timeout", timeout));
+  config.request_timeout = *rt;
+  CC_TRY(ct, millis("--s3-connect-timeout", connect_timeout));
+  config.connect_timeout = *ct;
+  CC_TRY(lt, millis("--s3-low-speed-time", low_speed_time));
+  config.stall_timeout = *lt;
+  CC_TRY(ll, parse_size(low_speed_limit));
+  if (*ll < 1 || *ll > UINT32_MAX) return fail(ErrorCode::InvalidArgument, "config", "--s3-low-speed-limit: 1 B/s .. 4 GiB/s");
+  config.low_speed_limit = static_cast<std::uint32_t>(*ll);
   config.path_style = !virtual_hosted;
   if (config.endpoint.empty())
     return fail(ErrorCode::InvalidArgument, "config", "no S3 endpoint: set --s3-endpoint or S3_ENDPOINT (run `make up` for local servers)");

@@ -34,7 +34,8 @@ std::string env_first(std::initializer_list<const char*> names);
 void disable_core_dumps() noexcept;
 
 /// S3 connection flags (--s3-endpoint, --s3-region, --s3-access-key, --s3-secret-key,
-/// --s3-secret-key-file, --bucket, --s3-virtual-hosted, --s3-ca-bundle, --s3-part-size).
+/// --s3-secret-key-file, --bucket, --s3-virtual-hosted, --s3-ca-bundle, --s3-part-size, --s3-timeout,
+/// --s3-connect-timeout, --s3-retries, --s3-low-speed-time, --s3-low-speed-limit).
 /// Env: S3_* with MINIO_* aliases, S3_SECRET_KEY_FILE.
 struct S3Options {
   s3::S3Config config;
@@ -42,6 +43,10 @@ struct S3Options {
   std::string secret_key_file;
   CLI::Option* secret_key_flag = nullptr;
   std::string part_size = "8MiB";
+  std::string timeout = "60s";          ///< --s3-timeout: whole-request bound of small requests
+  std::string connect_timeout = "5s";   ///< --s3-connect-timeout
+  std::string low_speed_time = "30s";   ///< --s3-low-speed-time: abort an attempt slower than the limit this long
+  std::string low_speed_limit = "1";    ///< --s3-low-speed-limit: bytes/s (size syntax)
   bool virtual_hosted = false;
   /// Registers the flags on `app`, pre-filled from the environment.
   void add_to(CLI::App& app);

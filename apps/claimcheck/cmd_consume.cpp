@@ -7,10 +7,15 @@
 // never work again.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <memory>
 
+extern char** environ;
+
 #include "claimcheck/consumer.h"
+#include "claimcheck/exec_handler.h"
 #include "claimcheck/out_dir.h"
 #include "claimcheck/util.h"
 #include "cli_common.h"
@@ -34,6 +39,32 @@ Result<unsigned> parse_file_mode(std::string_view text) {
   return v;
 }
 
+/// "65,66" → {65, 66}. Errors: InvalidArgument naming --reject-exit-codes.
+Result<std::vector<int>> parse_exit_codes(const std::string& text) {
+  std::vector<int> out;
+  for (const auto& item : split_comma_list(text)) {
+    int v = 0;
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (ec != std::errc() || p != item.data() + item.size() || v < 1 || v > 255)
+      return fail(ErrorCode::InvalidArgument, "config", "--reject-exit-codes '" + item + "': expected 1..255");
+    out.push_back(v);
+  }
+  return out;
+}
+
+/// This process's environment for the --exec command, without the secrets the consumer was given.
+std::vector<std::string> exec_environment() {
+  static constexpr std::string_view kSecret[] = {"S3_SECRET_KEY", "MINIO_SECRET_KEY", "AMQP_URL", "PGPASSWORD",
+                                                 "CLAIMCHECK_DB"};
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const auto name = entry.substr(0, entry.find('='));
+    if (std::find(std::begin(kSecret), std::end(kSecret), name) == std::end(kSecret)) env.emplace_back(entry);
+  }
+  return env;
+}
+
 struct ConsumeCmd {
   S3Options s3;
   AmqpOptions amqp;
@@ -52,6 +83,26 @@ struct ConsumeCmd {
   int max_403 = 5;
   int max_local_errors = 5;
   std::string file_mode = "0640";
+  std::string exec_cmd;
+  std::string reject_exit_codes = "65";
+  std::string exec_timeout = "10m";
+  int exec_attempts = 3;
+
+  /// --exec CMD → an exec handler (stdin mode, or file mode on top of `dir` when --out-dir is given).
+  Result<SinkFactory> exec_factory(std::shared_ptr<const OutDir> dir, const std::filesystem::path& state) const {
+    ExecHandlerConfig ec;
+    ec.argv = {"/bin/sh", "-c", exec_cmd};
+    ec.env = exec_environment();
+    ec.out_dir = std::move(dir);
+    ec.staging_dir = state / ("exec-staging-" + recipient);
+    ec.recipient = recipient;
+    CC_TRY(codes, parse_exit_codes(reject_exit_codes));
+    ec.reject_exit_codes = std::move(*codes);
+    CC_TRY(t, parse_duration_millis(exec_timeout));
+    ec.timeout = *t;
+    ec.retry.max_attempts = exec_attempts;
+    return exec_sink_factory(std::move(ec));
+  }
 
   int run() {
     log.apply();
@@ -80,6 +131,7 @@ struct ConsumeCmd {
     if (!ms) return usage_error(ms.error());
     cfg.limits.max_size_raw = static_cast<std::int64_t>(*ms);
     cfg.limits.max_size_stored = static_cast<std::int64_t>(*ms) + (static_cast<std::int64_t>(*ms) / 8) + 4096;
+    std::shared_ptr<const OutDir> out;
     if (!out_dir.empty()) {
       auto mode = parse_file_mode(file_mode);
       if (!mode) return usage_error(mode.error());
@@ -91,14 +143,20 @@ struct ConsumeCmd {
       if ((*dir)->stale_removed() > 0)
         spdlog::info("consume: removed {} stale temp file(s) from {}/{}", (*dir)->stale_removed(), out_dir,
                      kStagingDirName);
-      cfg.sink_factory = out_dir_sink_factory(std::shared_ptr<const OutDir>(std::move(*dir)));
+      out = std::shared_ptr<const OutDir>(std::move(*dir));
+      cfg.sink_factory = out_dir_sink_factory(out);
+    }
+    cfg.state_dir = state_dir.empty() ? default_state_dir(out_dir) : std::filesystem::path(state_dir);
+    if (!exec_cmd.empty()) {
+      auto f = exec_factory(out, cfg.state_dir);
+      if (!f) return usage_error(f.error());
+      cfg.sink_factory = std::move(*f);
     }
     cfg.max_messages = max_messages;
     auto idle = duration_from_seconds(idle_exit_s);
     if (!idle) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--idle-exit: " + idle.error().message));
     cfg.idle_exit = *idle;
     cfg.max_permission_denied = max_403;
-    cfg.state_dir = state_dir.empty() ? default_state_dir(out_dir) : std::filesystem::path(state_dir);
     cfg.max_local_errors = max_local_errors;
     if (!accept_any_producer) cfg.allowed_producers = split_comma_list(allowed_producers);
     if (accept_any_producer)
@@ -107,7 +165,7 @@ struct ConsumeCmd {
     auto cons = Consumer::create(std::move(cfg));
     if (!cons) return usage_error(cons.error());
     spdlog::info("consume: recipient {} via {}{}", recipient, redact_url(amqp.urls),
-                 out_dir.empty() ? std::string(" (verify and discard)") : " → " + out_dir);
+                 !exec_cmd.empty() ? " → exec" : out_dir.empty() ? std::string(" (verify and discard)") : " → " + out_dir);
     ConsumeReport rep;
     auto r = cons->run([] { return stop_requested(); }, &rep);
     double secs = std::chrono::duration<double>(rep.elapsed).count();
@@ -186,6 +244,20 @@ void register_consume(CLI::App& app, RunFn& run) {
       ->capture_default_str();
   sub->add_option("--file-mode", cmd->file_mode,
                   "permission bits (octal) of payload files written to --out-dir; the umask does not apply")
+      ->capture_default_str();
+  sub->add_option("--exec", cmd->exec_cmd,
+                  "run CMD (via /bin/sh -c) once per verified payload: the payload on its stdin (staged in the state "
+                  "dir first), or with --out-dir the written file's path in CLAIMCHECK_FILE; env CLAIMCHECK_POINTER_ID, "
+                  "_NAME, _SIZE_RAW, _SIZE_STORED, _CONTENT_TYPE, _PRODUCER_ID, _RECIPIENT (S3/AMQP secrets are removed "
+                  "from its environment). Exit 0 = processed; a --reject-exit-codes code = rejected (dead-lettered "
+                  "with its stderr tail); anything else = retried, then requeued");
+  sub->add_option("--reject-exit-codes", cmd->reject_exit_codes,
+                  "comma-separated exit codes of --exec that reject the payload")->capture_default_str();
+  sub->add_option("--exec-timeout", cmd->exec_timeout,
+                  "wall-clock limit of one --exec run (e.g. 30s, 10m); then SIGTERM/SIGKILL to its process group "
+                  "and retried")->capture_default_str();
+  sub->add_option("--exec-attempts", cmd->exec_attempts,
+                  "runs of --exec per delivery before it is requeued (failures and timeouts, with backoff)")
       ->capture_default_str();
   sub->callback([cmd, &run] { run = [cmd] { return cmd->run(); }; });
 }

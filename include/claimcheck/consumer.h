@@ -31,6 +31,8 @@ struct PayloadInfo {
   std::optional<std::string> name;  ///< already checked with validate_relative_name()
   std::string content_type;
   std::uint64_t size_raw = 0;
+  std::uint64_t size_stored = 0;    ///< bytes of the stored (encoded) object or inline body
+  std::string producer_id;          ///< the pointer's producer_id ("" for inline-v1)
   Encoding encoding = Encoding::Zstd;
   bool inlined = false;             ///< came as inline-v1
 };
@@ -67,10 +69,11 @@ enum class FailureKind {
 };
 
 /// Classifies `e`: origin "io" (the handler's own files) → Local, except InvalidArgument / DataLoss (a name
-/// the handler refuses: symlinked component, not a directory) → Permanent. Other origins: DataLoss,
-/// NotFound, InvalidArgument, Internal → Permanent; PermissionDenied → Denied, except a presigned url S3
-/// refused for good (detail_code s3::kPresignedUrlExpired or s3::kPresignedUrlRejected) → Permanent; the
-/// rest → Transient.
+/// the handler refuses: symlinked component, not a directory) → Permanent. Origin "exec" (the --exec
+/// command, exec_handler.h): InvalidArgument (a reject exit code) → Permanent, else Transient. Other
+/// origins: DataLoss, NotFound, InvalidArgument, Internal → Permanent; PermissionDenied → Denied, except a
+/// presigned url S3 refused for good (detail_code s3::kPresignedUrlExpired or s3::kPresignedUrlRejected) →
+/// Permanent; the rest → Transient.
 /// Thread-safe, never fails.
 [[nodiscard]] FailureKind classify_failure(const Error& e) noexcept;
 
@@ -102,6 +105,12 @@ enum class FailureKind {
 ///   idempotent receiver. Empty = no journal (a pointer redelivered after its handler ran — a crash
 ///   between the ack's confirm and basic.ack — is processed again). `inline_retention`: how long an
 ///   inline message id is kept in the journal (inline messages carry no expiry).
+///   With a state dir, downloads are staged (issue 8 item 5): the stored bytes go to
+///   `<state_dir>/downloads-<recipient>/<pointer_id>.part` (+ `.etag`), resumed with Range + If-Match
+///   across the S3 client's retries, requeues and restarts, and only the complete file is verified,
+///   decoded and handed to the handler; the files are removed once handled or refused. Staged files not
+///   touched for `staged_retention` are removed at start. Without a state dir the GET streams straight
+///   into the handler (resuming only within one delivery's retries).
 struct ConsumerConfig {
   s3::S3Config s3;
   amqp::AmqpConfig amqp;
@@ -120,6 +129,7 @@ struct ConsumerConfig {
   std::filesystem::path state_dir;
   std::chrono::seconds inline_retention{7 * 24 * 3600};
   std::vector<std::string> allowed_producers;
+  std::chrono::seconds staged_retention{7 * 24 * 3600};
 
   /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (origin "config").
   [[nodiscard]] Result<void> validate() const;

@@ -17,6 +17,7 @@
 #include "claimcheck/consume_journal.h"
 #include "claimcheck/file_io.h"
 #include "claimcheck/util.h"
+#include "pipeline/staged_download.h"
 
 namespace claimcheck {
 
@@ -25,6 +26,23 @@ namespace fs = std::filesystem;
 namespace {
 
 Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
+
+/// Forwards to the handler's sink and remembers whether the handler itself failed (for the reason's context).
+class HandlerSink : public ByteSink {
+ public:
+  explicit HandlerSink(ByteSink& inner) : inner_(&inner) {}
+  Result<void> write(std::span<const std::byte> data) override { return note(inner_->write(data)); }
+  Result<void> finish() override { return note(inner_->finish()); }
+  [[nodiscard]] bool failed() const noexcept { return failed_; }
+
+ private:
+  Result<void> note(Result<void> r) {
+    if (!r) failed_ = true;
+    return r;
+  }
+  ByteSink* inner_;
+  bool failed_ = false;
+};
 
 /// Forwards to an inner sink, failing with Unavailable ("interrupted") once `abort` is set.
 class AbortableSink : public ByteSink {
@@ -39,6 +57,30 @@ class AbortableSink : public ByteSink {
  private:
   ByteSink* inner_;
   const std::atomic<bool>* abort_;
+};
+
+/// Checks size_stored before the decoder finishes (so the handler never commits on a mismatch).
+class SizeCheckSink : public ByteSink {
+ public:
+  SizeCheckSink(ByteSink& inner, std::uint64_t expected) : inner_(&inner), expected_(expected) {}
+  Result<void> write(std::span<const std::byte> d) override {
+    seen_ += d.size();
+    if (seen_ > expected_)
+      return fail(ErrorCode::DataLoss, "consume", "object is larger than size_stored " + std::to_string(expected_));
+    return inner_->write(d);
+  }
+  Result<void> finish() override {
+    if (seen_ != expected_)
+      return fail(ErrorCode::DataLoss, "consume",
+                  "object has " + std::to_string(seen_) + " bytes, size_stored says " + std::to_string(expected_));
+    return inner_->finish();
+  }
+  [[nodiscard]] std::uint64_t seen() const noexcept { return seen_; }
+
+ private:
+  ByteSink* inner_;
+  std::uint64_t expected_;
+  std::uint64_t seen_ = 0;
 };
 
 struct Job {
@@ -174,74 +216,101 @@ class ConsumeWorker {
 
   std::uint64_t max_raw() const { return static_cast<std::uint64_t>(std::max<std::int64_t>(cfg_.limits.max_size_raw, 0)); }
 
-  JobResult handle_pointer(const Job& j) {
-    const Pointer& p = *j.pointer;
+  static PayloadInfo payload_info(const Pointer& p) {
     PayloadInfo info;
     info.pointer_id = p.pointer_id;
     info.name = p.name;
     info.content_type = p.content_type;
     info.size_raw = static_cast<std::uint64_t>(p.size_raw);
+    info.size_stored = static_cast<std::uint64_t>(p.size_stored);
+    info.producer_id = p.producer_id;
     info.encoding = p.encoding;
-    auto sink = cfg_.sink_factory(info);
-    if (!sink) return classify(sink.error(), "handler");
+    return info;
+  }
+
+  DecodeOptions decode_options(const Pointer& p) const {
     DecodeOptions dopt;
     dopt.encoding = p.encoding;
     dopt.expected_sha256 = p.sha256;
     dopt.expected_size_raw = static_cast<std::uint64_t>(p.size_raw);
     dopt.max_raw_bytes = max_raw();
-    auto dec = DecodingSink::create(**sink, dopt);
+    return dopt;
+  }
+
+  static JobResult get_failure(const Error& e, const Pointer& p) {
+    if (e.code == ErrorCode::NotFound && e.origin != "io") {
+      JobResult r;
+      r.kind = JobResult::Kind::Permanent;
+      r.reason = "object not found: " + e.to_string();
+      return r;
+    }
+    return classify(e, "get " + p.bucket + "/" + p.key);
+  }
+
+  JobResult handle_pointer(const Job& j) {
+    return cfg_.state_dir.empty() ? stream_pointer(*j.pointer) : staged_pointer(*j.pointer);
+  }
+
+  // No state dir: GET streamed straight through verification and decoding into the handler (resumes only
+  // within the S3 client's own retries).
+  JobResult stream_pointer(const Pointer& p) {
+    auto sink = cfg_.sink_factory(payload_info(p));
+    if (!sink) return classify(sink.error(), "handler");
+    HandlerSink hs(**sink);
+    auto dec = DecodingSink::create(hs, decode_options(p));
     if (!dec) return classify(dec.error(), "decoder");
     // Check size_stored before the decoder finishes (so the handler never commits on a mismatch).
-    class SizeCheck : public ByteSink {
-     public:
-      SizeCheck(ByteSink& inner, std::uint64_t expected) : inner_(&inner), expected_(expected) {}
-      Result<void> write(std::span<const std::byte> d) override {
-        seen_ += d.size();
-        if (seen_ > expected_)
-          return fail(ErrorCode::DataLoss, "consume", "object is larger than size_stored " + std::to_string(expected_));
-        return inner_->write(d);
-      }
-      Result<void> finish() override {
-        if (seen_ != expected_)
-          return fail(ErrorCode::DataLoss, "consume",
-                      "object has " + std::to_string(seen_) + " bytes, size_stored says " + std::to_string(expected_));
-        return inner_->finish();
-      }
-      std::uint64_t seen_ = 0;
-
-     private:
-      ByteSink* inner_;
-      std::uint64_t expected_;
-    };
-    SizeCheck sc(*dec, static_cast<std::uint64_t>(p.size_stored));
+    SizeCheckSink sc(*dec, static_cast<std::uint64_t>(p.size_stored));
     AbortableSink as(sc, abort_);
-    auto g = fetch(p, as);
-    if (!g) {
-      if (g.error().code == ErrorCode::NotFound && g.error().origin != "io") {
-        JobResult r;
-        r.kind = JobResult::Kind::Permanent;
-        r.reason = "object not found: " + g.error().to_string();
-        return r;
-      }
-      return classify(g.error(), "get " + p.bucket + "/" + p.key);
-    }
+    auto g = detail::get_pointer_object(s3_, p, as);
+    if (!g && hs.failed()) return classify(g.error(), "handler");
+    if (!g) return get_failure(g.error(), p);
     JobResult r;
     r.kind = JobResult::Kind::Processed;
     r.size_raw = dec->size_raw();
-    r.size_stored = sc.seen_;
+    r.size_stored = sc.seen();
     return r;
   }
 
-  // With S3 keys: GetObject (a pointer's url is ignored: the keys are this recipient's own rights). Without:
-  // the pointer's presigned url, only from the configured endpoint (S3Client::get_presigned checks it).
-  Result<s3::ObjectInfo> fetch(const Pointer& p, ByteSink& out) {
-    if (cfg_.s3.has_credentials()) return s3_.get_object(p.bucket, p.key, out);
-    if (!p.url) {
-      return fail(ErrorCode::InvalidArgument, "consume",
-                  "pointer has no 'url' and this consumer has no S3 keys: give the consumer keys, or let the "
-                  "producer presign (it does unless --no-presign)");
+  // With a state dir (issue 8 item 5): the stored bytes go to <state>/downloads-<recipient>/<id>.part,
+  // resumed across retries, requeues and restarts; only the complete file is verified, decoded and handed
+  // to the handler. Kept after transient failures (the redelivery continues), removed otherwise.
+  JobResult staged_pointer(const Pointer& p) {
+    auto d = detail::StagedDownload::open(cfg_.state_dir / ("downloads-" + cfg_.recipient), p.pointer_id);
+    if (!d) return classify(d.error(), "staging");
+    if (auto f = d->fetch(s3_, p, abort_); !f) {
+      JobResult r = get_failure(f.error(), p);
+      if (r.kind == JobResult::Kind::Permanent) return drop_staged(*d, std::move(r), f.error());
+      return r;
     }
-    return s3_.get_presigned(*p.url, p.bucket, p.key, out);
+    auto sink = cfg_.sink_factory(payload_info(p));
+    if (!sink) return classify(sink.error(), "handler");
+    HandlerSink hs(**sink);
+    auto dec = DecodingSink::create(hs, decode_options(p));
+    if (!dec) return classify(dec.error(), "decoder");
+    if (auto rp = d->replay(*dec); !rp) {
+      JobResult r = classify(rp.error(), hs.failed() ? "handler" : "verify " + p.bucket + "/" + p.key);
+      if (r.kind == JobResult::Kind::Permanent) return drop_staged(*d, std::move(r), rp.error());
+      return r;
+    }
+    d->remove();
+    JobResult r;
+    r.kind = JobResult::Kind::Processed;
+    r.size_raw = dec->size_raw();
+    r.size_stored = static_cast<std::uint64_t>(p.size_stored);
+    return r;
+  }
+
+  // A permanent failure removes the staged bytes. An integrity failure of bytes partly staged by an earlier
+  // delivery may be the partial file's fault: that one is retried once from byte 0, not dead-lettered.
+  static JobResult drop_staged(detail::StagedDownload& d, JobResult r, const Error& e) {
+    d.remove();
+    if (e.code == ErrorCode::DataLoss && d.resumed_from() > 0) {
+      r.kind = JobResult::Kind::Transient;
+      r.reason += " (the download had resumed at byte " + std::to_string(d.resumed_from()) +
+                  ": downloading again from byte 0)";
+    }
+    return r;
   }
 
   JobResult handle_inline(const Job& j) {
@@ -283,6 +352,7 @@ class ConsumeWorker {
     }
     info.content_type = j.env.message.content_type;
     info.size_raw = *size;
+    info.size_stored = j.env.message.body.size();
     info.encoding = *enc;
     info.inlined = true;
     if (!info.name && !is_uuid(info.pointer_id)) return bad("message_id must be a UUID when no name is given");
@@ -353,6 +423,8 @@ FailureKind classify_failure(const Error& e) noexcept {
     if (e.code == ErrorCode::InvalidArgument || e.code == ErrorCode::DataLoss) return FailureKind::Permanent;
     return FailureKind::Local;
   }
+  if (e.origin == "exec")  // the --exec command: its reject codes are refusals, anything else is retried
+    return e.code == ErrorCode::InvalidArgument ? FailureKind::Permanent : FailureKind::Transient;
   switch (e.code) {
     case ErrorCode::DataLoss:
     case ErrorCode::NotFound:
@@ -735,6 +807,7 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
     auto j = ConsumeJournal::open(cfg_.state_dir / ("journal-" + cfg_.recipient + ".db"));
     if (!j) return failed_start(j.error());
     journal = std::move(*j);
+    (void)detail::prune_staged_downloads(cfg_.state_dir / ("downloads-" + cfg_.recipient), cfg_.staged_retention);
   }
   std::vector<s3::S3Client> clients;
   for (int i = 0; i < cfg_.concurrency; ++i) {

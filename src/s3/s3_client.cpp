@@ -100,6 +100,7 @@ struct Exchange {
   std::uint64_t delivered = 0;       // bytes delivered to the sink so far (over all attempts)
   std::uint64_t resume_from = 0;     // absolute offset this attempt asked for
   bool skip_decided = false;
+  const std::function<Result<void>(const ObjectInfo&)>* on_response = nullptr;  // GetOptions::on_response
   std::optional<Error> sink_error;   // sink failure or inconsistent response: returned, never retried
   // Response of the current attempt.
   long status = 0;
@@ -123,6 +124,23 @@ struct Exchange {
 };
 
 namespace {
+
+/// The object's properties from the response headers of `ex`.
+ObjectInfo info_from_headers(const Exchange& ex) {
+  ObjectInfo info;
+  info.etag = detail::unquote_etag(ex.header("etag"));
+  info.content_type = ex.header("content-type");
+  info.content_encoding = ex.header("content-encoding");
+  info.last_modified = detail::parse_http_date(ex.header("last-modified"));
+  info.size = parse_u64(ex.header("content-length"));
+  if (auto cr = ex.header("content-range"); !cr.empty()) {  // "bytes a-b/total"
+    if (auto slash = cr.rfind('/'); slash != std::string::npos) info.size = parse_u64(cr.substr(slash + 1));
+  }
+  for (const auto& [name, value] : ex.resp_headers) {
+    if (name.starts_with("x-amz-meta-")) info.metadata[name.substr(11)] = value;
+  }
+  return info;
+}
 
 std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   auto* ex = static_cast<Exchange*>(user);
@@ -161,6 +179,18 @@ std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
         ex->skip = 0;
       } else {
         ex->skip = ex->resume_from;  // 200: the whole object; drop what is before the wanted offset
+      }
+      if (ex->on_response != nullptr && *ex->on_response) {
+        Result<void> r = ok();
+        try {
+          r = (*ex->on_response)(info_from_headers(*ex));
+        } catch (const std::exception& e) {
+          r = fail(ErrorCode::Internal, "s3", std::string("on_response threw: ") + e.what());
+        }
+        if (!r) {
+          ex->sink_error = std::move(r).error();
+          return 0;
+        }
       }
     }
     std::span<const std::byte> chunk(reinterpret_cast<const std::byte*>(data), len);
@@ -253,8 +283,10 @@ struct S3Client::Impl {
       curl_easy_setopt(c, CURLOPT_PASSWORD, cfg.secret_key.c_str());
     }
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg.connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg.request_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    // A transfer that makes progress is never failed for taking long: only the low-speed limit bounds it.
+    const bool transfer = ex.sink != nullptr || ex.body.size() > kMiB;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, transfer ? 0L : static_cast<long>(cfg.request_timeout.count()));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(cfg.low_speed_limit));
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
                      static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(cfg.stall_timeout).count()));
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -313,9 +345,10 @@ struct S3Client::Impl {
     if (ex.body_sha256.empty()) ex.body_sha256 = detail::sha256_hex(ex.body);
     ++stats.requests;
     const int max = cfg.max_attempts;
+    int stalled = 0;  // failed attempts in a row that delivered no byte (progress resets it)
     for (int attempt = 1;; ++attempt) {
       if (attempt > 1) {
-        auto delay = detail::backoff_delay(attempt, cfg.backoff_initial, cfg.backoff_max, rng);
+        auto delay = detail::backoff_delay(stalled + 1, cfg.backoff_initial, cfg.backoff_max, rng);
         std::this_thread::sleep_for(delay);
         ++stats.retries;
       }
@@ -349,29 +382,16 @@ struct S3Client::Impl {
         err = map_s3_error(ex.status, ex.resp_body, ex.header("x-amz-request-id"));
         err.message = ex.what() + ": " + err.message;
       }
-      if (!err.is_retryable() || attempt >= max) {
-        if (err.is_retryable() && max > 1) err.message += " (after " + std::to_string(attempt) + " attempts)";
+      stalled = ex.delivered > delivered0 ? 0 : stalled + 1;
+      if (!err.is_retryable() || stalled >= max) {
+        if (err.is_retryable() && max > 1)
+          err.message += " (after " + std::to_string(attempt) + " attempts, " + std::to_string(stalled) +
+                         " without progress)";
         if (err.is_retryable()) spdlog::warn("s3 giving up: {}", err.to_string());
         return fail(std::move(err));
       }
       spdlog::debug("s3 retrying: {}", err.to_string());
     }
-  }
-
-  ObjectInfo info_from_headers(const Exchange& ex) const {
-    ObjectInfo info;
-    info.etag = detail::unquote_etag(ex.header("etag"));
-    info.content_type = ex.header("content-type");
-    info.content_encoding = ex.header("content-encoding");
-    info.last_modified = detail::parse_http_date(ex.header("last-modified"));
-    info.size = parse_u64(ex.header("content-length"));
-    if (auto cr = ex.header("content-range"); !cr.empty()) {  // "bytes a-b/total"
-      if (auto slash = cr.rfind('/'); slash != std::string::npos) info.size = parse_u64(cr.substr(slash + 1));
-    }
-    for (const auto& [name, value] : ex.resp_headers) {
-      if (name.starts_with("x-amz-meta-")) info.metadata[name.substr(11)] = value;
-    }
-    return info;
   }
 
   Result<void> check_target(const std::string& bucket, const std::string& key) const {
@@ -482,10 +502,43 @@ struct S3Client::Impl {
     return ok();
   }
 
-  /// GET `ex` (bucket/key or presigned_url set) streamed into `out`, resuming from the next byte with Range
-  /// and If-Match after a retryable failure; get_object()'s contract.
-  Result<ObjectInfo> get_streamed(Exchange& ex, ByteSink& out,
-                                  std::optional<std::pair<std::uint64_t, std::uint64_t>> range);
+  /// GET `ex` (bucket/key, or presigned_url, already set) streamed into `out` from `opts.offset` to `last`
+  /// (or the end), resuming after the last delivered byte on retries (Range), pinned to opts.if_match or
+  /// else to the first response's ETag (If-Match); get_object()'s contract.
+  Result<ObjectInfo> get(Exchange& ex, ByteSink& out, const GetOptions& opts, std::optional<std::uint64_t> last) {
+    if (opts.if_match.find_first_of("\r\n\"") != std::string::npos)
+      return fail(ErrorCode::InvalidArgument, "s3", "if_match: must not contain quotes, CR or LF");
+    ex.method = "GET";
+    ex.sink = &out;
+    ex.on_response = &opts.on_response;
+    const std::uint64_t start = opts.offset;
+    if (last) ex.limit = *last - start + 1;
+    std::string etag = opts.if_match;  // pins resumed attempts to the same object version
+    auto before = [&](Exchange& e, int /*attempt*/) {
+      // e.resp_headers still hold the previous attempt's response here.
+      if (etag.empty() && e.ok_status()) etag = detail::unquote_etag(e.header("etag"));
+      e.headers.clear();
+      e.resume_from = start + e.delivered;
+      e.skip_decided = false;
+      e.skip = 0;
+      if (last || e.resume_from > 0) {
+        std::string h = "Range: bytes=" + std::to_string(e.resume_from) + "-";
+        if (last) h += std::to_string(*last);
+        e.headers.push_back(std::move(h));
+      }
+      if ((e.delivered > 0 || !opts.if_match.empty()) && !etag.empty()) e.headers.push_back("If-Match: \"" + etag + "\"");
+    };
+    auto r = execute(ex, before);
+    if (!r) {
+      Error e = std::move(r).error();
+      if (e.code == ErrorCode::FailedPrecondition && (ex.delivered > 0 || !opts.if_match.empty()))
+        e.message += " (object changed since the download began)";
+      return fail(std::move(e));
+    }
+    ObjectInfo info = info_from_headers(ex);
+    CC_TRY_VOID(out.finish());
+    return info;
+  }
 
   Result<ObjectInfo> head_object_impl(const std::string& bucket, const std::string& key) {
     Exchange ex;
@@ -607,29 +660,38 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
 
 Result<ObjectInfo> S3Client::get_object(const std::string& bucket, const std::string& key, ByteSink& out,
                                         std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
-  CC_TRY_VOID(impl_->check_target(bucket, key));
   if (range && range->first > range->second) {
     return fail(ErrorCode::InvalidArgument, "s3", "range: first byte must be <= last byte");
   }
+  CC_TRY_VOID(impl_->check_target(bucket, key));
+  GetOptions opts;
+  if (range) opts.offset = range->first;
   Exchange ex;
-  ex.method = "GET";
   ex.bucket = bucket;
   ex.key = key;
-  return impl_->get_streamed(ex, out, range);
+  return impl_->get(ex, out, opts, range ? std::optional<std::uint64_t>(range->second) : std::nullopt);
+}
+
+Result<ObjectInfo> S3Client::get_object(const std::string& bucket, const std::string& key, ByteSink& out,
+                                        const GetOptions& opts) {
+  CC_TRY_VOID(impl_->check_target(bucket, key));
+  Exchange ex;
+  ex.bucket = bucket;
+  ex.key = key;
+  return impl_->get(ex, out, opts, std::nullopt);
 }
 
 Result<ObjectInfo> S3Client::get_presigned(const std::string& url, const std::string& bucket, const std::string& key,
-                                           ByteSink& out) {
+                                           ByteSink& out, const GetOptions& opts) {
   CC_TRY_VOID(impl_->check_target(bucket, key));
   CC_TRY(parsed, parse_presigned_url(url));
   CC_TRY_VOID(check_presigned_target(*parsed, impl_->cfg.endpoint, bucket, key));
   spdlog::debug("s3 GET {}/{} via presigned url on {}:{}", bucket, key, parsed->host, parsed->port);
   Exchange ex;
-  ex.method = "GET";
   ex.bucket = bucket;
   ex.key = key;
   ex.presigned_url = url;
-  auto r = impl_->get_streamed(ex, out, std::nullopt);
+  auto r = impl_->get(ex, out, opts, std::nullopt);
   if (r || r.error().http_status != 403) return r;
   Error e = std::move(r).error();
   if (std::chrono::system_clock::now() >= parsed->expires_at()) {
@@ -641,40 +703,6 @@ Result<ObjectInfo> S3Client::get_presigned(const std::string& url, const std::st
     e.message += " (presigned url altered or signed with other credentials)";
   }
   return fail(std::move(e));
-}
-
-Result<ObjectInfo> S3Client::Impl::get_streamed(Exchange& ex, ByteSink& out,
-                                                std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
-  ex.sink = &out;
-  const std::uint64_t start = range ? range->first : 0;
-  if (range) ex.limit = range->second - range->first + 1;
-  std::string etag;  // of the first response, to pin resumed attempts to the same object version
-
-  auto before = [&](Exchange& e, int /*attempt*/) {
-    // e.resp_headers still hold the previous attempt's response here.
-    if (etag.empty() && e.ok_status()) etag = detail::unquote_etag(e.header("etag"));
-    e.headers.clear();
-    e.resume_from = start + e.delivered;
-    e.skip_decided = false;
-    e.skip = 0;
-    if (range || e.delivered > 0) {
-      std::string h = "Range: bytes=" + std::to_string(e.resume_from) + "-";
-      if (range) h += std::to_string(range->second);
-      e.headers.push_back(std::move(h));
-    }
-    if (e.delivered > 0 && !etag.empty()) e.headers.push_back("If-Match: \"" + etag + "\"");
-  };
-  auto r = execute(ex, before);
-  if (!r) {
-    Error e = std::move(r).error();
-    if (e.code == ErrorCode::FailedPrecondition && ex.delivered > 0) {
-      e.message += " (object changed during a resumed download)";
-    }
-    return fail(std::move(e));
-  }
-  ObjectInfo info = info_from_headers(ex);
-  CC_TRY_VOID(out.finish());
-  return info;
 }
 
 Result<ObjectInfo> S3Client::head_object(const std::string& bucket, const std::string& key) {

@@ -273,6 +273,7 @@ Result<void> S3Config::validate() const {
   if (connect_timeout.count() <= 0) return bad_cfg("s3 connect_timeout: must be > 0 ms");
   if (request_timeout.count() < 0) return bad_cfg("s3 request_timeout: must be >= 0 ms (0 = none)");
   if (stall_timeout.count() < 1000) return bad_cfg("s3 stall_timeout: must be >= 1000 ms");
+  if (low_speed_limit < 1) return bad_cfg("s3 low_speed_limit: must be >= 1 byte/s");
   if (part_size < 5 * kMiB || part_size > 5ULL * 1024 * kMiB) {
     return bad_cfg("s3 part_size: must be 5 MiB .. 5 GiB (S3 multipart limits)");
   }

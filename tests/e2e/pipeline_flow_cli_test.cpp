@@ -205,38 +205,34 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
                         std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("60")})
     ca.push_back(s);
   Proc c1 = spawn(ca, work_ / "log/consume1");
-  // Wait until the download has started: the hidden temp file in the staging dir has some bytes.
-  const fs::path staging = out / ".claimcheck-staging";
-  bool started = false;
-  for (int i = 0; i < 3000 && !started; ++i) {
+  // Wait until the download has started: the staged download (issue 8 item 5) in the state dir, beside
+  // the output (OUT/../.OUT.claimcheck), has some bytes.
+  const fs::path downloads = work_ / ".out.claimcheck" / "downloads-k";
+  std::uintmax_t had = 0;
+  for (int i = 0; i < 3000 && had == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::error_code ec;
-    if (!fs::exists(staging, ec)) continue;
-    for (auto& e : fs::directory_iterator(staging, ec)) {
-      auto n = e.path().filename().string();
+    if (!fs::exists(downloads, ec)) continue;
+    for (auto& e : fs::directory_iterator(downloads, ec)) {
       std::error_code e2;
-      if (n.rfind(".huge.bin.tmp", 0) == 0 && fs::file_size(e.path(), e2) > 0 && fs::file_size(e.path(), e2) < size)
-        started = true;
+      const auto n = e.path().extension() == ".part" ? fs::file_size(e.path(), e2) : 0;
+      if (!e2 && n > 0 && n < size) had = n;
     }
   }
-  ASSERT_TRUE(started) << "the download never started: " << slurp(c1.err);
+  ASSERT_GT(had, 0u) << "the download never started: " << slurp(c1.err);
   kill(c1.pid, SIGKILL);
   EXPECT_EQ(c1.wait_exit(), 128 + SIGKILL);
   EXPECT_FALSE(fs::exists(out / "huge.bin")) << "killed mid-download, yet the target was committed";
-  // Issue 8 item 4: the killed consumer's partial file is in the staging dir, never under a final name.
-  std::size_t stale = 0;
-  for (auto& e : fs::directory_iterator(staging)) stale += e.path().filename().string().find(".tmp") != std::string::npos;
-  EXPECT_EQ(stale, 1u);
-
   Proc c2 = spawn(ca, work_ / "log/consume2");
   ASSERT_EQ(c2.wait_exit(), 0) << slurp(c2.err);
   EXPECT_NE(slurp(c2.out).find("1 processed"), std::string::npos) << slurp(c2.out);
+  // The restarted consumer continued the killed one's download instead of starting from byte 0.
+  EXPECT_NE(slurp(c2.err).find("resuming "), std::string::npos) << slurp(c2.err);
   ASSERT_TRUE(fs::exists(out / "huge.bin"));
   EXPECT_EQ(fs::file_size(out / "huge.bin"), size);
   EXPECT_TRUE(slurp(out / "huge.bin") == slurp(in / "huge.bin"));
-  // The restarted consumer removed the stale temp file at start; after its run no temp file is left and
-  // the output dir holds exactly the payload (the empty staging dir is removed at exit).
-  EXPECT_NE(slurp(c2.err).find("removed 1 stale temp file"), std::string::npos) << slurp(c2.err);
+  // Nothing is left: no staged download, no temp file; the output dir holds exactly the payload.
+  EXPECT_TRUE(fs::is_empty(downloads));
   std::vector<std::string> left;
   for (auto& e : fs::recursive_directory_iterator(out)) left.push_back(e.path().lexically_relative(out).string());
   EXPECT_EQ(left, std::vector<std::string>{"huge.bin"});
@@ -338,6 +334,55 @@ TEST(CoordinatorCli, DurationOutOfRangeIsAUsageError) {
   EXPECT_NE(text.find("--orphan-grace: invalid duration '200000d': too large (at most 36500d)"), std::string::npos)
       << text;
   fs::remove(err);
+}
+
+// Issue 8 item 3: `consume --exec CMD` runs the command once per pointer with the payload on stdin and its
+// description in the environment; a reject exit code dead-letters that pointer with the command's stderr.
+TEST_F(PipelineFlowCli, ExecRunsOncePerPointerAndItsRejectCodeDeadLetters) {
+  fs::path in = work_ / "in";
+  for (int i = 0; i < 4; ++i) write_random(in / ("f" + std::to_string(i) + ".bin"), 1000 + 5000 * i, 20 + i);
+  write_random(in / "bad.bin", 100, 30);
+  queues_.push_back("q." + tag_ + ".x");
+  auto pa = common("produce", "info");
+  for (const auto& s : {std::string("--dir"), in.string(), std::string("--recipients"), std::string("x"),
+                        std::string("--key-prefix"), "test-" + tag_})
+    pa.push_back(s);
+  Proc prod = spawn(pa, work_ / "log/produce");
+  ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
+  const fs::path log = work_ / "exec.log";
+  const std::string cmd = "case \"$CLAIMCHECK_NAME\" in bad*) echo \"refusing $CLAIMCHECK_NAME\" >&2; exit 65;; esac; "
+                          "echo \"$CLAIMCHECK_NAME $(wc -c) $CLAIMCHECK_SIZE_RAW $CLAIMCHECK_RECIPIENT\" >> '" +
+                          log.string() + "'";
+  auto ca = common("consume", "info");
+  for (const auto& s : {std::string("--recipient"), std::string("x"), std::string("--exec"), cmd,
+                        std::string("--state-dir"), (work_ / "state").string(), std::string("--max-messages"),
+                        std::string("5"), std::string("--idle-exit"), std::string("30")})
+    ca.push_back(s);
+  Proc cons = spawn(ca, work_ / "log/consume");
+  ASSERT_EQ(cons.wait_exit(), 0) << slurp(cons.err);
+  const std::string out = slurp(cons.out);
+  EXPECT_NE(out.find("4 processed"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 rejected"), std::string::npos) << out;
+  std::map<std::string, std::string> lines;  // name → rest of its line
+  std::ifstream lf(log);
+  for (std::string l; std::getline(lf, l);) {
+    const auto sp = l.find(' ');
+    EXPECT_TRUE(lines.emplace(l.substr(0, sp), l.substr(sp + 1)).second) << "ran twice for " << l;
+  }
+  ASSERT_EQ(lines.size(), 4u) << slurp(log);
+  for (int i = 0; i < 4; ++i) {
+    const std::string n = std::to_string(1000 + 5000 * i);
+    EXPECT_EQ(lines["f" + std::to_string(i) + ".bin"], n + " " + n + " x");
+  }
+  EXPECT_NE(slurp(cons.err).find("refusing bad.bin"), std::string::npos) << "the reason carries the stderr";
+  // The dead letter carries the command's stderr as its reason.
+  claimcheck::amqp::AmqpConfig c;
+  c.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+  claimcheck::amqp::Client admin(c);
+  ASSERT_TRUE(admin.connect().has_value());
+  auto dl = admin.basic_get("q.dead." + tag_);
+  ASSERT_TRUE(dl.has_value() && dl->has_value());
+  EXPECT_NE((*dl)->message.headers["x-claimcheck-error"].find("refusing bad.bin"), std::string::npos);
 }
 
 }  // namespace

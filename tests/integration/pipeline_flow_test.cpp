@@ -15,6 +15,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/consumer.h"
+#include "claimcheck/exec_handler.h"
 #include "claimcheck/file_io.h"
 #include "claimcheck/producer.h"
 #include "claimcheck/protocol.h"
@@ -23,6 +24,7 @@
 #include "claimcheck/util.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
+#include "throttle_proxy.h"
 
 namespace fs = std::filesystem;
 using namespace claimcheck;
@@ -764,6 +766,193 @@ TEST_F(PipelineFlowTest, RecipientWithoutS3KeysDownloadsThroughThePresignedUrl) 
   auto c = s3::S3Client::create(s3_);
   ASSERT_TRUE(c.has_value());
   EXPECT_TRUE(c->delete_object(bucket_, o.key).has_value());
+}
+
+// ---- issue 8 item 5: slow links ----
+
+/// The local S3 endpoint's port ("http://127.0.0.1:7480" → 7480).
+std::uint16_t endpoint_port(const std::string& endpoint) {
+  return static_cast<std::uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));
+}
+
+double env_number(const char* name, double def) {
+  auto v = test::env_value(name);
+  return v ? std::stod(*v) : def;
+}
+
+/// Produces one payload of `data` for recipient "a" and returns its outcome.
+ProduceOutcome produce_one(ProducerConfig cfg, const std::string& name, const std::string& data) {
+  auto p = Producer::create(std::move(cfg));
+  EXPECT_TRUE(p.has_value());
+  PayloadInput in;
+  in.label = name;
+  in.name = name;
+  in.open = [&data]() -> Result<std::unique_ptr<ByteSource>> {
+    return std::unique_ptr<ByteSource>(std::make_unique<MemorySource>(data));
+  };
+  auto rep = p->run({in});
+  EXPECT_TRUE(rep.has_value() && rep->succeeded == 1u);
+  return rep->outcomes.at(0);
+}
+
+// A 64 MiB payload over a throttled link that drops every connection every few seconds arrives intact,
+// and at most 1.1 × its size crosses the link: every retry resumes after the last byte received.
+// Defaults keep the test short (16 MiB/s, a drop every 2 s); the issue's acceptance figure is
+// CLAIMCHECK_PROXY_RATE=1048576 CLAIMCHECK_PROXY_DROP_S=10 (over a minute).
+TEST_F(PipelineFlowTest, SlowFlakyLinkDeliversIntactWithAtMostTenPercentOverhead) {
+  const double rate = env_number("CLAIMCHECK_PROXY_RATE", 16.0 * 1024 * 1024);
+  const double drop_s = env_number("CLAIMCHECK_PROXY_DROP_S", 2);
+  const auto size = static_cast<std::size_t>(env_number("CLAIMCHECK_PROXY_SIZE", 64.0 * 1024 * 1024));
+  const std::string data = random_bytes(size, 99);
+  const ProduceOutcome o = produce_one(producer_config({"a"}), "slow/big.bin", data);
+  keys_.push_back(o.key);
+  test::ThrottleProxy proxy({"127.0.0.1", endpoint_port(s3_.endpoint), rate,
+                             std::chrono::milliseconds(static_cast<long long>(drop_s * 1000))});
+  auto cc = consumer_config("a");
+  cc.s3.endpoint = proxy.endpoint();
+  cc.s3.max_attempts = 2;                           // attempts WITHOUT progress: drops after progress are free
+  cc.s3.stall_timeout = std::chrono::seconds(10);
+  cc.s3.backoff_initial = std::chrono::milliseconds(50);
+  cc.s3.backoff_max = std::chrono::milliseconds(200);
+  cc.state_dir = work_ / "state";
+  cc.sink_factory = out_dir_sink_factory(work_ / "out");
+  cc.max_messages = 1;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto reps = run_consumers({cc});
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(reps[0].processed, 1u);
+  EXPECT_EQ(reps[0].requeued, 0u) << "progress was made on every connection: no failure reached the consumer";
+  EXPECT_TRUE(slurp(work_ / "out" / "slow/big.bin") == data) << "payload differs";
+  EXPECT_GE(proxy.drops(), 1u);
+  EXPECT_LE(static_cast<double>(proxy.bytes_down()), 1.1 * static_cast<double>(o.size_stored));
+  EXPECT_TRUE(fs::is_empty(work_ / "state" / "downloads-a")) << "the staged download is removed once handled";
+  std::printf("slow link: %zu bytes (stored %llu) at %.0f B/s, drop every %.1f s: %.1f s, %llu bytes over the link "
+              "(%.3f x), %llu connections, %llu drops\n",
+              size, static_cast<unsigned long long>(o.size_stored), rate, drop_s, secs,
+              static_cast<unsigned long long>(proxy.bytes_down()),
+              static_cast<double>(proxy.bytes_down()) / static_cast<double>(o.size_stored),
+              static_cast<unsigned long long>(proxy.connections()), static_cast<unsigned long long>(proxy.drops()));
+  EXPECT_TRUE(drain(names_.dead_queue).empty());
+}
+
+// A redelivery (or a restarted consumer) continues from the staged partial file: only the missing bytes
+// cross the link, and the payload still verifies end to end.
+TEST_F(PipelineFlowTest, RedeliveryResumesFromTheStagedPartialFile) {
+  const std::string data = random_bytes(4 * 1024 * 1024, 5);
+  auto pc = producer_config({"a"});
+  pc.encoding = Encoding::Identity;
+  const ProduceOutcome o = produce_one(pc, "resume.bin", data);
+  keys_.push_back(o.key);
+  // What an interrupted earlier delivery left: the first 3 MiB and the ETag they belong to.
+  auto s3c = s3::S3Client::create(s3_);
+  ASSERT_TRUE(s3c.has_value());
+  StringSink head;
+  auto info = s3c->get_object(bucket_, o.key, head, std::pair<std::uint64_t, std::uint64_t>{0, 3 * 1024 * 1024 - 1});
+  ASSERT_TRUE(info.has_value()) << info.error().to_string();
+  const fs::path staged = work_ / "state" / "downloads-a";
+  fs::create_directories(staged);
+  std::ofstream(staged / (o.pointer_id + ".part"), std::ios::binary) << head.str();
+  std::ofstream(staged / (o.pointer_id + ".etag")) << info->etag << "\n";
+
+  test::ThrottleProxy proxy({"127.0.0.1", endpoint_port(s3_.endpoint), 0, std::chrono::milliseconds(0)});
+  auto cc = consumer_config("a");
+  cc.s3.endpoint = proxy.endpoint();
+  cc.state_dir = work_ / "state";
+  cc.sink_factory = out_dir_sink_factory(work_ / "out");
+  cc.max_messages = 1;
+  auto reps = run_consumers({cc});
+  EXPECT_EQ(reps[0].processed, 1u);
+  EXPECT_TRUE(slurp(work_ / "out" / "resume.bin") == data);
+  EXPECT_LT(proxy.bytes_down(), 1024u * 1024u + 64u * 1024u) << "only the missing 1 MiB (+ headers) was fetched";
+  EXPECT_FALSE(fs::exists(staged / (o.pointer_id + ".part")));
+}
+
+// A partial file whose object changed (its ETag no longer matches) is not stitched: If-Match fails and the
+// download starts again from byte 0.
+TEST_F(PipelineFlowTest, StagedPartialOfAnotherVersionIsNotStitched) {
+  const std::string data = random_bytes(2 * 1024 * 1024, 6);
+  const ProduceOutcome o = produce_one(producer_config({"a"}), "changed.bin", data);
+  keys_.push_back(o.key);
+  const fs::path staged = work_ / "state" / "downloads-a";
+  fs::create_directories(staged);
+  std::ofstream(staged / (o.pointer_id + ".part"), std::ios::binary) << std::string(1024 * 1024, 'x');
+  std::ofstream(staged / (o.pointer_id + ".etag")) << "0123456789abcdef0123456789abcdef\n";
+  auto cc = consumer_config("a");
+  cc.state_dir = work_ / "state";
+  cc.sink_factory = out_dir_sink_factory(work_ / "out");
+  cc.max_messages = 1;
+  auto reps = run_consumers({cc});
+  EXPECT_EQ(reps[0].processed, 1u);
+  EXPECT_EQ(reps[0].dead_lettered, 0u);
+  EXPECT_TRUE(slurp(work_ / "out" / "changed.bin") == data);
+}
+
+// ---- issue 8 item 3: --exec through the consumer ----
+
+/// An exec handler running `script` (sh) with the payload on stdin; T is the test's work dir.
+SinkFactory exec_factory(const fs::path& work, const std::string& script, std::chrono::milliseconds timeout) {
+  ExecHandlerConfig ec;
+  ec.argv = {"/bin/sh", "-c", script};
+  ec.env = {"PATH=/usr/bin:/bin", "T=" + work.string()};
+  ec.staging_dir = work / "exec-staging";
+  ec.recipient = "a";
+  ec.timeout = timeout;
+  ec.kill_grace = std::chrono::milliseconds(200);
+  ec.retry.max_attempts = 1;
+  auto f = exec_sink_factory(std::move(ec));
+  EXPECT_TRUE(f.has_value()) << (f ? "" : f.error().to_string());
+  return f ? *f : SinkFactory{};
+}
+
+// A failing command (exit 1), then one killed by its timeout, are requeued — not dead-lettered — and the
+// redelivery replays the staged download (no second GET of the object); the command's successful run is
+// the only one that logged, once per pointer.
+TEST_F(PipelineFlowTest, ExecFailureAndTimeoutAreRequeuedAndRunOnceSuccessfully) {
+  const std::string data = random_bytes(300000, 8);
+  const ProduceOutcome o = produce_one(producer_config({"a"}), "exec.bin", data);
+  keys_.push_back(o.key);
+  auto cc = consumer_config("a");
+  cc.state_dir = work_ / "state";
+  cc.max_messages = 3;  // run 1: exit 1; run 2: timeout; run 3: success
+  cc.sink_factory = exec_factory(work_,
+                                 "n=$(cat \"$T/runs\" 2>/dev/null || echo 0); echo $((n+1)) > \"$T/runs\"; "
+                                 "if [ \"$n\" = 0 ]; then echo 'first fails' >&2; exit 1; fi; "
+                                 "if [ \"$n\" = 1 ]; then sleep 30; fi; "
+                                 "echo \"$CLAIMCHECK_POINTER_ID $(wc -c)\" >> \"$T/exec.log\"",
+                                 std::chrono::milliseconds(500));
+  auto reps = run_consumers({cc});
+  EXPECT_EQ(reps[0].processed, 1u);
+  EXPECT_EQ(reps[0].requeued, 2u);
+  EXPECT_EQ(reps[0].dead_lettered, 0u);
+  EXPECT_EQ(slurp(work_ / "exec.log"), o.pointer_id + " " + std::to_string(data.size()) + "\n");
+  EXPECT_EQ(reps[0].s3_requests, 1u) << "the redeliveries replayed the staged download";
+  EXPECT_TRUE(drain(names_.dead_queue).empty());
+}
+
+// A reject exit code dead-letters the pointer with the command's stderr and acks it `rejected`.
+TEST_F(PipelineFlowTest, ExecRejectCodeDeadLettersWithItsStderr) {
+  const ProduceOutcome o = produce_one(producer_config({"a"}), "reject.bin", random_bytes(1000, 9));
+  keys_.push_back(o.key);
+  auto cc = consumer_config("a");
+  cc.state_dir = work_ / "state";
+  cc.max_messages = 1;
+  cc.sink_factory = exec_factory(work_, "cat >/dev/null; echo \"no such customer in $CLAIMCHECK_NAME\" >&2; exit 65",
+                                 std::chrono::milliseconds(10000));
+  auto reps = run_consumers({cc});
+  EXPECT_EQ(reps[0].rejected, 1u);
+  auto dead = drain(names_.dead_queue);
+  ASSERT_EQ(dead.size(), 1u);
+  const std::string reason = dead[0].message.headers[std::string(kHeaderError)];
+  EXPECT_NE(reason.find("no such customer in reject.bin"), std::string::npos) << reason;
+  EXPECT_FALSE(fs::exists(work_ / "state" / "downloads-a" / (o.pointer_id + ".part")));
+  bool rejected_ack = false;
+  for (const auto& env : drain(ack_tap_)) {
+    if (env.message.type != kSchemaAck) continue;
+    auto a = parse_ack(env.message.body);
+    rejected_ack = rejected_ack || (a && a->status == AckStatus::Rejected && a->reason &&
+                                    a->reason->find("no such customer") != std::string::npos);
+  }
+  EXPECT_TRUE(rejected_ack);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,12 +37,16 @@ inline constexpr std::uint64_t kMiB = 1024ULL * 1024ULL;
 ///   peer and host verification (tests only).
 /// - `proxy`: HTTP proxy URL; empty = no proxy at all (environment proxy variables are ignored).
 /// - `connect_timeout`: TCP+TLS connect bound per attempt. `request_timeout`: whole-request bound per attempt
-///   (0 = none). `stall_timeout`: abort an attempt that moves less than 1 byte/s for this long (whole
-///   seconds, >= 1 s); this is what bounds long streaming transfers when request_timeout is 0.
+///   of requests that move little data (HEAD, DELETE, lists, small PUTs; 0 = none); transfers — GETs into a
+///   sink and request bodies over 1 MiB — have no total bound: a transfer that makes progress is never
+///   failed for taking long. `stall_timeout` / `low_speed_limit`: abort any attempt that moves less than
+///   `low_speed_limit` bytes/s (>= 1) for `stall_timeout` (whole seconds, >= 1 s).
 /// - `part_size`: bytes per multipart part and size of the one upload buffer (5 MiB .. 5 GiB); objects whose
 ///   source ends within the first part are sent with one PutObject.
-/// - `max_attempts`: attempts per request (>= 1) for retryable failures (Unavailable); backoff between
-///   attempts is exponential from `backoff_initial`, capped at `backoff_max`, with full jitter.
+/// - `max_attempts`: attempts in a row WITHOUT progress per request (>= 1) for retryable failures
+///   (Unavailable): an attempt of a GET that delivered bytes before failing resets the count (and the
+///   backoff), and the next attempt resumes after the last byte delivered; backoff between attempts is
+///   exponential from `backoff_initial`, capped at `backoff_max`, with full jitter.
 struct S3Config {
   std::string endpoint;
   std::string region = "us-east-1";
@@ -54,6 +59,7 @@ struct S3Config {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{60000};
   std::chrono::milliseconds stall_timeout{30000};
+  std::uint32_t low_speed_limit = 1;
   std::uint64_t part_size = 8 * kMiB;
   int max_attempts = 5;
   std::chrono::milliseconds backoff_initial{100};
@@ -94,6 +100,23 @@ struct PutResult {
   std::string etag;
   std::uint64_t size = 0;  ///< bytes stored
   bool multipart = false;  ///< true when the multipart API was used
+};
+
+struct ObjectInfo;
+
+/// Options of a GetObject (get_object(bucket, key, out, GetOptions)).
+///
+/// - `offset`: first byte wanted (`Range: bytes=offset-`; 0 = the whole object, no Range header).
+/// - `if_match`: ETag (without quotes) the object must still have (`If-Match`); a changed object →
+///   FailedPrecondition (412) and nothing is delivered. Empty = the ETag of the first response pins the
+///   resumed attempts.
+/// - `on_response`: called once per successful (2xx) response before its first byte reaches the sink,
+///   with the response's ObjectInfo (etag, full size); an error it returns aborts the GET with that error
+///   (not retried). May be empty.
+struct GetOptions {
+  std::uint64_t offset = 0;
+  std::string if_match;
+  std::function<Result<void>(const ObjectInfo&)> on_response;
 };
 
 /// Properties of a stored object, from HeadObject / GetObject response headers.
@@ -206,8 +229,13 @@ class S3Client {
   /// PermissionDenied with detail_code kPresignedUrlExpired; 403 SignatureDoesNotMatch →
   /// kPresignedUrlRejected; other 403s as get_object(). Errors and logs name bucket/key and host, never
   /// the URL's query (it holds the signature).
+  /// `opts` as for get_object() (resume from an offset, pinned to an ETag).
   [[nodiscard]] Result<ObjectInfo> get_presigned(const std::string& url, const std::string& bucket,
-                                                 const std::string& key, ByteSink& out);
+                                                 const std::string& key, ByteSink& out, const GetOptions& opts = {});
+  /// As above from `opts.offset` to the end of the object (resuming a partial copy held by the caller),
+  /// optionally pinned to `opts.if_match`. An offset at or past the end → InvalidArgument (416).
+  [[nodiscard]] Result<ObjectInfo> get_object(const std::string& bucket, const std::string& key, ByteSink& out,
+                                              const GetOptions& opts);
 
   /// HeadObject. Errors: NotFound (404; HEAD has no body, detail_code "NotFound"), PermissionDenied (403).
   [[nodiscard]] Result<ObjectInfo> head_object(const std::string& bucket, const std::string& key);
