@@ -64,6 +64,10 @@ enum class Stmt : int {
   Count_,             ///< number of statements (not a statement)
 };
 
+/// True for the set-based Batch* statements. PostgreSQL runs them unprepared, planned with each batch's
+/// arrays: a generic plan cached while the tables were small scans them whole once they have grown.
+constexpr bool is_batch_stmt(Stmt s) { return s >= Stmt::BatchLockObjects && s < Stmt::Count_; }
+
 enum class Backend { Sqlite, Postgres };
 
 /// SQL text of a statement for a backend, placeholders written $1..$N.
