@@ -124,7 +124,7 @@ class PgDb final : public SqlDb {
     const auto idx = static_cast<std::size_t>(s);
     const std::string name = "cc_rs_" + std::to_string(idx);
     try {
-      if (!prepared_[idx]) {
+      if (!prepared_[idx] && !is_batch_stmt(s)) {
         conn_->prepare(name, std::string(sql_text(s, Backend::Postgres)));
         prepared_[idx] = true;
       }
@@ -143,7 +143,9 @@ class PgDb final : public SqlDb {
           ptrs.push_back(nullptr);
         }
       }
-      const pqxx::result r = txn_->exec_prepared(name, pqxx::prepare::make_dynamic_params(ptrs));
+      const auto args = pqxx::prepare::make_dynamic_params(ptrs);
+      const pqxx::result r = is_batch_stmt(s) ? txn_->exec_params(std::string(sql_text(s, Backend::Postgres)), args)
+                                              : txn_->exec_prepared(name, args);
       Rows out;
       out.affected = static_cast<std::int64_t>(r.affected_rows());
       out.rows.reserve(r.size());

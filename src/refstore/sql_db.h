@@ -46,8 +46,27 @@ enum class Stmt : int {
   SenderPlaceholders, ///< $1 sender → n (no row = 0)
   TotalPlaceholders,  ///< → sum of n
   PurgeDeleted,       ///< $1 older_than → pointer_id of removed DELETED rows
+  // Set-based batch statements (PostgreSQL only: arrays as text literals, unnest, ON CONFLICT; see
+  // staged_batch.h). Every array parameter is one element per row, all arrays of a statement equally long.
+  BatchLockObjects,   ///< $1 text[] pointer_ids, $2 first_seen_at → pointer_id of rows inserted (others locked)
+  BatchLoadObjects,   ///< $1 text[] pointer_ids → OBJ_COLS
+  BatchLoadAcks,      ///< $1 text[] pointer_ids → pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign
+  BatchLoadChecks,    ///< $1 text[] pointer_ids → pointer_id, recipient_id, sender, sha256
+  BatchKeyOwners,     ///< $1 text[] buckets, $2 text[] keys → bucket, object_key, pointer_id of live stored objects
+  BatchUpdateObjects, ///< $1..$14 arrays: pointer_id, state, has_store, bucket, ... producer_id (every mutable column)
+  BatchDeleteObjects, ///< $1 text[] pointer_ids
+  BatchInsertAcks,    ///< $1..$7 arrays in InsertAck's column order
+  BatchUpdateAcks,    ///< $1..$7 arrays in InsertAck's column order (key: pointer_id, recipient_id)
+  BatchDeleteAcks,    ///< $1 text[] pointer_ids, $2 text[] recipient_ids
+  BatchDeleteChecks,  ///< $1 text[] pointer_ids
+  BatchInsertChecks,  ///< $1..$4 arrays: pointer_id, recipient_id, sender, sha256
+  BatchBumpPlaceholders,  ///< $1 text[] senders (sorted), $2 bigint[] deltas
   Count_,             ///< number of statements (not a statement)
 };
+
+/// True for the set-based Batch* statements. PostgreSQL runs them unprepared, planned with each batch's
+/// arrays: a generic plan cached while the tables were small scans them whole once they have grown.
+constexpr bool is_batch_stmt(Stmt s) { return s >= Stmt::BatchLockObjects && s < Stmt::Count_; }
 
 enum class Backend { Sqlite, Postgres };
 
@@ -70,17 +89,24 @@ struct Rows {
   std::int64_t affected = 0;
 };
 
-/// One connection. Not thread-safe. Statements are prepared once, lazily, and reused.
-class SqlDb {
+/// Something that runs the engine's statements: a connection (SqlDb) or a batch staged in memory
+/// (StagedBatch). Not thread-safe.
+class StmtRunner {
  public:
-  virtual ~SqlDb() = default;
+  virtual ~StmtRunner() = default;
+  /// Runs one statement; Rows::affected is the number of rows inserted, updated or deleted.
+  [[nodiscard]] virtual Result<Rows> exec(Stmt s, const std::vector<Param>& params) = 0;
+};
+
+/// One connection. Not thread-safe. Statements are prepared once, lazily, and reused.
+class SqlDb : public StmtRunner {
+ public:
   [[nodiscard]] virtual Backend backend() const noexcept = 0;
   /// Starts a transaction; `write` = will write (SQLite: BEGIN IMMEDIATE).
   [[nodiscard]] virtual Result<void> begin(bool write) = 0;
   [[nodiscard]] virtual Result<void> commit() = 0;
   /// Rolls back the open transaction, if any; never fails.
   virtual void rollback() noexcept = 0;
-  [[nodiscard]] virtual Result<Rows> exec(Stmt s, const std::vector<Param>& params) = 0;
   /// Runs parameterless SQL (DDL, several statements) inside the open transaction.
   [[nodiscard]] virtual Result<void> exec_script(std::string_view sql) = 0;
   /// Inside the migration transaction, before anything else: serialize concurrent migrators and
@@ -97,7 +123,14 @@ Result<std::unique_ptr<SqlDb>> open_postgres(const std::string& dsn, std::chrono
 /// (empty if absent). Errors: InvalidArgument for a name outside [A-Za-z0-9_]{1,63} or starting with a digit.
 Result<std::pair<std::string, std::string>> split_pg_schema(const std::string& dsn);
 
+/// How apply_batch() reaches the database. Staged (default): on PostgreSQL, a StagedBatch loads the batch's
+/// rows and writes the net changes set-based (staged_batch.h); SQLite (in-process, no round trips) always
+/// runs per statement. PerStatement: every command's statements one by one on both backends (the
+/// reference path, for benchmarks and comparison tests). Both give the same results.
+enum class BatchMode { Staged, PerStatement };
+
 /// The engine: a RefStore over one SqlDb with cfg's placeholder caps; migrates the schema first.
-Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg);
+Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg,
+                                                     BatchMode mode = BatchMode::Staged);
 
 }  // namespace claimcheck::refstore::detail

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "refstore/sql_db.h"
+#include "refstore/staged_batch.h"
 
 namespace claimcheck::refstore::detail {
 namespace {
@@ -126,8 +127,10 @@ std::string sender_name(const std::string& sender) { return sender.empty() ? "(n
 
 class SqlRefStore final : public RefStore {
  public:
-  SqlRefStore(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg)
+  SqlRefStore(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg, BatchMode mode)
       : db_(std::move(db)),
+        run_(db_.get()),
+        staged_(mode == BatchMode::Staged && db_->backend() == Backend::Postgres),
         max_per_sender_(cfg.max_placeholder_acks_per_sender),
         max_total_(cfg.max_placeholder_acks) {}
 
@@ -160,30 +163,15 @@ class SqlRefStore final : public RefStore {
     const std::int64_t now_us = to_us(now);
     deltas_.clear();
     return txn(true, [&]() -> Result<ApplyResult> {
-      ApplyResult res;
-      std::optional<ObjRow> cur;  // the row of cur_pid; nullopt while it does not exist
-      std::string cur_pid;
-      bool loaded = false;
-      for (const std::size_t i : order) {
-        const Command& c = commands[i];
-        const std::string& pid = pointer_of(c);
-        if (!loaded || cur_pid != pid) {
-          CC_TRY(o, lock_existing(pid));
-          cur = std::move(*o);
-          cur_pid = pid;
-          loaded = true;
-        }
-        if (const auto* s = std::get_if<StoreInput>(&c)) {
-          if (!cur) {
-            CC_TRY(o, create_placeholder(pid, now_us));
-            cur = std::move(*o);
-          }
-          CC_TRY_VOID(apply_store(*cur, *s, now_us, res));
-        } else {
-          CC_TRY_VOID(apply_ack(cur, std::get<AckInput>(c), i, now_us, res));
-        }
-      }
-      CC_TRY_VOID(flush_bumps());
+      if (!staged_) return apply_in_order(commands, order, now_us);
+      // PostgreSQL: the same statements, answered by a staged copy loaded and written set-based.
+      StagedBatch staged(*db_);
+      CC_TRY_VOID(staged.load(batch_pointer_ids(commands, order), batch_locations(commands), now_us));
+      run_ = &staged;
+      auto res = apply_in_order(commands, order, now_us);
+      run_ = db_.get();
+      if (!res) return res;
+      CC_TRY_VOID(staged.flush());
       return res;
     });
   }
@@ -326,9 +314,60 @@ class SqlRefStore final : public RefStore {
     return r;
   }
 
+  /// Applies the commands in `order` (grouped by pointer_id) through run_, then the placeholder counts.
+  Result<ApplyResult> apply_in_order(const std::vector<Command>& commands, const std::vector<std::size_t>& order,
+                                     std::int64_t now_us) {
+    ApplyResult res;
+    std::optional<ObjRow> cur;  // the row of cur_pid; nullopt while it does not exist
+    std::string cur_pid;
+    bool loaded = false;
+    for (const std::size_t i : order) {
+      const Command& c = commands[i];
+      const std::string& pid = pointer_of(c);
+      if (!loaded || cur_pid != pid) {
+        CC_TRY(o, lock_existing(pid));
+        cur = std::move(*o);
+        cur_pid = pid;
+        loaded = true;
+      }
+      if (const auto* s = std::get_if<StoreInput>(&c)) {
+        if (!cur) {
+          CC_TRY(o, create_placeholder(pid, now_us));
+          cur = std::move(*o);
+        }
+        CC_TRY_VOID(apply_store(*cur, *s, now_us, res));
+      } else {
+        CC_TRY_VOID(apply_ack(cur, std::get<AckInput>(c), i, now_us, res));
+      }
+    }
+    CC_TRY_VOID(flush_bumps());
+    return res;
+  }
+
+  /// The distinct pointer_ids of a batch, sorted (byte order), from its sorted `order`.
+  static std::vector<std::string> batch_pointer_ids(const std::vector<Command>& commands,
+                                                    const std::vector<std::size_t>& order) {
+    std::vector<std::string> out;
+    for (const std::size_t i : order) {
+      if (out.empty() || out.back() != pointer_of(commands[i])) out.push_back(pointer_of(commands[i]));
+    }
+    return out;
+  }
+
+  /// (bucket, key) of every store record of a batch (for the one-owner-per-location check).
+  static std::vector<std::pair<std::string, std::string>> batch_locations(const std::vector<Command>& commands) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& c : commands) {
+      if (const auto* s = std::get_if<StoreInput>(&c)) out.emplace_back(s->bucket, s->key);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
   /// Locks the object row (PostgreSQL: FOR UPDATE); nullopt when there is none.
   Result<std::optional<ObjRow>> lock_existing(const std::string& pid) {
-    CC_TRY(rows, db_->exec(Stmt::LockObject, {pid}));
+    CC_TRY(rows, run_->exec(Stmt::LockObject, {pid}));
     if (rows->rows.empty()) return std::optional<ObjRow>{};
     CC_TRY(o, parse_obj(rows->rows[0]));
     return std::optional<ObjRow>(std::move(*o));
@@ -336,9 +375,9 @@ class SqlRefStore final : public RefStore {
 
   /// Creates (and locks) a PLACEHOLDER row; locks the existing one when a concurrent transaction won.
   Result<ObjRow> create_placeholder(const std::string& pid, std::int64_t now_us) {
-    CC_TRY(ins, db_->exec(Stmt::InsertPlaceholder, {pid, now_us}));
+    CC_TRY(ins, run_->exec(Stmt::InsertPlaceholder, {pid, now_us}));
     if (!ins->rows.empty()) return parse_obj(ins->rows[0]);
-    CC_TRY(again, db_->exec(Stmt::LockObject, {pid}));
+    CC_TRY(again, run_->exec(Stmt::LockObject, {pid}));
     if (again->rows.empty()) return fail(ErrorCode::Aborted, "refstore", "object row vanished: " + pid);
     return parse_obj(again->rows[0]);
   }
@@ -346,14 +385,14 @@ class SqlRefStore final : public RefStore {
   /// B1: why one more placeholder ack from `sender` is refused ("" = admitted). Counts include this
   /// transaction's pending deltas.
   Result<std::string> placeholder_refusal(const std::string& sender) {
-    CC_TRY(mine, db_->exec(Stmt::SenderPlaceholders, {sender}));
+    CC_TRY(mine, run_->exec(Stmt::SenderPlaceholders, {sender}));
     const auto d = deltas_.find(sender);
     const std::int64_t n = (mine->rows.empty() ? 0 : as_int(mine->rows[0][0])) + (d == deltas_.end() ? 0 : d->second);
     if (n >= max_per_sender_) {
       return "ack for an unknown pointer refused: user '" + sender_name(sender) + "' already has " +
              std::to_string(n) + " acks for unknown pointers (cap " + std::to_string(max_per_sender_) + " per user)";
     }
-    CC_TRY(all, db_->exec(Stmt::TotalPlaceholders, {}));
+    CC_TRY(all, run_->exec(Stmt::TotalPlaceholders, {}));
     std::int64_t total = all->rows.empty() ? 0 : as_int(all->rows[0][0]);
     for (const auto& [who, delta] : deltas_) total += delta;
     if (total >= max_total_) {
@@ -368,7 +407,7 @@ class SqlRefStore final : public RefStore {
   Result<void> flush_bumps() {
     for (const auto& [sender, delta] : deltas_) {
       if (delta == 0) continue;
-      CC_TRY(b, db_->exec(Stmt::BumpPlaceholders, {sender, delta}));
+      CC_TRY(b, run_->exec(Stmt::BumpPlaceholders, {sender, delta}));
     }
     deltas_.clear();
     return ok();
@@ -376,13 +415,13 @@ class SqlRefStore final : public RefStore {
 
   /// Frees a placeholder's share of the caps and forgets its checks; returns its (recipient_id, sha256) pairs.
   Result<std::vector<std::pair<std::string, std::string>>> release_placeholder(const std::string& pid) {
-    CC_TRY(rows, db_->exec(Stmt::SelectAckChecks, {pid}));
+    CC_TRY(rows, run_->exec(Stmt::SelectAckChecks, {pid}));
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& r : rows->rows) {
       deltas_[as_str(r[1])] -= 1;
       out.emplace_back(as_str(r[0]), as_str(r[2]));
     }
-    CC_TRY(d, db_->exec(Stmt::DeleteAckChecks, {pid}));
+    CC_TRY(d, run_->exec(Stmt::DeleteAckChecks, {pid}));
     return out;
   }
 
@@ -392,7 +431,7 @@ class SqlRefStore final : public RefStore {
     CC_TRY(checks, release_placeholder(s.pointer_id));
     for (const auto& [rid, sha] : *checks) {
       if (sha.empty() || sha == s.sha256) continue;
-      CC_TRY(d, db_->exec(Stmt::DeleteAck, {s.pointer_id, rid}));
+      CC_TRY(d, run_->exec(Stmt::DeleteAck, {s.pointer_id, rid}));
       ++res.acks_sha256_discarded;
       spdlog::warn("refstore: ack for {} from {} dropped: ack sha256 does not match the store record", s.pointer_id,
                    rid);
@@ -414,7 +453,7 @@ class SqlRefStore final : public RefStore {
     // S1: an object is deleted through its own store record only. A second record naming the location of
     // another live object (a forged or buggy store, possibly with a past expires_at or its own recipients)
     // would let its deletion remove an object other recipients still need: refuse it (dead-lettered).
-    CC_TRY(owner, db_->exec(Stmt::KeyOwner, {s.bucket, s.key, s.pointer_id}));
+    CC_TRY(owner, run_->exec(Stmt::KeyOwner, {s.bucket, s.key, s.pointer_id}));
     if (!owner->rows.empty()) {
       return fail(ErrorCode::InvalidArgument, "refstore",
                   "store record " + s.pointer_id + ": object " + s.bucket + "/" + s.key +
@@ -422,12 +461,12 @@ class SqlRefStore final : public RefStore {
     }
     // PLACEHOLDER (new or with earlier acks): fill in the store and re-evaluate the acks seen so far.
     CC_TRY_VOID(check_placeholder_acks(s, res));
-    CC_TRY(slots, db_->exec(Stmt::SelectAckSlots, {s.pointer_id}));
+    CC_TRY(slots, run_->exec(Stmt::SelectAckSlots, {s.pointer_id}));
     std::int64_t counted = 0;
     for (const auto& r : slots->rows) {
       const std::string rid = as_str(r[0]);
       if (!std::binary_search(recipients.begin(), recipients.end(), rid)) {
-        CC_TRY(f, db_->exec(Stmt::SetForeign, {s.pointer_id, rid, std::int64_t{1}}));
+        CC_TRY(f, run_->exec(Stmt::SetForeign, {s.pointer_id, rid, std::int64_t{1}}));
         spdlog::warn("refstore: ack for {} from {} who is not an expected recipient (foreign, not counted)",
                      s.pointer_id, rid);
       } else if (as_int(r[1]) != 0) {
@@ -439,7 +478,7 @@ class SqlRefStore final : public RefStore {
     const ObjectState state = complete ? ObjectState::Complete : ObjectState::Pending;
     const Param completed_at = complete ? Param{now_us} : Param{};
     const std::string joined = join_lines(recipients);
-    CC_TRY(u, db_->exec(Stmt::FillStore, {s.pointer_id, std::string(to_string(state)), s.bucket, s.key, joined, total,
+    CC_TRY(u, run_->exec(Stmt::FillStore, {s.pointer_id, std::string(to_string(state)), s.bucket, s.key, joined, total,
                                           counted, s.size_stored, s.sha256, to_us(s.created_at), to_us(s.expires_at),
                                           s.producer_id, completed_at}));
     ++res.stores_new;
@@ -472,7 +511,7 @@ class SqlRefStore final : public RefStore {
                                  "', user '" + sender_name(a.sender) + "')"});
       return ok();
     }
-    CC_TRY(slot, db_->exec(Stmt::AckSlot, {a.pointer_id, a.recipient_id}));
+    CC_TRY(slot, run_->exec(Stmt::AckSlot, {a.pointer_id, a.recipient_id}));
     if (!slot->rows.empty() && cur) return retake_slot(*cur, a, as_int(slot->rows[0][0]) != 0, now_us, res);
     if (!has_store) {
       CC_TRY(why, placeholder_refusal(a.sender));
@@ -488,7 +527,7 @@ class SqlRefStore final : public RefStore {
     }
     ObjRow& o = *cur;
     const bool foreign = has_store && !std::binary_search(o.recipients.begin(), o.recipients.end(), a.recipient_id);
-    CC_TRY(ins, db_->exec(Stmt::InsertAck, {a.pointer_id, a.recipient_id, std::int64_t{a.processed ? 1 : 0},
+    CC_TRY(ins, run_->exec(Stmt::InsertAck, {a.pointer_id, a.recipient_id, std::int64_t{a.processed ? 1 : 0},
                                             a.reason, to_us(a.processed_at), now_us, std::int64_t{foreign ? 1 : 0}}));
     if (ins->affected == 0) {  // slot taken: first ack of this recipient wins
       ++res.acks_duplicate;
@@ -496,7 +535,7 @@ class SqlRefStore final : public RefStore {
     }
     ++res.acks_new;
     if (!has_store) {  // PLACEHOLDER: remember sender and sha256 for the caps and the check at store time
-      CC_TRY(c, db_->exec(Stmt::InsertAckCheck, {a.pointer_id, a.recipient_id, a.sender, a.sha256}));
+      CC_TRY(c, run_->exec(Stmt::InsertAckCheck, {a.pointer_id, a.recipient_id, a.sender, a.sha256}));
       deltas_[a.sender] += 1;
       return ok();
     }
@@ -517,7 +556,7 @@ class SqlRefStore final : public RefStore {
       ++res.acks_duplicate;
       return ok();
     }
-    CC_TRY(u, db_->exec(Stmt::UpgradeAck, {a.pointer_id, a.recipient_id, to_us(a.processed_at), now_us}));
+    CC_TRY(u, run_->exec(Stmt::UpgradeAck, {a.pointer_id, a.recipient_id, to_us(a.processed_at), now_us}));
     if (u->affected == 0) {
       ++res.acks_duplicate;
       return ok();
@@ -526,7 +565,7 @@ class SqlRefStore final : public RefStore {
     spdlog::info("refstore: {} from {} (user {}): processed after its rejected ack", a.pointer_id, a.recipient_id,
                  a.sender);
     if (!o.has_store) {  // keep the sha256 of the processed ack for the check at store time
-      CC_TRY(c, db_->exec(Stmt::InsertAckCheck, {a.pointer_id, a.recipient_id, a.sender, a.sha256}));
+      CC_TRY(c, run_->exec(Stmt::InsertAckCheck, {a.pointer_id, a.recipient_id, a.sender, a.sha256}));
       return ok();
     }
     const bool foreign = !std::binary_search(o.recipients.begin(), o.recipients.end(), a.recipient_id);
@@ -538,12 +577,12 @@ class SqlRefStore final : public RefStore {
   Result<void> count_processed(ObjRow& o, const std::string& pid, std::int64_t now_us, ApplyResult& res) {
     ++o.processed_count;
     if (o.processed_count >= o.total) {
-      CC_TRY(u, db_->exec(Stmt::SetComplete, {pid, o.processed_count, now_us}));
+      CC_TRY(u, run_->exec(Stmt::SetComplete, {pid, o.processed_count, now_us}));
       o.state = ObjectState::Complete;
       o.completed_at = now_us;
       res.completed.push_back(pid);
     } else {
-      CC_TRY(u, db_->exec(Stmt::SetProgress, {pid, o.processed_count}));
+      CC_TRY(u, run_->exec(Stmt::SetProgress, {pid, o.processed_count}));
     }
     return ok();
   }
@@ -587,14 +626,17 @@ class SqlRefStore final : public RefStore {
   }
 
   std::unique_ptr<SqlDb> db_;
+  StmtRunner* run_;  // where the apply_batch statements go: db_, or a StagedBatch during a PostgreSQL batch
+  bool staged_;      // BatchMode::Staged on PostgreSQL
   std::int64_t max_per_sender_, max_total_;
   std::map<std::string, std::int64_t> deltas_;  // placeholder acks per sender added in the open transaction
 };
 
 }  // namespace
 
-Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg) {
-  auto store = std::make_unique<SqlRefStore>(std::move(db), cfg);
+Result<std::unique_ptr<RefStore>> make_sql_ref_store(std::unique_ptr<SqlDb> db, const RefStoreConfig& cfg,
+                                                     BatchMode mode) {
+  auto store = std::make_unique<SqlRefStore>(std::move(db), cfg, mode);
   CC_TRY_VOID(store->migrate());
   return std::unique_ptr<RefStore>(std::move(store));
 }

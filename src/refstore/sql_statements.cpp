@@ -7,6 +7,70 @@ namespace claimcheck::refstore::detail {
   "pointer_id, state, has_store, bucket, object_key, recipients, recipients_total, processed_count, " \
   "size_stored, sha256, created_at, expires_at, completed_at, deleted_at, delete_attempts, last_error, producer_id"
 
+namespace {
+
+/// PostgreSQL text of the set-based batch statements (arrays passed as text literals, expanded by unnest;
+/// PostgreSQL 9.4+ multi-argument unnest). Lock order: pointer_id in byte order (COLLATE "C"), the order
+/// every other transaction uses, so two coordinators never wait on each other in a cycle.
+std::string_view batch_sql_text(Stmt s) {
+  switch (s) {
+    case Stmt::BatchLockObjects:
+      // Inserts the missing rows as PLACEHOLDER and locks the existing ones in one pass, in pointer_id order:
+      // ON CONFLICT DO UPDATE locks every conflicting row even when its WHERE is false (nothing is updated).
+      return "INSERT INTO objects (pointer_id, state, first_seen_at) SELECT p, 'PLACEHOLDER', $2 "
+             "FROM unnest($1::text[]) AS t(p) ORDER BY p COLLATE \"C\" "
+             "ON CONFLICT (pointer_id) DO UPDATE SET first_seen_at = objects.first_seen_at WHERE false "
+             "RETURNING pointer_id";
+    case Stmt::BatchLoadObjects:
+      return "SELECT " CC_OBJ_COLS " FROM objects WHERE pointer_id = ANY($1::text[])";
+    case Stmt::BatchLoadAcks:
+      return "SELECT pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign FROM acks "
+             "WHERE pointer_id = ANY($1::text[])";
+    case Stmt::BatchLoadChecks:
+      return "SELECT pointer_id, recipient_id, sender, sha256 FROM ack_checks WHERE pointer_id = ANY($1::text[])";
+    case Stmt::BatchKeyOwners:
+      return "SELECT o.bucket, o.object_key, o.pointer_id FROM objects o "
+             "JOIN unnest($1::text[], $2::text[]) AS v(bucket, object_key) "
+             "ON o.bucket = v.bucket AND o.object_key = v.object_key WHERE o.has_store = 1 AND o.state <> 'DELETED'";
+    case Stmt::BatchUpdateObjects:
+      return "UPDATE objects AS o SET state = v.state, has_store = v.has_store, bucket = v.bucket, "
+             "object_key = v.object_key, recipients = v.recipients, recipients_total = v.total, "
+             "processed_count = v.processed, size_stored = v.size, sha256 = v.sha, created_at = v.created, "
+             "expires_at = v.expires, completed_at = v.completed, producer_id = v.producer "
+             "FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[], "
+             "$8::integer[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[]) "
+             "AS v(pointer_id, state, has_store, bucket, object_key, recipients, total, processed, size, sha, "
+             "created, expires, completed, producer) WHERE o.pointer_id = v.pointer_id";
+    case Stmt::BatchDeleteObjects:
+      return "DELETE FROM objects WHERE pointer_id = ANY($1::text[])";
+    case Stmt::BatchInsertAcks:
+      return "INSERT INTO acks (pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign) "
+             "SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], "
+             "$7::integer[])";
+    case Stmt::BatchUpdateAcks:
+      return "UPDATE acks AS a SET processed = v.processed, reason = v.reason, processed_at = v.processed_at, "
+             "received_at = v.received_at, is_foreign = v.is_foreign "
+             "FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], "
+             "$7::integer[]) AS v(pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign) "
+             "WHERE a.pointer_id = v.pointer_id AND a.recipient_id = v.recipient_id";
+    case Stmt::BatchDeleteAcks:
+      return "DELETE FROM acks AS a USING unnest($1::text[], $2::text[]) AS v(pointer_id, recipient_id) "
+             "WHERE a.pointer_id = v.pointer_id AND a.recipient_id = v.recipient_id";
+    case Stmt::BatchDeleteChecks:
+      return "DELETE FROM ack_checks WHERE pointer_id = ANY($1::text[])";
+    case Stmt::BatchInsertChecks:
+      return "INSERT INTO ack_checks (pointer_id, recipient_id, sender, sha256) "
+             "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])";
+    case Stmt::BatchBumpPlaceholders:
+      return "INSERT INTO placeholder_counts (sender, n) SELECT * FROM unnest($1::text[], $2::bigint[]) "
+             "ON CONFLICT (sender) DO UPDATE SET n = placeholder_counts.n + excluded.n";
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
 std::string_view sql_text(Stmt s, Backend b) {
   const bool pg = b == Backend::Postgres;
   switch (s) {
@@ -95,6 +159,8 @@ std::string_view sql_text(Stmt s, Backend b) {
       return "DELETE FROM objects WHERE state = 'DELETED' AND deleted_at < $1 RETURNING pointer_id";
     case Stmt::Count_:
       break;
+    default:
+      return pg ? batch_sql_text(s) : std::string_view{};
   }
   return {};
 }

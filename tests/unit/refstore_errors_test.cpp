@@ -5,6 +5,7 @@
 #include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/refstore/sql_error.h"
 #include "refstore/sql_db.h"
+#include "refstore/staged_batch.h"
 
 namespace claimcheck::refstore {
 namespace {
@@ -116,6 +117,14 @@ TEST(SplitPgSchema, RemovesOnlyTheSchemaParameter) {
   EXPECT_EQ(c->second, "");
   EXPECT_FALSE(detail::split_pg_schema("postgresql://h/db?schema=1abc").has_value());
   EXPECT_FALSE(detail::split_pg_schema("postgresql://h/db?schema=").has_value());
+}
+
+TEST(PgArrayLiteral, QuotesEveryElementEscapesAndWritesNull) {
+  using detail::pg_array_literal;
+  EXPECT_EQ(pg_array_literal({}), "{}");
+  EXPECT_EQ(pg_array_literal({std::string("a"), std::nullopt, std::string("")}), R"({"a",NULL,""})");
+  EXPECT_EQ(pg_array_literal({std::string("NULL")}), R"({"NULL"})") << "the text NULL is not a null";
+  EXPECT_EQ(pg_array_literal({std::string("q\"b\\c,{d}\ne")}), "{\"q\\\"b\\\\c,{d}\ne\"}");
 }
 
 }  // namespace
