@@ -80,6 +80,53 @@ void print_object(const refstore::ObjectStatus& o) {
     std::cout << "delete attempts: " << o.delete_attempts << " (last error: " << o.last_error << ")\n";
 }
 
+std::int64_t not_deleted(const refstore::Summary& sum) {
+  std::int64_t n = 0;
+  for (auto s : {refstore::ObjectState::Placeholder, refstore::ObjectState::Pending, refstore::ObjectState::Complete,
+                 refstore::ObjectState::Expired}) {
+    auto it = sum.counts.find(s);
+    if (it != sum.counts.end()) n += it->second;
+  }
+  return n;
+}
+
+nlohmann::json summary_json(const refstore::Summary& sum, const std::vector<refstore::RefusalAudit>& refused) {
+  nlohmann::json j;
+  nlohmann::json counts = nlohmann::json::object();
+  for (const auto& [state, n] : sum.counts) counts[std::string(refstore::to_string(state))] = n;
+  j["counts"] = counts;
+  j["not_deleted"] = not_deleted(sum);
+  auto oldest = nlohmann::json::array();
+  for (const auto& p : sum.oldest_pending) oldest.push_back(object_json(p));
+  j["oldest_pending"] = std::move(oldest);
+  auto audit = nlohmann::json::array();
+  for (const auto& r : refused)
+    audit.push_back({{"rule", r.rule}, {"sender", r.sender}, {"count", r.count},
+                     {"last_at", format_rfc3339(r.last_at)}, {"last_reason", r.last_reason}});
+  j["refused"] = std::move(audit);
+  return j;
+}
+
+void print_summary(const refstore::Summary& sum, const std::vector<refstore::RefusalAudit>& refused) {
+  std::cout << "objects per state:\n";
+  for (auto s : {refstore::ObjectState::Placeholder, refstore::ObjectState::Pending, refstore::ObjectState::Complete,
+                 refstore::ObjectState::Expired, refstore::ObjectState::Deleted}) {
+    auto it = sum.counts.find(s);
+    std::cout << "  " << refstore::to_string(s) << ": " << (it == sum.counts.end() ? 0 : it->second) << "\n";
+  }
+  std::cout << "not yet deleted: " << not_deleted(sum) << "\n";
+  if (!sum.oldest_pending.empty()) {
+    std::cout << "oldest pending:\n";
+    for (const auto& p : sum.oldest_pending)
+      std::cout << "  " << p.pointer_id << "  created " << format_rfc3339(p.created_at) << "  expires "
+                << format_rfc3339(p.expires_at) << "  missing [" << join(p.missing) << "]\n";
+  }
+  std::cout << "refused messages (dead-lettered, per rule and sender): " << (refused.empty() ? "none" : "") << "\n";
+  for (const auto& r : refused)
+    std::cout << "  " << r.rule << "  " << (r.sender.empty() ? "(no user_id)" : r.sender) << "  " << r.count
+              << "  last " << format_rfc3339(r.last_at) << ": " << r.last_reason << "\n";
+}
+
 int run_status(StatusOptions& o) {
   o.log.apply();
   refstore::RefStoreConfig cfg;
@@ -113,36 +160,15 @@ int run_status(StatusOptions& o) {
     spdlog::error("{}", sum.error().to_string());
     return exit_code_for(sum.error());
   }
-  std::int64_t pending = 0;
-  for (auto s : {refstore::ObjectState::Placeholder, refstore::ObjectState::Pending, refstore::ObjectState::Complete,
-                 refstore::ObjectState::Expired}) {
-    auto it = sum->counts.find(s);
-    if (it != sum->counts.end()) pending += it->second;
+  auto refused = (*store)->refusals();
+  if (!refused) {
+    spdlog::error("{}", refused.error().to_string());
+    return exit_code_for(refused.error());
   }
   if (o.json) {
-    nlohmann::json j;
-    nlohmann::json counts = nlohmann::json::object();
-    for (const auto& [state, n] : sum->counts) counts[std::string(refstore::to_string(state))] = n;
-    j["counts"] = counts;
-    j["not_deleted"] = pending;
-    auto oldest = nlohmann::json::array();
-    for (const auto& p : sum->oldest_pending) oldest.push_back(object_json(p));
-    j["oldest_pending"] = std::move(oldest);
-    std::cout << j.dump(2) << "\n";
-    return kExitOk;
-  }
-  std::cout << "objects per state:\n";
-  for (auto s : {refstore::ObjectState::Placeholder, refstore::ObjectState::Pending, refstore::ObjectState::Complete,
-                 refstore::ObjectState::Expired, refstore::ObjectState::Deleted}) {
-    auto it = sum->counts.find(s);
-    std::cout << "  " << refstore::to_string(s) << ": " << (it == sum->counts.end() ? 0 : it->second) << "\n";
-  }
-  std::cout << "not yet deleted: " << pending << "\n";
-  if (!sum->oldest_pending.empty()) {
-    std::cout << "oldest pending:\n";
-    for (const auto& p : sum->oldest_pending)
-      std::cout << "  " << p.pointer_id << "  created " << format_rfc3339(p.created_at) << "  expires "
-                << format_rfc3339(p.expires_at) << "  missing [" << join(p.missing) << "]\n";
+    std::cout << summary_json(*sum, *refused).dump(2) << "\n";
+  } else {
+    print_summary(*sum, *refused);
   }
   return kExitOk;
 }

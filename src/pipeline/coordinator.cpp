@@ -34,6 +34,7 @@ struct Batch {
   std::uint64_t epoch = 0;
   std::vector<refstore::Command> commands;
   std::vector<amqp::Envelope> envelopes;  // same order as commands
+  std::vector<refstore::RefusalAudit> audit;  // refusals to add to the audit (may come without commands)
 };
 
 // A delivery to dead-letter: the reason for x-claimcheck-error and the rule (metric label; "" = invalid).
@@ -276,7 +277,8 @@ class StoreThread {
       }
       BatchDone done;
       done.epoch = b->epoch;
-      std::vector<std::string> completed = apply(*b, done);
+      record_audit(b->audit);
+      std::vector<std::string> completed = b->commands.empty() ? std::vector<std::string>{} : apply(*b, done);
       if (!completed.empty()) {
         if (st_.cfg.debug_crash_after_commit) {
           spdlog::warn("coordinator: --debug-crash-after-commit: SIGKILL after committing {} completed objects",
@@ -326,6 +328,18 @@ class StoreThread {
         done.failed = true;  // give up on the rest: unacked → redelivered later
         return;
       }
+    }
+  }
+
+  // The audit of refused messages (`claimcheck status`): best effort, a few retries, never blocks a batch.
+  void record_audit(const std::vector<refstore::RefusalAudit>& audit) {
+    if (audit.empty()) return;
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+      auto r = store_->record_refusals(audit);
+      if (r) return;
+      spdlog::warn("coordinator: recording {} refusals in the audit failed (attempt {}): {}", audit.size(), attempt,
+                   r.error().to_string());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
     }
   }
 
@@ -431,7 +445,9 @@ class CoordinatorLoop {
       }
       for (auto& ev : *polled) on_event(ev);
       drain_store();
-      if (!current_.commands.empty() && (stopping_ || SteadyClock::now() - current_started_ >= cfg_.batch_delay))
+      const auto now = SteadyClock::now();
+      if ((!current_.commands.empty() && (stopping_ || now - current_started_ >= cfg_.batch_delay)) ||
+          (!audit_.empty() && (stopping_ || now - audit_since_ >= 1s)))
         flush_batch();
       ack_settled();
       if (stopping_) {
@@ -522,6 +538,7 @@ class CoordinatorLoop {
       st_.refused += 1;
       st_.metrics->record_refused(rule);
     }
+    audit(rule.empty() ? "invalid" : rule, env.message.user_id, reason);
     auto id = client_.publish(cfg_.names.dlx, env.routing_key, copy, false);
     if (!id) {
       spdlog::error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead",
@@ -534,13 +551,25 @@ class CoordinatorLoop {
     st_.metrics->record_dead_lettered(1);
   }
 
+  void audit(const std::string& rule, const std::string& sender, const std::string& reason) {
+    if (audit_.empty()) audit_since_ = SteadyClock::now();
+    auto& a = audit_[{rule, sender}];
+    a.rule = rule;
+    a.sender = sender;
+    a.count += 1;
+    a.last_at = refstore::Clock::now();
+    a.last_reason = reason;
+  }
+
   void reject(const amqp::Envelope& env) {
     window_.forget(env.epoch, env.delivery_tag);
     (void)client_.reject(env, false);
   }
 
   void flush_batch() {
-    if (current_.commands.empty()) return;
+    for (auto& [k, a] : audit_) current_.audit.push_back(std::move(a));
+    audit_.clear();
+    if (current_.commands.empty() && current_.audit.empty()) return;
     ++batches_in_flight_;
     to_store_.push(std::move(current_));
     current_ = Batch{};
@@ -637,6 +666,8 @@ class CoordinatorLoop {
   AckWindow window_;
   CaughtUpWatermark watermark_;
   std::map<std::uint64_t, amqp::Envelope> dl_inflight_;  // dead-letter publish id → original delivery
+  std::map<std::pair<std::string, std::string>, refstore::RefusalAudit> audit_;  // (rule, sender) → since last flush
+  SteadyClock::time_point audit_since_{};
   Batch current_;
   SteadyClock::time_point current_started_{}, last_activity_{}, stop_deadline_{};
   std::size_t batches_in_flight_ = 0;

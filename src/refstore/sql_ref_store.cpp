@@ -293,6 +293,34 @@ class SqlRefStore final : public RefStore {
     });
   }
 
+  Result<void> record_refusals(const std::vector<RefusalAudit>& lines) override {
+    if (lines.empty()) return ok();
+    return txn(true, [&]() -> Result<void> {
+      for (const auto& l : lines) {
+        CC_TRY(r, db_->exec(Stmt::RecordRefusal, {l.rule, l.sender, l.count, to_us(l.last_at),
+                                                   l.last_reason.substr(0, 512)}));
+      }
+      return ok();
+    });
+  }
+
+  Result<std::vector<RefusalAudit>> refusals() override {
+    return txn(false, [&]() -> Result<std::vector<RefusalAudit>> {
+      CC_TRY(rows, db_->exec(Stmt::ListRefusals, {}));
+      std::vector<RefusalAudit> out;
+      for (const auto& r : rows->rows) {
+        RefusalAudit a;
+        a.rule = as_str(r[0]);
+        a.sender = as_str(r[1]);
+        a.count = as_int(r[2]);
+        a.last_at = from_us(as_int(r[3]));
+        a.last_reason = as_str(r[4]);
+        out.push_back(std::move(a));
+      }
+      return out;
+    });
+  }
+
   Result<int> schema_version() override {
     return txn(false, [&]() -> Result<int> {
       CC_TRY(rows, db_->exec(Stmt::SchemaVersion, {}));

@@ -157,6 +157,12 @@ std::string_view sql_text(Stmt s, Backend b) {
       return "SELECT COALESCE(SUM(n), 0) FROM placeholder_counts";
     case Stmt::PurgeDeleted:
       return "DELETE FROM objects WHERE state = 'DELETED' AND deleted_at < $1 RETURNING pointer_id";
+    case Stmt::RecordRefusal:
+      return "INSERT INTO refusals (rule, sender, count, last_at, last_reason) VALUES ($1, $2, $3, $4, $5) "
+             "ON CONFLICT (rule, sender) DO UPDATE SET count = refusals.count + excluded.count, "
+             "last_at = excluded.last_at, last_reason = excluded.last_reason";
+    case Stmt::ListRefusals:
+      return "SELECT rule, sender, count, last_at, last_reason FROM refusals ORDER BY count DESC, rule, sender";
     case Stmt::Count_:
       break;
     default:
@@ -221,6 +227,14 @@ CREATE TABLE IF NOT EXISTS placeholder_counts (
   n      BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS objects_deleted_idx ON objects (state, deleted_at);
+CREATE TABLE IF NOT EXISTS refusals (
+  rule        TEXT NOT NULL,
+  sender      TEXT NOT NULL,
+  count       BIGINT NOT NULL DEFAULT 0,
+  last_at     BIGINT NOT NULL,
+  last_reason TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (rule, sender)
+);
 )SQL";
 }
 

@@ -912,6 +912,22 @@ TEST_P(CoordTest, ForgedAcksAndStoresAreDeadLetteredNamingRuleAndUser) {
   EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="ack_user_id"} 2)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="ack_sha256"} 1)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="store_user_id"} 1)"), std::string::npos) << text;
+  // The audit `claimcheck status` shows: counts per rule and sender, in the database.
+  std::map<std::string, std::int64_t> audit;  // "rule sender" → count
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = store_->refusals();
+        if (!r) return false;
+        audit.clear();
+        for (const auto& a : *r) audit[a.rule + " " + a.sender] = a.count;
+        return audit.size() == 4;
+      },
+      10s))
+      << audit.size();
+  EXPECT_EQ(audit["ack_user_id " + admin], 1);
+  EXPECT_EQ(audit["ack_user_id " + branch.name()], 1);
+  EXPECT_EQ(audit["ack_sha256 " + branch.name()], 1);
+  EXPECT_EQ(audit["store_user_id " + branch.name()], 1);
   auto st = status(id);
   ASSERT_TRUE(st);
   EXPECT_EQ(st->state, ObjectState::Pending);

@@ -139,6 +139,17 @@ struct Summary {
   std::vector<ObjectStatus> oldest_pending;    ///< up to N PENDING objects, oldest created_at first
 };
 
+/// One line of the audit of refused messages (DESIGN.md §9): how often `sender` (the AMQP user_id, "" when
+/// absent) was refused under `rule` (ack_user_id, ack_sha256, store_user_id, placeholder_cap, invalid), when
+/// last and why. Bounded by rules × broker users, so forged traffic cannot grow it without limit (B1).
+struct RefusalAudit {
+  std::string rule;
+  std::string sender;
+  std::int64_t count = 0;    ///< record_refusals(): how many to add; refusals(): the total
+  TimePoint last_at{};
+  std::string last_reason;  ///< the x-claimcheck-error text of the latest one (clipped to 512 bytes)
+};
+
 /// Connection settings. The library never reads env/files: the CLI fills this in.
 struct RefStoreConfig {
   /// "sqlite:PATH" (file, created if missing), "sqlite::memory:" (private in-memory db, tests),
@@ -213,6 +224,11 @@ class RefStore {
 
   /// The schema version recorded in the schema_version table (currently 1).
   [[nodiscard]] virtual Result<int> schema_version() = 0;
+  /// Adds `lines` (count = how many of each) to the audit of refused messages, in one transaction.
+  /// Errors: Unavailable / Aborted (retryable).
+  [[nodiscard]] virtual Result<void> record_refusals(const std::vector<RefusalAudit>& lines) = 0;
+  /// The audit of refused messages, most refused first. Errors: Unavailable.
+  [[nodiscard]] virtual Result<std::vector<RefusalAudit>> refusals() = 0;
 };
 
 /// The schema version this build creates and migrates to.
