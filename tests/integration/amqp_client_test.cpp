@@ -15,10 +15,9 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "claimcheck/amqp/client.h"
+#include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
 
@@ -134,31 +133,6 @@ class AmqpClientIT : public ::testing::Test {
   std::vector<std::string> exchanges_;
 };
 
-// Captures the warnings of the default spdlog logger while alive (restores the previous logger).
-class WarningCapture {
- public:
-  WarningCapture()
-      : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256)), previous_(spdlog::default_logger()) {
-    auto logger = std::make_shared<spdlog::logger>("capture", sink_);
-    logger->set_level(spdlog::level::debug);
-    logger->set_pattern("%l %v");
-    spdlog::set_default_logger(logger);
-  }
-  ~WarningCapture() { spdlog::set_default_logger(previous_); }
-  WarningCapture(const WarningCapture&) = delete;
-  WarningCapture& operator=(const WarningCapture&) = delete;
-  // Lines of `level` ("warning", "debug") containing `needle`.
-  std::size_t count(const std::string& level, const std::string& needle) const {
-    std::size_t n = 0;
-    for (const auto& l : sink_->last_formatted()) n += (l.rfind(level + " ", 0) == 0 && l.find(needle) != std::string::npos);
-    return n;
-  }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
-
 TEST_F(AmqpClientIT, DeclareIsIdempotentAndMismatchedQueueIsUsedAsItIs) {
   auto n = names();
   auto t = declare_recipients(n, {"a", "b"});
@@ -175,7 +149,7 @@ TEST_F(AmqpClientIT, DeclareIsIdempotentAndMismatchedQueueIsUsedAsItIs) {
   const auto epoch = client_->epoch();
   Topology bad;
   bad.queues.push_back(QueueSpec{n.queue_prefix + "a", false, "", 0, false});
-  WarningCapture logs;
+  test::LogCapture logs;
   auto r = client_->declare(bad);
   ASSERT_TRUE(r.has_value()) << r.error().to_string();
   ASSERT_TRUE(client_->declare(bad).has_value());
@@ -211,7 +185,7 @@ TEST_F(AmqpClientIT, PreDeclaredQueueWithOtherArgumentsIsConsumedWithOneWarning)
   reference.queues.push_back(QueueSpec{q, true, "", 0, false});
   ASSERT_TRUE(client_->declare(reference).has_value());
 
-  WarningCapture logs;
+  test::LogCapture logs;
   auto t = recipient_topology(n, {"ref"});
   auto d = client_->declare(t);
   ASSERT_TRUE(d.has_value()) << d.error().to_string();
@@ -252,7 +226,7 @@ TEST_F(AmqpClientIT, WithoutConfigureRightsDeclareVerifiesPassively) {
   uc.connection_name = "cc-amqp-it-least-" + sfx_;
   Client uclient(uc);
   ASSERT_TRUE(uclient.connect().has_value());
-  WarningCapture logs;
+  test::LogCapture logs;
   Topology spy = t;
   spy.bindings.push_back(BindingSpec{q, n.msg_exchange, "someone-else"});
   auto d = uclient.declare(spy);
