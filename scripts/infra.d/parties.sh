@@ -61,26 +61,30 @@ mgmt_call() {
     "http://127.0.0.1:${CFG[MGMT_PORT]}$2" 2>/dev/null || true
 }
 
-# party_perms PARTY: prints the configure, write and read regexes of PARTY, one per line. They follow what
-# each program declares at start (amqp::recipient_topology / coordinator_topology, src/amqp/types.cpp):
-# exchange.declare and queue.declare need configure (also when it exists); queue.bind needs write on the
-# queue and read on the exchange; basic.publish needs write on the exchange; basic.consume read on the queue.
+# party_perms PARTY: prints the configure, write and read regexes of PARTY, one per line: only what the
+# party really does (DESIGN.md §9). The administrator declares the whole topology at `make up` (rmq_declare);
+# the programs try to declare it and, refused (403), verify exchanges and queues passively (a passive
+# declare needs no rights) and assume the bindings (amqp::Client::declare). RabbitMQ's access-control table:
+# exchange.declare/queue.declare need configure (not when passive); queue.bind needs write on the queue and
+# read on the exchange; basic.publish needs write on the exchange; basic.consume/basic.get read on the queue.
+# So no party gets configure rights, and none gets both write on a queue and read on an exchange: a recipient
+# cannot bind its queue to ex.msg under another recipient's routing key, nor to ex.dlx.
+# "^$" matches no name (exchanges and queues are never empty-named here).
 party_perms() {
-  local p="$1" ns="$PARTY_NS_RE" rcpts
-  rcpts="$(IFS='|'; echo "${RECIPIENT_LIST[*]}")"
+  local p="$1" ns="$PARTY_NS_RE"
   case "$p" in
-    "$PRODUCER_USER")  # declares every recipient's queue and the ack side; publishes pointers and store records
-      echo "^${ns}(ex\\.(msg|ack|dlx)|q\\.(ack|dead|$rcpts))\$"
-      echo "^${ns}(ex\\.(msg|ack)|q\\.(ack|dead|$rcpts))\$"
-      echo "^${ns}ex\\.(msg|ack|dlx)\$" ;;
-    "$COORDINATOR_USER")  # declares the ack side; consumes q.ack; dead-letters to ex.dlx
-      echo "^${ns}(ex\\.(ack|dlx)|q\\.(ack|dead))\$"
-      echo "^${ns}(ex\\.dlx|q\\.(ack|dead))\$"
-      echo "^${ns}(q\\.ack|ex\\.(ack|dlx))\$" ;;
-    *)  # recipient: declares its own queue and the ack side; consumes q.<self>; publishes acks and dead letters
-      echo "^${ns}(ex\\.(msg|ack|dlx)|q\\.($p|ack|dead))\$"
-      echo "^${ns}(ex\\.(ack|dlx)|q\\.($p|ack|dead))\$"
-      echo "^${ns}(q\\.$p|ex\\.(msg|ack|dlx))\$" ;;
+    "$PRODUCER_USER")  # publishes pointers (ex.msg) and store records (ex.ack); reads nothing
+      echo '^$'
+      echo "^${ns}ex\\.(msg|ack)\$"
+      echo '^$' ;;
+    "$COORDINATOR_USER")  # consumes q.ack; dead-letters to ex.dlx
+      echo '^$'
+      echo "^${ns}ex\\.dlx\$"
+      echo "^${ns}q\\.ack\$" ;;
+    *)  # recipient: consumes q.<self>; publishes acks (ex.ack) and dead letters (ex.dlx)
+      echo '^$'
+      echo "^${ns}ex\\.(ack|dlx)\$"
+      echo "^${ns}q\\.$p\$" ;;
   esac
 }
 
@@ -276,7 +280,7 @@ require_up_for_parties() {
 }
 
 # add-recipient NAME: one more recipient user (permissions, queues in every namespace, env file); the
-# producer's permissions and the coordinator's mapping are updated.
+# coordinator's mapping is updated (no party holds rights on q.NAME but NAME itself: read).
 cmd_add_recipient() {
   local name="${1:-}"
   valid_recipient_name "$name" || die "add-recipient: NAME must match [a-z0-9][a-z0-9_-]{0,31}, got '$name'"

@@ -129,6 +129,9 @@ struct Client::Impl {
   std::map<std::uint64_t, Pending> pending;            // publish id → message
   std::map<std::uint64_t, std::uint64_t> tag_to_id;    // delivery tag (this epoch) → publish id
   std::set<std::string> known_exchanges;               // checked to exist in this epoch
+  // Exchanges, queues and bindings (exchange \x1f queue \x1f key) this user may not declare, or queues that exist
+  // with other arguments: verified passively (bindings assumed) on every later declare and reconnect.
+  std::set<std::string> passive_only;
   std::vector<Topology> topologies;
   std::vector<ConsumeSpec> consumes;
   std::vector<Event> queued_events;                    // produced outside poll(), returned by the next poll()
@@ -361,33 +364,100 @@ struct Client::Impl {
     return ok();
   }
 
+  // Declares what `t` lists; an object this user may not declare (403) or a queue that exists with other
+  // arguments (406) is verified passively and used as it is (declare_exchange, declare_queue, declare_binding).
   Result<void> declare_now(const Topology& t) {
-    CC_TRY_VOID(ensure_rpc_channel());
-    amqp_table_t empty = amqp_empty_table;
-    for (const auto& x : t.exchanges) {
-      amqp_exchange_declare(conn.get(), kRpcChannel, bytes_of(x.name), bytes_of(x.type), 0, 1, 0, 0, empty);
-      CC_TRY_VOID(check_rpc(kRpcChannel, "exchange.declare '" + x.name + "'"));
-      known_exchanges.insert(x.name);
-    }
-    for (const auto& q : t.queues) {
-      const std::string quorum = "quorum";
-      const std::string k_type = "x-queue-type";
-      const std::string k_dlx = "x-dead-letter-exchange";
-      std::vector<amqp_table_entry_t> args;
-      if (q.quorum) args.push_back(utf8_entry(k_type, quorum));
-      if (!q.dead_letter_exchange.empty()) args.push_back(utf8_entry(k_dlx, q.dead_letter_exchange));
-      if (q.quorum && q.delivery_limit > 0) args.push_back(i64_entry("x-delivery-limit", q.delivery_limit));
-      if (q.single_active_consumer) args.push_back(bool_entry("x-single-active-consumer", true));
-      amqp_queue_declare(conn.get(), kRpcChannel, bytes_of(q.name), 0, 1, 0, 0, table_of(args));
-      CC_TRY_VOID(check_rpc(kRpcChannel, "queue.declare '" + q.name + "'"));
-    }
-    for (const auto& b : t.bindings) {
-      amqp_queue_bind(conn.get(), kRpcChannel, bytes_of(b.queue), bytes_of(b.exchange), bytes_of(b.routing_key),
-                      empty);
-      CC_TRY_VOID(check_rpc(kRpcChannel,
-                            "queue.bind '" + b.queue + "' to '" + b.exchange + "' key '" + b.routing_key + "'"));
-    }
+    for (const auto& x : t.exchanges) CC_TRY_VOID(declare_exchange(x));
+    for (const auto& q : t.queues) CC_TRY_VOID(declare_queue(q));
+    for (const auto& b : t.bindings) CC_TRY_VOID(declare_binding(b));
     return ok();
+  }
+
+  // True when `r` failed with the channel-level error `code` and the connection is still up, so the
+  // object can be verified passively on a re-opened RPC channel.
+  bool channel_refused(const Result<void>& r, ErrorCode code) const {
+    return !r && r.error().code == code && connected;
+  }
+
+  // Active exchange.declare; when refused (403: the administrator owns it), a passive check instead, also
+  // after every reconnect.
+  Result<void> declare_exchange(const ExchangeSpec& x) {
+    CC_TRY_VOID(ensure_rpc_channel());  // re-opened after a refusal closed it
+    if (passive_only.count(x.name) == 0) {
+      amqp_exchange_declare(conn.get(), kRpcChannel, bytes_of(x.name), bytes_of(x.type), 0, 1, 0, 0,
+                            amqp_empty_table);
+      auto r = check_rpc(kRpcChannel, "exchange.declare '" + x.name + "'");
+      if (r) {
+        known_exchanges.insert(x.name);
+        return ok();
+      }
+      if (!channel_refused(r, ErrorCode::PermissionDenied)) return r;
+      spdlog::debug("amqp: may not declare exchange '{}' ({}): verifying it passively", x.name, r.error().message);
+      passive_only.insert(x.name);
+    }
+    auto v = passive_exchange(x.name);
+    if (!v && v.error().code == ErrorCode::NotFound) return not_declared("exchange", x.name, v.error());
+    return v;
+  }
+
+  Result<void> declare_queue_active(const QueueSpec& q) {
+    const std::string quorum = "quorum";
+    const std::string k_type = "x-queue-type";
+    const std::string k_dlx = "x-dead-letter-exchange";
+    std::vector<amqp_table_entry_t> args;
+    if (q.quorum) args.push_back(utf8_entry(k_type, quorum));
+    if (!q.dead_letter_exchange.empty()) args.push_back(utf8_entry(k_dlx, q.dead_letter_exchange));
+    if (q.quorum && q.delivery_limit > 0) args.push_back(i64_entry("x-delivery-limit", q.delivery_limit));
+    if (q.single_active_consumer) args.push_back(bool_entry("x-single-active-consumer", true));
+    CC_TRY_VOID(ensure_rpc_channel());  // re-opened after a refusal closed it
+    amqp_queue_declare(conn.get(), kRpcChannel, bytes_of(q.name), 0, 1, 0, 0, table_of(args));
+    return check_rpc(kRpcChannel, "queue.declare '" + q.name + "'");
+  }
+
+  // Active queue.declare; refused (403) → passive check; exists with other arguments (406, e.g. a queue of
+  // the reference demo without dead-letter arguments) → one warning, passive check, used as it is.
+  Result<void> declare_queue(const QueueSpec& q) {
+    if (passive_only.count(q.name) == 0) {
+      auto r = declare_queue_active(q);
+      if (r) return ok();
+      if (channel_refused(r, ErrorCode::PermissionDenied)) {
+        spdlog::debug("amqp: may not declare queue '{}' ({}): verifying it passively", q.name, r.error().message);
+      } else if (channel_refused(r, ErrorCode::FailedPrecondition)) {
+        spdlog::warn("amqp: queue '{}' exists with arguments that differ from what claimcheck would declare ({}); "
+                     "using it as it is: dead-lettering and the delivery limit may not be configured",
+                     q.name, r.error().message);
+      } else {
+        return r;
+      }
+      passive_only.insert(q.name);
+    }
+    auto v = passive_queue(q.name);
+    if (!v && v.error().code == ErrorCode::NotFound) return not_declared("queue", q.name, v.error());
+    if (!v) return fail(std::move(v).error());
+    return ok();
+  }
+
+  // queue.bind; refused (403) → there is no passive form: assumed to exist (the administrator binds at
+  // `make up`), logged at debug once per binding.
+  Result<void> declare_binding(const BindingSpec& b) {
+    const std::string key = b.exchange + '\x1f' + b.queue + '\x1f' + b.routing_key;
+    if (passive_only.count(key) != 0) return ok();
+    CC_TRY_VOID(ensure_rpc_channel());  // re-opened after a refusal closed it
+    amqp_queue_bind(conn.get(), kRpcChannel, bytes_of(b.queue), bytes_of(b.exchange), bytes_of(b.routing_key),
+                    amqp_empty_table);
+    const std::string what = "queue.bind '" + b.queue + "' to '" + b.exchange + "' key '" + b.routing_key + "'";
+    auto r = check_rpc(kRpcChannel, what);
+    if (!channel_refused(r, ErrorCode::PermissionDenied)) return r;
+    spdlog::debug("amqp: may not {} ({}): assumed to exist, declared by the administrator at `make up`", what,
+                  r.error().message);
+    passive_only.insert(key);
+    return ok();
+  }
+
+  static Result<void> not_declared(const char* kind, const std::string& name, const Error& e) {
+    return fail(ErrorCode::NotFound, "amqp",
+                std::string(kind) + " '" + name + "' does not exist and this user may not declare it: the " +
+                    "administrator declares it (`make up`, scripts/infra up): " + e.message);
   }
 
   Result<std::uint32_t> passive_queue(const std::string& queue) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Least privilege of the local servers (DESIGN.md §9, issue 9 items 1, 4, 6) against the servers `make up`
-# started: with a recipient's credentials RabbitMQ refuses reading another recipient's queue, reading q.ack
-# and publishing to ex.msg (ACCESS_REFUSED); with the producer's S3 keys RGW refuses DeleteObject and
+# started: with a recipient's credentials RabbitMQ refuses reading another recipient's queue, reading q.ack,
+# publishing to ex.msg, binding its own queue to ex.msg/ex.dlx and declaring actively (ACCESS_REFUSED); with the producer's S3 keys RGW refuses DeleteObject and
 # ListObjectsV2 (403 AccessDenied) and allows put and get under its prefix; the coordinator may list and
 # delete; recipients hold no S3 keys; the administrator of .local/env can still do everything tests need.
 # FAILS (never skips) when the servers or the settings files are missing.
@@ -36,6 +36,28 @@ out=$(timeout 20 amqp-get --url "$b1_url" -q q.branch2 2>&1); refused "branch1 r
 out=$(timeout 20 amqp-get --url "$b1_url" -q q.ack 2>&1); refused "branch1 reads q.ack" branch1 "queue 'q.ack'" "$out"
 out=$(timeout 20 amqp-publish --url "$b1_url" -e ex.msg -r branch2 -C application/json -b '{}' 2>&1)
 refused "branch1 publishes to ex.msg" branch1 "exchange 'ex.msg'" "$out"
+# Binding needs write on the queue and read on the exchange: no party has both, so branch1 cannot bind its
+# own queue to ex.msg under branch2's routing key (copies of branch2's pointers) nor to ex.dlx (every dead
+# letter). amqp-consume -q Q -e X -r K sends queue.bind (it consumes only if the bind succeeded: timeout).
+# refused_bind WHAT USER QUEUE EXCHANGE OUTPUT: refused on the queue (write) or on the exchange (read).
+refused_bind() {
+  if grep -Eq "ACCESS_REFUSED - access to (queue '$3'|exchange '$4') in vhost '/' refused for user '$2'" <<<"$5"; then
+    pass "$1: ACCESS_REFUSED"
+  else fail "$1: expected ACCESS_REFUSED for user '$2' on queue '$3' or exchange '$4', got: $(mask <<<"$5" | head -c 300)"; fi
+}
+out=$(timeout 10 amqp-consume --url "$b1_url" -q q.branch1 -e ex.msg -r branch2 -c 1 cat 2>&1)
+refused_bind "branch1 binds q.branch1 to ex.msg with key branch2" branch1 q.branch1 ex.msg "$out"
+out=$(timeout 10 amqp-consume --url "$b1_url" -q q.branch1 -e ex.dlx -r '' -c 1 cat 2>&1)
+refused_bind "branch1 binds q.branch1 to ex.dlx" branch1 q.branch1 ex.dlx "$out"
+out=$(timeout 10 amqp-declare-queue --url "$b1_url" -q q.branch1 -d 2>&1)
+refused "branch1 (re)declares q.branch1 actively" branch1 "queue 'q.branch1'" "$out"
+# The binding is not there (the administrator's view; its user:password, percent-decoded, via a curl config).
+admin_mgmt=$(env_get "$local_dir/env" RABBITMQ_MGMT_URL)
+admin_info=${admin_url#*://}; admin_info=${admin_info%%@*}
+b=$(curl -sS -K <(printf 'user = "%b"\n' "${admin_info//%/\\x}") --max-time 15 \
+  "${admin_mgmt%/}/api/bindings/%2F/e/ex.msg/q/q.branch1" 2>/dev/null)
+if [[ "$b" == \[* ]] && ! grep -q '"routing_key":"branch2"' <<<"$b"; then pass "no binding ex.msg -> q.branch1 with key branch2"
+else fail "ex.msg -> q.branch1 bindings: $(head -c 300 <<<"$b")"; fi
 out=$(timeout 20 amqp-get --url "$prod_url" -q q.branch1 2>&1); refused "producer reads q.branch1" producer "queue 'q.branch1'" "$out"
 out=$(timeout 20 amqp-get --url "$prod_url" -q q.ack 2>&1); refused "producer reads q.ack" producer "queue 'q.ack'" "$out"
 

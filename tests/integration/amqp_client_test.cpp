@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "claimcheck/amqp/client.h"
+#include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
 
@@ -130,7 +133,7 @@ class AmqpClientIT : public ::testing::Test {
   std::vector<std::string> exchanges_;
 };
 
-TEST_F(AmqpClientIT, DeclareIsIdempotentAndMismatchIsFailedPrecondition) {
+TEST_F(AmqpClientIT, DeclareIsIdempotentAndMismatchedQueueIsUsedAsItIs) {
   auto n = names();
   auto t = declare_recipients(n, {"a", "b"});
   auto again = client_->declare(t);
@@ -141,14 +144,16 @@ TEST_F(AmqpClientIT, DeclareIsIdempotentAndMismatchIsFailedPrecondition) {
   ASSERT_TRUE(qc.has_value()) << qc.error().to_string();
   EXPECT_EQ(*qc, 0U);
 
-  // Same queue name, other arguments (classic instead of quorum): 406 on channel 2 only.
+  // Same queue name, other arguments (classic instead of quorum): 406 on channel 2 only, then a passive
+  // check; one warning naming the queue, none on the next declare.
   const auto epoch = client_->epoch();
   Topology bad;
   bad.queues.push_back(QueueSpec{n.queue_prefix + "a", false, "", 0, false});
+  test::LogCapture logs;
   auto r = client_->declare(bad);
-  ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().code, ErrorCode::FailedPrecondition) << r.error().to_string();
-  EXPECT_EQ(r.error().detail_code, "406");
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  ASSERT_TRUE(client_->declare(bad).has_value());
+  EXPECT_EQ(logs.count("warning", "queue '" + n.queue_prefix + "a' exists with arguments that differ"), 1U);
   EXPECT_TRUE(client_->connected());
   EXPECT_EQ(client_->epoch(), epoch);
 
@@ -167,6 +172,101 @@ TEST_F(AmqpClientIT, DeclareIsIdempotentAndMismatchIsFailedPrecondition) {
   auto missing = client_->queue_message_count("it.no-such-queue." + sfx_);
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
+}
+
+// Issue 8 item 9: the reference demo declared the recipients' quorum queues without dead-letter arguments.
+// claimcheck's declare (with x-dead-letter-exchange, x-delivery-limit) gets 406, warns once naming the queue,
+// and the consumer consumes from the queue as it is.
+TEST_F(AmqpClientIT, PreDeclaredQueueWithOtherArgumentsIsConsumedWithOneWarning) {
+  auto n = names();
+  const std::string q = n.queue_prefix + "ref";
+  queues_.push_back(q);
+  Topology reference;
+  reference.queues.push_back(QueueSpec{q, true, "", 0, false});
+  ASSERT_TRUE(client_->declare(reference).has_value());
+
+  test::LogCapture logs;
+  auto t = recipient_topology(n, {"ref"});
+  auto d = client_->declare(t);
+  ASSERT_TRUE(d.has_value()) << d.error().to_string();
+  EXPECT_EQ(logs.count("warning", "queue '" + q + "' exists with arguments that differ"), 1U);
+  EXPECT_EQ(logs.count("warning", "dead-lettering"), 1U);
+  EXPECT_EQ(logs.count("warning", "x-dead-letter-exchange"), 1U) << "the broker's reason names the argument";
+
+  ASSERT_TRUE(client_->publish(n.msg_exchange, "ref", msg("to-reference-queue"), true).has_value());
+  ASSERT_TRUE(client_->wait_confirms(10s).has_value());
+  ASSERT_TRUE(client_->consume(q, 1).has_value());
+  std::vector<Event> ev;
+  ASSERT_TRUE(poll_until([&] { return count(ev, Event::Kind::Delivery) >= 1; }, 10s, ev));
+  const auto it = std::find_if(ev.begin(), ev.end(), [](const Event& e) { return e.kind == Event::Kind::Delivery; });
+  EXPECT_EQ(it->delivery.message.body, "to-reference-queue");
+  ASSERT_TRUE(client_->ack(it->delivery).has_value());
+  ASSERT_TRUE(client_->declare(t).has_value());  // re-declare: still one warning
+  EXPECT_EQ(logs.count("warning", "exists with arguments that differ"), 1U);
+}
+
+// DESIGN.md §9 without configure or bind rights: a user that may only read its queue and publish to the
+// ack exchange declares its topology passively (403 → passive check on a re-opened channel), its bindings
+// are assumed (and not made: the broker refused them), and it consumes and publishes. A missing object it
+// may not declare is NotFound naming the administrator.
+TEST_F(AmqpClientIT, WithoutConfigureRightsDeclareVerifiesPassively) {
+  auto n = names();
+  auto t = declare_recipients(n, {"r"});
+  ASSERT_TRUE(client_->declare(coordinator_topology(n)).has_value());
+  const std::string q = n.queue_prefix + "r";
+  test::BrokerUser user("cc-it-least-" + sfx_);
+  auto re = [](const std::string& s) {
+    std::string out = "^";
+    for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) != 0 ? std::string(1, c) : std::string("\\") + c);
+    return out + "$";
+  };
+  user.set_permissions("^$", re(n.ack_exchange), re(q));
+  AmqpConfig uc = cfg_;
+  uc.urls = {user.url()};
+  uc.connection_name = "cc-amqp-it-least-" + sfx_;
+  Client uclient(uc);
+  ASSERT_TRUE(uclient.connect().has_value());
+  test::LogCapture logs;
+  Topology spy = t;
+  spy.bindings.push_back(BindingSpec{q, n.msg_exchange, "someone-else"});
+  auto d = uclient.declare(spy);
+  ASSERT_TRUE(d.has_value()) << d.error().to_string();
+  ASSERT_TRUE(uclient.declare(coordinator_topology(n)).has_value());
+  EXPECT_TRUE(uclient.connected());
+  EXPECT_GE(logs.count("debug", "verifying it passively"), 2U);
+  EXPECT_GE(logs.count("debug", "assumed to exist"), 1U);
+  EXPECT_EQ(logs.count("warning", ""), 0U);
+  auto bindings = mgmt("GET", "/api/bindings/%2F/e/" + url_encode(n.msg_exchange) + "/q/" + url_encode(q)).body;
+  EXPECT_EQ(bindings.find("someone-else"), std::string::npos) << "the broker refused the bind: " << bindings;
+
+  ASSERT_TRUE(client_->publish(n.msg_exchange, "r", msg("for-r"), true).has_value());
+  ASSERT_TRUE(client_->wait_confirms(10s).has_value());
+  ASSERT_TRUE(uclient.consume(q, 1).has_value());
+  auto id = uclient.publish(n.ack_exchange, "ack", msg("an-ack"), false);
+  ASSERT_TRUE(id.has_value());
+  std::vector<Event> ev;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (count(ev, Event::Kind::Delivery) + count(ev, Event::Kind::Confirmed) < 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    auto got = uclient.poll(50ms);
+    ASSERT_TRUE(got.has_value()) << got.error().to_string();
+    for (auto& e : *got) ev.push_back(std::move(e));
+  }
+  ASSERT_EQ(count(ev, Event::Kind::Delivery), 1U);
+  ASSERT_EQ(count(ev, Event::Kind::Confirmed), 1U);
+  for (auto& e : ev) {
+    if (e.kind == Event::Kind::Delivery) {
+      ASSERT_TRUE(uclient.ack(e.delivery).has_value());
+    }
+  }
+
+  Topology absent;
+  absent.queues.push_back(QueueSpec{"it.q.absent." + sfx_, true, "", 0, false});
+  auto m = uclient.declare(absent);
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, ErrorCode::NotFound) << m.error().to_string();
+  EXPECT_NE(m.error().message.find("administrator"), std::string::npos) << m.error().message;
+  uclient.close();
 }
 
 TEST_F(AmqpClientIT, PublishManyAllConfirmed) {

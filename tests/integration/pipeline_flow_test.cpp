@@ -22,6 +22,7 @@
 #include "claimcheck/s3/presign.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/util.h"
+#include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
 #include "throttle_proxy.h"
@@ -449,6 +450,35 @@ TEST_F(PipelineFlowTest, RedeliveredProcessedPointerOnlyResendsItsAck) {
   }
   EXPECT_EQ(acks, 2) << "the first ack and its re-send";
   EXPECT_TRUE(drain(names_.dead_queue).empty());
+}
+
+// Issue 8 item 9: a queue the reference demo declared (quorum, no dead-letter arguments) is used as it is: the
+// producer and the consumer get 406 on their declare, warn once each naming the queue, and the payload
+// arrives.
+TEST_F(PipelineFlowTest, ReferenceDemoQueueWithoutDeadLetteringIsConsumedWithOneWarning) {
+  const std::string q = names_.queue_prefix + "ref";
+  amqp::Topology reference;
+  reference.queues.push_back({q, true, "", 0, false});
+  ASSERT_TRUE(admin_->declare(reference).has_value());
+  auto p = Producer::create(producer_config({"ref"}));
+  ASSERT_TRUE(p.has_value());
+  auto rep = p->run(synthetic_inputs(1, 3000, 11, "ref/"));
+  ASSERT_TRUE(rep.has_value() && rep->failed == 0u);
+  ASSERT_EQ(rep->outcomes.size(), 1u);
+  keys_.push_back(rep->outcomes[0].key);
+  auto cc = consumer_config("ref");
+  cc.sink_factory = out_dir_sink_factory(work_ / "out");
+  cc.max_messages = 1;
+  test::LogCapture logs;
+  auto reports = run_consumers({cc});
+  EXPECT_EQ(reports[0].processed, 1u);
+  EXPECT_EQ(reports[0].dead_lettered, 0u);
+  EXPECT_EQ(logs.count("warning", "queue '" + q + "' exists with arguments that differ"), 1U);
+  EXPECT_EQ(logs.count("warning", "exists with arguments that differ"), 1U) << "only the reference queue";
+  EXPECT_TRUE(fs::exists(work_ / "out" / "ref" / "msg-1.json"));
+  auto s3c = s3::S3Client::create(s3_);
+  ASSERT_TRUE(s3c.has_value());
+  for (const auto& k : keys_) EXPECT_TRUE(s3c->delete_object(bucket_, k).has_value()) << k;
 }
 
 // Issue 9: a recipient accepts pointers only from its allowed producers (by the AMQP user_id RabbitMQ

@@ -18,6 +18,8 @@
 #include <random>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "claimcheck/amqp/types.h"
 #include "test_env.h"
 
@@ -129,6 +131,14 @@ class BrokerUser {
   ~BrokerUser() { (void)mgmt("DELETE", "/api/users/" + url_encode(name_)); }
   BrokerUser(const BrokerUser&) = delete;
   BrokerUser& operator=(const BrokerUser&) = delete;
+
+  /// Replaces the user's permissions on vhost / (configure, write, read regexes). Records a test failure when
+  /// the API refuses.
+  void set_permissions(const std::string& configure, const std::string& write, const std::string& read) const {
+    auto j = nlohmann::json{{"configure", configure}, {"write", write}, {"read", read}};
+    auto r = mgmt("PUT", "/api/permissions/%2F/" + url_encode(name_), j.dump());
+    EXPECT_TRUE(r.status == 201 || r.status == 204) << r.status << " " << r.body;
+  }
 
   /// The broker user name.
   [[nodiscard]] const std::string& name() const { return name_; }

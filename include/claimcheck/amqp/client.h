@@ -31,7 +31,7 @@ namespace claimcheck::amqp {
 ///
 /// Errors: Unavailable (network, broker down, timeouts — retryable), PermissionDenied (403 ACCESS_REFUSED,
 /// bad credentials, vhost refused, TLS verification — never retried), NotFound (404), FailedPrecondition
-/// (406, e.g. a queue redeclared with other arguments), InvalidArgument (bad config), Internal.
+/// (406, e.g. an exchange redeclared with another type), InvalidArgument (bad config), Internal.
 class Client {
  public:
   /// Stores the config; does not connect. Call connect() next (config errors surface there).
@@ -50,7 +50,15 @@ class Client {
 
   /// Declares exchanges (durable), queues (durable; quorum per spec) and bindings, in that order; remembers the
   /// topology and re-declares it after every reconnect. Idempotent (same arguments → no change).
-  /// Errors: FailedPrecondition (an existing entity has other arguments: 406), PermissionDenied, Unavailable.
+  /// Least privilege (DESIGN.md §9): an exchange or queue this user may not declare (403 ACCESS_REFUSED) is
+  /// verified passively instead (passive declare needs no rights) on the re-opened RPC channel; a binding it
+  /// may not make is assumed to exist (no passive form; the administrator binds at `make up`), logged at debug.
+  /// A queue that exists with other arguments (406, e.g. the reference demo's queues without dead-letter
+  /// arguments) is verified passively and used as it is, with one warning naming it and the broker's reason.
+  /// Such objects are checked passively only from then on, reconnects included (one warning per Client).
+  /// Errors: NotFound (an object it may not declare does not exist), FailedPrecondition (an exchange of
+  /// another type: 406), PermissionDenied (connection-level refusal), Unavailable.
+  /// Thread safety: the AMQP thread only (see the class).
   [[nodiscard]] Result<void> declare(const Topology& topology);
 
   /// Starts consuming `queue` with `prefetch` unacknowledged deliveries at most (basic.qos per consumer,
