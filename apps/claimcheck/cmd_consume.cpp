@@ -131,24 +131,12 @@ struct ConsumeCmd {
     if (!ms) return usage_error(ms.error());
     cfg.limits.max_size_raw = static_cast<std::int64_t>(*ms);
     cfg.limits.max_size_stored = static_cast<std::int64_t>(*ms) + (static_cast<std::int64_t>(*ms) / 8) + 4096;
-    std::shared_ptr<const OutDir> out;
-    if (!out_dir.empty()) {
-      auto mode = parse_file_mode(file_mode);
-      if (!mode) return usage_error(mode.error());
-      OutDirOptions oo;
-      oo.file_mode = *mode;
-      // Opening the output dir also cleans its staging dir (debris of a killed consumer).
-      auto dir = OutDir::open(out_dir, oo);
-      if (!dir) return usage_error(dir.error());
-      if ((*dir)->stale_removed() > 0)
-        spdlog::info("consume: removed {} stale temp file(s) from {}/{}", (*dir)->stale_removed(), out_dir,
-                     kStagingDirName);
-      out = std::shared_ptr<const OutDir>(std::move(*dir));
-      cfg.sink_factory = out_dir_sink_factory(out);
-    }
+    auto out = open_out_dir();
+    if (!out) return usage_error(out.error());
+    if (*out) cfg.sink_factory = out_dir_sink_factory(*out);
     cfg.state_dir = state_dir.empty() ? default_state_dir(out_dir) : std::filesystem::path(state_dir);
     if (!exec_cmd.empty()) {
-      auto f = exec_factory(out, cfg.state_dir);
+      auto f = exec_factory(*out, cfg.state_dir);
       if (!f) return usage_error(f.error());
       cfg.sink_factory = std::move(*f);
     }
@@ -184,6 +172,18 @@ struct ConsumeCmd {
     }
     // A consumer runs until stopped: SIGINT/SIGTERM after a clean drain is a normal end (exit 0).
     return kExitOk;
+  }
+
+  // --out-dir (null without it). Opening it also cleans its staging dir (debris of a killed consumer).
+  Result<std::shared_ptr<const OutDir>> open_out_dir() const {
+    if (out_dir.empty()) return std::shared_ptr<const OutDir>{};
+    CC_TRY(mode, parse_file_mode(file_mode));
+    OutDirOptions oo;
+    oo.file_mode = *mode;
+    CC_TRY(dir, OutDir::open(out_dir, oo));
+    if ((*dir)->stale_removed() > 0)
+      spdlog::info("consume: removed {} stale temp file(s) from {}/{}", (*dir)->stale_removed(), out_dir, kStagingDirName);
+    return std::shared_ptr<const OutDir>(std::move(*dir));
   }
 
   // Beside the output tree, never inside it: OUT → OUT/../.OUT.claimcheck; no --out-dir: .local/state.

@@ -71,6 +71,7 @@ std::string_view batch_sql_text(Stmt s) {
 
 }  // namespace
 
+// Long by nature: one case per statement, the SQL text of each next to its name (a table, not logic).
 std::string_view sql_text(Stmt s, Backend b) {
   const bool pg = b == Backend::Postgres;
   switch (s) {
