@@ -8,6 +8,7 @@
 #include <ctime>
 #include <map>
 
+#include "claimcheck/sha256.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {
@@ -110,12 +111,12 @@ Result<std::string> presign_get(const PresignRequest& req) {
   const std::string canonical = "GET\n" + object_path(*ep, req.path_style, req.bucket, req.key) + "\n" + query +
                                 "\nhost:" + signed_host(*ep, req.path_style, req.bucket) + "\n\nhost\nUNSIGNED-PAYLOAD";
   const std::string to_sign = std::string(kAlgorithm) + "\n" + date_time + "\n" + scope + "\n" +
-                              detail::sha256_hex(detail::as_bytes(canonical));
+                              sha256_hex(canonical);
   std::string k = detail::hmac_sha256("AWS4" + req.secret_key, date);
   k = detail::hmac_sha256(k, req.region);
   k = detail::hmac_sha256(k, "s3");
   k = detail::hmac_sha256(k, "aws4_request");
-  const std::string signature = detail::hex_lower(detail::hmac_sha256(k, to_sign));
+  const std::string signature = to_hex(detail::as_bytes(detail::hmac_sha256(k, to_sign)));
   return detail::build_url(*ep, req.path_style, req.bucket, req.key, query + "&X-Amz-Signature=" + signature);
 }
 

@@ -15,6 +15,7 @@
 
 #include "claimcheck/s3/presign.h"
 #include "claimcheck/util.h"
+#include "claimcheck/sha256.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {
@@ -342,7 +343,7 @@ struct S3Client::Impl {
       return fail(ErrorCode::InvalidArgument, "config",
                   ex.what() + ": no S3 credentials configured (this client can only GET presigned urls)");
     }
-    if (ex.body_sha256.empty()) ex.body_sha256 = detail::sha256_hex(ex.body);
+    if (ex.body_sha256.empty()) ex.body_sha256 = sha256_hex(ex.body);
     ++stats.requests;
     const int max = cfg.max_attempts;
     int stalled = 0;  // failed attempts in a row that delivered no byte (progress resets it)

@@ -41,10 +41,6 @@ std::string uri_encode(std::string_view s, bool keep_slash);
 std::string build_url(const Endpoint& ep, bool path_style, std::string_view bucket, std::string_view key,
                       std::string_view query);
 
-/// Lowercase hex SHA-256 of `data`.
-std::string sha256_hex(std::span<const std::byte> data);
-/// Lowercase hex of `data` (2 characters per byte).
-std::string hex_lower(std::string_view data);
 /// Raw 32-byte HMAC-SHA256 (RFC 2104, FIPS 180-4) of `data` under `key` (OpenSSL HMAC).
 std::string hmac_sha256(std::string_view key, std::string_view data);
 /// Lowercase hex MD5 of `data` (single-part S3 ETag).

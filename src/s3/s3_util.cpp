@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "claimcheck/base64.h"
+#include "claimcheck/sha256.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {
@@ -23,16 +24,6 @@ bool is_key_char(char c) {
 }
 
 Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, "s3", std::move(msg)); }
-
-std::string to_hex(const unsigned char* p, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[p[i] >> 4];
-    out[2 * i + 1] = kHex[p[i] & 0xF];
-  }
-  return out;
-}
 
 // Digest with EVP; returns the raw digest bytes.
 std::string digest(const EVP_MD* md, std::span<const std::byte> data) {
@@ -175,10 +166,6 @@ std::string build_url(const Endpoint& ep, bool path_style, std::string_view buck
   return url;
 }
 
-std::string hex_lower(std::string_view data) {
-  return to_hex(reinterpret_cast<const unsigned char*>(data.data()), data.size());
-}
-
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   unsigned int len = 0;
@@ -187,14 +174,8 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(out.data()), len);
 }
 
-std::string sha256_hex(std::span<const std::byte> data) {
-  auto d = digest(EVP_sha256(), data);
-  return to_hex(reinterpret_cast<const unsigned char*>(d.data()), d.size());
-}
-
 std::string md5_hex(std::span<const std::byte> data) {
-  auto d = digest(EVP_md5(), data);
-  return to_hex(reinterpret_cast<const unsigned char*>(d.data()), d.size());
+  return claimcheck::to_hex(as_bytes(digest(EVP_md5(), data)));
 }
 
 std::string md5_base64(std::span<const std::byte> data) {

@@ -2,6 +2,8 @@
 // SlowDown, abort of a failed multipart upload, signing headers present.
 #include <gtest/gtest.h>
 
+#include "claimcheck/sha256.h"
+
 #include "claimcheck/s3/s3_client.h"
 #include "s3/s3_internal.h"
 #include "s3_fake_server.h"
@@ -133,7 +135,7 @@ TEST(S3Retry, SlowDownIsRetriedThenSucceeds) {
   for (const auto& q : reqs) {
     EXPECT_EQ(q.method, "PUT");
     EXPECT_EQ(q.body, "payload");  // the body is re-sent in full on each attempt
-    EXPECT_EQ(q.headers.at("x-amz-content-sha256"), detail::sha256_hex(detail::as_bytes("payload")));
+    EXPECT_EQ(q.headers.at("x-amz-content-sha256"), sha256_hex(std::string_view("payload")));
     EXPECT_EQ(q.headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=AKFAKE/", 0), 0U);
     EXPECT_EQ(q.headers.at("authorization").find("fake-secret"), std::string::npos);
     EXPECT_EQ(q.headers.at("x-amz-meta-sha256"), "ff");

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/sha256.h"
 #include "s3/s3_internal.h"
 
 using namespace claimcheck;
@@ -91,8 +92,9 @@ TEST(S3Metadata, Validation) {
 }
 
 TEST(S3Hash, KnownVectors) {
-  EXPECT_EQ(sha256_hex(as_bytes("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256_hex(as_bytes("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // The S3 layer signs payloads with the core SHA-256 (claimcheck::sha256_hex): same vectors.
+  EXPECT_EQ(claimcheck::sha256_hex(as_bytes("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(claimcheck::sha256_hex(as_bytes("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(md5_hex(as_bytes("")), "d41d8cd98f00b204e9800998ecf8427e");
   EXPECT_EQ(md5_base64(as_bytes("")), "1B2M2Y8AsgTpgAmY7PhCfg==");
 }
