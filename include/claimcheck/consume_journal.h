@@ -26,6 +26,8 @@
 #include "claimcheck/result.h"
 #include "claimcheck/util.h"
 
+struct sqlite3_stmt;  // SQLite's prepared statement (sqlite3.h), private to the implementation
+
 namespace claimcheck {
 
 /// Durable set of processed message ids with the ack JSON sent for each (see the file comment).
@@ -55,6 +57,7 @@ class ConsumeJournal {
   struct Db;
   ConsumeJournal(std::filesystem::path path, std::unique_ptr<Db> db);
   Result<void> exec_locked(const char* sql);
+  Result<void> prepare_locked(::sqlite3_stmt** st, const char* sql);
   std::filesystem::path path_;
   std::unique_ptr<Db> db_;
   std::mutex mu_;
