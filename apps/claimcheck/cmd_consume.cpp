@@ -95,6 +95,7 @@ struct ConsumeCmd {
     ec.env = exec_environment();
     ec.out_dir = std::move(dir);
     ec.staging_dir = state / ("exec-staging-" + recipient);
+    ec.receipt_dir = state / ("exec-" + recipient);  // a SIGKILLed consumer does not run a command twice
     ec.recipient = recipient;
     CC_TRY(codes, parse_exit_codes(reject_exit_codes));
     ec.reject_exit_codes = std::move(*codes);

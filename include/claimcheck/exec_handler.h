@@ -45,6 +45,13 @@ namespace claimcheck {
 /// - `timeout`: wall-clock bound per run (> 0); then SIGTERM to its process group, SIGKILL after
 ///   `kill_grace`; counted as a failure (retried, then requeued).
 /// - `stderr_limit`: bytes of the command's stderr kept for the reason (the last ones; default 2 KiB).
+/// - `receipt_dir`: run receipts (the CLI: `<state-dir>/exec-<recipient>`; empty = none). With it, each
+///   run goes through a small /bin/sh wrapper that outlives a killed consumer and records the command's
+///   exit code; a redelivery after a crash waits for a still-running command of the previous life and
+///   takes a recorded exit code as the outcome instead of running the command again, so a consumer
+///   SIGKILLed between the command's exit and the journal record does not run it twice. The command's
+///   stderr then goes to `<receipt_dir>/<id>.stderr` (read back for the reason). Receipts untouched for
+///   `receipt_retention` are removed at start. Not across a power loss (see src/detail/run_receipts.h).
 struct ExecHandlerConfig {
   std::vector<std::string> argv;
   std::vector<std::string> env;
@@ -56,6 +63,8 @@ struct ExecHandlerConfig {
   std::chrono::milliseconds kill_grace{5000};
   BackoffPolicy retry{std::chrono::milliseconds(500), std::chrono::milliseconds(10000), 2.0, 3};
   std::size_t stderr_limit = 2048;
+  std::filesystem::path receipt_dir;
+  std::chrono::seconds receipt_retention{8 * 24 * 3600};
 
   /// Checks the fields. Errors: InvalidArgument (origin "config") naming the field.
   [[nodiscard]] Result<void> validate() const;
@@ -74,7 +83,7 @@ struct ExecHandlerConfig {
 /// Opens (creating, mode 0700) `staging_dir` in stdin mode. Errors: InvalidArgument for a bad config; "io"
 /// errors when the staging dir cannot be created. Thread-safe: payloads may be handled concurrently (one
 /// child each). Exactly once per pointer comes from the consumer's journal; a crash after the command
-/// exited 0 and before the journal record runs it again on redelivery.
+/// exited 0 and before the journal record does not run it again when `receipt_dir` is set (else it does).
 [[nodiscard]] Result<SinkFactory> exec_sink_factory(ExecHandlerConfig cfg);
 
 }  // namespace claimcheck

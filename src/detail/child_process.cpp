@@ -155,6 +155,7 @@ Result<pid_t> spawn(const ChildSpec& spec, int stderr_fd) {
   else posix_spawn_file_actions_addopen(&fa.fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa.fa, 2, 1);  // stdout → our stderr (the log), never our stdout report
   posix_spawn_file_actions_adddup2(&fa.fa, stderr_fd, 2);
+  if (spec.fd3 >= 0) posix_spawn_file_actions_adddup2(&fa.fa, spec.fd3, 3);
   SpawnAttr attr;
   auto argv = c_strings(spec.argv);
   auto envp = c_strings(spec.env);

@@ -28,6 +28,8 @@ struct ChildOutcome {
 /// - `argv`: program (looked up in PATH of `env` when it has no '/') and arguments; non-empty.
 /// - `env`: the complete environment, "NAME=value" entries (nothing is inherited implicitly).
 /// - `stdin_fd`: descriptor duplicated onto the child's stdin (-1 = /dev/null). Its offset is shared.
+/// - `fd3`: descriptor duplicated onto the child's descriptor 3 (-1 = none), e.g. a held flock that must
+///   outlive this process while the child runs (the exec handler's run lock).
 /// - stdout goes to this process's stderr (the log stream), never into our stdout report.
 /// - `timeout`: wall-clock bound of the run (> 0); then SIGTERM to the group, SIGKILL after `kill_grace`.
 /// - `stderr_limit`: bytes of stderr kept (the tail).
@@ -35,6 +37,7 @@ struct ChildSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;
   int stdin_fd = -1;
+  int fd3 = -1;
   std::chrono::milliseconds timeout{600000};
   std::chrono::milliseconds kill_grace{5000};
   std::size_t stderr_limit = 2048;

@@ -8,12 +8,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "detail/child_process.h"
 #include "detail/fd.h"
 #include "detail/posix_error.h"
+#include "detail/run_receipts.h"
 
 namespace claimcheck {
 
@@ -31,6 +33,7 @@ struct ExecShared {
   ExecHandlerConfig cfg;
   UniqueFd staging;  // stdin mode: the staging dir
   std::string staging_shown;
+  std::optional<detail::RunReceipts> receipts;  // with cfg.receipt_dir
 };
 
 /// The child's environment: cfg.env without our names, then ours.
@@ -51,6 +54,47 @@ std::vector<std::string> child_env(const ExecShared& sh, const PayloadInfo& info
   return env;
 }
 
+/// The outcome `code` (an exit code) means for the payload: ok, a refusal, or nullopt (a failure).
+std::optional<Result<void>> exit_verdict(const ExecHandlerConfig& cfg, int code, const std::string& tail) {
+  if (code == 0) return Result<void>(ok());
+  const auto& codes = cfg.reject_exit_codes;
+  if (std::find(codes.begin(), codes.end(), code) == codes.end()) return std::nullopt;
+  return Result<void>(fail(ErrorCode::InvalidArgument, "exec",
+                           "command rejected the payload (exit " + std::to_string(code) + "): " + tail,
+                           "exit=" + std::to_string(code)));
+}
+
+/// One run of the command (under the receipt wrapper when there are receipts). Returns the verdict, or
+/// nullopt with `last` set to why it failed.
+std::optional<Result<void>> run_once(const ExecShared& sh, const PayloadInfo& info, const detail::ChildSpec& spec,
+                                     std::string& last) {
+  if (sh.receipts) sh.receipts->clear(info.pointer_id);
+  auto out = detail::run_child(spec);
+  if (!out) {
+    last = out.error().message;
+    return std::nullopt;
+  }
+  std::string tail = out->stderr_tail;
+  if (sh.receipts) {
+    std::string own = sh.receipts->stderr_tail(info.pointer_id, sh.cfg.stderr_limit);
+    if (!own.empty()) tail = std::move(own);
+  }
+  if (out->exited) {
+    if (auto v = exit_verdict(sh.cfg, out->exit_code, tail)) return v;
+  }
+  last = detail::describe(*out) + (tail.empty() ? "" : ": " + tail);
+  return std::nullopt;
+}
+
+/// The outcome a previous consumer life's run recorded for this payload, if it finished (receipts only).
+std::optional<Result<void>> recorded_outcome(const ExecShared& sh, const PayloadInfo& info) {
+  auto code = sh.receipts->recorded_exit(info.pointer_id);
+  if (!code) return std::nullopt;
+  auto v = exit_verdict(sh.cfg, *code, sh.receipts->stderr_tail(info.pointer_id, sh.cfg.stderr_limit));
+  if (v) spdlog::info("exec: {} already ran before a restart (exit {}): not run again", info.pointer_id, *code);
+  return v;
+}
+
 /// Runs the command up to retry.max_attempts times. `stdin_fd` (-1 = /dev/null) is rewound before each run.
 Result<void> run_command(const ExecShared& sh, const PayloadInfo& info, int stdin_fd, const std::string& file) {
   const auto& cfg = sh.cfg;
@@ -61,21 +105,20 @@ Result<void> run_command(const ExecShared& sh, const PayloadInfo& info, int stdi
   spec.timeout = cfg.timeout;
   spec.kill_grace = cfg.kill_grace;
   spec.stderr_limit = cfg.stderr_limit;
+  detail::UniqueFd lock;
+  if (sh.receipts) {
+    CC_TRY(l, sh.receipts->lock(info.pointer_id, cfg.timeout + cfg.kill_grace + std::chrono::seconds(5)));
+    lock = std::move(*l);
+    if (auto v = recorded_outcome(sh, info)) return std::move(*v);
+    spec.fd3 = lock.get();
+    spec.argv = sh.receipts->wrap(info.pointer_id, cfg.argv);
+  }
   std::mt19937_64 rng(std::random_device{}());
   std::string last;
   for (int attempt = 1;; ++attempt) {
     if (stdin_fd >= 0 && ::lseek(stdin_fd, 0, SEEK_SET) != 0)
       return fail_errno(errno, "cannot rewind the staged payload of", info.pointer_id);
-    auto out = detail::run_child(spec);
-    if (out && out->exited && out->exit_code == 0) return ok();
-    const auto& codes = cfg.reject_exit_codes;
-    if (out && out->exited && std::find(codes.begin(), codes.end(), out->exit_code) != codes.end()) {
-      return fail(ErrorCode::InvalidArgument, "exec",
-                  "command rejected the payload (exit " + std::to_string(out->exit_code) + "): " + out->stderr_tail,
-                  "exit=" + std::to_string(out->exit_code));
-    }
-    last = out ? detail::describe(*out) + (out->stderr_tail.empty() ? "" : ": " + out->stderr_tail)
-               : out.error().message;
+    if (auto v = run_once(sh, info, spec, last)) return std::move(*v);
     spdlog::warn("exec: {} attempt {}/{} failed: {}", info.pointer_id, attempt, cfg.retry.max_attempts, last);
     if (!cfg.retry.may_retry(attempt)) break;
     std::this_thread::sleep_for(backoff_delay(cfg.retry, attempt, rng));
@@ -164,6 +207,10 @@ Result<SinkFactory> exec_sink_factory(ExecHandlerConfig cfg) {
     sh->staging = UniqueFd(::open(cfg.staging_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!sh->staging.valid()) return fail_errno(errno, "cannot open", cfg.staging_dir.string());
     sh->staging_shown = cfg.staging_dir.string();
+  }
+  if (!cfg.receipt_dir.empty()) {
+    CC_TRY(r, detail::RunReceipts::open(cfg.receipt_dir, cfg.receipt_retention));
+    sh->receipts.emplace(std::move(*r));
   }
   sh->cfg = std::move(cfg);
   return SinkFactory([sh = std::shared_ptr<const ExecShared>(std::move(sh))](

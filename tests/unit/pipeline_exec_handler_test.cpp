@@ -3,6 +3,11 @@
 // timeouts → retried then transient, payload on stdin or as CLAIMCHECK_FILE.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -193,6 +198,75 @@ TEST(ExecHandler, ConfigIsChecked) {
   c = config(t, "true");
   c.staging_dir.clear();
   EXPECT_FALSE(cc::exec_sink_factory(c).has_value());
+}
+
+// Run receipts (issue 8 acceptance: a consumer SIGKILLed between the command's exit and the journal record).
+cc::ExecHandlerConfig receipted(const TempDir& t, const std::string& cmd) {
+  auto c = config(t, cmd);
+  c.receipt_dir = t.path / "receipts";
+  return c;
+}
+
+std::size_t lines(const fs::path& p) {
+  const std::string s = slurp(p);
+  return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+TEST(ExecHandlerReceipts, ARecordedExitIsTheOutcomeOfTheNextLife) {
+  TempDir t;
+  const std::string cmd = "cat >/dev/null; echo run >> \"$T/log\"; [ \"$CLAIMCHECK_POINTER_ID\" != bad ] || exit 65";
+  {
+    auto f = cc::exec_sink_factory(receipted(t, cmd));
+    ASSERT_TRUE(f.has_value()) << f.error().to_string();
+    ASSERT_TRUE(deliver(*f, "x").has_value());
+    EXPECT_FALSE(deliver(*f, "x", info("bad")).has_value());
+  }
+  ASSERT_EQ(lines(t.path / "log"), 2u);
+  auto again = cc::exec_sink_factory(receipted(t, cmd));  // the next consumer life, same state dir
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(deliver(*again, "x").has_value()) << "exit 0 recorded: processed";
+  auto r = deliver(*again, "x", info("bad"));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument) << "exit 65 recorded: still a refusal";
+  EXPECT_EQ(lines(t.path / "log"), 2u) << "neither command ran a second time";
+}
+
+TEST(ExecHandlerReceipts, AFailedRunIsRunAgain) {
+  TempDir t;
+  auto c = receipted(t, "echo run >> \"$T/log\"; [ -e \"$T/ok\" ] || { echo not yet >&2; exit 3; }");
+  c.retry.max_attempts = 1;
+  auto f = cc::exec_sink_factory(c);
+  ASSERT_TRUE(f.has_value());
+  auto r = deliver(*f, "x");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("not yet"), std::string::npos) << "stderr comes back from the file: "
+                                                                  << r.error().message;
+  std::ofstream(t.path / "ok") << "";
+  EXPECT_TRUE(deliver(*f, "x").has_value());
+  EXPECT_EQ(lines(t.path / "log"), 2u);
+}
+
+TEST(ExecHandlerReceipts, AKilledConsumersCommandFinishesAndIsNotRunAgain) {
+  TempDir t;
+  const std::string cmd = "cat >/dev/null; sleep 0.4; echo run >> \"$T/log\"";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // the first consumer life: starts the command, then is SIGKILLed below
+    auto f = cc::exec_sink_factory(receipted(t, cmd));
+    if (f) (void)deliver(*f, "x");
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(150ms);
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(st)) << "the first life must die while its command runs";
+  auto f = cc::exec_sink_factory(receipted(t, cmd));  // the redelivery, in the next life
+  ASSERT_TRUE(f.has_value());
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(deliver(*f, "x").has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms) << "waited for the previous life's command";
+  EXPECT_EQ(lines(t.path / "log"), 1u) << "the command ran exactly once";
 }
 
 }  // namespace
