@@ -439,10 +439,11 @@ std::string to_json(const Ack& a) {
 
 // ====================================================================== parse
 
-Result<Pointer> parse_pointer(std::string_view text, const ValidationLimits& limits) {
-  CC_TRY(j, parse_object(text));
-  const json& o = *j;
-  CC_TRY_VOID(expect_schema(o, kSchemaPointer));
+namespace {
+
+/// The fields every pointer has (claimcheck's and the reference demo's): ids, location, encoding, sizes,
+/// sha256, name, url — all but the addressing (recipients, expiry, producer).
+Result<Pointer> read_pointer_payload(const json& o, const ValidationLimits& limits) {
   Pointer p;
   CC_TRY(id, req_string(o, "pointer_id"));
   p.pointer_id = std::move(*id);
@@ -471,6 +472,15 @@ Result<Pointer> parse_pointer(std::string_view text, const ValidationLimits& lim
   if (*size_gz) CC_TRY_VOID(check_size("size_gz", **size_gz, limits.max_size_stored));
   CC_TRY(sha, req_string(o, "sha256"));
   p.sha256 = std::move(*sha);
+  CC_TRY(name, read_name(o));
+  p.name = std::move(*name);
+  CC_TRY(url, get_string(o, "url", false));
+  p.url = std::move(*url);
+  return p;
+}
+
+/// claimcheck's addressing fields: recipients, recipients_total, created_at, expires_at, producer_id.
+Result<void> read_pointer_addressing(const json& o, Pointer& p) {
   CC_TRY(recipients, req_string_array(o, "recipients"));
   p.recipients = std::move(*recipients);
   CC_TRY(total, req_int(o, "recipients_total"));
@@ -481,12 +491,43 @@ Result<Pointer> parse_pointer(std::string_view text, const ValidationLimits& lim
   p.expires_at = *expires;
   CC_TRY(producer, req_string(o, "producer_id"));
   p.producer_id = std::move(*producer);
-  CC_TRY(name, read_name(o));
-  p.name = std::move(*name);
-  CC_TRY(url, get_string(o, "url", false));
-  p.url = std::move(*url);
-  CC_TRY_VOID(validate(p, limits));
-  return p;
+  return ok();
+}
+
+}  // namespace
+
+Result<Pointer> parse_pointer(std::string_view text, const ValidationLimits& limits) {
+  CC_TRY(j, parse_object(text));
+  CC_TRY_VOID(expect_schema(*j, kSchemaPointer));
+  CC_TRY(p, read_pointer_payload(*j, limits));
+  CC_TRY_VOID(read_pointer_addressing(*j, *p));
+  CC_TRY_VOID(validate(*p, limits));
+  return std::move(*p);
+}
+
+Result<Pointer> parse_pointer_or_reference(std::string_view text, const ValidationLimits& limits,
+                                           const ReferencePointerDefaults& ref) {
+  CC_TRY(j, parse_object(text));
+  const json& o = *j;
+  CC_TRY_VOID(expect_schema(o, kSchemaPointer));
+  CC_TRY(p, read_pointer_payload(o, limits));
+  if (o.contains("recipients")) {
+    CC_TRY_VOID(read_pointer_addressing(o, *p));
+  } else {  // the reference demo's producer: addressed to this recipient alone, expiring after ref.ttl
+    p->recipients = {ref.recipient};
+    p->recipients_total = 1;
+    p->created_at = ref.now;
+    if (o.contains("created_at")) {
+      CC_TRY(created, req_time(o, "created_at"));
+      p->created_at = *created;
+    }
+    if (p->created_at > ref.now) p->created_at = ref.now;  // a clock ahead must not stretch the expiry
+    p->expires_at = p->created_at + ref.ttl;
+    CC_TRY(producer, get_string(o, "producer_id", false));
+    p->producer_id = producer->value_or("");
+  }
+  CC_TRY_VOID(validate(*p, limits));
+  return std::move(*p);
 }
 
 Result<StoreRecord> parse_store_record(std::string_view text, const ValidationLimits& limits) {

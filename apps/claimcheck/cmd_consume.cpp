@@ -76,6 +76,8 @@ struct ConsumeCmd {
   std::string state_dir;
   std::string allowed_producers = "producer";
   bool accept_any_producer = false;
+  bool accept_reference_pointers = false;
+  std::string ttl = "7d";
   std::string allowed_buckets;
   std::string max_size = "8GiB";
   std::uint64_t max_messages = 0;
@@ -151,6 +153,13 @@ struct ConsumeCmd {
     if (accept_any_producer)
       spdlog::warn("consume: --accept-any-producer: any client that can publish to this queue can have files "
                    "written here (compatibility mode)");
+    if (accept_reference_pointers) {
+      auto t = parse_duration_millis(ttl);
+      if (!t) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--ttl: " + t.error().message));
+      cfg.reference_pointer_ttl = std::chrono::duration_cast<std::chrono::seconds>(*t);
+      spdlog::warn("consume: --accept-reference-pointers: pointers without recipients are taken as addressed to {} "
+                   "alone, expiring {} after their created_at", recipient, ttl);
+    }
     auto cons = Consumer::create(std::move(cfg));
     if (!cons) return usage_error(cons.error());
     spdlog::info("consume: recipient {} via {}{}", recipient, redact_url(amqp.urls),
@@ -228,6 +237,12 @@ void register_consume(CLI::App& app, RunFn& run) {
   sub->add_flag("--accept-any-producer", cmd->accept_any_producer,
                 "compatibility: accept pointers from any sender, also without user_id (the reference demo's "
                 "producer); logs a warning at start");
+  sub->add_flag("--accept-reference-pointers", cmd->accept_reference_pointers,
+                "migration from the reference demo: its producer's pointers (no recipients, expires_at, producer_id) "
+                "are processed as addressed to this recipient alone, expiring --ttl after their created_at; its "
+                "producer sets no user_id, so this also needs --accept-any-producer");
+  sub->add_option("--ttl", cmd->ttl, "expiry of reference-demo pointers (with --accept-reference-pointers), e.g. 7d")
+      ->capture_default_str();
   cmd->state_dir = env_first({"CLAIMCHECK_STATE_DIR"});
   sub->add_option("--state-dir", cmd->state_dir,
                   "directory of this recipient's journal of processed pointers (a redelivered pointer only re-sends "

@@ -111,6 +111,10 @@ enum class FailureKind {
 ///   decoded and handed to the handler; the files are removed once handled or refused. Staged files not
 ///   touched for `staged_retention` are removed at start. Without a state dir the GET streams straight
 ///   into the handler (resuming only within one delivery's retries).
+/// - `reference_pointer_ttl`: set = `--accept-reference-pointers` (issue 8 item 9): pointers of the
+///   reference demo's producer (no `recipients`, `expires_at`, `producer_id`) are read by
+///   parse_pointer_or_reference as addressed to this recipient alone, expiring this long after their
+///   created_at; unset = such pointers are dead-lettered ("field 'recipients': is required").
 struct ConsumerConfig {
   s3::S3Config s3;
   amqp::AmqpConfig amqp;
@@ -130,6 +134,7 @@ struct ConsumerConfig {
   std::chrono::seconds inline_retention{7 * 24 * 3600};
   std::vector<std::string> allowed_producers;
   std::chrono::seconds staged_retention{7 * 24 * 3600};
+  std::optional<std::chrono::seconds> reference_pointer_ttl;
 
   /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (origin "config").
   [[nodiscard]] Result<void> validate() const;

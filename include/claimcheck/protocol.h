@@ -167,6 +167,20 @@ std::string to_json(const Ack& a);
 /// Parse and strictly validate a pointer. Errors: InvalidArgument "field '<f>': <rule>" (or
 /// "message: ..." for non-JSON / non-object / oversized bodies, "field 'schema': ..." for a wrong schema).
 [[nodiscard]] Result<Pointer> parse_pointer(std::string_view json, const ValidationLimits& limits);
+/// How a consumer with `--accept-reference-pointers` reads the reference demo's pointers (issue 8 item 9).
+struct ReferencePointerDefaults {
+  std::string recipient;                       ///< the consuming recipient: the pointer's only recipient
+  std::chrono::seconds ttl{7 * 24 * 3600};     ///< expires_at = created_at + ttl
+  Timestamp now{};                             ///< created_at when the pointer has none (and its upper bound)
+};
+
+/// parse_pointer, and also the reference demo producer's `s3-pointer-v1` (no `recipients`,
+/// `recipients_total`, `expires_at` nor `producer_id`; `size_gz` for the stored size): such a pointer is
+/// read as addressed to `ref.recipient` alone (recipients_total 1), created at its `created_at` (or
+/// `ref.now`; never later than `ref.now`) and expiring `ref.ttl` after that; `producer_id` "" unless given.
+/// A pointer that has `recipients` is parsed exactly as parse_pointer does. Errors as parse_pointer. Pure.
+[[nodiscard]] Result<Pointer> parse_pointer_or_reference(std::string_view json, const ValidationLimits& limits,
+                                                         const ReferencePointerDefaults& ref);
 /// Parse and strictly validate a store record. Errors as parse_pointer.
 [[nodiscard]] Result<StoreRecord> parse_store_record(std::string_view json, const ValidationLimits& limits = {});
 /// Parse and strictly validate an ack (status, reason when rejected, ids, bucket/key, timestamp, sha256

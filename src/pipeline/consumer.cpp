@@ -471,6 +471,8 @@ Result<void> ConsumerConfig::validate() const {
   if (idle_exit.count() < 0 || retry_delay.count() < 0) return config_error("idle_exit/retry_delay: must be >= 0");
   if (max_permission_denied < 0) return config_error("max_permission_denied: must be >= 0");
   if (max_local_errors < 0) return config_error("max_local_errors: must be >= 0");
+  if (reference_pointer_ttl && (reference_pointer_ttl->count() < 1 || reference_pointer_ttl->count() > 3650LL * 86400))
+    return config_error("reference_pointer_ttl: must be 1 s .. 3650 days");
   CC_TRY_VOID(s3.validate());
   CC_TRY_VOID(amqp.validate());
   return ok();
@@ -669,6 +671,11 @@ class ConsumeRun {
     jobs_.push(std::move(j));
   }
 
+  Result<Pointer> parse_delivered_pointer(const std::string& body) const {
+    if (!cfg_.reference_pointer_ttl) return parse_pointer(body, cfg_.limits);
+    return parse_pointer_or_reference(body, cfg_.limits, {cfg_.recipient, *cfg_.reference_pointer_ttl, utc_now()});
+  }
+
   void on_delivery(amqp::Envelope&& env) {
     last_activity_ = Clock::now();
     const bool limit_reached = cfg_.max_messages > 0 && dispatched_ >= cfg_.max_messages;
@@ -686,7 +693,7 @@ class ConsumeRun {
       if (!settle_if_known(token, d.env.message.message_id)) dispatch(token, std::nullopt);
       return;
     }
-    auto p = parse_pointer(d.env.message.body, cfg_.limits);
+    auto p = parse_delivered_pointer(d.env.message.body);
     if (!p) return dead_letter(token, p.error().message);
     if (std::find(p->recipients.begin(), p->recipients.end(), cfg_.recipient) == p->recipients.end()) {
       // Not addressed to us: dead-letter, but no ack (we are not an expected recipient).

@@ -2,6 +2,8 @@
 // RabbitMQ + Ceph RGW (`make up`). Each test uses its own topology names (t<random>).
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -383,6 +385,59 @@ TEST_F(PipelineFlowCli, ExecRunsOncePerPointerAndItsRejectCodeDeadLetters) {
   auto dl = admin.basic_get("q.dead." + tag_);
   ASSERT_TRUE(dl.has_value() && dl->has_value());
   EXPECT_NE((*dl)->message.headers["x-claimcheck-error"].find("refusing bad.bin"), std::string::npos);
+}
+
+// Issue 8 item 9: the reference demo producer's pointer (no recipients, expires_at, producer_id; size_gz)
+// is dead-lettered by default and, with --accept-reference-pointers, processed as addressed to this
+// recipient alone. The test makes one from a claimcheck gzip pointer by removing claimcheck's fields.
+TEST_F(PipelineFlowCli, ReferencePointersAreProcessedOnlyWithTheFlag) {
+  const fs::path in = work_ / "in";
+  write_random(in / "ref.bin", 70000, 41);
+  for (const auto& r : {"src", "y", "z"}) queues_.push_back("q." + tag_ + "." + r);
+  auto pa = common("produce", "info");
+  for (const auto& s : {std::string("--dir"), in.string(), std::string("--recipients"), std::string("src,y,z"),
+                        std::string("--codec"), std::string("gzip"), std::string("--no-presign"),
+                        std::string("--key-prefix"), "test-" + tag_})
+    pa.push_back(s);
+  Proc prod = spawn(pa, work_ / "log/produce");
+  ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
+  claimcheck::amqp::AmqpConfig c;
+  c.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+  claimcheck::amqp::Client admin(c);
+  ASSERT_TRUE(admin.connect().has_value());
+  for (const auto& r : {"y", "z"}) {  // drop claimcheck's own pointers of y and z
+    auto own = admin.basic_get("q." + tag_ + "." + r);
+    ASSERT_TRUE(own.has_value() && own->has_value());
+  }
+  auto got = admin.basic_get("q." + tag_ + ".src");
+  ASSERT_TRUE(got.has_value() && got->has_value());
+  auto j = nlohmann::json::parse((*got)->message.body);
+  for (const auto& f : {"recipients", "recipients_total", "expires_at", "producer_id", "size_stored", "url"}) j.erase(f);
+  claimcheck::amqp::Message m = (*got)->message;
+  m.body = j.dump();
+  for (const auto& r : {"y", "z"}) ASSERT_TRUE(admin.publish("ex.msg." + tag_, r, m, true).has_value());
+  ASSERT_TRUE(admin.wait_confirms(std::chrono::seconds(10)).has_value());
+
+  auto consume = [&](const std::string& r, bool flag) {
+    auto ca = common("consume", "info");
+    for (const auto& s : {std::string("--recipient"), r, std::string("--out-dir"), (work_ / ("out-" + r)).string(),
+                          std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("30")})
+      ca.push_back(s);
+    if (flag) {
+      ca.push_back("--accept-reference-pointers");
+      ca.push_back("--ttl");
+      ca.push_back("2d");
+    }
+    Proc p = spawn(ca, work_ / ("log/consume-" + r));
+    EXPECT_EQ(p.wait_exit(), 0) << slurp(p.err);
+    return slurp(p.out) + slurp(p.err);
+  };
+  const std::string with = consume("y", true);
+  EXPECT_NE(with.find("1 processed"), std::string::npos) << with;
+  EXPECT_EQ(slurp(work_ / "out-y/ref.bin"), slurp(in / "ref.bin")) << "the payload arrives byte for byte";
+  const std::string without = consume("z", false);
+  EXPECT_NE(without.find("field 'recipients': is required"), std::string::npos) << without;
+  EXPECT_FALSE(fs::exists(work_ / "out-z/ref.bin"));
 }
 
 }  // namespace
