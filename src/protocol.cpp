@@ -190,6 +190,16 @@ Result<void> check_producer_id(std::string_view p) {
   return ok();
 }
 
+/// An S3 version id as it travels in XML and in a `versionId=` query: bounded, printable, nothing to escape.
+Result<void> check_version_id(const std::string& v) {
+  const bool ok_chars = std::all_of(v.begin(), v.end(), [](char c) {
+    return c > ' ' && c < 0x7f && c != '<' && c != '>' && c != '&' && c != '"';
+  });
+  if (v.empty() || v.size() > 1024 || !ok_chars)
+    return field_error("version_id", "must be 1..1024 printable ASCII bytes without space, <, >, & or \"");
+  return ok();
+}
+
 }  // namespace
 
 // ====================================================================== validators
@@ -333,6 +343,7 @@ Result<void> validate(const StoreRecord& s, const ValidationLimits& limits) {
   CC_TRY_VOID(check_sha(s.sha256));
   CC_TRY_VOID(check_times(s.created_at, s.expires_at));
   CC_TRY_VOID(check_producer_id(s.producer_id));
+  if (s.version_id) CC_TRY_VOID(check_version_id(*s.version_id));
   return ok();
 }
 
@@ -415,6 +426,7 @@ std::string to_json(const StoreRecord& s) {
   j["producer_id"] = s.producer_id;
   if (s.encoding) j["encoding"] = to_string(*s.encoding);
   if (s.size_raw) j["size_raw"] = *s.size_raw;
+  if (s.version_id) j["version_id"] = *s.version_id;
   return dump(j);
 }
 
@@ -563,6 +575,8 @@ Result<StoreRecord> parse_store_record(std::string_view text, const ValidationLi
   }
   CC_TRY(size_raw, get_int(o, "size_raw", false));
   s.size_raw = *size_raw;
+  CC_TRY(version, get_string(o, "version_id", false));
+  s.version_id = std::move(*version);
   CC_TRY_VOID(validate(s, limits));
   return s;
 }

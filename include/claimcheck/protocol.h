@@ -111,6 +111,9 @@ struct StoreRecord {
   std::string producer_id;               ///< optional on the wire (written always; "" if absent)
   std::optional<Encoding> encoding;      ///< optional on the wire (informational)
   std::optional<std::int64_t> size_raw;  ///< optional on the wire (informational)
+  std::optional<std::string> version_id; ///< S3 version the PUT created (x-amz-version-id; versioned buckets
+                                         ///< only): the coordinator deletes exactly this version.
+                                         ///< 1..1024 printable ASCII bytes without space, '<', '>', '&', '"'
 
   /// created_at as RFC 3339 (millisecond precision, "Z").
   [[nodiscard]] std::string created_at_rfc3339() const { return format_rfc3339(created_at); }

@@ -98,6 +98,7 @@ Result<refstore::Command> parse_coordinator_message(const amqp::Message& msg) {
     in.created_at = rec->created_at;
     in.expires_at = rec->expires_at;
     in.producer_id = std::move(rec->producer_id);
+    in.version_id = rec->version_id.value_or("");
     return refstore::Command{std::move(in)};
   }
   if (*schema == kSchemaAck) {

@@ -139,15 +139,15 @@ class DeleteWorker {
 
   // One DeleteObjects request; failed keys are marked for a retry with backoff.
   void delete_chunk(const std::string& bucket, std::span<const refstore::DeleteTask* const> chunk, Progress& p) {
-    std::vector<std::string> keys;
-    keys.reserve(chunk.size());
-    for (const auto* t : chunk) keys.push_back(t->key);
-    auto r = s3_.delete_objects(bucket, keys);
+    std::vector<s3::ObjectVersion> objects;  // exactly the version the producer wrote, on versioned buckets
+    objects.reserve(chunk.size());
+    for (const auto* t : chunk) objects.push_back({t->key, t->version_id});
+    auto r = s3_.delete_object_versions(bucket, objects);
     std::set<std::string> failed_keys;
     std::string error_text = "S3 DeleteObjects reported the key as not deleted";
     if (!r) {
       error_text = r.error().to_string();
-      failed_keys.insert(keys.begin(), keys.end());
+      for (const auto& o : objects) failed_keys.insert(o.key);
     } else {
       failed_keys.insert(r->begin(), r->end());
     }
@@ -162,7 +162,7 @@ class DeleteWorker {
     }
     if (!failed_keys.empty())
       spdlog::warn("coordinator: {} of {} deletes in bucket {} failed (retried with backoff): {}", failed_keys.size(),
-                   keys.size(), bucket, error_text);
+                   objects.size(), bucket, error_text);
   }
 
   void mark_failed(const refstore::DeleteTask& t, const std::string& error_text) {

@@ -89,6 +89,7 @@ struct WorkerResult {
   Pointer pointer;            // Offloaded (and Inline: identity fields)
   std::string inline_body;    // Inline: encoded payload
   std::string inline_sha;     // Inline
+  std::string version_id;     // Offloaded: the S3 version the PUT created ("" = unversioned bucket)
   std::uint64_t size_raw = 0;
   std::uint64_t size_stored = 0;
   bool verified = false;
@@ -228,7 +229,8 @@ class ProduceWorker {
   // Encode the first part into memory: if the object fits in one part we know its SHA-256 before the PUT
   // and store it as metadata; otherwise the buffered head is streamed first, then the rest. A failed
   // multipart upload was aborted by the client; a failed single PUT stored nothing.
-  Result<void> put_encoded(const Job& job, const std::string& key, EncodingSource& enc) {
+  // Returns the version id the PUT created ("" on an unversioned bucket).
+  Result<std::string> put_encoded(const Job& job, const std::string& key, EncodingSource& enc) {
     s3::PutOptions po;
     po.content_type = job.in.content_type;
     if (cfg_.encoding != Encoding::Identity) po.content_encoding = std::string(to_string(cfg_.encoding));
@@ -238,12 +240,12 @@ class ProduceWorker {
     if (head->second) {
       po.metadata["sha256"] = enc.sha256_hex();
       po.metadata["size-raw"] = std::to_string(enc.size_raw());
-      CC_TRY_VOID(s3_.put_object(cfg_.bucket, key, std::string_view(head->first), po));
-      return ok();
+      CC_TRY(put, s3_.put_object(cfg_.bucket, key, std::string_view(head->first), po));
+      return std::move(put->version_id);
     }
     PrefixSource body(std::move(head->first), enc);
-    CC_TRY_VOID(s3_.put_object(cfg_.bucket, key, body, po));
-    return ok();
+    CC_TRY(put, s3_.put_object(cfg_.bucket, key, body, po));
+    return std::move(put->version_id);
   }
 
   // --verify: reads the object back and compares SHA-256 and size.
@@ -287,9 +289,11 @@ class ProduceWorker {
     auto enc = EncodingSource::create(raw, eo);
     if (!enc) return failed(job.index, enc.error());
     const std::string key = make_object_key(cfg_.key_prefix, job.created, job.pointer_id, cfg_.encoding, job.in.key_ext);
-    if (auto put = put_encoded(job, key, *enc); !put) return failed(job.index, put.error());
+    auto put = put_encoded(job, key, *enc);
+    if (!put) return failed(job.index, put.error());
     WorkerResult r;
     r.index = job.index;
+    r.version_id = std::move(*put);
     r.size_raw = enc->size_raw();
     r.size_stored = enc->size_stored();
     auto cleanup_fail = [&](const Error& e) {  // stored, but no store record yet: nobody knows of it
@@ -454,11 +458,12 @@ class ProduceRun {
       return;
     }
     o.pointer_json = to_json(res.pointer);
-    publish_store(i, res.pointer);
+    publish_store(i, res.pointer, res.version_id);
   }
 
-  void publish_store(std::size_t i, const Pointer& p) {
-    const StoreRecord sr = store_record_from(p);
+  void publish_store(std::size_t i, const Pointer& p, const std::string& version_id) {
+    StoreRecord sr = store_record_from(p);
+    if (!version_id.empty()) sr.version_id = version_id;  // the coordinator deletes exactly this version
     amqp::Message m;
     m.body = to_json(sr);
     m.type = std::string(kSchemaStore);

@@ -45,6 +45,8 @@ enum class Stmt : int {
   BumpPlaceholders,   ///< $1 sender, $2 delta (upsert into placeholder_counts)
   SenderPlaceholders, ///< $1 sender → n (no row = 0)
   TotalPlaceholders,  ///< → sum of n
+  InsertVersion,      ///< $1 pointer_id, $2 version_id (first one wins)
+  PurgeVersions,      ///< removes versions whose object row is gone
   PurgeDeleted,       ///< $1 older_than → pointer_id of removed DELETED rows
   RecordRefusal,      ///< $1 rule, $2 sender, $3 count, $4 at, $5 reason (upsert into refusals)
   ListRefusals,       ///< → rule, sender, count, last_at, last_reason (most refused first)

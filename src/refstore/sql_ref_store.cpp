@@ -194,6 +194,7 @@ class SqlRefStore final : public RefStore {
           CC_TRY(st, parse_object_state(as_str(r[3])));
           t.state = *st;
           t.attempts = static_cast<int>(as_int(r[4]));
+          t.version_id = as_str(r[6]);
           found.emplace_back(as_int(r[5]), std::move(t));
         }
       }
@@ -289,6 +290,7 @@ class SqlRefStore final : public RefStore {
       for (const auto& r : rows->rows) {
         CC_TRY(d, db_->exec(Stmt::DeleteAcks, {as_str(r[0])}));
       }
+      if (!rows->rows.empty()) CC_TRY_VOID(db_->exec(Stmt::PurgeVersions, {}));
       return rows->rows.size();
     });
   }
@@ -509,6 +511,9 @@ class SqlRefStore final : public RefStore {
     CC_TRY(u, run_->exec(Stmt::FillStore, {s.pointer_id, std::string(to_string(state)), s.bucket, s.key, joined, total,
                                           counted, s.size_stored, s.sha256, to_us(s.created_at), to_us(s.expires_at),
                                           s.producer_id, completed_at}));
+    // The version lives beside the row (object_versions): written straight to the database, also in a staged
+    // batch, and only on versioned buckets.
+    if (!s.version_id.empty()) CC_TRY_VOID(db_->exec(Stmt::InsertVersion, {s.pointer_id, s.version_id}));
     ++res.stores_new;
     o.has_store = true;
     o.state = state;

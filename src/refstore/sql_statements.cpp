@@ -7,6 +7,10 @@ namespace claimcheck::refstore::detail {
   "pointer_id, state, has_store, bucket, object_key, recipients, recipients_total, processed_count, " \
   "size_stored, sha256, created_at, expires_at, completed_at, deleted_at, delete_attempts, last_error, producer_id"
 
+// The S3 version a claimed object's store record named ('' = none), for ClaimDue's RETURNING.
+#define CC_VERSION_OF \
+  "COALESCE((SELECT v.version_id FROM object_versions v WHERE v.pointer_id = objects.pointer_id), '')"
+
 namespace {
 
 /// PostgreSQL text of the set-based batch statements (arrays passed as text literals, expanded by unnest;
@@ -104,11 +108,11 @@ std::string_view sql_text(Stmt s, Backend b) {
       return pg ? "UPDATE objects SET lease_until = $2 WHERE pointer_id IN (SELECT pointer_id FROM objects "
                   "WHERE state IN ('COMPLETE', 'EXPIRED') AND next_attempt_at <= $1 AND lease_until <= $1 "
                   "ORDER BY created_at, pointer_id LIMIT $3 FOR UPDATE SKIP LOCKED) "
-                  "RETURNING pointer_id, bucket, object_key, state, delete_attempts, created_at"
+                  "RETURNING pointer_id, bucket, object_key, state, delete_attempts, created_at, " CC_VERSION_OF
                 : "UPDATE objects SET lease_until = $2 WHERE pointer_id IN (SELECT pointer_id FROM objects "
                   "WHERE state IN ('COMPLETE', 'EXPIRED') AND next_attempt_at <= $1 AND lease_until <= $1 "
                   "ORDER BY created_at, pointer_id LIMIT $3) "
-                  "RETURNING pointer_id, bucket, object_key, state, delete_attempts, created_at";
+                  "RETURNING pointer_id, bucket, object_key, state, delete_attempts, created_at, " CC_VERSION_OF;
     case Stmt::MarkDeleted:
       return "UPDATE objects SET state = 'DELETED', deleted_at = $2, lease_until = 0 "
              "WHERE pointer_id = $1 AND state IN ('COMPLETE', 'EXPIRED')";
@@ -156,6 +160,10 @@ std::string_view sql_text(Stmt s, Backend b) {
       return "SELECT n FROM placeholder_counts WHERE sender = $1";
     case Stmt::TotalPlaceholders:
       return "SELECT COALESCE(SUM(n), 0) FROM placeholder_counts";
+    case Stmt::InsertVersion:
+      return "INSERT INTO object_versions (pointer_id, version_id) VALUES ($1, $2) ON CONFLICT (pointer_id) DO NOTHING";
+    case Stmt::PurgeVersions:
+      return "DELETE FROM object_versions WHERE pointer_id NOT IN (SELECT pointer_id FROM objects)";
     case Stmt::PurgeDeleted:
       return "DELETE FROM objects WHERE state = 'DELETED' AND deleted_at < $1 RETURNING pointer_id";
     case Stmt::RecordRefusal:
@@ -172,6 +180,7 @@ std::string_view sql_text(Stmt s, Backend b) {
   return {};
 }
 #undef CC_OBJ_COLS
+#undef CC_VERSION_OF
 
 std::string_view schema_v1_ddl() {
   // Times are BIGINT microseconds since the Unix epoch (UTC); booleans are INTEGER 0/1 (portable).
@@ -228,6 +237,10 @@ CREATE TABLE IF NOT EXISTS placeholder_counts (
   n      BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS objects_deleted_idx ON objects (state, deleted_at);
+CREATE TABLE IF NOT EXISTS object_versions (
+  pointer_id TEXT PRIMARY KEY,
+  version_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS refusals (
   rule        TEXT NOT NULL,
   sender      TEXT NOT NULL,

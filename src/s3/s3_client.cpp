@@ -132,6 +132,7 @@ ObjectInfo info_from_headers(const Exchange& ex) {
   info.etag = detail::unquote_etag(ex.header("etag"));
   info.content_type = ex.header("content-type");
   info.content_encoding = ex.header("content-encoding");
+  info.version_id = ex.header("x-amz-version-id");
   info.last_modified = detail::parse_http_date(ex.header("last-modified"));
   info.size = parse_u64(ex.header("content-length"));
   if (auto cr = ex.header("content-range"); !cr.empty()) {  // "bytes a-b/total"
@@ -419,12 +420,12 @@ struct S3Client::Impl {
       if (opts.if_none_match && e.code == ErrorCode::FailedPrecondition && ex.attempts_used > 1) {
         auto head = head_object_impl(bucket, key);
         if (head && head->size == data.size() && head->etag == detail::md5_hex(data)) {
-          return PutResult{head->etag, data.size(), false};
+          return PutResult{head->etag, data.size(), false, head->version_id};
         }
       }
       return fail(std::move(e));
     }
-    return PutResult{detail::unquote_etag(ex.header("etag")), data.size(), false};
+    return PutResult{detail::unquote_etag(ex.header("etag")), data.size(), false, ex.header("x-amz-version-id")};
   }
 
   void add_object_headers(Exchange& ex, const PutOptions& opts) const {
@@ -462,7 +463,7 @@ struct S3Client::Impl {
 
   Result<std::string> complete_multipart(const std::string& bucket, const std::string& key,
                                          const std::string& upload_id, const std::vector<std::string>& etags,
-                                         bool if_none_match) {
+                                         bool if_none_match, std::string& version_id) {
     const std::string xml = detail::build_complete_xml(etags);
     Exchange ex;
     ex.method = "POST";
@@ -475,6 +476,7 @@ struct S3Client::Impl {
     // CompleteMultipartUpload can answer 200 and carry an <Error> body: retry those too.
     for (int attempt = 1;; ++attempt) {
       CC_TRY_VOID(execute(ex));
+      version_id = ex.header("x-amz-version-id");
       auto etag = detail::parse_complete(ex.resp_body, ex.header("x-amz-request-id"));
       if (etag && etag->empty()) {
         // RGW 16 answers <ETag></ETag>; fall back to the response header, then to a HEAD.
@@ -654,9 +656,10 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
   if (opts.if_none_match) {
     if (auto absent = impl_->require_absent(bucket, key); !absent) return abort_with(std::move(absent).error());
   }
-  auto etag = impl_->complete_multipart(bucket, key, *upload_id, etags, opts.if_none_match);
+  std::string version_id;
+  auto etag = impl_->complete_multipart(bucket, key, *upload_id, etags, opts.if_none_match, version_id);
   if (!etag) return abort_with(std::move(etag).error());
-  return PutResult{std::move(*etag), total, true};
+  return PutResult{std::move(*etag), total, true, std::move(version_id)};
 }
 
 Result<ObjectInfo> S3Client::get_object(const std::string& bucket, const std::string& key, ByteSink& out,
@@ -724,11 +727,23 @@ Result<void> S3Client::delete_object(const std::string& bucket, const std::strin
 
 Result<std::vector<std::string>> S3Client::delete_objects(const std::string& bucket,
                                                           const std::vector<std::string>& keys) {
+  std::vector<ObjectVersion> objects;
+  objects.reserve(keys.size());
+  for (const auto& k : keys) objects.push_back({k, ""});
+  return delete_object_versions(bucket, objects);
+}
+
+Result<std::vector<std::string>> S3Client::delete_object_versions(const std::string& bucket,
+                                                                  const std::vector<ObjectVersion>& objects) {
   CC_TRY_VOID(detail::check_bucket(bucket));
-  for (const auto& k : keys) CC_TRY_VOID(detail::check_key(k));
+  for (const auto& o : objects) {
+    CC_TRY_VOID(detail::check_key(o.key));
+    if (std::any_of(o.version_id.begin(), o.version_id.end(), [](char c) { return c <= ' ' || c >= 0x7f; }))
+      return fail(ErrorCode::InvalidArgument, "s3", "version id of " + o.key + " must be printable ASCII");
+  }
   std::vector<std::string> failed;
-  for (std::size_t i = 0; i < keys.size(); i += kDeleteBatch) {
-    auto chunk = std::span<const std::string>(keys).subspan(i, std::min(kDeleteBatch, keys.size() - i));
+  for (std::size_t i = 0; i < objects.size(); i += kDeleteBatch) {
+    auto chunk = std::span<const ObjectVersion>(objects).subspan(i, std::min(kDeleteBatch, objects.size() - i));
     const std::string xml = detail::build_delete_xml(chunk);
     Exchange ex;
     ex.method = "POST";
@@ -740,7 +755,7 @@ Result<std::vector<std::string>> S3Client::delete_objects(const std::string& buc
     CC_TRY_VOID(impl_->execute(ex));
     CC_TRY(errors, detail::parse_delete_result(ex.resp_body));
     for (auto& f : *errors) {
-      if (f.code == "NoSuchKey") continue;
+      if (f.code == "NoSuchKey" || f.code == "NoSuchVersion") continue;
       spdlog::warn("s3 DeleteObjects {}/{} failed: {} {}", bucket, f.key, f.code, f.message);
       failed.push_back(std::move(f.key));
     }

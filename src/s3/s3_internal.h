@@ -68,7 +68,7 @@ std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds i
 // ---- XML bodies (pugixml) ----
 
 /// `<Delete><Quiet>true</Quiet><Object><Key>..</Key></Object>...</Delete>`.
-std::string build_delete_xml(std::span<const std::string> keys);
+std::string build_delete_xml(std::span<const ObjectVersion> objects);
 /// One failed key of a DeleteObjects response.
 struct DeleteFailure {
   std::string key, code, message;

@@ -62,12 +62,16 @@ void append_rule(pugi::xml_node parent, const LifecycleRule& r) {
 
 }  // namespace
 
-std::string build_delete_xml(std::span<const std::string> keys) {
+std::string build_delete_xml(std::span<const ObjectVersion> objects) {
   pugi::xml_document doc;
   auto del = doc.append_child("Delete");
   del.append_attribute("xmlns") = kNs;
   del.append_child("Quiet").text().set("true");
-  for (const auto& k : keys) del.append_child("Object").append_child("Key").text().set(k.c_str());
+  for (const auto& o : objects) {
+    auto obj = del.append_child("Object");
+    obj.append_child("Key").text().set(o.key.c_str());
+    if (!o.version_id.empty()) obj.append_child("VersionId").text().set(o.version_id.c_str());
+  }
   return to_string(doc);
 }
 

@@ -746,6 +746,33 @@ TEST_P(RefStoreSuite, PurgeHistoryRemovesOnlyOldDeletedObjectsWithTheirAcks) {
   EXPECT_EQ(status("h-old").state, ObjectState::Placeholder);
 }
 
+// Issue 8 item 7: on a versioned bucket the store record names the version the PUT created; the delete task
+// carries exactly that version (first store record wins), objects without one get "", and the version row
+// goes with the purged history.
+TEST_P(RefStoreSuite, DeleteTaskCarriesTheStoreRecordsVersionId) {
+  auto versioned = make_store("v-1", {"r"});
+  versioned.version_id = "3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH";
+  auto replay = versioned;
+  replay.version_id = "other-version";
+  apply({versioned, make_store("v-2", {"r"}), make_ack("v-1", "r"), make_ack("v-2", "r")});
+  apply({replay});
+  auto tasks = claim(kT0 + 20s);
+  ASSERT_EQ(tasks.size(), 2u);
+  std::map<std::string, std::string> version;
+  for (const auto& t : tasks) version[t.pointer_id] = t.version_id;
+  EXPECT_EQ(version["v-1"], "3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH") << "the first store record's version";
+  EXPECT_EQ(version["v-2"], "");
+  ASSERT_TRUE(store_->mark_deleted({"v-1", "v-2"}, kT0 + 30s).has_value());
+  auto n = store_->purge_history(kT0 + 40s);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 2u);
+  // A new object under the purged pointer id (a replay long after) starts without the old version.
+  apply({make_store("v-1", {"r"}), make_ack("v-1", "r")}, kT0 + 50s);
+  auto again = claim(kT0 + 60s);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].version_id, "");
+}
+
 // B1 acceptance: 100,000 acks for random pointer ids (a flood from 10 users) grow the database by no more
 // than the placeholder cap.
 TEST_P(RefStoreSuite, AckFloodForRandomPointersGrowsTheDatabaseByAtMostTheCap) {

@@ -132,10 +132,12 @@ TEST(S3Backoff, FullJitterBounded) {
 }
 
 TEST(S3Xml, DeleteRoundTrip) {
-  std::vector<std::string> keys{"a/1", "b&<2>"};
+  std::vector<claimcheck::s3::ObjectVersion> keys{{"a/1", ""}, {"b&<2>", ""}, {"v/3", "3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH"}};
   auto xml = build_delete_xml(keys);
   EXPECT_NE(xml.find("<Quiet>true</Quiet>"), std::string::npos) << xml;
-  EXPECT_NE(xml.find("<Key>a/1</Key>"), std::string::npos);
+  EXPECT_NE(xml.find("<Object><Key>a/1</Key></Object>"), std::string::npos) << "no VersionId when none: " << xml;
+  EXPECT_NE(xml.find("<Object><Key>v/3</Key><VersionId>3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH</VersionId></Object>"),
+            std::string::npos) << xml;
   EXPECT_NE(xml.find("<Key>b&amp;&lt;2&gt;</Key>"), std::string::npos) << xml;
   auto r = parse_delete_result(
       "<DeleteResult><Deleted><Key>a/1</Key></Deleted><Error><Key>x/y</Key><Code>AccessDenied</Code>"

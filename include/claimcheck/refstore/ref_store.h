@@ -69,6 +69,7 @@ struct StoreInput {
   std::string sha256;                   ///< 64 lowercase hex of the stored bytes
   TimePoint created_at{}, expires_at{}; ///< expiry = created_at + TTL
   std::string producer_id;
+  std::string version_id;               ///< S3 version the producer's PUT created ("" = unversioned bucket)
 };
 
 /// An ack (s3-ack-v1) as the RefStore needs it.
@@ -109,6 +110,7 @@ struct DeleteTask {
   std::string pointer_id, bucket, key;
   ObjectState state = ObjectState::Complete;  ///< Complete or Expired
   int attempts = 0;                           ///< failed delete attempts so far (mark_delete_failed calls)
+  std::string version_id;                     ///< the store record's S3 version ("" = delete the current one)
 };
 
 /// One recorded ack of an object.

@@ -100,6 +100,15 @@ struct PutResult {
   std::string etag;
   std::uint64_t size = 0;  ///< bytes stored
   bool multipart = false;  ///< true when the multipart API was used
+  std::string version_id;  ///< x-amz-version-id of the version created ("" = unversioned bucket, or unknown
+                           ///< after a retried conditional PUT whose first response was lost)
+};
+
+/// One object version to delete: `version_id` "" = the current version (a delete marker on a versioned
+/// bucket), else exactly that version (frees its bytes).
+struct ObjectVersion {
+  std::string key;
+  std::string version_id;
 };
 
 struct ObjectInfo;
@@ -129,6 +138,7 @@ struct ObjectInfo {
   std::string content_encoding;
   std::map<std::string, std::string> metadata;
   std::chrono::system_clock::time_point last_modified{};
+  std::string version_id;  ///< x-amz-version-id ("" = unversioned bucket)
 };
 
 /// One entry of a ListObjectsV2 page.
@@ -249,6 +259,12 @@ class S3Client {
   /// A request-level failure (after retries) is returned as the error; earlier chunks stay deleted.
   [[nodiscard]] Result<std::vector<std::string>> delete_objects(const std::string& bucket,
                                                                 const std::vector<std::string>& keys);
+
+  /// DeleteObjects of exact versions (`<VersionId>` per object where version_id is set; S3 API
+  /// DeleteObjects), same contract as delete_objects(keys): returns the keys reported as failed; NoSuchKey
+  /// and NoSuchVersion count as deleted. A version id that is not printable ASCII → InvalidArgument.
+  [[nodiscard]] Result<std::vector<std::string>> delete_object_versions(const std::string& bucket,
+                                                                        const std::vector<ObjectVersion>& objects);
 
   /// ListObjectsV2, one page of at most `max_keys` (1..1000) objects whose key starts with `prefix`,
   /// in key order. `continuation_token` = "" for the first page.
