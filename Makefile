@@ -18,7 +18,8 @@ LOAD_PARTY_ENV = if [ -f $(call PARTY_FILE,$(1)) ]; then \
 	  set -a; . $(call PARTY_FILE,$(1)); set +a; \
 	else echo "make: no $(call PARTY_FILE,$(1)): running as the administrator of $(ENV_FILE)" >&2; $(LOAD_ENV) fi;
 
-.PHONY: help bootstrap build cli test test-unit up down ps logs clean demo producer consumer coordinator status bench
+.PHONY: help bootstrap build cli test test-unit up down ps logs clean demo producer consumer coordinator status bench \
+	package install
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -34,6 +35,16 @@ cli: ## Build only the claimcheck binary (what producer/consumer/coordinator/sta
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
 	@set -o pipefail; cmake --build $(BUILD_DIR) -j $(JOBS) --target claimcheck \
 	  | { grep -vE '^\[ *[0-9]+%\] (Built target|Building|Linking)' || true; }
+
+# The .deb (cmake/Package.cmake): the CLI in /usr/bin, systemd units, example env files in /etc/claimcheck.
+package: cli ## Build build/claimcheck_<version>_amd64.deb (CPack; binary, systemd units, /etc/claimcheck)
+	@cd $(BUILD_DIR) && cpack --config CPackConfig.cmake
+
+# The library for embedding (cmake/Install.cmake): headers, static libraries, find_package(claimcheck CONFIG),
+# claimcheck.pc and the CLI under PREFIX (default /usr/local); `make install PREFIX=/opt/claimcheck`.
+PREFIX ?= /usr/local
+install: cli ## Install headers, static libraries, CMake package, claimcheck.pc and the CLI [PREFIX=/usr/local]
+	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 # make test also starts PostgreSQL (the refstore tests need it); `make test PG=0` skips it.
 test: export PG := 1

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 some messages failed, 2 usage or configuration error, 3 server unavailable or\n"
       "credentials refused, 4 local file-system error (output not writable, read-only, full), 130 interrupted."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "claimcheck 0.1.0");
+  app.set_version_flag("--version", "claimcheck " CLAIMCHECK_VERSION);  // the project VERSION (CMake)
   RunFn run;
   register_produce(app, run);
   register_consume(app, run);

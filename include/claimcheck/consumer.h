@@ -1,5 +1,25 @@
 #pragma once
 /// claimcheck::Consumer — one recipient: pointer → GET → verify → decompress → handler → ack (DESIGN.md §2–§5a).
+///
+/// Usage (an application embedding one recipient with an in-process handler; link claimcheck::claimcheck,
+/// examples/consumer/):
+///   claimcheck::ConsumerConfig cfg;                        // plain data: the application fills it
+///   cfg.s3.endpoint = "https://s3.example.net";            // no keys: downloads through presigned urls
+///   cfg.amqp.urls = claimcheck::amqp::parse_url_list("amqp://branch1:pw@rabbit:5672/%2F");
+///   cfg.recipient = "branch1";                             // consumes q.branch1
+///   cfg.limits.allowed_buckets = {"1c-exchange"};
+///   cfg.allowed_producers = {"producer"};                  // broker users whose pointers count
+///   cfg.state_dir = "/var/lib/myapp/claimcheck";           // journal: each pointer handled once
+///   cfg.sink_factory = claimcheck::handler_sink_factory(
+///       [](const claimcheck::PayloadInfo& info, std::span<const std::byte> bytes) {
+///         return import(info.name.value_or(info.pointer_id), bytes) ? claimcheck::HandlerResult::processed()
+///                                                                   : claimcheck::HandlerResult::retry("db down");
+///       });
+///   auto consumer = claimcheck::Consumer::create(std::move(cfg));   // InvalidArgument on bad config
+///   std::atomic<bool> stop{false};                          // set it from a signal handler or another thread
+///   auto report = consumer->run([&] { return stop.load(); });      // blocks until stopped
+/// Other handlers: out_dir_sink_factory (files, atomically), exec_sink_factory (a command, exec_handler.h),
+/// or any SinkFactory of your own (streamed bytes, for payloads too large for memory).
 
 #include <chrono>
 #include <cstdint>
@@ -7,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,6 +80,54 @@ SinkFactory out_dir_sink_factory(const std::filesystem::path& out_dir, const Out
 /// A SinkFactory that verifies and discards (DiscardSink).
 SinkFactory discard_sink_factory();
 
+/// What an in-process handler decided about one payload (PayloadHandler).
+enum class HandlerOutcome {
+  Processed,  ///< done: the consumer journals the pointer and acks `processed`
+  Rejected,   ///< refused for good: dead-lettered with the reason, ack `rejected` (FailureKind::Permanent)
+  Retry,      ///< not now: back off and requeue; the payload comes again (FailureKind::Transient)
+};
+
+/// A handler's verdict: the outcome and, for Rejected and Retry, why (logged, and for Rejected the
+/// dead-letter reason and the `rejected` ack's reason: never put secrets in it).
+struct HandlerResult {
+  HandlerOutcome outcome = HandlerOutcome::Processed;
+  std::string reason;
+
+  /// Processed, no reason.
+  [[nodiscard]] static HandlerResult processed() { return {}; }
+  /// Rejected for `why`.
+  [[nodiscard]] static HandlerResult rejected(std::string why) { return {HandlerOutcome::Rejected, std::move(why)}; }
+  /// Retry later because of `why`.
+  [[nodiscard]] static HandlerResult retry(std::string why) { return {HandlerOutcome::Retry, std::move(why)}; }
+};
+
+/// An in-process handler: gets one payload's info and its complete, verified raw bytes (SHA-256, sizes and
+/// decoding checked; `payload` is valid only during the call) and returns its verdict. Called on the
+/// consumer's worker threads, concurrently for different payloads (ConsumerConfig::concurrency): it must be
+/// thread-safe. A handler that throws counts as HandlerOutcome::Retry with the exception's what().
+/// Exactly once per pointer needs ConsumerConfig::state_dir (the journal); a crash after the handler
+/// returned Processed and before the journal record runs it again on redelivery.
+using PayloadHandler = std::function<HandlerResult(const PayloadInfo& info, std::span<const std::byte> payload)>;
+
+/// Default cap of handler_sink_factory's in-memory payloads: 64 MiB.
+inline constexpr std::uint64_t kDefaultHandlerMaxBytes = 64ULL << 20;
+
+/// A SinkFactory that collects each payload in memory and calls `handler` once every check passed (from
+/// the sink's finish()). A payload whose raw size is above `max_bytes` is rejected before any byte is
+/// downloaded (InvalidArgument, origin "handler": dead-lettered); stream large payloads with your own
+/// SinkFactory or out_dir_sink_factory instead. The verdict maps onto the consumer's failure handling:
+/// Processed → ok; Rejected → InvalidArgument, Retry (or a throw) → Unavailable, both origin "handler"
+/// with message "handler rejected: <reason>" / "handler asked to retry: <reason>" (classify_failure:
+/// Permanent / Transient). An empty `handler` rejects every payload. Thread-safe as far as `handler` is.
+///
+/// Usage:
+///   cfg.sink_factory = handler_sink_factory([](const PayloadInfo& info, std::span<const std::byte> bytes) {
+///     if (info.content_type != "application/json") return HandlerResult::rejected("not JSON");
+///     if (!store(info.name.value_or(info.pointer_id), bytes)) return HandlerResult::retry("store is down");
+///     return HandlerResult::processed();
+///   });
+[[nodiscard]] SinkFactory handler_sink_factory(PayloadHandler handler, std::uint64_t max_bytes = kDefaultHandlerMaxBytes);
+
 /// What the consumer does with a failed delivery (the one classify(Error) of the consumer, DESIGN.md §6).
 enum class FailureKind {
   Permanent,  ///< dead-letter with the reason and publish a `rejected` ack
@@ -73,7 +142,8 @@ enum class FailureKind {
 /// command, exec_handler.h): InvalidArgument (a reject exit code) → Permanent, else Transient. Other
 /// origins: DataLoss, NotFound, InvalidArgument, Internal → Permanent; PermissionDenied → Denied, except a
 /// presigned url S3 refused for good (detail_code s3::kPresignedUrlExpired or s3::kPresignedUrlRejected) →
-/// Permanent; the rest → Transient.
+/// Permanent; the rest → Transient. So an in-process handler's (origin "handler", handler_sink_factory)
+/// InvalidArgument is Permanent and its Unavailable Transient.
 /// Thread-safe, never fails.
 [[nodiscard]] FailureKind classify_failure(const Error& e) noexcept;
 

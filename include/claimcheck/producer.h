@@ -1,5 +1,23 @@
 #pragma once
 /// claimcheck::Producer — stores payloads in S3 and publishes store records and pointers (DESIGN.md §2–§5a).
+///
+/// Usage (an application embedding the producer; link claimcheck::claimcheck, examples/producer/):
+///   claimcheck::ProducerConfig cfg;                        // plain data: the application fills it
+///   cfg.s3.endpoint = "https://s3.example.net";
+///   cfg.s3.access_key = key_id;  cfg.s3.secret_key = secret;
+///   cfg.amqp.urls = claimcheck::amqp::parse_url_list("amqp://producer:pw@rabbit:5672/%2F");
+///   cfg.bucket = "1c-exchange";
+///   cfg.recipients = {"branch1", "branch2"};
+///   auto producer = claimcheck::Producer::create(cfg);     // Result<Producer>: InvalidArgument on bad config
+///   if (!producer) return fail(producer.error());
+///   claimcheck::PayloadInput in;
+///   in.name = "reports/day.csv";
+///   in.open = [] { return claimcheck::Result<std::unique_ptr<claimcheck::ByteSource>>(
+///                    std::make_unique<claimcheck::MemorySource>(std::string("a,b\n1,2\n"))); };
+///   auto report = producer->run({in});                     // blocks; per-input outcome in report->outcomes
+///   if (report && report->outcomes[0].ok) use(report->outcomes[0].pointer_id);
+/// Files: file_input(path, name), directory_inputs(dir). The coordinator deletes each object once every
+/// recipient acked it (`claimcheck coordinator`); the producer never deletes what it announced.
 
 #include <chrono>
 #include <cstdint>

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -983,6 +984,50 @@ TEST_F(PipelineFlowTest, ExecRejectCodeDeadLettersWithItsStderr) {
                                     a->reason->find("no such customer") != std::string::npos);
   }
   EXPECT_TRUE(rejected_ack);
+}
+
+// ---- in-process handler (handler_sink_factory) ----
+
+// A C++ callback as the handler: Retry requeues (the redelivery gets the same verified bytes), Rejected
+// dead-letters with its reason and acks `rejected`, Processed acks `processed`; each verdict is counted.
+TEST_F(PipelineFlowTest, InProcessHandlerRetriesRejectsAndProcesses) {
+  const std::string good = random_bytes(200000, 10);
+  const ProduceOutcome ok_out = produce_one(producer_config({"a"}), "good.bin", good);
+  const ProduceOutcome bad_out = produce_one(producer_config({"a"}), "bad.bin", random_bytes(500, 11));
+  keys_.insert(keys_.end(), {ok_out.key, bad_out.key});
+  std::mutex mu;
+  std::map<std::string, std::vector<std::string>> seen;  // name -> payload bytes of each call
+  auto cc = consumer_config("a");
+  cc.state_dir = work_ / "state";
+  cc.max_messages = 3;  // good.bin: retry, then processed; bad.bin: rejected
+  cc.sink_factory = handler_sink_factory([&](const PayloadInfo& info, std::span<const std::byte> bytes) {
+    const std::string name = info.name.value_or("");
+    std::lock_guard lock(mu);
+    auto& calls = seen[name];
+    calls.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (name == "bad.bin") return HandlerResult::rejected("bad.bin is not for us");
+    if (calls.size() == 1) return HandlerResult::retry("database busy");
+    return HandlerResult::processed();
+  });
+  auto reps = run_consumers({cc});
+  EXPECT_EQ(reps[0].processed, 1u);
+  EXPECT_EQ(reps[0].rejected, 1u);
+  EXPECT_EQ(reps[0].requeued, 1u);
+  ASSERT_EQ(seen["good.bin"].size(), 2u);
+  EXPECT_TRUE(seen["good.bin"][0] == good && seen["good.bin"][1] == good) << "the handler got the verified bytes";
+  EXPECT_EQ(seen["bad.bin"].size(), 1u);
+  auto dead = drain(names_.dead_queue);
+  ASSERT_EQ(dead.size(), 1u);
+  const std::string reason = dead[0].message.headers[std::string(kHeaderError)];
+  EXPECT_NE(reason.find("handler rejected: bad.bin is not for us"), std::string::npos) << reason;
+  std::map<std::string, AckStatus> acks;
+  for (const auto& env : drain(ack_tap_)) {
+    if (env.message.type != kSchemaAck) continue;
+    if (auto a = parse_ack(env.message.body)) acks[a->pointer_id] = a->status;
+  }
+  EXPECT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[ok_out.pointer_id], AckStatus::Processed);
+  EXPECT_EQ(acks[bad_out.pointer_id], AckStatus::Rejected);
 }
 
 }  // namespace
