@@ -95,17 +95,18 @@ consumer: cli ## Consume one recipient's queue as that recipient [RECIPIENT=bran
 	    trust=(--allowed-producers "$$CLAIMCHECK_ALLOWED_PRODUCERS"); fi; \
 	  $(BIN) consume --recipient $(RECIPIENT_ID) "$${trust[@]}" $(if $(OUT_DIR),--out-dir $(OUT_DIR))
 
-# Coordinator: make coordinator [DB=sqlite:PATH|postgresql://...] [ONCE=1] [METRICS_ADDR=127.0.0.1:9464]
+# Coordinator: make coordinator [DB=sqlite:PATH|postgresql://...] [ONCE=1] [HTTP_ADDR=127.0.0.1:9464]
+# (status page at /, /api/status, /metrics; METRICS_ADDR is the former name)
 # [ARGS="--batch-size 1000 ..."]; make status [POINTER_ID=uuid] [JSON=1].
 # It runs as the coordinator party and believes store records only from CLAIMCHECK_PRODUCER_USERS and each
 # recipient's acks only from its user in CLAIMCHECK_RECIPIENT_USERS (.local/env.coordinator; DESIGN.md §9).
 # Without per-party settings every party is the administrator of .local/env, and so is the mapping.
-coordinator: cli ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 METRICS_ADDR=host:port ARGS=...]
+coordinator: cli ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 HTTP_ADDR=host:port ARGS=...]
 	@$(call LOAD_PARTY_ENV,coordinator) \
 	  u=$$(printf '%s' "$${AMQP_URL%%,*}" | sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#'); \
 	  $(BIN) coordinator --producer-users "$${CLAIMCHECK_PRODUCER_USERS:-$$u}" --recipient-users "$${CLAIMCHECK_RECIPIENT_USERS:-*=$$u}" \
 	  $(if $(DB),--db $(DB)) $(if $(filter 1,$(ONCE)),--once) \
-	  $(if $(METRICS_ADDR),--metrics-addr $(METRICS_ADDR)) $(ARGS)
+	  $(if $(or $(HTTP_ADDR),$(METRICS_ADDR)),--http-addr $(or $(HTTP_ADDR),$(METRICS_ADDR))) $(ARGS)
 
 status: cli ## Show refcount state: counts per state, or one object [POINTER_ID=uuid JSON=1 DB=...]
 	@$(LOAD_ENV) $(BIN) status $(POINTER_ID) $(if $(filter 1,$(JSON)),--json) $(if $(DB),--db $(DB))

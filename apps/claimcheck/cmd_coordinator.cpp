@@ -1,6 +1,7 @@
 // `claimcheck coordinator`: applies store records and acks from q.ack, deletes completed/expired objects.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -8,9 +9,11 @@
 #include <thread>
 
 #include "claimcheck/coordinator.h"
+#include "claimcheck/coordinator_status.h"
 #include "claimcheck/metrics.h"
 #include "claimcheck/util.h"
 #include "cli_common.h"
+#include "http_server.h"
 
 namespace claimcheck::cli {
 
@@ -35,7 +38,9 @@ struct CoordinatorOptions {
   int lifecycle_days = 30;
   std::string placeholder_retention = "7d";
   std::string delete_lease = "60s";
-  std::string metrics_addr;
+  std::string http_addr;
+  std::string status_interval = "10s";
+  std::string lag_warn = "5m";
   bool once = false;
   double exit_when_idle_s = 0;
   int prefetch = 0;
@@ -77,15 +82,38 @@ Result<void> apply_trust_options(const CoordinatorOptions& o, CoordinatorConfig&
   return ok();
 }
 
-int run_coordinator(CoordinatorOptions& o) {
-  o.log.apply();
-  auto bad = [](const Error& e) {
-    spdlog::error("{}", e.to_string());
-    return exit_code_for(e);
+// Copies the durations into cfg (each error names its flag).
+Result<void> apply_durations(const CoordinatorOptions& o, CoordinatorConfig& cfg) {
+  auto millis = [&](const std::string& text, const char* flag, std::chrono::milliseconds& out) -> Result<void> {
+    auto v = parse_duration_millis(text);
+    if (!v) return Unexpected{for_flag(flag, v.error())};
+    out = *v;
+    return ok();
   };
-  if (auto r = o.s3.finalize(); !r) return bad(r.error());
-  if (auto r = o.amqp.finalize(); !r) return bad(r.error());
+  auto secs = [&](const std::string& text, const char* flag, std::chrono::seconds& out) -> Result<void> {
+    auto v = parse_duration(text);
+    if (!v) return Unexpected{for_flag(flag, v.error())};
+    out = *v;
+    return ok();
+  };
+  for (auto r : {millis(o.batch_delay, "--batch-delay", cfg.batch_delay),
+                 millis(o.status_interval, "--status-interval", cfg.status_interval),
+                 secs(o.sweep_interval, "--sweep-interval", cfg.sweep_interval),
+                 secs(o.orphan_grace, "--orphan-grace", cfg.orphan_grace),
+                 secs(o.placeholder_retention, "--placeholder-retention", cfg.placeholder_retention),
+                 secs(o.delete_lease, "--delete-lease", cfg.delete_lease), secs(o.lag_warn, "--lag-warn", cfg.lag_warn)})
+    if (!r) return r;
+  auto idle = duration_from_seconds(o.exit_when_idle_s);
+  if (!idle) return Unexpected{for_flag("--exit-when-idle", idle.error())};
+  cfg.exit_when_idle = *idle;
+  if (o.once && cfg.exit_when_idle == std::chrono::milliseconds(0)) cfg.exit_when_idle = std::chrono::milliseconds(2000);
+  return ok();
+}
 
+// The CoordinatorConfig of the parsed flags. Errors: InvalidArgument naming the flag.
+Result<CoordinatorConfig> build_config(CoordinatorOptions& o) {
+  CC_TRY_VOID(o.s3.finalize());
+  CC_TRY_VOID(o.amqp.finalize());
   CoordinatorConfig cfg;
   cfg.amqp = o.amqp.config;
   if (cfg.amqp.connection_name.empty()) cfg.amqp.connection_name = "claimcheck-coordinator";
@@ -99,55 +127,90 @@ int run_coordinator(CoordinatorOptions& o) {
   cfg.lifecycle_days = o.lifecycle_days;
   cfg.orphan_sweep = !o.no_orphan_sweep;
   cfg.debug_crash_after_commit = o.debug_crash_after_commit;
-  if (auto r = apply_trust_options(o, cfg); !r) return bad(r.error());
-  if (o.prefetch < 0 || o.prefetch > 65535) return bad(make_error(ErrorCode::InvalidArgument, "config", "--prefetch must be 0..65535"));
+  CC_TRY_VOID(apply_trust_options(o, cfg));
+  if (o.prefetch < 0 || o.prefetch > 65535) return fail(ErrorCode::InvalidArgument, "config", "--prefetch must be 0..65535");
   cfg.prefetch = static_cast<std::uint16_t>(o.prefetch);
-  {
-    auto v = parse_duration_millis(o.batch_delay);
-    if (!v) return bad(for_flag("--batch-delay", v.error()));
-    cfg.batch_delay = *v;
-  }
-  auto secs = [&](const std::string& text, const char* flag, std::chrono::seconds& out) -> Result<void> {
-    auto v = parse_duration(text);
-    if (!v) return Unexpected{for_flag(flag, v.error())};
-    out = *v;
-    return ok();
+  CC_TRY_VOID(apply_durations(o, cfg));
+  return cfg;
+}
+
+// --http-addr: /metrics (the registry's text exposition), / (the status page) and /api/status (JSON).
+Result<std::unique_ptr<HttpServer>> serve_http(const std::string& addr, const Coordinator& coord,
+                                               const std::shared_ptr<CoordinatorMetrics>& metrics,
+                                               std::chrono::milliseconds status_interval) {
+  const auto refresh = std::max<std::chrono::seconds>(
+      std::chrono::seconds(5), std::chrono::duration_cast<std::chrono::seconds>(status_interval));
+  std::map<std::string, HttpHandler> routes;
+  routes["/metrics"] = [metrics] {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics->serialize()};
   };
-  for (auto r : {secs(o.sweep_interval, "--sweep-interval", cfg.sweep_interval),
-                 secs(o.orphan_grace, "--orphan-grace", cfg.orphan_grace),
-                 secs(o.placeholder_retention, "--placeholder-retention", cfg.placeholder_retention),
-                 secs(o.delete_lease, "--delete-lease", cfg.delete_lease)})
-    if (!r) return bad(r.error());
-  {
-    auto v = duration_from_seconds(o.exit_when_idle_s);
-    if (!v) return bad(for_flag("--exit-when-idle", v.error()));
-    cfg.exit_when_idle = *v;
-  }
-  if (o.once && cfg.exit_when_idle == std::chrono::milliseconds(0)) cfg.exit_when_idle = std::chrono::milliseconds(2000);
+  routes["/"] = [&coord, refresh] {
+    return HttpResponse{200, "text/html; charset=utf-8",
+                        render_status_html(coord.status(), refstore::Clock::now(), refresh)};
+  };
+  routes["/api/status"] = [&coord] {
+    return HttpResponse{200, "application/json",
+                        render_status_json(coord.status(), refstore::Clock::now()).dump(2) + "\n"};
+  };
+  CC_TRY(server, HttpServer::start(addr, std::move(routes)));
+  spdlog::info("coordinator: status page at http://{}/ (JSON /api/status, metrics /metrics)", addr);
+  return std::move(*server);
+}
 
-  auto metrics = CoordinatorMetrics::create(o.metrics_addr);
-  if (!metrics) return bad(metrics.error());
-  if (!o.metrics_addr.empty()) spdlog::info("coordinator: metrics at http://{}/metrics", o.metrics_addr);
-
-  auto coord = Coordinator::create(cfg, std::shared_ptr<CoordinatorMetrics>(std::move(*metrics)));
-  if (!coord) return bad(coord.error());
-
+// Runs `coord` until it returns or SIGINT/SIGTERM asks it to stop.
+Result<void> run_until_signal(Coordinator& coord) {
   install_signal_handlers();
   std::atomic<bool> finished{false};
   std::thread watcher([&] {
     while (!finished.load()) {
       if (stop_requested()) {
-        (*coord)->stop();
+        coord.stop();
         return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
-  auto r = (*coord)->run();
+  auto r = coord.run();
   finished.store(true);
   watcher.join();
+  return r;
+}
+
+int run_coordinator(CoordinatorOptions& o) {
+  o.log.apply();
+  auto bad = [](const Error& e) {
+    spdlog::error("{}", e.to_string());
+    return exit_code_for(e);
+  };
+  auto cfg = build_config(o);
+  if (!cfg) return bad(cfg.error());
+  auto created = CoordinatorMetrics::create();
+  if (!created) return bad(created.error());
+  std::shared_ptr<CoordinatorMetrics> metrics(std::move(*created));
+  auto coord = Coordinator::create(*cfg, metrics);
+  if (!coord) return bad(coord.error());
+  std::unique_ptr<HttpServer> http;  // declared after coord: stopped (handlers done) before coord goes
+  if (!o.http_addr.empty()) {
+    auto server = serve_http(o.http_addr, **coord, metrics, cfg->status_interval);
+    if (!server) return bad(server.error());
+    http = std::move(*server);
+  }
+  auto r = run_until_signal(**coord);
   if (!r) return bad(r.error());
   return stop_requested() ? kExitInterrupted : kExitOk;
+}
+
+// --http-addr and the status page's options.
+void add_http_options(CLI::App& sub, CoordinatorOptions& o) {
+  sub.add_option("--http-addr,--metrics-addr", o.http_addr,
+                 "serve HTTP on HOST:PORT (e.g. 127.0.0.1:9464): the status page at /, its JSON at /api/status,\n"
+                 "Prometheus metrics at /metrics; off when empty (--metrics-addr: the former name)");
+  sub.add_option("--lag-warn", o.lag_warn,
+                 "a recipient whose oldest pending object is older than this is shown as lagging (e.g. 5m, 1s)")
+      ->capture_default_str();
+  sub.add_option("--status-interval", o.status_interval,
+                 "how often the status page's database numbers and the per-recipient gauges are refreshed")
+      ->capture_default_str();
 }
 
 }  // namespace
@@ -184,7 +247,7 @@ void register_coordinator(CLI::App& app, RunFn& run) {
       ->capture_default_str();
   sub->add_option("--delete-lease", opts->delete_lease, "lease of a claimed deletion (re-claimed after a crash)")
       ->capture_default_str();
-  sub->add_option("--metrics-addr", opts->metrics_addr, "serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:9464); off when empty");
+  add_http_options(*sub, *opts);
   sub->add_flag("--once", opts->once, "process what is queued and due, then exit (= --exit-when-idle 2)");
   sub->add_option("--exit-when-idle", opts->exit_when_idle_s,
                   "exit after SECONDS without deliveries once nothing is left to delete (0 = run until SIGTERM)")

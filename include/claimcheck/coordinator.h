@@ -6,7 +6,8 @@
 /// Threads (DESIGN §5a): the caller of run() is the AMQP thread (owns amqp::Client, polls ~50 ms); a store
 /// thread applies batches in ONE RefStore::apply_batch transaction each; a delete worker (own S3Client, own
 /// RefStore) removes COMPLETE/EXPIRED objects with DeleteObjects; a sweeper (own S3Client, own RefStore)
-/// runs the orphan sweep, purges old placeholders and ensures the bucket lifecycle safety rule.
+/// runs the orphan sweep, purges old placeholders and ensures the bucket lifecycle safety rule; a status
+/// refresher (own RefStore) queries the status snapshot every status_interval (status(), metrics gauges).
 
 #include <chrono>
 #include <cstddef>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "claimcheck/amqp/types.h"
+#include "claimcheck/coordinator_status.h"
 #include "claimcheck/metrics.h"
 #include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/result.h"
@@ -64,6 +66,11 @@ struct CoordinatorConfig {
   std::chrono::seconds delete_lease{60};        ///< lease of a claimed deletion (crash → re-claimed after it)
   std::chrono::milliseconds delete_backoff_initial{1000};   ///< first retry delay of a failed S3 delete
   std::chrono::milliseconds delete_backoff_max{300000};     ///< cap of the exponential delete backoff
+  /// Period of the status query (status(), the per-recipient and per-state gauges); >= 100 ms. It scans the
+  /// PENDING objects, so keep it at seconds, not milliseconds, on a large database.
+  std::chrono::milliseconds status_interval{10000};
+  /// A recipient whose oldest pending object is older than this is lagging (status page, gauge); >= 0.
+  std::chrono::seconds lag_warn{300};
   /// > 0: run() returns once no delivery arrived for this long, nothing is in flight and no COMPLETE/EXPIRED
   /// object is left to delete (scripted runs, `--exit-when-idle`, `--once`). 0 = run until stop().
   std::chrono::milliseconds exit_when_idle{0};
@@ -118,6 +125,11 @@ class Coordinator {
 
   /// Counters so far (thread-safe snapshot).
   [[nodiscard]] CoordinatorStats stats() const;
+
+  /// The latest status snapshot: the database part as of the last refresh (every status_interval while
+  /// run() runs; queried_at unset before the first one), the health (uptime, last batch, broker connected,
+  /// counters) as of now. Thread-safe (a copy under a mutex); cheap enough to call per HTTP request.
+  [[nodiscard]] StatusSnapshot status() const;
 
   struct Impl;  ///< opaque; public only so that src/pipeline helpers can name it
 

@@ -1,31 +1,37 @@
 #pragma once
 /// Prometheus metrics of the coordinator (DESIGN.md §4, §5): counters for stores/acks applied, objects
 /// completed/deleted/expired, orphans deleted, delete failures, dead-lettered messages, and histograms of
-/// batch size and batch latency. Exposed over HTTP by prometheus-cpp's Exposer when a listen address is given.
+/// batch size and batch latency, and gauges of the status snapshot (objects per state, per-recipient backlog,
+/// health). The library only keeps the registry: serving serialize() at /metrics is the CLI's HTTP server's
+/// job (apps/claimcheck/http_server.cpp, DESIGN.md §6: the library opens no port).
 
 #include <cstddef>
 #include <memory>
 #include <string>
 
+#include "claimcheck/coordinator_status.h"
 #include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/result.h"
 
 namespace claimcheck {
 
-/// The coordinator's metrics registry, optionally served at `http://<listen_addr>/metrics`.
+/// The coordinator's metrics registry.
 ///
 /// Metric names (all prefixed `claimcheck_coordinator_`): `stores_applied_total{result=new|duplicate}`,
 /// `acks_applied_total{result=new|duplicate|foreign}`, `objects_completed_total`, `objects_deleted_total`,
 /// `objects_expired_total`, `orphans_deleted_total`, `delete_failures_total`, `dead_lettered_total`,
 /// `placeholders_purged_total`, `batch_size` (histogram, commands per batch), `batch_seconds` (histogram,
-/// wall time of one apply_batch transaction, seconds).
+/// wall time of one apply_batch transaction, seconds). Gauges set by record_status(): `objects{state=...}`,
+/// `broker_connected`, `store_reachable` (0/1), `start_time_seconds`, `last_batch_timestamp_seconds` (Unix
+/// seconds, 0 = none), and per recipient (prefix `claimcheck_recipient_`, label `recipient`):
+/// `pending_objects`, `oldest_pending_seconds` (0 when nothing is pending), `lagging` (0/1). A recipient
+/// that left the snapshot loses its series.
 /// Thread safety: every record_* method is thread-safe (prometheus-cpp metrics are atomic). Move-only owner.
 class CoordinatorMetrics {
  public:
-  /// Creates the registry; with a non-empty `listen_addr` ("HOST:PORT", e.g. "127.0.0.1:9464") also starts
-  /// an HTTP exposer bound there. Errors: Unavailable (origin "metrics") when the address cannot be bound
-  /// (port taken — the message names the address), InvalidArgument when it has no ":PORT".
-  [[nodiscard]] static Result<std::unique_ptr<CoordinatorMetrics>> create(const std::string& listen_addr = "");
+  /// Creates the registry with every metric registered (counters at 0, no recipient series). Never fails
+  /// today; Result for symmetry with the other factories.
+  [[nodiscard]] static Result<std::unique_ptr<CoordinatorMetrics>> create();
 
   ~CoordinatorMetrics();
   CoordinatorMetrics(const CoordinatorMetrics&) = delete;
@@ -50,10 +56,13 @@ class CoordinatorMetrics {
   /// Records `n` DELETED objects purged after the history retention.
   void record_history_purged(std::size_t n);
 
-  /// The current values in the Prometheus text exposition format (version 0.0.4). For tests and logs.
+  /// Sets the status gauges from `s` (the database part only when s.queried_at is set). Called after each
+  /// status refresh; thread-safe (serialized internally).
+  void record_status(const StatusSnapshot& s);
+
+  /// The current values in the Prometheus text exposition format (version 0.0.4): the body of GET /metrics.
+  /// Thread-safe.
   [[nodiscard]] std::string serialize() const;
-  /// The bound address ("" when not exposed).
-  [[nodiscard]] const std::string& listen_addr() const noexcept;
 
  private:
   struct Impl;

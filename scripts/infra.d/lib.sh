@@ -35,7 +35,7 @@ declare -A CFG_ENV=(
   [CLUSTER_MGMT_PORT]=CLAIMCHECK_CLUSTER_MGMT_PORT [CLUSTER_PROM_PORT]=CLAIMCHECK_CLUSTER_PROM_PORT
   [CLUSTER_DIST_PORT]=CLAIMCHECK_CLUSTER_DIST_PORT [CLUSTER_EPMD_PORT]=CLAIMCHECK_CLUSTER_EPMD_PORT
 )
-# Prometheus (PROM=1): its port and the coordinator's --metrics-addr it scrapes.
+# Prometheus (PROM=1): its port and the coordinator's --http-addr it scrapes.
 CFG_KEYS+=(PROMETHEUS_PORT COORD_METRICS_ADDR)
 CFG_ENV+=([PROMETHEUS_PORT]=CLAIMCHECK_PROM_PORT [COORD_METRICS_ADDR]=CLAIMCHECK_COORDINATOR_METRICS_ADDR)
 
@@ -460,7 +460,7 @@ start_pg() {
 
 # ---------------------------------------------------------------- prometheus (PROM=1)
 
-# Prometheus 2.42 (Debian package) scraping the coordinator (--metrics-addr) and RabbitMQ's prometheus
+# Prometheus 2.42 (Debian package) scraping the coordinator (--http-addr) and RabbitMQ's prometheus
 # plugin (per-object endpoint: one series per queue). Config rendered from deploy/prometheus/prometheus.local.yml.in.
 prometheus_pid() { pid_of "$PROM_DIR/prometheus.pid" prometheus; }
 prometheus_url() { echo "http://127.0.0.1:${CFG[PROMETHEUS_PORT]}"; }

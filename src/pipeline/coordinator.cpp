@@ -65,6 +65,8 @@ Result<void> CoordinatorConfig::validate() const {
     return bad("delete backoff: need 1ms <= delete_backoff_initial <= delete_backoff_max");
   if (placeholder_retention < 1s) return bad("placeholder_retention must be >= 1s");
   if (history_retention < 1s) return bad("history_retention must be >= 1s");
+  if (status_interval < 100ms) return bad("status_interval must be >= 100ms");
+  if (lag_warn < 0s) return bad("lag_warn must be >= 0");
   if (producer_users.empty()) return bad("producer_users must name at least one broker user");
   for (const auto& u : producer_users)
     if (u.empty()) return bad("producer_users: a broker user name must not be empty");
@@ -211,7 +213,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorConfig cfg,
   auto impl = std::make_unique<Impl>();
   impl->cfg = std::move(cfg);
   if (!metrics) {
-    CC_TRY(m, CoordinatorMetrics::create(""));
+    CC_TRY(m, CoordinatorMetrics::create());
     metrics = std::shared_ptr<CoordinatorMetrics>(std::move(*m));
   }
   impl->metrics = std::move(metrics);
@@ -241,6 +243,8 @@ CoordinatorStats Coordinator::stats() const {
   o.history_purged = s.history_purged.load();
   return o;
 }
+
+StatusSnapshot Coordinator::status() const { return impl_->snapshot(); }
 
 Result<void> Coordinator::run() { return impl_->run(); }
 
@@ -372,6 +376,8 @@ class StoreThread {
 
   void account(const refstore::ApplyResult& r, std::size_t n, double secs) {
     st_.batches += 1;
+    st_.last_batch_at_ns.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(refstore::Clock::now().time_since_epoch()).count());
     st_.stores_new += r.stores_new;
     st_.stores_duplicate += r.stores_duplicate;
     st_.acks_new += r.acks_new;
@@ -444,6 +450,7 @@ class CoordinatorLoop {
         spdlog::error("coordinator: AMQP connection lost for good: {}", outcome_.error().to_string());
         break;
       }
+      st_.broker_connected.store(client_.connected());
       for (auto& ev : *polled) on_event(ev);
       drain_store();
       const auto now = SteadyClock::now();
@@ -683,11 +690,15 @@ Result<void> Coordinator::Impl::run() {
   CC_TRY(apply_store, refstore::open_ref_store(cfg.db));
   CC_TRY(delete_store, refstore::open_ref_store(cfg.db));
   CC_TRY(sweep_store, refstore::open_ref_store(cfg.db));
+  CC_TRY(status_store, refstore::open_ref_store(cfg.db));
   CC_TRY(delete_s3, s3::S3Client::create(cfg.s3));
   CC_TRY(sweep_s3, s3::S3Client::create(cfg.s3));
   amqp::Client client(cfg.amqp);
   CC_TRY_VOID(client.connect());
   CC_TRY_VOID(client.declare(amqp::coordinator_topology(cfg.names)));
+  started_at_ns.store(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(refstore::Clock::now().time_since_epoch()).count());
+  broker_connected.store(client.connected());
 
   amqp::WorkQueue<Batch> to_store;
   amqp::WorkQueue<BatchDone> from_store;
@@ -697,14 +708,17 @@ Result<void> Coordinator::Impl::run() {
                            std::ref(from_store));
   std::thread delete_thread(run_delete_worker, std::ref(*this), std::move(*delete_store), std::move(*delete_s3));
   std::thread sweep_thread(run_sweeper, std::ref(*this), std::move(*sweep_store), std::move(*sweep_s3));
+  std::thread status_thread(run_status_refresher, std::ref(*this), std::move(*status_store));
   auto join_all = [&] {
     to_store.close();
     if (store_thread.joinable()) store_thread.join();
     workers_stop.store(true);
     delete_wakeup.notify();
     sweep_wakeup.notify();
+    status_wakeup.notify();
     if (delete_thread.joinable()) delete_thread.join();
     if (sweep_thread.joinable()) sweep_thread.join();
+    if (status_thread.joinable()) status_thread.join();
   };
   std::uint16_t prefetch = cfg.prefetch;
   if (prefetch == 0) prefetch = static_cast<std::uint16_t>(std::min<std::size_t>(65535, cfg.batch_size * 4));
@@ -722,6 +736,7 @@ Result<void> Coordinator::Impl::run() {
     (void)client.wait_confirms(2s, &rest);
   }
   client.close();
+  broker_connected.store(false);
   client.set_interrupt_check({});  // it refers to queues local to this function
   spdlog::info("coordinator: stopped: {} deliveries, {} batches, {} completed, {} deleted ({} expired), {} orphans, "
                "{} dead-lettered",

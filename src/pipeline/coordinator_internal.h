@@ -67,6 +67,17 @@ struct Coordinator::Impl {
   // must expire objects only after this many days (raised by the AMQP thread, applied by the sweeper).
   std::atomic<int> required_lifecycle_days{0};
 
+  // Status (Coordinator::status()): health written by the threads that know it, system_clock nanoseconds
+  // since the epoch (0 = not yet); the database part written by the status refresher.
+  std::atomic<std::int64_t> started_at_ns{0}, last_batch_at_ns{0};
+  std::atomic<bool> broker_connected{false};
+  Wakeup status_wakeup;          // stop
+  mutable std::mutex status_mu;  // guards status_db
+  StatusSnapshot status_db;      // database part + store_reachable/store_error of the last refresh
+
+  /// status_db with the live health filled in (thread-safe).
+  StatusSnapshot snapshot() const;
+
   Result<void> run();
   /// Logs the start line (and the compatibility-mode warning).
   void log_start(std::uint16_t prefetch) const;
@@ -77,6 +88,9 @@ void run_delete_worker(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore
 
 /// Sweeper body: lifecycle rule at start, then every sweep_interval: orphan sweep, placeholder purge.
 void run_sweeper(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store, s3::S3Client s3);
+
+/// Status refresher body: query_status() every status_interval into st.status_db, then the metrics' gauges.
+void run_status_refresher(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> store);
 
 /// Id of the safety-net lifecycle rule of `prefix` (an object_prefix()): one rule per key prefix, so
 /// coordinators with different prefixes on one bucket keep each other's rules. The default prefix

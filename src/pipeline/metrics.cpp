@@ -1,20 +1,19 @@
 #include "claimcheck/metrics.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <exception>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 namespace claimcheck {
 
 struct CoordinatorMetrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
-  std::string addr;
   prometheus::Counter* stores_new = nullptr;
   prometheus::Counter* stores_dup = nullptr;
   prometheus::Counter* acks_new = nullptr;
@@ -31,10 +30,62 @@ struct CoordinatorMetrics::Impl {
   prometheus::Family<prometheus::Counter>* refused = nullptr;
   prometheus::Histogram* batch_size = nullptr;
   prometheus::Histogram* batch_seconds = nullptr;
+  // Status gauges (record_status).
+  std::mutex status_mu;
+  prometheus::Family<prometheus::Gauge>* objects = nullptr;
+  prometheus::Gauge* broker_connected = nullptr;
+  prometheus::Gauge* store_reachable = nullptr;
+  prometheus::Gauge* start_time = nullptr;
+  prometheus::Gauge* last_batch = nullptr;
+  prometheus::Family<prometheus::Gauge>* r_pending = nullptr;
+  prometheus::Family<prometheus::Gauge>* r_oldest = nullptr;
+  prometheus::Family<prometheus::Gauge>* r_lagging = nullptr;
+  std::map<std::string, bool> recipients;  // recipients with series (guarded by status_mu)
 
   prometheus::Counter* counter(const std::string& name, const std::string& help, const prometheus::Labels& labels = {}) {
     auto& fam = prometheus::BuildCounter().Name("claimcheck_coordinator_" + name).Help(help).Register(*registry);
     return &fam.Add(labels);
+  }
+  prometheus::Family<prometheus::Gauge>* gauges(const std::string& name, const std::string& help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry);
+  }
+  void build_status() {
+    objects = gauges("claimcheck_coordinator_objects", "objects in the refcount database per state (status refresh)");
+    for (auto st : {refstore::ObjectState::Placeholder, refstore::ObjectState::Pending, refstore::ObjectState::Complete,
+                    refstore::ObjectState::Expired, refstore::ObjectState::Deleted})
+      objects->Add({{"state", std::string(refstore::to_string(st))}});
+    broker_connected = &gauges("claimcheck_coordinator_broker_connected", "1 while the AMQP connection is open")->Add({});
+    store_reachable =
+        &gauges("claimcheck_coordinator_store_reachable", "1 when the last status query of the database succeeded")
+             ->Add({});
+    start_time = &gauges("claimcheck_coordinator_start_time_seconds", "when the coordinator started, Unix seconds")->Add({});
+    last_batch = &gauges("claimcheck_coordinator_last_batch_timestamp_seconds",
+                         "when the last batch was committed, Unix seconds (0 = none yet)")
+                      ->Add({});
+    r_pending = gauges("claimcheck_recipient_pending_objects",
+                       "PENDING objects expecting this recipient that have no ack from it yet");
+    r_oldest = gauges("claimcheck_recipient_oldest_pending_seconds",
+                      "age of this recipient's oldest pending object, seconds (0 = none pending)");
+    r_lagging = gauges("claimcheck_recipient_lagging", "1 when the oldest pending object is older than --lag-warn");
+  }
+  void set_recipients(const std::vector<RecipientLag>& lag) {
+    for (auto& [id, seen] : recipients) seen = false;
+    for (const auto& r : lag) {
+      const prometheus::Labels l{{"recipient", r.recipient_id}};
+      r_pending->Add(l).Set(static_cast<double>(r.pending));
+      r_oldest->Add(l).Set(r.oldest_pending_age ? static_cast<double>(r.oldest_pending_age->count()) : 0.0);
+      r_lagging->Add(l).Set(r.lagging ? 1.0 : 0.0);
+      recipients[r.recipient_id] = true;
+    }
+    for (auto it = recipients.begin(); it != recipients.end();) {
+      if (it->second) {
+        ++it;
+        continue;
+      }
+      const prometheus::Labels l{{"recipient", it->first}};
+      for (auto* fam : {r_pending, r_oldest, r_lagging}) fam->Remove(&fam->Add(l));
+      it = recipients.erase(it);
+    }
   }
   void build() {
     const std::string s = "stores_applied_total", a = "acks_applied_total";
@@ -68,28 +119,16 @@ struct CoordinatorMetrics::Impl {
                          .Register(*registry)
                          .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                                           0.1, 0.25, 0.5, 1, 2.5});
+    build_status();
   }
 };
 
 CoordinatorMetrics::CoordinatorMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CoordinatorMetrics::~CoordinatorMetrics() = default;
 
-Result<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::create(const std::string& listen_addr) {
+Result<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::create() {
   auto impl = std::make_unique<Impl>();
   impl->build();
-  if (!listen_addr.empty()) {
-    auto colon = listen_addr.rfind(':');
-    if (colon == std::string::npos || colon + 1 == listen_addr.size())
-      return fail(ErrorCode::InvalidArgument, "metrics", "metrics address '" + listen_addr + "' must be HOST:PORT");
-    try {
-      impl->exposer = std::make_unique<prometheus::Exposer>(listen_addr);
-    } catch (const std::exception& e) {
-      return fail(ErrorCode::Unavailable, "metrics",
-                  "cannot serve metrics on " + listen_addr + " (port taken or address invalid): " + e.what());
-    }
-    impl->exposer->RegisterCollectable(impl->registry);
-    impl->addr = listen_addr;
-  }
   return std::unique_ptr<CoordinatorMetrics>(new CoordinatorMetrics(std::move(impl)));
 }
 
@@ -132,6 +171,23 @@ std::string CoordinatorMetrics::serialize() const {
   return os.str();
 }
 
-const std::string& CoordinatorMetrics::listen_addr() const noexcept { return impl_->addr; }
+namespace {
+double unix_seconds(refstore::TimePoint t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+void CoordinatorMetrics::record_status(const StatusSnapshot& s) {
+  std::lock_guard<std::mutex> lock(impl_->status_mu);
+  const auto& h = s.health;
+  impl_->broker_connected->Set(h.broker_connected ? 1.0 : 0.0);
+  impl_->store_reachable->Set(h.store_reachable ? 1.0 : 0.0);
+  impl_->start_time->Set(h.started_at ? unix_seconds(*h.started_at) : 0.0);
+  impl_->last_batch->Set(h.last_batch_at ? unix_seconds(*h.last_batch_at) : 0.0);
+  if (!s.queried_at) return;
+  for (const auto& [state, n] : s.counts)
+    impl_->objects->Add({{"state", std::string(refstore::to_string(state))}}).Set(static_cast<double>(n));
+  impl_->set_recipients(s.recipients);
+}
 
 }  // namespace claimcheck

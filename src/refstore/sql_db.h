@@ -50,6 +50,7 @@ enum class Stmt : int {
   PurgeDeleted,       ///< $1 older_than → pointer_id of removed DELETED rows
   RecordRefusal,      ///< $1 rule, $2 sender, $3 count, $4 at, $5 reason (upsert into refusals)
   ListRefusals,       ///< → rule, sender, count, last_at, last_reason (most refused first)
+  RecipientBacklog,   ///< → recipient_id, pending, rejected, oldest pending created_at (NULL if none)
   // Set-based batch statements (PostgreSQL only: arrays as text literals, unnest, ON CONFLICT; see
   // staged_batch.h). Every array parameter is one element per row, all arrays of a statement equally long.
   BatchLockObjects,   ///< $1 text[] pointer_ids, $2 first_seen_at → pointer_id of rows inserted (others locked)

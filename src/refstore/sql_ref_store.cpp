@@ -271,6 +271,23 @@ class SqlRefStore final : public RefStore {
     });
   }
 
+  Result<std::vector<RecipientBacklog>> recipient_backlog() override {
+    return txn(false, [&]() -> Result<std::vector<RecipientBacklog>> {
+      CC_TRY(rows, db_->exec(Stmt::RecipientBacklog, {}));
+      std::vector<RecipientBacklog> out;
+      for (const auto& r : rows->rows) {
+        RecipientBacklog b;
+        b.recipient_id = as_str(r[0]);
+        b.pending = as_int(r[1]);
+        b.rejected = as_int(r[2]);
+        if (r[3]) b.oldest_pending_created_at = from_us(as_int(r[3]));
+        out.push_back(std::move(b));
+      }
+      std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.recipient_id < b.recipient_id; });
+      return out;
+    });
+  }
+
   Result<std::size_t> purge_placeholders(TimePoint older_than) override {
     deltas_.clear();
     return txn(true, [&]() -> Result<std::size_t> {

@@ -73,6 +73,28 @@ std::string_view batch_sql_text(Stmt s) {
   }
 }
 
+/// Per-recipient backlog over PENDING objects: the newline-joined `recipients` column split into one row per
+/// expected recipient (SQLite: a recursive CTE; PostgreSQL: string_to_array + unnest), left-joined to that
+/// recipient's ack by primary key.
+std::string_view recipient_backlog_sql(bool pg) {
+  if (pg)
+    return "SELECT e.recipient_id, SUM(CASE WHEN a.pointer_id IS NULL THEN 1 ELSE 0 END), "
+           "SUM(CASE WHEN a.processed = 0 THEN 1 ELSE 0 END), MIN(CASE WHEN a.pointer_id IS NULL THEN e.created_at END) "
+           "FROM (SELECT o.pointer_id, o.created_at, r.recipient_id FROM objects o "
+           "CROSS JOIN LATERAL unnest(string_to_array(o.recipients, chr(10))) AS r(recipient_id) "
+           "WHERE o.state = 'PENDING') e "
+           "LEFT JOIN acks a ON a.pointer_id = e.pointer_id AND a.recipient_id = e.recipient_id "
+           "WHERE e.recipient_id <> '' GROUP BY e.recipient_id";
+  return "WITH RECURSIVE e(pointer_id, created_at, recipient_id, rest) AS ("
+         "SELECT pointer_id, created_at, '', recipients || char(10) FROM objects WHERE state = 'PENDING' "
+         "UNION ALL SELECT pointer_id, created_at, substr(rest, 1, instr(rest, char(10)) - 1), "
+         "substr(rest, instr(rest, char(10)) + 1) FROM e WHERE rest <> '') "
+         "SELECT e.recipient_id, SUM(CASE WHEN a.pointer_id IS NULL THEN 1 ELSE 0 END), "
+         "SUM(CASE WHEN a.processed = 0 THEN 1 ELSE 0 END), MIN(CASE WHEN a.pointer_id IS NULL THEN e.created_at END) "
+         "FROM e LEFT JOIN acks a ON a.pointer_id = e.pointer_id AND a.recipient_id = e.recipient_id "
+         "WHERE e.recipient_id <> '' GROUP BY e.recipient_id";
+}
+
 }  // namespace
 
 // Long by nature: one case per statement, the SQL text of each next to its name (a table, not logic).
@@ -172,6 +194,8 @@ std::string_view sql_text(Stmt s, Backend b) {
              "last_at = excluded.last_at, last_reason = excluded.last_reason";
     case Stmt::ListRefusals:
       return "SELECT rule, sender, count, last_at, last_reason FROM refusals ORDER BY count DESC, rule, sender";
+    case Stmt::RecipientBacklog:
+      return recipient_backlog_sql(pg);
     case Stmt::Count_:
       break;
     default:

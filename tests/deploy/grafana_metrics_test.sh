@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration test of the monitoring files (deploy/grafana, deploy/prometheus) against real processes:
 #  1. every JSON file under deploy/grafana parses (jq);
-#  2. a coordinator started with --metrics-addr (free port, its own exchanges/queues) exports EVERY
+#  2. a coordinator started with --http-addr (free port, its own exchanges/queues), holding one payload
+#     produced to a recipient that never acks (so the per-recipient gauges have a series), exports EVERY
 #     claimcheck_* metric name used in the dashboards' queries;
 #  3. RabbitMQ's prometheus plugin (RABBITMQ_PROMETHEUS_URL, /metrics/per-object) exports every rabbitmq_*
 #     name used, with a per-queue series for the coordinator's queue;
@@ -9,12 +10,13 @@
 #     free port, temp storage) scrapes both targets with up == 1, and every dashboard query, with the
 #     Grafana variables filled in, is valid PromQL and returns at least one series.
 # Needs `make up` (AMQP_URL, S3_*, RABBITMQ_PROMETHEUS_URL in the environment) and the prometheus package;
-# fails, never skips, without them. Cleans up its processes (by pid), queues and exchanges. ~10 s.
+# fails, never skips, without them. Cleans up its processes (by pid), queues, exchanges and the object. ~10 s.
 # Usage: grafana_metrics_test.sh REPO_ROOT CLAIMCHECK_BINARY
 set -euo pipefail
 root=${1:?usage: grafana_metrics_test.sh REPO_ROOT CLAIMCHECK_BINARY}
 bin=${2:?usage: grafana_metrics_test.sh REPO_ROOT CLAIMCHECK_BINARY}
 t_start=$(date +%s)
+. "$root/tests/support/s3_prefix_cleanup.sh"
 
 fail() { echo "grafana_metrics_test: FAIL: $*" >&2; exit 1; }
 note() { echo "grafana_metrics_test: $*"; }
@@ -23,7 +25,7 @@ for tool in jq curl python3 prometheus promtool; do
   command -v "$tool" >/dev/null || fail "'$tool' is not installed (scripts/bootstrap installs it)"
 done
 [ -x "$bin" ] || fail "claimcheck binary '$bin' is not executable"
-for v in AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY RABBITMQ_PROMETHEUS_URL RABBITMQ_MGMT_URL; do
+for v in AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_PROMETHEUS_URL RABBITMQ_MGMT_URL; do
   [ -n "${!v:-}" ] || fail "$v is not set: run 'make up' and load .local/env (set -a; . .local/env; set +a)"
 done
 
@@ -53,7 +55,8 @@ note "$n_exprs queries use ${#cc_names[@]} claimcheck_* and ${#rmq_names[@]} rab
 # ---------------------------------------------------------------- processes and cleanup
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 u="mon$(date +%s)$$"
-ackq="q.$u.ack" deadq="q.$u.dead"
+ackq="q.$u.ack" deadq="q.$u.dead" recipient="$u-r1"
+admin=$(sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#' <<<"${AMQP_URL%%,*}")
 coord_pid="" prom_pid=""
 mgmt_creds() { sed -E 's|^amqps?://([^:@/]+):([^@/]+)@.*|user = "\1:\2"|' <<<"${AMQP_URL%%,*}"; }
 cleanup() {
@@ -61,14 +64,15 @@ cleanup() {
   if [ -n "$coord_pid" ]; then kill -TERM "$coord_pid" 2>/dev/null || true; wait "$coord_pid" 2>/dev/null || true; fi
   if [ -n "$prom_pid" ]; then kill -TERM "$prom_pid" 2>/dev/null || true; wait "$prom_pid" 2>/dev/null || true; fi
   local q x
-  for q in "$ackq" "$deadq"; do
+  for q in "$ackq" "$deadq" "q.$u.$recipient"; do
     mgmt_creds | curl -s -K - -o /dev/null --max-time 10 -X DELETE "$RABBITMQ_MGMT_URL/api/queues/%2F/$q" || true
   done
   for x in "ex.$u.ack" "ex.$u.msg" "ex.$u.dlx"; do
     mgmt_creds | curl -s -K - -o /dev/null --max-time 10 -X DELETE "$RABBITMQ_MGMT_URL/api/exchanges/%2F/$x" || true
   done
+  s3_delete_prefix "$u/"  # the payload nobody acks
   if [ "$rc" != 0 ]; then
-    for f in "$tmp/coordinator.log" "$tmp/prometheus.log"; do
+    for f in "$tmp/coordinator.log" "$tmp/prometheus.log" "$tmp/produce.log"; do
       [ -f "$f" ] && { echo "---- tail of $(basename "$f")" >&2; tail -n 20 "$f" >&2; }
     done
   fi
@@ -79,17 +83,23 @@ trap cleanup EXIT
 
 # ---------------------------------------------------------------- 2. the coordinator exports every name
 cport=$(free_port)
-"$bin" coordinator --db "sqlite:$tmp/refcount.db" --metrics-addr "127.0.0.1:$cport" \
-  --ack-exchange "ex.$u.ack" --ack-queue "$ackq" --dlx "ex.$u.dlx" --dead-queue "$deadq" \
-  --msg-exchange "ex.$u.msg" --queue-prefix "q.$u." --key-prefix "$u" \
-  --lifecycle-days 0 --no-orphan-sweep --sweep-interval 1h >"$tmp/coordinator.log" 2>&1 &
+topo=(--ack-exchange "ex.$u.ack" --ack-queue "$ackq" --dlx "ex.$u.dlx" --dead-queue "$deadq"
+      --msg-exchange "ex.$u.msg" --queue-prefix "q.$u." --key-prefix "$u")
+"$bin" coordinator --db "sqlite:$tmp/refcount.db" --http-addr "127.0.0.1:$cport" "${topo[@]}" \
+  --lifecycle-days 0 --no-orphan-sweep --sweep-interval 1h --status-interval 1s \
+  --producer-users "$admin" >"$tmp/coordinator.log" 2>&1 &
 coord_pid=$!
+"$bin" produce --msg-size 1KB --count 1 --recipients "$recipient" --ttl 1h "${topo[@]}" >"$tmp/produce.log" 2>&1 ||
+  fail "produce to $recipient failed"
+# Ready once the status refresh shows the recipient's pending object.
 for ((i = 0; i < 100; i++)); do
-  curl -sf --max-time 2 "http://127.0.0.1:$cport/metrics" -o "$tmp/coordinator.prom" && break
+  curl -sf --max-time 2 "http://127.0.0.1:$cport/metrics" -o "$tmp/coordinator.prom" &&
+    grep -qxF "claimcheck_recipient_pending_objects{recipient=\"$recipient\"} 1" "$tmp/coordinator.prom" && break
   kill -0 "$coord_pid" 2>/dev/null || fail "the coordinator exited while starting"
   sleep 0.1
 done
-[ -s "$tmp/coordinator.prom" ] || fail "no metrics at http://127.0.0.1:$cport/metrics after 10 s"
+grep -qxF "claimcheck_recipient_pending_objects{recipient=\"$recipient\"} 1" "$tmp/coordinator.prom" ||
+  fail "no claimcheck_recipient_pending_objects 1 for $recipient at http://127.0.0.1:$cport/metrics after 10 s"
 missing=()
 for m in "${cc_names[@]}"; do
   grep -qE "^$m(\{| )" "$tmp/coordinator.prom" || missing+=("$m")

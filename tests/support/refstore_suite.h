@@ -460,6 +460,53 @@ TEST_P(RefStoreSuite, SummaryCountsAndOldestPending) {
   EXPECT_EQ(sum->oldest_pending[0].created_at, kT0 - 50s);
 }
 
+TEST_P(RefStoreSuite, RecipientBacklogCountsPendingObjectsAndOldestPerRecipient) {
+  auto empty = store_->recipient_backlog();
+  ASSERT_TRUE(empty.has_value()) << empty.error().to_string();
+  EXPECT_TRUE(empty->empty());
+  const std::string odd = "o'dd <r&2>";  // ids are opaque text: quotes and markup round-trip
+  auto a = make_store("bl-a", {"r1", odd});
+  a.created_at = kT0 - 100s;
+  auto b = make_store("bl-b", {"r1", odd, "r3"});
+  b.created_at = kT0 - 40s;
+  auto c = make_store("bl-c", {odd, "r3"});
+  c.created_at = kT0 - 70s;
+  // Not PENDING, so never counted: a COMPLETE object, one that expires (r4) and a placeholder (r5).
+  apply({a, b, c, make_store("bl-done", {odd}), make_store("bl-exp", {odd, "r4"}, 1s), make_ack("bl-a", "r1"),
+         make_ack("bl-b", "r1"), make_ack("bl-b", "r3", /*processed=*/false), make_ack("bl-done", odd),
+         make_ack("bl-ph", "r5"), make_ack("bl-a", "r9")});  // r9: foreign, not expected by bl-a
+  ASSERT_EQ(claim(kT0 + 5s, 0).size(), 0u);  // moves bl-exp to EXPIRED
+  auto got = store_->recipient_backlog();
+  ASSERT_TRUE(got.has_value()) << got.error().to_string();
+  ASSERT_EQ(got->size(), 3u);  // sorted by id, bytes: "o'dd..." < "r1" < "r3"
+  const RecipientBacklog& o = (*got)[0];
+  EXPECT_EQ(o.recipient_id, odd);
+  EXPECT_EQ(o.pending, 3);  // bl-a, bl-b, bl-c
+  EXPECT_EQ(o.rejected, 0);
+  EXPECT_EQ(o.oldest_pending_created_at, std::optional<TimePoint>(kT0 - 100s));
+  const RecipientBacklog& r1 = (*got)[1];
+  EXPECT_EQ(r1.recipient_id, "r1");
+  EXPECT_EQ(r1.pending, 0);  // acked both of its objects: listed, nothing pending
+  EXPECT_EQ(r1.rejected, 0);
+  EXPECT_FALSE(r1.oldest_pending_created_at.has_value());
+  const RecipientBacklog& r3 = (*got)[2];
+  EXPECT_EQ(r3.recipient_id, "r3");
+  EXPECT_EQ(r3.pending, 1);   // bl-c
+  EXPECT_EQ(r3.rejected, 1);  // bl-b
+  EXPECT_EQ(r3.oldest_pending_created_at, std::optional<TimePoint>(kT0 - 70s));
+
+  // The odd recipient acks everything: bl-a completes and leaves the backlog with r1's share of it.
+  apply({make_ack("bl-a", odd), make_ack("bl-b", odd), make_ack("bl-c", odd)});
+  got = store_->recipient_backlog();
+  ASSERT_TRUE(got.has_value()) << got.error().to_string();
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].pending, 0);
+  EXPECT_FALSE((*got)[0].oldest_pending_created_at.has_value());
+  EXPECT_EQ((*got)[1].pending, 0);
+  EXPECT_EQ((*got)[2].pending, 1);
+  EXPECT_EQ(status("bl-a").state, ObjectState::Complete);
+}
+
 TEST_P(RefStoreSuite, SchemaVersionIsCurrent) {
   auto v = store_->schema_version();
   ASSERT_TRUE(v.has_value());

@@ -141,6 +141,17 @@ struct Summary {
   std::vector<ObjectStatus> oldest_pending;    ///< up to N PENDING objects, oldest created_at first
 };
 
+/// How far behind one recipient is (for the coordinator's status page and per-recipient gauges): over the
+/// PENDING objects whose store record expects `recipient_id`. A recipient every PENDING object has heard from
+/// is listed with pending 0; one no PENDING object expects is not listed.
+struct RecipientBacklog {
+  std::string recipient_id;
+  std::int64_t pending = 0;   ///< PENDING objects expecting it that have no ack from it yet (neither status)
+  std::int64_t rejected = 0;  ///< PENDING objects it acked `rejected` (kept until expiry or a later `processed`)
+  /// created_at (the producer's clock) of the oldest of the `pending` objects; nullopt when pending is 0.
+  std::optional<TimePoint> oldest_pending_created_at;
+};
+
 /// One line of the audit of refused messages (DESIGN.md §9): how often `sender` (the AMQP user_id, "" when
 /// absent) was refused under `rule` (ack_user_id, ack_sha256, store_user_id, placeholder_cap, invalid), when
 /// last and why. Bounded by rules × broker users, so forged traffic cannot grow it without limit (B1).
@@ -214,6 +225,11 @@ class RefStore {
 
   /// Counts per state and the `oldest_n` oldest PENDING objects. `now` is reserved for age reporting.
   [[nodiscard]] virtual Result<Summary> summary(std::size_t oldest_n, TimePoint now) = 0;
+
+  /// Per-recipient backlog over every PENDING object (see RecipientBacklog), sorted by recipient_id (bytes).
+  /// One read-only query that scans the PENDING objects and looks up their acks by primary key: run it
+  /// periodically, not per request. Errors: Unavailable, Internal.
+  [[nodiscard]] virtual Result<std::vector<RecipientBacklog>> recipient_backlog() = 0;
 
   /// Removes PLACEHOLDER objects (acks whose store never arrived) first seen before `older_than`, with
   /// their acks (and frees their share of the placeholder caps). Returns how many objects were removed.
