@@ -4,8 +4,10 @@
 
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <memory>
 
+#include "claimcheck/outbox.h"
 #include "claimcheck/producer.h"
 #include "claimcheck/protocol.h"
 #include "claimcheck/util.h"
@@ -47,6 +49,12 @@ struct ProduceCmd {
   bool del = false;
   int concurrency = 4;
   std::uint64_t seed = 0;
+  std::string watch;
+  bool once = false;
+  std::string quiet_period = "5s";
+  std::string rescan_interval = "60s";
+  bool remove_sent = false;
+  int attempts = 0;
 
   int run() {
     log.apply();
@@ -57,6 +65,8 @@ struct ProduceCmd {
     if (!afin) return usage_error(afin.error());
     auto cfg = make_config();
     if (!cfg) return usage_error(cfg.error());
+    if (!watch.empty()) return run_watch(std::move(*cfg));
+    if (once || remove_sent) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--once and --remove-sent need --watch DIR"));
     auto inputs = make_inputs();
     if (!inputs) return usage_error(inputs.error());
     auto prod = Producer::create(std::move(*cfg));
@@ -81,6 +91,42 @@ struct ProduceCmd {
     if (rep->fatal) return exit_code_for(*rep->fatal);
     if (rep->interrupted) return kExitInterrupted;
     return rep->failed == 0 ? kExitOk : kExitFailed;
+  }
+
+  // --watch DIR: the outbox (outbox.h) until SIGINT/SIGTERM (exit 0), or with --once until done.
+  int run_watch(ProducerConfig pcfg) {
+    auto cfg = make_outbox_config(std::move(pcfg));
+    if (!cfg) return usage_error(cfg.error());
+    auto ob = Outbox::create(std::move(*cfg));
+    if (!ob) return usage_error(ob.error());
+    spdlog::info("produce: outbox {} → recipients {} via {} (codec {}, bucket {}, quiet period {}{})", watch,
+                 recipients, redact_url(amqp.urls), codec, s3.bucket, quiet_period, once ? ", once" : "");
+    auto rep = ob->run([] { return stop_requested(); });
+    if (!rep) {
+      spdlog::error("produce: outbox: {}", rep.error().to_string());
+      return exit_code_for(rep.error());
+    }
+    std::printf("produce: outbox: %zu sent, %zu failed, %zu pending\n", rep->sent, rep->failed, rep->pending);
+    std::fflush(stdout);
+    return once && rep->failed > 0 ? kExitFailed : kExitOk;
+  }
+
+  Result<OutboxConfig> make_outbox_config(ProducerConfig pcfg) const {
+    if (!msg_size.empty() || count > 0 || !files.empty() || !dirs.empty() || stdin_input || !positional.empty())
+      return fail(ErrorCode::InvalidArgument, "config", "--watch takes no other input (--dir, --file, --msg-size, -)");
+    OutboxConfig cfg;
+    cfg.producer = std::move(pcfg);
+    cfg.dir = watch;
+    CC_TRY(q, parse_duration_millis(quiet_period));
+    cfg.quiet_period = *q;
+    CC_TRY(ri, parse_duration_millis(rescan_interval));
+    cfg.rescan_interval = *ri;
+    cfg.remove_sent = remove_sent;
+    cfg.once = once;
+    cfg.name_prefix = name_prefix;
+    if (attempts < 0) return fail(ErrorCode::InvalidArgument, "config", "--attempts must be ≥ 0");
+    cfg.retry.max_attempts = attempts > 0 ? attempts : (once ? 3 : std::numeric_limits<int>::max());
+    return cfg;
   }
 
   Result<ProducerConfig> make_config() const {
@@ -172,6 +218,34 @@ struct ProduceCmd {
   }
 };
 
+/// The outbox flags of `produce` (--watch DIR and what goes with it; see claimcheck/outbox.h).
+void add_watch_options(CLI::App& sub_app, ProduceCmd& cmd_ref) {
+  CLI::App* sub = &sub_app;
+  ProduceCmd* cmd = &cmd_ref;
+  sub->add_option("--watch", cmd->watch,
+                  "outbox mode: send every regular file that appears under DIR (recursively, inotify) under its "
+                  "relative name, once it was closed after writing or untouched for --quiet-period; after its store "
+                  "record and every pointer were confirmed it moves to DIR/.sent/<YYYY-MM-DD>/<name> (UTC date). "
+                  "Ignores .sent/, dot-files and dot-dirs, *.tmp, *.part. A journal in DIR/.claimcheck-outbox/ makes "
+                  "restarts lose and duplicate nothing. Failures are retried with backoff, one log line per file. "
+                  "SIGINT/SIGTERM finishes in-flight files and exits 0")
+      ->type_name("DIR");
+  sub->add_flag("--once", cmd->once,
+                "with --watch: send what is in DIR now (and what the journal says is pending), then exit; exit 1 "
+                "if any file failed (cron-style)");
+  sub->add_option("--quiet-period", cmd->quiet_period,
+                  "with --watch: a file untouched this long counts as ready without a close (writers that never "
+                  "close, files moved in), e.g. 5s, 500ms")
+      ->capture_default_str();
+  sub->add_flag("--remove-sent", cmd->remove_sent, "with --watch: remove sent files instead of moving them to .sent/");
+  sub->add_option("--attempts", cmd->attempts,
+                  "with --watch: attempts per file before it is given up until it changes (default: 3 with --once, "
+                  "unlimited otherwise; backoff up to 5 min)");
+  sub->add_option("--rescan-interval", cmd->rescan_interval,
+                  "with --watch: full scan of DIR this often, for anything inotify missed")
+      ->capture_default_str();
+}
+
 }  // namespace
 
 void register_produce(CLI::App& app, RunFn& run) {
@@ -210,6 +284,7 @@ void register_produce(CLI::App& app, RunFn& run) {
                 "record and no pointer (only the coordinator deletes objects recipients were told about)");
   sub->add_option("--concurrency", cmd->concurrency, "parallel uploads")->capture_default_str();
   sub->add_option("--seed", cmd->seed, "seed of the synthetic payloads (0 = time based)");
+  add_watch_options(*sub, *cmd);
   sub->callback([cmd, &run] { run = [cmd] { return cmd->run(); }; });
 }
 

@@ -32,6 +32,7 @@
 #include "claimcheck/io.h"
 #include "claimcheck/result.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/util.h"
 
 namespace claimcheck {
 
@@ -44,12 +45,26 @@ namespace claimcheck {
 /// - `key_ext`: base extension of the object key before the codec's (".json" → "<uuid>.json.zst"); must
 ///   match `[A-Za-z0-9._-]*`.
 /// - `open`: must be thread-safe to call from any one worker; the returned source is used by that worker only.
+/// - `pointer_id`: a fixed pointer id (canonical UUID) instead of a new one, e.g. to re-send a payload after a
+///   crash under the id a journal recorded (the outbox, outbox.h). With `created_at` it fixes the object key,
+///   created_at and expires_at, so a re-send addresses the same object: when the key already holds an object
+///   (PUT If-None-Match: * → 412) the producer reads it back, and the same SHA-256 and size count as "already
+///   stored, same bytes"; other bytes fail the payload with ProduceOutcome::key_taken (nothing is published).
+///   The producer never deletes the object of such a payload (an earlier run's store record may name it,
+///   invariant S3): an object a failed attempt leaves is reused by the next attempt, or expires / is swept.
+/// - `created_at`: creation time to go with `pointer_id`; nullopt = now.
+/// - `resume_pointer`: the s3-pointer-v1 JSON of an earlier attempt whose store record was confirmed. Then
+///   nothing is read, stored or recorded: only its pointers are published (again) to every recipient, whose
+///   journals (keyed by pointer_id) and the coordinator deduplicate them. `open` is not called.
 struct PayloadInput {
   std::string label;
   std::string name;
   std::string content_type = "application/octet-stream";
   std::string key_ext = ".bin";
   std::function<Result<std::unique_ptr<ByteSource>>()> open;
+  std::string pointer_id;
+  std::optional<Timestamp> created_at;
+  std::string resume_pointer;
 };
 
 /// Settings of one Producer run. Plain data; only the CLI fills it from flags and env.
@@ -114,6 +129,9 @@ struct ProduceOutcome {
   std::string pointer_json;     ///< the s3-pointer-v1 JSON sent to the first recipient (empty if inline)
   std::string error;            ///< what failed, empty when ok; a pointer that could not be delivered names
                                 ///< each refused recipient ("not delivered to recipient 'b': nack")
+  bool key_taken = false;       ///< a fixed pointer_id's key holds an object with other bytes: nothing was
+                                ///< published; retry under a new pointer id
+  bool store_confirmed = false; ///< its store record was confirmed (from here on only the coordinator deletes)
 };
 
 /// Live counters for a progress line. Snapshot values.
@@ -138,6 +156,23 @@ struct ProduceReport {
   bool interrupted = false;        ///< stopped by the stop predicate before every input was attempted
   std::optional<Error> fatal;      ///< set when the AMQP connection was lost for good (poll() failed);
                                    ///< every unfinished input is then reported failed
+};
+
+/// Callbacks of Producer::run_stream(), all called on the thread that called run_stream().
+///
+/// - `next(room)`: up to `room` (≥ 1) new inputs to start now; fewer or none is fine. Called about every
+///   50 ms while `should_stop` is false, so it may also do the caller's own polling (it must not block long).
+/// - `stored(input, pointer_json)`: the store record of `input` was confirmed and its pointers are about to
+///   be published (a journal records the pointer here, outbox.h). An error fails the payload before any
+///   pointer goes out (its object stays: the coordinator deletes or expires it). May be empty.
+/// - `finished(input, outcome)`: `input` settled (ok, or failed with outcome.error). Every input handed out
+///   by `next` gets exactly one call, also when the run stops or the connection is lost for good.
+/// - `should_stop`: once true, no new input is taken; the run returns when every started input settled.
+struct ProduceStream {
+  std::function<std::vector<PayloadInput>(std::size_t room)> next;
+  std::function<Result<void>(const PayloadInput&, const std::string& pointer_json)> stored;
+  std::function<void(const PayloadInput&, const ProduceOutcome&)> finished;
+  std::function<bool()> should_stop;
 };
 
 /// Runs the produce flow: for each input, on N workers, stream → EncodingSource (compress + SHA-256) →
@@ -167,6 +202,13 @@ class Producer {
                                           const std::function<bool()>& should_stop = {},
                                           const std::function<void(const ProduceProgress&)>& progress = {});
 
+  /// The same flow for inputs that arrive while it runs (the outbox, outbox.h): one AMQP connection and
+  /// `concurrency` workers serve every input `stream.next` hands out, at most 2 × concurrency in flight.
+  /// Returns ok once `stream.should_stop` is true and every started input settled; the connection errors of
+  /// run() when it could not start; or the error that lost the connection for good (every unsettled input
+  /// is then reported failed through `stream.finished` first). `stream.next` and `stream.finished` are required.
+  [[nodiscard]] Result<void> run_stream(const ProduceStream& stream);
+
   /// The configuration in use (holds secrets: do not log it).
   [[nodiscard]] const ProducerConfig& config() const noexcept { return cfg_; }
 
@@ -185,6 +227,11 @@ std::vector<PayloadInput> synthetic_inputs(std::uint64_t count, std::uint64_t si
 /// producer reads it, with O_NOFOLLOW, and must be a regular file (fstat on the opened descriptor): a
 /// symbolic link, FIFO or device fails that input with InvalidArgument (origin "io") naming the path.
 PayloadInput file_input(const std::string& path, const std::string& name);
+
+/// Input of the regular file `rel` (a validate_relative_name() path, "/"-separated) beneath `dir`, sent
+/// under `name`: opened beneath `dir` without following any symlink (FileSource::open_beneath), so an entry
+/// swapped for a symlink fails its input instead of sending another file. Label: `dir/rel`.
+PayloadInput directory_entry_input(const std::string& dir, const std::string& rel, const std::string& name);
 
 /// Inputs of every regular file under `dir`, recursively, symlinks not followed, sorted by relative path
 /// (byte order); each file's relative path (with "/" separators), prefixed by `name_prefix`, is its name.

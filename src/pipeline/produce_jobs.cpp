@@ -6,14 +6,33 @@
 namespace claimcheck {
 
 ProduceJobs::ProduceJobs(std::size_t count, std::vector<std::string> recipients)
-    : recipients_(std::move(recipients)), jobs_(count) {}
+    : recipients_(std::move(recipients)) {
+  for (std::size_t i = 0; i < count; ++i) jobs_.emplace_hint(jobs_.end(), i, Job{});
+}
 
-void ProduceJobs::store_sent(std::size_t job, std::uint64_t publish_id, Clock::time_point deadline) {
+void ProduceJobs::add(std::size_t job) { jobs_.emplace(job, Job{}); }
+
+void ProduceJobs::forget(std::size_t job) {
+  std::erase_if(by_publish_id_, [job](const auto& kv) { return kv.second.job == job; });
+  jobs_.erase(job);
+}
+
+void ProduceJobs::store_sent(std::size_t job, std::uint64_t publish_id, Clock::time_point deadline, bool deletable) {
   Job& j = jobs_.at(job);
   j.published = true;
   j.has_object = true;
+  j.deletable = deletable;
   j.deadline = deadline;
   by_publish_id_[publish_id] = Sent{job, std::nullopt};
+}
+
+void ProduceJobs::resumed(std::size_t job, Clock::time_point deadline) {
+  Job& j = jobs_.at(job);
+  j.published = true;
+  j.has_object = true;
+  j.store_confirmed = true;  // confirmed by an earlier run
+  j.deletable = false;
+  j.deadline = deadline;
 }
 
 void ProduceJobs::inline_started(std::size_t job, Clock::time_point deadline) {
@@ -30,7 +49,7 @@ void ProduceJobs::pointer_sent(std::size_t job, const std::string& recipient, st
 
 std::optional<ProduceAction> ProduceJobs::pointer_refused(std::size_t job, const std::string& recipient,
                                                           const std::string& reason) {
-  if (jobs_.at(job).finished) return std::nullopt;
+  if (finished(job)) return std::nullopt;
   return recipient_refused(job, recipient, reason);
 }
 
@@ -50,8 +69,8 @@ std::optional<ProduceAction> ProduceJobs::confirmed(std::uint64_t publish_id) {
   if (it == by_publish_id_.end()) return std::nullopt;
   const Sent s = it->second;
   by_publish_id_.erase(it);
+  if (finished(s.job)) return std::nullopt;
   Job& j = jobs_.at(s.job);
-  if (j.finished) return std::nullopt;
   if (!s.recipient) {
     j.store_confirmed = true;
     ProduceAction a;
@@ -69,15 +88,14 @@ std::optional<ProduceAction> ProduceJobs::refused(std::uint64_t publish_id, cons
   if (it == by_publish_id_.end()) return std::nullopt;
   const Sent s = it->second;
   by_publish_id_.erase(it);
-  if (jobs_.at(s.job).finished) return std::nullopt;
+  if (finished(s.job)) return std::nullopt;
   if (!s.recipient) return finish(s.job, false, "store record not accepted by the broker: " + reason);
   return recipient_refused(s.job, *s.recipient, reason);
 }
 
 std::vector<ProduceAction> ProduceJobs::expire(Clock::time_point now) {
   std::vector<ProduceAction> out;
-  for (std::size_t i = 0; i < jobs_.size(); ++i) {
-    const Job& j = jobs_[i];
+  for (const auto& [i, j] : jobs_) {
     if (!j.published || j.finished || now <= j.deadline) continue;
     out.push_back(give_up(i, "no publisher confirm within the publish timeout"));
   }
@@ -86,13 +104,13 @@ std::vector<ProduceAction> ProduceJobs::expire(Clock::time_point now) {
 
 std::vector<ProduceAction> ProduceJobs::abandon(const std::string& reason) {
   std::vector<ProduceAction> out;
-  for (std::size_t i = 0; i < jobs_.size(); ++i)
-    if (jobs_[i].published && !jobs_[i].finished) out.push_back(give_up(i, reason));
+  for (const auto& [i, j] : jobs_)
+    if (j.published && !j.finished) out.push_back(give_up(i, reason));
   return out;
 }
 
 ProduceAction ProduceJobs::give_up(std::size_t job, const std::string& reason) {
-  Job& j = jobs_[job];
+  Job& j = jobs_.at(job);
   if (!j.store_confirmed) return finish(job, false, "store record: " + reason);
   for (const auto& [recipient, id] : j.waiting) j.refused[recipient] = reason;
   j.waiting.clear();
@@ -131,7 +149,7 @@ ProduceAction ProduceJobs::finish(std::size_t job, bool ok, std::string error) {
   a.job = job;
   a.ok = ok;
   a.error = std::move(error);
-  a.delete_object = j.has_object && !j.store_confirmed;  // invariant S3
+  a.delete_object = j.has_object && !j.store_confirmed && j.deletable;  // invariant S3
   return a;
 }
 

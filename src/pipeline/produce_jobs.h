@@ -47,12 +47,22 @@ class ProduceJobs {
  public:
   using Clock = std::chrono::steady_clock;
 
-  /// `count` payloads, each addressed to every one of `recipients`.
+  /// `count` payloads (jobs 0..count-1), each addressed to every one of `recipients`.
   ProduceJobs(std::size_t count, std::vector<std::string> recipients);
 
+  /// A streaming run adds payloads as they come: job `job` (not known yet) is added. Then forget() it once
+  /// settled, so a long run keeps only its unsettled payloads.
+  void add(std::size_t job);
+  /// Drops the bookkeeping of a settled `job` (later events for it give nothing). Unknown jobs: no-op.
+  void forget(std::size_t job);
+
   /// The store record of `job` (whose object was stored) was published as `publish_id`; the payload must
-  /// be settled by `deadline`.
-  void store_sent(std::size_t job, std::uint64_t publish_id, Clock::time_point deadline);
+  /// be settled by `deadline`. `deletable` = false: the object may be named by an earlier run's store
+  /// record (a re-send under a fixed pointer id), so a failure never deletes it (invariant S3).
+  void store_sent(std::size_t job, std::uint64_t publish_id, Clock::time_point deadline, bool deletable = true);
+  /// `job` resumes an earlier run whose store record was confirmed: only its pointers follow (pointer_sent()),
+  /// its object is never deleted by the producer.
+  void resumed(std::size_t job, Clock::time_point deadline);
   /// The pointer (or inline message) of `job` for `recipient` was published as `publish_id`. For an inline
   /// payload call inline_started() first.
   void pointer_sent(std::size_t job, const std::string& recipient, std::uint64_t publish_id);
@@ -78,8 +88,11 @@ class ProduceJobs {
   /// Settles every payload that was published but is not settled (the connection was lost for good).
   std::vector<ProduceAction> abandon(const std::string& reason);
 
-  /// True once `job` is settled.
-  [[nodiscard]] bool finished(std::size_t job) const { return jobs_.at(job).finished; }
+  /// True once `job` is settled (or forgotten).
+  [[nodiscard]] bool finished(std::size_t job) const {
+    auto it = jobs_.find(job);
+    return it == jobs_.end() || it->second.finished;
+  }
   /// Publishes still awaiting a confirm, over all payloads.
   [[nodiscard]] std::size_t unconfirmed() const noexcept { return by_publish_id_.size(); }
 
@@ -88,6 +101,7 @@ class ProduceJobs {
     bool published = false;        // a store record or inline message went out
     bool has_object = false;       // an object exists in S3 for it
     bool store_confirmed = false;  // from here on only the coordinator deletes (S3)
+    bool deletable = true;         // false: an earlier run may have confirmed a store record for the object
     bool finished = false;
     std::size_t delivered = 0;     // recipients whose message was confirmed
     Clock::time_point deadline{};
@@ -106,7 +120,7 @@ class ProduceJobs {
                                                  const std::string& reason);
 
   std::vector<std::string> recipients_;
-  std::vector<Job> jobs_;
+  std::map<std::size_t, Job> jobs_;  // job index → bookkeeping (ordered: expire() settles in job order)
   std::unordered_map<std::uint64_t, Sent> by_publish_id_;
 };
 

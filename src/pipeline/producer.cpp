@@ -79,7 +79,8 @@ Result<std::pair<std::string, bool>> read_prefix(ByteSource& src, std::uint64_t 
 struct WorkerTask {
   enum class Kind { Produce, Delete } kind = Kind::Produce;
   std::size_t index = 0;
-  std::string key;  // Delete
+  const PayloadInput* input = nullptr;  // Produce: stays valid until its result was handled
+  std::string key;                      // Delete
 };
 
 /// What a worker reports back to the AMQP thread.
@@ -95,6 +96,9 @@ struct WorkerResult {
   bool verified = false;
   bool object_stored = false;  // Failed after PUT → the AMQP thread must not also delete (worker did)
   bool delete_ok = false;      // Deleted
+  bool resumed = false;        // Offloaded from PayloadInput::resume_pointer: only pointers follow
+  bool keep_object = false;    // a fixed pointer id: the producer never deletes its object
+  bool key_taken = false;      // Failed: the fixed key holds other bytes
   std::string error;
 };
 
@@ -146,9 +150,9 @@ namespace {
 /// One worker: owns an S3Client, takes tasks until the task queue is closed and empty.
 class ProduceWorker {
  public:
-  ProduceWorker(const ProducerConfig& cfg, const std::vector<PayloadInput>& inputs, s3::S3Client client,
-                amqp::WorkQueue<WorkerTask>& tasks, amqp::WorkQueue<WorkerResult>& results)
-      : cfg_(cfg), inputs_(inputs), s3_(std::move(client)), tasks_(tasks), results_(results) {}
+  ProduceWorker(const ProducerConfig& cfg, s3::S3Client client, amqp::WorkQueue<WorkerTask>& tasks,
+                amqp::WorkQueue<WorkerResult>& results)
+      : cfg_(cfg), s3_(std::move(client)), tasks_(tasks), results_(results) {}
 
   void loop() {
     for (;;) {
@@ -171,7 +175,7 @@ class ProduceWorker {
         results_.push(std::move(res));
         continue;
       }
-      results_.push(produce(t->index));
+      results_.push(produce(t->index, *t->input));
     }
   }
 
@@ -192,13 +196,13 @@ class ProduceWorker {
     Timestamp created;
   };
 
-  WorkerResult produce(std::size_t index) {
-    const PayloadInput& in = inputs_[index];
+  WorkerResult produce(std::size_t index, const PayloadInput& in) {
+    if (!in.resume_pointer.empty()) return resumed(index, in);
     auto opened = in.open ? in.open() : Result<std::unique_ptr<ByteSource>>(
                                             fail(ErrorCode::Internal, "io", "input has no open function"));
     if (!opened) return failed(index, opened.error());
     std::unique_ptr<ByteSource> raw = std::move(*opened);
-    const Job job{index, in, new_uuid_v4(), utc_now()};
+    const Job job{index, in, in.pointer_id.empty() ? new_uuid_v4() : in.pointer_id, in.created_at.value_or(utc_now())};
     // Inline decision: read up to threshold+1 raw bytes.
     if (cfg_.inline_threshold == 0) return offload(job, *raw);
     auto pre = read_prefix(*raw, cfg_.inline_threshold + 1);
@@ -206,6 +210,35 @@ class ProduceWorker {
     if (pre->second && pre->first.size() <= cfg_.inline_threshold) return inline_result(job, pre->first);
     PrefixSource prefixed(std::move(pre->first), *raw);
     return offload(job, prefixed);
+  }
+
+  // An earlier attempt's store record was confirmed: publish its pointer again, store nothing.
+  WorkerResult resumed(std::size_t index, const PayloadInput& in) {
+    auto p = parse_pointer(in.resume_pointer, {});
+    if (!p) return failed(index, p.error());
+    WorkerResult r;
+    r.kind = WorkerResult::Kind::Offloaded;
+    r.index = index;
+    r.resumed = true;
+    r.keep_object = true;
+    r.size_raw = static_cast<std::uint64_t>(p->size_raw);
+    r.size_stored = static_cast<std::uint64_t>(p->size_stored);
+    r.pointer = std::move(*p);
+    return r;
+  }
+
+  // A re-send under a fixed pointer id found its key taken (412): the rest of the payload is encoded
+  // (hashing it), then the stored object is read back. Same SHA-256 and size: our earlier attempt stored it.
+  Result<void> adopt_existing(const std::string& key, EncodingSource& enc) {
+    DiscardSink rest;
+    CC_TRY_VOID(copy_stream(enc, rest));
+    if (auto same = read_back(key, enc); !same) {
+      if (same.error().code != ErrorCode::DataLoss) return same;  // could not compare (retry later)
+      return fail(ErrorCode::FailedPrecondition, "produce",
+                  "object " + cfg_.bucket + "/" + key + " already exists with other bytes (" + same.error().message + ")");
+    }
+    spdlog::info("produce: {}/{} already stored by an earlier attempt (same bytes): not uploaded again", cfg_.bucket, key);
+    return ok();
   }
 
   WorkerResult inline_result(const Job& job, const std::string& bytes) {
@@ -289,15 +322,26 @@ class ProduceWorker {
     auto enc = EncodingSource::create(raw, eo);
     if (!enc) return failed(job.index, enc.error());
     const std::string key = make_object_key(cfg_.key_prefix, job.created, job.pointer_id, cfg_.encoding, job.in.key_ext);
+    const bool fixed = !job.in.pointer_id.empty();
     auto put = put_encoded(job, key, *enc);
-    if (!put) return failed(job.index, put.error());
+    if (!put) {
+      const bool taken = put.error().code == ErrorCode::FailedPrecondition;
+      if (!fixed || !taken) return failed(job.index, put.error());
+      if (auto adopted = adopt_existing(key, *enc); !adopted) {
+        WorkerResult f = failed(job.index, adopted.error());
+        f.key_taken = adopted.error().code == ErrorCode::FailedPrecondition;
+        return f;
+      }
+    }
     WorkerResult r;
     r.index = job.index;
-    r.version_id = std::move(*put);
+    r.keep_object = fixed;
+    if (put) r.version_id = std::move(*put);  // an adopted object's version is not known: "" (current one)
     r.size_raw = enc->size_raw();
     r.size_stored = enc->size_stored();
     auto cleanup_fail = [&](const Error& e) {  // stored, but no store record yet: nobody knows of it
       WorkerResult f = failed(job.index, e);
+      if (fixed) return f;  // an earlier attempt's store record may name it (S3): left to expiry or the sweep
       f.object_stored = true;
       auto d = s3_.delete_object(cfg_.bucket, key);
       if (!d) spdlog::warn("produce: cleanup delete of {}/{} failed: {}", cfg_.bucket, key, d.error().to_string());
@@ -318,7 +362,6 @@ class ProduceWorker {
   }
 
   const ProducerConfig& cfg_;
-  const std::vector<PayloadInput>& inputs_;
   s3::S3Client s3_;
   amqp::WorkQueue<WorkerTask>& tasks_;
   amqp::WorkQueue<WorkerResult>& results_;
@@ -333,71 +376,149 @@ amqp::Message now_stamped(amqp::Message m) {
   return m;
 }
 
-/// One Producer::run on the calling (AMQP) thread: feeds the workers, publishes what they stored, and
-/// applies what ProduceJobs decides. run() only polls, dispatches and applies.
+/// Where a ProduceRun takes its inputs from and where their outcomes go: a fixed list (Producer::run) or
+/// the caller's callbacks (Producer::run_stream). Called on the AMQP thread only.
+class InputFeed {
+ public:
+  virtual ~InputFeed() = default;
+  /// Up to `room` inputs to start now. Each stays valid until settled() was called for it.
+  virtual std::vector<const PayloadInput*> take(std::size_t room) = 0;
+  /// True when no input will ever come again (a list handed out completely).
+  [[nodiscard]] virtual bool exhausted() const = 0;
+  /// The run stops (interrupt or lost connection): inputs never handed out are settled as failed `why`.
+  virtual void drop_rest(const std::string& why) = 0;
+  /// The store record of `in` was confirmed; an error fails it before its pointers are published.
+  virtual Result<void> stored(const PayloadInput& in, const std::string& pointer_json) = 0;
+  /// `in`, handed out as job `job`, is settled.
+  virtual void settled(std::size_t job, const PayloadInput& in, ProduceOutcome&& outcome) = 0;
+};
+
+/// Producer::run's feed: the inputs in order; job i is inputs[i]; outcomes collected in input order.
+class ListFeed final : public InputFeed {
+ public:
+  explicit ListFeed(const std::vector<PayloadInput>& inputs) : inputs_(inputs), outcomes_(inputs.size()) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      outcomes_[i].label = inputs[i].label;
+      outcomes_[i].name = inputs[i].name;
+    }
+  }
+  std::vector<const PayloadInput*> take(std::size_t room) override {
+    std::vector<const PayloadInput*> out;
+    while (out.size() < room && next_ < inputs_.size()) out.push_back(&inputs_[next_++]);
+    return out;
+  }
+  [[nodiscard]] bool exhausted() const override { return next_ == inputs_.size(); }
+  void drop_rest(const std::string& why) override {
+    for (; next_ < inputs_.size(); ++next_) {
+      outcomes_[next_].error = why;
+      spdlog::error("produce: {} failed: {}", outcomes_[next_].label, why);
+    }
+  }
+  Result<void> stored(const PayloadInput&, const std::string&) override { return ok(); }
+  void settled(std::size_t job, const PayloadInput&, ProduceOutcome&& outcome) override {
+    outcomes_[job] = std::move(outcome);
+  }
+  std::vector<ProduceOutcome> take_outcomes() && { return std::move(outcomes_); }
+
+ private:
+  const std::vector<PayloadInput>& inputs_;
+  std::vector<ProduceOutcome> outcomes_;
+  std::size_t next_ = 0;
+};
+
+/// Producer::run_stream's feed: inputs from stream.next, kept here until settled, outcomes to stream.finished.
+class StreamFeed final : public InputFeed {
+ public:
+  explicit StreamFeed(const ProduceStream& stream) : stream_(stream) {}
+  std::vector<const PayloadInput*> take(std::size_t room) override {
+    std::vector<const PayloadInput*> out;
+    for (auto& in : stream_.next(room)) {
+      auto& slot = held_.emplace_back(std::make_unique<PayloadInput>(std::move(in)));
+      out.push_back(slot.get());
+    }
+    return out;
+  }
+  [[nodiscard]] bool exhausted() const override { return false; }
+  void drop_rest(const std::string&) override {}
+  Result<void> stored(const PayloadInput& in, const std::string& pointer_json) override {
+    return stream_.stored ? stream_.stored(in, pointer_json) : ok();
+  }
+  void settled(std::size_t, const PayloadInput& in, ProduceOutcome&& outcome) override {
+    stream_.finished(in, outcome);
+    std::erase_if(held_, [&in](const auto& p) { return p.get() == &in; });
+  }
+
+ private:
+  const ProduceStream& stream_;
+  std::vector<std::unique_ptr<PayloadInput>> held_;  // inputs handed to workers, until settled
+};
+
+/// One run on the calling (AMQP) thread: takes inputs from its feed, hands them to the workers, publishes
+/// what they stored, and applies what ProduceJobs decides. run() only polls, dispatches and applies.
 class ProduceRun {
  public:
   using Clock = std::chrono::steady_clock;
 
-  ProduceRun(const ProducerConfig& cfg, const std::vector<PayloadInput>& inputs, amqp::Client& client,
-             amqp::WorkQueue<WorkerTask>& tasks, amqp::WorkQueue<WorkerResult>& results)
-      : cfg_(cfg), inputs_(inputs), client_(client), tasks_(tasks), results_(results),
-        jobs_(inputs.size(), cfg.recipients) {
-    report_.outcomes.resize(inputs.size());
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-      report_.outcomes[i].label = inputs[i].label;
-      report_.outcomes[i].name = inputs[i].name;
-    }
-  }
+  ProduceRun(const ProducerConfig& cfg, InputFeed& feed, amqp::Client& client, amqp::WorkQueue<WorkerTask>& tasks,
+             amqp::WorkQueue<WorkerResult>& results)
+      : cfg_(cfg), feed_(feed), client_(client), tasks_(tasks), results_(results), jobs_(0, cfg.recipients) {}
 
-  /// Runs until every input is settled and every delete done. `stop` is checked every round.
+  /// Runs until the feed is exhausted or `stop` (checked every round) said so, and every started input is
+  /// settled and every delete done. `progress` (may be empty) about every 200 ms.
   void run(const std::function<bool()>& stop, const std::function<void(const ProduceProgress&)>& progress) {
     auto last_progress = Clock::now();
     for (;;) {
       if (!fatal_ && !interrupted_ && stop && stop()) interrupted_ = true;
       feed();
       for (auto& res : results_.drain()) handle_result(std::move(res));
-      if (finished_ == inputs_.size() && pending_deletes_ == 0 && in_worker_ == 0) break;
+      if ((feed_.exhausted() || stopping()) && live_.empty()) break;
       poll_broker();
       const auto now = Clock::now();
       for (const auto& a : jobs_.expire(now)) apply(a);
       if (progress && now - last_progress > std::chrono::milliseconds(200)) {
         last_progress = now;
-        progress(snapshot());
+        progress(progress_);
       }
     }
   }
 
-  ProduceReport take_report() && { return std::move(report_); }
   const std::optional<Error>& fatal() const noexcept { return fatal_; }
   bool interrupted() const noexcept { return interrupted_; }
 
-  ProduceProgress snapshot() const {
-    ProduceProgress pg;
-    pg.total = inputs_.size();
-    for (const auto& o : report_.outcomes) {
-      if (o.ok) {
-        ++pg.done;
-        pg.bytes_raw += o.size_raw;
-      }
-    }
-    pg.failed = finished_ - pg.done;
-    return pg;
-  }
-
  private:
-  // Hands inputs to the workers, at most 2 × concurrency at a time; after a stop, fails the rest.
+  /// A started input until it is settled.
+  struct Live {
+    const PayloadInput* in = nullptr;
+    ProduceOutcome out;
+    bool in_worker = false;       // a worker has it
+    bool delete_pending = false;  // settled, its object's delete is under way
+  };
+
+  bool stopping() const noexcept { return interrupted_ || fatal_.has_value(); }
+
+  // Hands inputs to the workers, at most 2 × concurrency at a time; after a stop, drops the rest.
   void feed() {
+    if (stopping()) {
+      feed_.drop_rest(fatal_ ? fatal_->to_string() : "interrupted");
+      return;
+    }
     const std::size_t window = static_cast<std::size_t>(cfg_.concurrency) * 2;
-    while (!fatal_ && !interrupted_ && next_ < inputs_.size() && in_worker_ < window) {
+    if (in_worker_ >= window || feed_.exhausted()) return;
+    for (const PayloadInput* in : feed_.take(window - in_worker_)) {
+      const std::size_t i = next_++;
+      Live& l = live_[i];
+      l.in = in;
+      l.out.label = in->label;
+      l.out.name = in->name;
+      l.in_worker = true;
+      jobs_.add(i);
       WorkerTask t;
-      t.index = next_++;
+      t.index = i;
+      t.input = in;
       tasks_.push(std::move(t));
       ++in_worker_;
+      ++progress_.total;
     }
-    if (!interrupted_ && !fatal_) return;
-    const std::string why = fatal_ ? fatal_->to_string() : "interrupted";
-    while (next_ < inputs_.size()) apply(jobs_.failed(next_++, why, false));
   }
 
   void poll_broker() {
@@ -432,18 +553,22 @@ class ProduceRun {
 
   void handle_result(WorkerResult&& res) {
     const std::size_t i = res.index;
-    ProduceOutcome& o = report_.outcomes[i];
+    if (res.kind != WorkerResult::Kind::Deleted) --in_worker_;
+    Live& l = live_.at(i);
+    ProduceOutcome& o = l.out;
     if (res.kind == WorkerResult::Kind::Deleted) {
       --pending_deletes_;
       o.deleted = res.delete_ok;
+      settle(i);
       return;
     }
-    --in_worker_;
+    l.in_worker = false;
     o.size_raw = res.size_raw;
     o.size_stored = res.size_stored;
     o.verified = res.verified;
     if (res.kind == WorkerResult::Kind::Failed) {
       o.deleted = res.object_stored;  // the worker deleted what it had stored
+      o.key_taken = res.key_taken;
       apply(jobs_.failed(i, res.error, false));
       return;
     }
@@ -458,10 +583,16 @@ class ProduceRun {
       return;
     }
     o.pointer_json = to_json(res.pointer);
-    publish_store(i, res.pointer, res.version_id);
+    if (res.resumed) {  // its store record was confirmed by an earlier run: pointers only
+      o.store_confirmed = true;
+      jobs_.resumed(i, Clock::now() + cfg_.publish_timeout);
+      publish_pointers(i);
+      return;
+    }
+    publish_store(i, res.pointer, res.version_id, !res.keep_object);
   }
 
-  void publish_store(std::size_t i, const Pointer& p, const std::string& version_id) {
+  void publish_store(std::size_t i, const Pointer& p, const std::string& version_id, bool deletable) {
     StoreRecord sr = store_record_from(p);
     if (!version_id.empty()) sr.version_id = version_id;  // the coordinator deletes exactly this version
     amqp::Message m;
@@ -470,22 +601,33 @@ class ProduceRun {
     m.message_id = sr.pointer_id;
     auto id = client_.publish(cfg_.names.ack_exchange, cfg_.names.store_routing_key, now_stamped(std::move(m)), true);
     if (!id) {
-      apply(jobs_.failed(i, "publish store record: " + id.error().to_string(), true));
+      apply(jobs_.failed(i, "publish store record: " + id.error().to_string(), deletable));
       return;
     }
-    jobs_.store_sent(i, *id, Clock::now() + cfg_.publish_timeout);
+    jobs_.store_sent(i, *id, Clock::now() + cfg_.publish_timeout, deletable);
+  }
+
+  // The store record of job i was confirmed: the feed records it, then the pointers go out.
+  void store_confirmed(std::size_t i) {
+    Live& l = live_.at(i);
+    l.out.store_confirmed = true;
+    if (auto r = feed_.stored(*l.in, l.out.pointer_json); !r) {
+      apply(jobs_.failed(i, "store record confirmed, but recording it failed: " + r.error().to_string(), false));
+      return;
+    }
+    publish_pointers(i);
   }
 
   void publish_pointers(std::size_t i) {
     amqp::Message m;
-    m.body = report_.outcomes[i].pointer_json;
+    m.body = live_.at(i).out.pointer_json;
     m.type = std::string(kSchemaPointer);
-    m.message_id = report_.outcomes[i].pointer_id;
+    m.message_id = live_.at(i).out.pointer_id;
     publish_to_recipients(i, now_stamped(std::move(m)));
   }
 
   void publish_inline(std::size_t i, const WorkerResult& res) {
-    report_.outcomes[i].inlined = true;
+    live_.at(i).out.inlined = true;
     amqp::Message m;
     m.body = res.inline_body;
     m.type = std::string(kTypeInline);
@@ -517,32 +659,50 @@ class ProduceRun {
 
   void apply(const ProduceAction& a) {
     if (a.kind == ProduceAction::Kind::PublishPointers) {
-      publish_pointers(a.job);
+      store_confirmed(a.job);
       return;
     }
-    ++finished_;
-    ProduceOutcome& o = report_.outcomes[a.job];
+    Live& l = live_.at(a.job);
+    ProduceOutcome& o = l.out;
     o.ok = a.ok;
     if (!a.ok) {
       o.error = a.error;
       spdlog::error("produce: {} failed: {}", o.label, a.error);
     }
-    if (!a.delete_object) return;
-    WorkerTask t;
-    t.kind = WorkerTask::Kind::Delete;
-    t.index = a.job;
-    t.key = o.key;
-    if (tasks_.push(std::move(t))) ++pending_deletes_;
+    if (a.delete_object) {
+      WorkerTask t;
+      t.kind = WorkerTask::Kind::Delete;
+      t.index = a.job;
+      t.key = o.key;
+      l.delete_pending = tasks_.push(std::move(t));
+      if (l.delete_pending) ++pending_deletes_;
+    }
+    if (!l.delete_pending) settle(a.job);
+  }
+
+  // Job i is done with: its outcome goes to the feed, its bookkeeping is dropped.
+  void settle(std::size_t i) {
+    auto node = live_.extract(i);
+    Live& l = node.mapped();
+    if (l.out.ok) {
+      ++progress_.done;
+      progress_.bytes_raw += l.out.size_raw;
+    } else {
+      ++progress_.failed;
+    }
+    jobs_.forget(i);
+    feed_.settled(i, *l.in, std::move(l.out));
   }
 
   const ProducerConfig& cfg_;
-  const std::vector<PayloadInput>& inputs_;
+  InputFeed& feed_;
   amqp::Client& client_;
   amqp::WorkQueue<WorkerTask>& tasks_;
   amqp::WorkQueue<WorkerResult>& results_;
   ProduceJobs jobs_;
-  ProduceReport report_;
-  std::size_t next_ = 0, in_worker_ = 0, finished_ = 0, pending_deletes_ = 0;
+  std::map<std::size_t, Live> live_;
+  ProduceProgress progress_;
+  std::size_t next_ = 0, in_worker_ = 0, pending_deletes_ = 0;
   std::optional<Error> fatal_;
   bool interrupted_ = false;
 };
@@ -561,48 +721,62 @@ void summarize(ProduceReport& report) {
   }
 }
 
-}  // namespace
+/// How a drive() ended.
+struct RunEnd {
+  std::optional<Error> fatal;  ///< the connection was lost for good
+  bool interrupted = false;
+};
 
-Result<ProduceReport> Producer::run(const std::vector<PayloadInput>& inputs, const std::function<bool()>& should_stop,
-                                    const std::function<void(const ProduceProgress&)>& progress) {
-  const auto t0 = std::chrono::steady_clock::now();
+/// Connects and declares, starts `cfg.concurrency` workers, runs `feed` to its end, stops the workers.
+/// Errors: what kept the run from starting (S3 client creation, AMQP connect/declare).
+Result<RunEnd> drive(const ProducerConfig& cfg, InputFeed& feed, const std::function<bool()>& stop,
+                     const std::function<void(const ProduceProgress&)>& progress) {
   std::vector<s3::S3Client> clients;  // S3 clients first: config errors surface before connecting
-  for (int i = 0; i < cfg_.concurrency; ++i) {
-    CC_TRY(c, s3::S3Client::create(cfg_.s3));
+  for (int i = 0; i < cfg.concurrency; ++i) {
+    CC_TRY(c, s3::S3Client::create(cfg.s3));
     clients.push_back(std::move(*c));
   }
-  amqp::Client client(cfg_.amqp);
+  amqp::Client client(cfg.amqp);
   CC_TRY_VOID(client.connect());
-  if (!cfg_.storage_check) {
-    CC_TRY_VOID(client.declare(amqp::recipient_topology(cfg_.names, cfg_.recipients)));
-    CC_TRY_VOID(client.declare(amqp::coordinator_topology(cfg_.names)));
+  if (!cfg.storage_check) {
+    CC_TRY_VOID(client.declare(amqp::recipient_topology(cfg.names, cfg.recipients)));
+    CC_TRY_VOID(client.declare(amqp::coordinator_topology(cfg.names)));
   }
   amqp::WorkQueue<WorkerTask> tasks;
   amqp::WorkQueue<WorkerResult> results;
   client.set_interrupt_check([&] { return !results.empty(); });
   std::vector<std::unique_ptr<ProduceWorker>> workers;
   std::vector<std::thread> threads;
-  for (auto& c : clients) workers.push_back(std::make_unique<ProduceWorker>(cfg_, inputs, std::move(c), tasks, results));
+  for (auto& c : clients) workers.push_back(std::make_unique<ProduceWorker>(cfg, std::move(c), tasks, results));
   for (auto& w : workers) threads.emplace_back([p = w.get()] { p->loop(); });
 
-  ProduceRun pr(cfg_, inputs, client, tasks, results);
-  auto timed = [&](ProduceProgress pg) {
-    pg.elapsed = std::chrono::steady_clock::now() - t0;
-    progress(pg);
-  };
-  pr.run(should_stop, progress ? std::function<void(const ProduceProgress&)>(timed) : nullptr);
+  ProduceRun pr(cfg, feed, client, tasks, results);
+  pr.run(stop, progress);
   tasks.close();
   for (auto& t : threads) t.join();
   if (!pr.fatal()) (void)client.wait_confirms(std::chrono::seconds(5));
   client.close();
+  return RunEnd{pr.fatal(), pr.interrupted()};
+}
 
-  const bool interrupted = pr.interrupted();
-  std::optional<Error> fatal = pr.fatal();
-  ProduceReport report = std::move(pr).take_report();
+}  // namespace
+
+Result<ProduceReport> Producer::run(const std::vector<PayloadInput>& inputs, const std::function<bool()>& should_stop,
+                                    const std::function<void(const ProduceProgress&)>& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto timed = [&](ProduceProgress pg) {
+    pg.total = inputs.size();
+    pg.elapsed = std::chrono::steady_clock::now() - t0;
+    progress(pg);
+  };
+  ListFeed feed(inputs);
+  CC_TRY(end, drive(cfg_, feed, should_stop, progress ? std::function<void(const ProduceProgress&)>(timed) : nullptr));
+  ProduceReport report;
+  report.outcomes = std::move(feed).take_outcomes();
   summarize(report);
   report.elapsed = std::chrono::steady_clock::now() - t0;
-  report.interrupted = interrupted;
-  report.fatal = std::move(fatal);
+  report.interrupted = end->interrupted;
+  report.fatal = std::move(end->fatal);
   if (progress) {
     ProduceProgress pg;
     pg.total = inputs.size();
@@ -613,6 +787,15 @@ Result<ProduceReport> Producer::run(const std::vector<PayloadInput>& inputs, con
     progress(pg);
   }
   return report;
+}
+
+Result<void> Producer::run_stream(const ProduceStream& stream) {
+  if (!stream.next || !stream.finished)
+    return fail(ErrorCode::InvalidArgument, "config", "run_stream: `next` and `finished` are required");
+  StreamFeed feed(stream);
+  CC_TRY(end, drive(cfg_, feed, stream.should_stop, nullptr));
+  if (end->fatal) return fail(std::move(*end->fatal));
+  return ok();
 }
 
 std::vector<PayloadInput> synthetic_inputs(std::uint64_t count, std::uint64_t size_bytes, std::uint64_t seed,
@@ -647,10 +830,7 @@ PayloadInput file_input(const std::string& path, const std::string& name) {
   return in;
 }
 
-namespace {
-// An input listed under `dir`: opened beneath it without following any symlink (FileSource::open_beneath),
-// so an entry swapped for a symlink after the listing is refused instead of read.
-PayloadInput listed_input(const std::string& dir, const std::string& rel, const std::string& name) {
+PayloadInput directory_entry_input(const std::string& dir, const std::string& rel, const std::string& name) {
   PayloadInput in;
   in.label = (std::filesystem::path(dir) / rel).string();
   in.name = name;
@@ -660,7 +840,6 @@ PayloadInput listed_input(const std::string& dir, const std::string& rel, const 
   };
   return in;
 }
-}  // namespace
 
 Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir, const std::string& name_prefix) {
   namespace fs = std::filesystem;
@@ -686,7 +865,7 @@ Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir, const
     std::string name = name_prefix + rel;
     if (auto v = validate_relative_name(name); !v)
       return fail(ErrorCode::InvalidArgument, "io", "file '" + full + "': " + v.error().message);
-    out.push_back(listed_input(dir, rel, name));
+    out.push_back(directory_entry_input(dir, rel, name));
   }
   return out;
 }

@@ -139,3 +139,29 @@ TEST(ProduceJobs, InlinePayloadNeverDeletesAndNamesRefusedRecipients) {
   EXPECT_FALSE(done->delete_object);
   EXPECT_EQ(done->error, "not delivered to recipient 'a': NO_ROUTE");
 }
+
+// Outbox re-sends (fixed pointer id): an object an earlier run may have named in a confirmed store record is
+// never deleted, and a resumed payload (store confirmed earlier) publishes pointers only.
+TEST(ProduceJobs, FixedIdObjectsAreNeverDeletedAndResumedJobsNeedOnlyPointers) {
+  ProduceJobs jobs(0, {"a", "b"});
+  jobs.add(7);
+  jobs.store_sent(7, 1, kDeadline, /*deletable=*/false);
+  auto refused = jobs.refused(1, "nack");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_FALSE(refused->ok);
+  EXPECT_FALSE(refused->delete_object) << "not deletable: an earlier store record may name it";
+  jobs.add(8);
+  jobs.resumed(8, kDeadline);
+  jobs.pointer_sent(8, "a", 2);
+  jobs.pointer_sent(8, "b", 3);
+  EXPECT_FALSE(jobs.confirmed(2).has_value());
+  auto done = jobs.confirmed(3);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_TRUE(done->ok);
+  EXPECT_FALSE(done->delete_object);
+  jobs.forget(8);
+  EXPECT_TRUE(jobs.finished(8)) << "forgotten jobs count as settled";
+  EXPECT_FALSE(jobs.confirmed(3).has_value());
+  auto expired = jobs.expire(kDeadline + std::chrono::hours(1));
+  EXPECT_TRUE(expired.empty()) << "settled jobs never expire";
+}
