@@ -118,8 +118,6 @@ for u in "${units[@]}"; do
   help=$("$bin" "${command[$u]}" --help 2>&1)
   for flag in $(grep -oE -- '--[a-z][a-z0-9-]*' <<<"$exec_line"); do
     if grep -q -- "$flag" <<<"$help"; then continue; fi
-    # produce --watch comes with the outbox branch (issue 13 item 1); until it is merged it is only reported.
-    if [ "$flag" = --watch ]; then echo "NOTE: $u: this binary has no produce --watch yet"; continue; fi
     fail "$u: ExecStart flag $flag is not in claimcheck ${command[$u]} --help"
   done
 done
