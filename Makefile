@@ -89,9 +89,9 @@ producer: cli ## Send COUNT synthetic payloads of MSG_SIZE as the producer [VERI
 RECIPIENT_ID = $(or $(RECIPIENT),$(CONSUMER_ID),branch1)
 consumer: cli ## Consume one recipient's queue as that recipient [RECIPIENT=branch1 OUT_DIR=dir]
 	@$(call LOAD_PARTY_ENV,$(RECIPIENT_ID)) \
-	  if ! $(BIN) produce --help | grep -q -- --no-presign && [ -f $(call PARTY_FILE,s3-reader) ]; then \
+	  if ! grep -q -- --no-presign <<<"$$($(BIN) produce --help)" && [ -f $(call PARTY_FILE,s3-reader) ]; then \
 	    set -a; . $(call PARTY_FILE,s3-reader); set +a; fi; \
-	  trust=(); if [ -n "$${CLAIMCHECK_ALLOWED_PRODUCERS:-}" ] && $(BIN) consume --help | grep -q -- --allowed-producers; then \
+	  trust=(); if [ -n "$${CLAIMCHECK_ALLOWED_PRODUCERS:-}" ] && grep -q -- --allowed-producers <<<"$$($(BIN) consume --help)"; then \
 	    trust=(--allowed-producers "$$CLAIMCHECK_ALLOWED_PRODUCERS"); fi; \
 	  $(BIN) consume --recipient $(RECIPIENT_ID) "$${trust[@]}" $(if $(OUT_DIR),--out-dir $(OUT_DIR))
 
