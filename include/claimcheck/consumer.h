@@ -38,13 +38,10 @@
 #include "claimcheck/protocol.h"
 #include "claimcheck/result.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/wire.h"
 
 namespace claimcheck {
 
-/// AMQP header naming the queue a dead-lettered copy came from.
-inline constexpr std::string_view kHeaderSourceQueue = "x-claimcheck-source-queue";
-/// AMQP header naming the recipient that dead-lettered a message.
-inline constexpr std::string_view kHeaderRecipient = "x-claimcheck-recipient";
 
 /// What the handler is told about a payload before its bytes arrive.
 struct PayloadInfo {

@@ -603,21 +603,14 @@ class ConsumeRun {
   }
 
   void publish_ack_json(std::uint64_t token, const std::string& pointer_id, std::string json) {
-    amqp::Message m;
-    m.body = std::move(json);
-    m.type = std::string(kSchemaAck);
-    m.message_id = ack_message_id(pointer_id, cfg_.recipient);
-    m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
-    publish_for(token, cfg_.names.ack_exchange, cfg_.names.ack_routing_key, m);
+    publish_for(token, cfg_.names.ack_exchange, cfg_.names.ack_routing_key,
+                ack_message(std::move(json), pointer_id, cfg_.recipient, utc_now()));
   }
 
   void dead_letter(std::uint64_t token, const std::string& reason, bool allow_ack = true) {
     DeliveryState& d = inflight_[token];
     spdlog::warn("consume: dead-lettering message {} from {}: {}", d.env.message.message_id, queue_, reason);
-    amqp::Message m = d.env.message;
-    m.headers[std::string(kHeaderError)] = reason;
-    m.headers[std::string(kHeaderSourceQueue)] = queue_;
-    m.headers[std::string(kHeaderRecipient)] = cfg_.recipient;
+    const amqp::Message m = dead_letter_copy(d.env.message, reason, {queue_, cfg_.recipient, ""});
     d.dead_lettered = true;
     publish_for(token, cfg_.names.dlx, d.env.routing_key, m);
     std::optional<Ack> a;

@@ -1,5 +1,6 @@
 // Coordinator: AMQP thread (run()), store thread, and the glue to the delete worker and sweeper.
 #include "claimcheck/coordinator.h"
+#include "claimcheck/wire.h"
 
 #include <spdlog/spdlog.h>
 
@@ -537,12 +538,8 @@ class CoordinatorLoop {
   void dead_letter(amqp::Envelope env, const std::string& reason, const std::string& rule = {}) {
     spdlog::warn("coordinator: dead-lettering message_id '{}' (type '{}'): {}", clip(env.message.message_id),
                  clip(env.message.type), reason);
-    amqp::Message copy = env.message;
-    copy.headers[std::string(kHeaderError)] = reason;
-    copy.headers["x-claimcheck-source-queue"] = cfg_.names.ack_queue;
-    copy.headers["x-claimcheck-recipient"] = "coordinator";
+    const amqp::Message copy = dead_letter_copy(env.message, reason, {cfg_.names.ack_queue, "coordinator", rule});
     if (!rule.empty()) {
-      copy.headers["x-claimcheck-rule"] = rule;
       st_.refused += 1;
       st_.metrics->record_refused(rule);
     }

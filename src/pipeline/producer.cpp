@@ -1,6 +1,8 @@
 // claimcheck::Producer — see include/claimcheck/producer.h.
 #include "claimcheck/producer.h"
 
+#include "claimcheck/wire.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -371,11 +373,6 @@ class ProduceWorker {
 
 namespace {
 
-amqp::Message now_stamped(amqp::Message m) {
-  m.timestamp = std::chrono::duration_cast<std::chrono::seconds>(utc_now().time_since_epoch()).count();
-  return m;
-}
-
 /// Where a ProduceRun takes its inputs from and where their outcomes go: a fixed list (Producer::run) or
 /// the caller's callbacks (Producer::run_stream). Called on the AMQP thread only.
 class InputFeed {
@@ -595,11 +592,7 @@ class ProduceRun {
   void publish_store(std::size_t i, const Pointer& p, const std::string& version_id, bool deletable) {
     StoreRecord sr = store_record_from(p);
     if (!version_id.empty()) sr.version_id = version_id;  // the coordinator deletes exactly this version
-    amqp::Message m;
-    m.body = to_json(sr);
-    m.type = std::string(kSchemaStore);
-    m.message_id = sr.pointer_id;
-    auto id = client_.publish(cfg_.names.ack_exchange, cfg_.names.store_routing_key, now_stamped(std::move(m)), true);
+    auto id = client_.publish(cfg_.names.ack_exchange, cfg_.names.store_routing_key, store_message(sr, utc_now()), true);
     if (!id) {
       apply(jobs_.failed(i, "publish store record: " + id.error().to_string(), deletable));
       return;
@@ -619,30 +612,16 @@ class ProduceRun {
   }
 
   void publish_pointers(std::size_t i) {
-    amqp::Message m;
-    m.body = live_.at(i).out.pointer_json;
-    m.type = std::string(kSchemaPointer);
-    m.message_id = live_.at(i).out.pointer_id;
-    publish_to_recipients(i, now_stamped(std::move(m)));
+    const auto& out = live_.at(i).out;
+    publish_to_recipients(i, pointer_message(out.pointer_json, out.pointer_id, utc_now()));
   }
 
   void publish_inline(std::size_t i, const WorkerResult& res) {
     live_.at(i).out.inlined = true;
-    amqp::Message m;
-    m.body = res.inline_body;
-    m.type = std::string(kTypeInline);
-    m.content_type = res.pointer.content_type;
-    m.message_id = res.pointer.pointer_id;
-    m.headers[std::string(kHeaderEncoding)] = std::string(to_string(res.pointer.encoding));
-    m.headers[std::string(kHeaderSha256)] = res.inline_sha;
-    m.headers[std::string(kHeaderSizeRaw)] = std::to_string(res.size_raw);
-    if (res.pointer.name && is_valid_utf8(*res.pointer.name)) {
-      m.headers[std::string(kHeaderName)] = *res.pointer.name;
-    } else if (res.pointer.name) {
-      m.headers[std::string(kHeaderNameB64)] = base64_encode(*res.pointer.name);  // lossless, see protocol.h
-    }
+    InlinePayload p{res.pointer.pointer_id, res.inline_body, res.pointer.encoding, res.inline_sha, res.size_raw,
+                    res.pointer.content_type, res.pointer.name};
     jobs_.inline_started(i, Clock::now() + cfg_.publish_timeout);
-    publish_to_recipients(i, now_stamped(std::move(m)));
+    publish_to_recipients(i, inline_message(std::move(p), utc_now()));
   }
 
   // One message per recipient (mandatory, confirmed); a recipient refused at once is reported for itself.
