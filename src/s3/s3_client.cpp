@@ -580,6 +580,54 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
   return put_object(bucket, key, src, opts);
 }
 
+namespace {
+
+/// Reads a source one part at a time into the one part buffer of an upload, with one byte read ahead so
+/// that the last part is known as such (single PUT vs multipart is decided on the first part).
+class PartReader {
+ public:
+  PartReader(ByteSource& body, std::size_t part_size)
+      : body_(body), size_(part_size), buf_(new std::byte[part_size]) {}
+
+  /// Fills the buffer (starting with the carried byte); returns the bytes filled, `eof` = the source ended.
+  Result<std::size_t> fill(bool& eof) {
+    std::size_t n = 0;
+    if (carry_) {
+      buf_[0] = *carry_;
+      carry_.reset();
+      n = 1;
+    }
+    eof = false;
+    while (n < size_) {
+      CC_TRY(got, body_.read(std::span<std::byte>(buf_.get() + n, size_ - n)));
+      if (*got == 0) {
+        eof = true;
+        return n;
+      }
+      n += *got;
+    }
+    std::byte one[1];
+    CC_TRY(got, body_.read(std::span<std::byte>(one, 1)));
+    if (*got == 0) {
+      eof = true;
+    } else {
+      carry_ = one[0];
+    }
+    return n;
+  }
+
+  /// The first `n` bytes of the buffer (valid until the next fill()).
+  [[nodiscard]] std::span<const std::byte> part(std::size_t n) const { return {buf_.get(), n}; }
+
+ private:
+  ByteSource& body_;
+  std::size_t size_;
+  std::unique_ptr<std::byte[]> buf_;
+  std::optional<std::byte> carry_;  // one byte read ahead to detect the end of the source
+};
+
+}  // namespace
+
 Result<PutResult> S3Client::put_object(const std::string& bucket, const std::string& key, ByteSource& body,
                                        const PutOptions& opts) {
   CC_TRY_VOID(impl_->check_target(bucket, key));
@@ -589,40 +637,10 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
       return fail(ErrorCode::InvalidArgument, "s3", "content_type/content_encoding must not contain CR or LF");
     }
   }
-  const auto part_size = static_cast<std::size_t>(impl_->cfg.part_size);
-  std::unique_ptr<std::byte[]> buf(new std::byte[part_size]);
-  std::optional<std::byte> carry;  // one byte read ahead to detect the end of the source
-
-  // Fills buf (starting with the carried byte); returns bytes filled and sets `eof` when the source ended.
-  auto fill = [&](bool& eof) -> Result<std::size_t> {
-    std::size_t n = 0;
-    if (carry) {
-      buf[0] = *carry;
-      carry.reset();
-      n = 1;
-    }
-    eof = false;
-    while (n < part_size) {
-      CC_TRY(got, body.read(std::span<std::byte>(buf.get() + n, part_size - n)));
-      if (*got == 0) {
-        eof = true;
-        return n;
-      }
-      n += *got;
-    }
-    std::byte one[1];
-    CC_TRY(got, body.read(std::span<std::byte>(one, 1)));
-    if (*got == 0) {
-      eof = true;
-    } else {
-      carry = one[0];
-    }
-    return n;
-  };
-
+  PartReader parts(body, static_cast<std::size_t>(impl_->cfg.part_size));
   bool eof = false;
-  CC_TRY(first, fill(eof));
-  if (eof) return impl_->put_single(bucket, key, std::span<const std::byte>(buf.get(), *first), opts);
+  CC_TRY(first, parts.fill(eof));
+  if (eof) return impl_->put_single(bucket, key, parts.part(*first), opts);
 
   // Multipart. Measured: RGW 16 ignores If-None-Match on CompleteMultipartUpload (it overwrites), so
   // check with HEAD before creating the upload and again right before completing it (the remaining race
@@ -642,13 +660,12 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
       return abort_with(make_error(ErrorCode::InvalidArgument, "s3",
                                    "object needs more than 10000 parts: raise part_size"));
     }
-    auto etag = impl_->upload_part(bucket, key, *upload_id, static_cast<int>(etags.size() + 1),
-                                   std::span<const std::byte>(buf.get(), n));
+    auto etag = impl_->upload_part(bucket, key, *upload_id, static_cast<int>(etags.size() + 1), parts.part(n));
     if (!etag) return abort_with(std::move(etag).error());
     etags.push_back(std::move(*etag));
     total += n;
     if (eof) break;
-    auto next = fill(eof);
+    auto next = parts.fill(eof);
     if (!next) return abort_with(std::move(next).error());
     n = *next;
     if (n == 0) break;  // cannot happen (carry guarantees >= 1 byte) but keeps parts non-empty
