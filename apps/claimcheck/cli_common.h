@@ -33,6 +33,11 @@ std::string env_first(std::initializer_list<const char*> names);
 /// prctl PR_SET_DUMPABLE 0), so secrets in memory never reach a core file. Never fails (best effort).
 void disable_core_dumps() noexcept;
 
+/// Fixes glibc's mmap threshold at 64 KiB (mallopt M_MMAP_THRESHOLD), so buffers of that size and more
+/// go back to the kernel when freed instead of staying in per-thread arenas: bounds peak RSS of the
+/// multi-threaded commands (issue 10 acceptance: producer at --concurrency 16 ≤ 64 MiB). Call first in main.
+void bound_heap_retention() noexcept;
+
 /// S3 connection flags (--s3-endpoint, --s3-region, --s3-access-key, --s3-secret-key,
 /// --s3-secret-key-file, --bucket, --s3-virtual-hosted, --s3-ca-bundle, --s3-part-size, --s3-timeout,
 /// --s3-connect-timeout, --s3-retries, --s3-low-speed-time, --s3-low-speed-limit).

@@ -9,6 +9,7 @@
 int main(int argc, char** argv) {
   using namespace claimcheck::cli;
   disable_core_dumps();  // before any secret is read: no core file ever holds one
+  bound_heap_retention();
   CLI::App app{
       "claimcheck: claim-check messaging for RabbitMQ with reference-counted S3 cleanup.\n"
       "Large payloads go to S3-compatible storage; RabbitMQ carries only pointers; the coordinator deletes\n"

@@ -401,6 +401,17 @@ struct S3Client::Impl {
     return detail::check_key(key);
   }
 
+  /// Everything a PUT checks before sending: bucket, key, metadata, header values without CR/LF.
+  Result<void> check_put(const std::string& bucket, const std::string& key, const PutOptions& opts) const {
+    CC_TRY_VOID(check_target(bucket, key));
+    CC_TRY_VOID(detail::check_metadata(opts.metadata));
+    for (const auto* h : {&opts.content_type, &opts.content_encoding}) {
+      if (h->find_first_of("\r\n") != std::string::npos)
+        return fail(ErrorCode::InvalidArgument, "s3", "content_type/content_encoding must not contain CR or LF");
+    }
+    return ok();
+  }
+
   // ---- put ----
 
   Result<PutResult> put_single(const std::string& bucket, const std::string& key, std::span<const std::byte> data,
@@ -576,8 +587,13 @@ const S3Config& S3Client::config() const noexcept { return impl_->cfg; }
 
 Result<PutResult> S3Client::put_object(const std::string& bucket, const std::string& key, std::string_view body,
                                        const PutOptions& opts) {
-  MemorySource src(body);
-  return put_object(bucket, key, src, opts);
+  if (body.size() > static_cast<std::size_t>(impl_->cfg.part_size)) {
+    MemorySource src(body);
+    return put_object(bucket, key, src, opts);
+  }
+  // Fits one part: sent straight from the caller's bytes (no part buffer, no copy).
+  CC_TRY_VOID(impl_->check_put(bucket, key, opts));
+  return impl_->put_single(bucket, key, std::as_bytes(std::span<const char>(body.data(), body.size())), opts);
 }
 
 namespace {
@@ -630,13 +646,7 @@ class PartReader {
 
 Result<PutResult> S3Client::put_object(const std::string& bucket, const std::string& key, ByteSource& body,
                                        const PutOptions& opts) {
-  CC_TRY_VOID(impl_->check_target(bucket, key));
-  CC_TRY_VOID(detail::check_metadata(opts.metadata));
-  for (const auto* h : {&opts.content_type, &opts.content_encoding}) {
-    if (h->find_first_of("\r\n") != std::string::npos) {
-      return fail(ErrorCode::InvalidArgument, "s3", "content_type/content_encoding must not contain CR or LF");
-    }
-  }
+  CC_TRY_VOID(impl_->check_put(bucket, key, opts));
   PartReader parts(body, static_cast<std::size_t>(impl_->cfg.part_size));
   bool eof = false;
   CC_TRY(first, parts.fill(eof));
