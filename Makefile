@@ -46,15 +46,17 @@ PREFIX ?= /usr/local
 install: cli ## Install headers, static libraries, CMake package, claimcheck.pc and the CLI [PREFIX=/usr/local]
 	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
-# make test also starts PostgreSQL (the refstore tests need it); `make test PG=0` skips it.
+# make test also starts PostgreSQL (the refstore tests need it; `make test PG=0` skips it) and the TLS listeners
+# (e2e_tls_flow, e2e_secrets need them): it runs `make up PG=1 TLS=1`.
 test: export PG := 1
+test: export TLS := 1
 test: bootstrap build up ## Build, start the local servers, run every test (unit, integration, e2e)
 	@$(LOAD_ENV) cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 $(CTEST_ARGS)
 
 test-unit: build ## Run only the unit tests (no servers needed)
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)
 
-up: ## Start Ceph RGW + RabbitMQ (and PostgreSQL with PG=1) under .local/, write .local/env
+up: ## Start Ceph RGW + RabbitMQ (and PostgreSQL with PG=1, TLS listeners with TLS=1) under .local/, write .local/env
 	@bash scripts/infra up
 
 down: ## Stop the local servers, keep their data

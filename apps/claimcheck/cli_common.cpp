@@ -32,6 +32,7 @@ void S3Options::add_to(CLI::App& app) {
   config.secret_key = env_first({"S3_SECRET_KEY", "MINIO_SECRET_KEY"});
   bucket = env_first({"S3_BUCKET", "MINIO_BUCKET"});
   if (bucket.empty()) bucket = "1c-exchange";
+  config.ca_bundle = env_first({"S3_CA_BUNDLE", "CLAIMCHECK_CA_FILE"});
   auto* g = app.add_option_group("S3", "S3-compatible storage (MinIO, AWS S3, Ceph RGW)");
   g->add_option("--s3-endpoint", config.endpoint, "S3 endpoint URL, e.g. http://127.0.0.1:7480 [env S3_ENDPOINT, MINIO_ENDPOINT]")
       ->capture_default_str();
@@ -47,7 +48,10 @@ void S3Options::add_to(CLI::App& app) {
                 "given [env S3_SECRET_KEY_FILE]");
   g->add_option("--bucket", bucket, "bucket for objects [env S3_BUCKET, MINIO_BUCKET]")->capture_default_str();
   g->add_flag("--s3-virtual-hosted", virtual_hosted, "use virtual-hosted addressing (bucket.host) instead of path-style");
-  g->add_option("--s3-ca-bundle", config.ca_bundle, "CA bundle file for https endpoints");
+  g->add_option("--s3-ca-bundle", config.ca_bundle,
+                "PEM file of the CAs trusted for https endpoints and presigned https urls (default: the system "
+                "bundle); the certificate and host name are always verified [env S3_CA_BUNDLE, CLAIMCHECK_CA_FILE]")
+      ->check(CLI::ExistingFile);
   g->add_option("--s3-part-size", part_size, "multipart upload part size (objects larger use multipart)")
       ->capture_default_str();
   g->add_option("--s3-timeout", timeout,
@@ -112,6 +116,15 @@ void AmqpOptions::add_to(CLI::App& app, const std::string& connection_name) {
   g->add_option("--amqp-password-file", password_file,
                 "read the AMQP password from this file; it replaces the password of every URL (the URL keeps "
                 "the user name) [env AMQP_PASSWORD_FILE]");
+  config.ca_cert = env_first({"AMQP_CA_FILE", "CLAIMCHECK_CA_FILE"});
+  g->add_option("--amqp-ca", config.ca_cert,
+                "PEM file of the CAs trusted for amqps:// brokers (default: the system bundle " +
+                    std::string(amqp::kSystemCaBundle) +
+                    "); the certificate and host name are always verified [env AMQP_CA_FILE, CLAIMCHECK_CA_FILE]")
+      ->check(CLI::ExistingFile);
+  g->add_option("--amqp-connection-name", config.connection_name,
+                "connection name the broker shows (management UI, `rabbitmqctl list_connections`)")
+      ->capture_default_str();
   g->add_option("--heartbeat", heartbeat_s, "AMQP heartbeat, seconds (0 = off)")->capture_default_str();
   g->add_option("--msg-exchange", names.msg_exchange, "direct exchange for pointers")->capture_default_str();
   g->add_option("--ack-exchange", names.ack_exchange, "direct exchange for acks and store records")->capture_default_str();

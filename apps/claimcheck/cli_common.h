@@ -41,7 +41,7 @@ void bound_heap_retention() noexcept;
 /// S3 connection flags (--s3-endpoint, --s3-region, --s3-access-key, --s3-secret-key,
 /// --s3-secret-key-file, --bucket, --s3-virtual-hosted, --s3-ca-bundle, --s3-part-size, --s3-timeout,
 /// --s3-connect-timeout, --s3-retries, --s3-low-speed-time, --s3-low-speed-limit).
-/// Env: S3_* with MINIO_* aliases, S3_SECRET_KEY_FILE.
+/// Env: S3_* with MINIO_* aliases, S3_SECRET_KEY_FILE, S3_CA_BUNDLE (then CLAIMCHECK_CA_FILE) for --s3-ca-bundle.
 struct S3Options {
   s3::S3Config config;
   std::string bucket;
@@ -60,8 +60,10 @@ struct S3Options {
   Result<void> finalize(bool keys_required = true);
 };
 
-/// AMQP flags (--amqp-url, comma-separated failover list; --amqp-password-file; --heartbeat).
-/// Env: AMQP_URL, AMQP_PASSWORD_FILE (its content replaces the password of every URL).
+/// AMQP flags (--amqp-url, comma-separated failover list; --amqp-password-file; --amqp-ca;
+/// --amqp-connection-name; --heartbeat).
+/// Env: AMQP_URL, AMQP_PASSWORD_FILE (its content replaces the password of every URL), AMQP_CA_FILE (then
+/// CLAIMCHECK_CA_FILE) for --amqp-ca. amqps:// always verifies the broker's certificate and host name.
 struct AmqpOptions {
   amqp::AmqpConfig config;
   std::string urls;

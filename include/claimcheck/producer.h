@@ -154,8 +154,10 @@ struct ProduceReport {
   std::uint64_t bytes_stored = 0;  ///< of the successful payloads
   std::chrono::steady_clock::duration elapsed{};
   bool interrupted = false;        ///< stopped by the stop predicate before every input was attempted
-  std::optional<Error> fatal;      ///< set when the AMQP connection was lost for good (poll() failed);
-                                   ///< every unfinished input is then reported failed
+  std::optional<Error> fatal;      ///< set when the AMQP connection was lost for good (poll() failed), or when
+                                   ///< S3 refused the endpoint's TLS certificate or the credentials (unknown
+                                   ///< access key, bad signature: every payload would fail alike; in-flight ones
+                                   ///< finish); every unfinished input is then reported failed
 };
 
 /// Callbacks of Producer::run_stream(), all called on the thread that called run_stream().

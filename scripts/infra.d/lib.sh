@@ -38,6 +38,11 @@ declare -A CFG_ENV=(
 # Prometheus (PROM=1): its port and the coordinator's --http-addr it scrapes.
 CFG_KEYS+=(PROMETHEUS_PORT COORD_METRICS_ADDR)
 CFG_ENV+=([PROMETHEUS_PORT]=CLAIMCHECK_PROM_PORT [COORD_METRICS_ADDR]=CLAIMCHECK_COORDINATOR_METRICS_ADDR)
+# TLS (TLS=1, scripts/infra.d/tls.sh): on/off (kept once set), the amqps and https ports, the password of the
+# PostgreSQL role that may log in over TLS only.
+CFG_KEYS+=(TLS AMQPS_PORT S3_TLS_PORT PG_TLS_PASSWORD)
+CFG_ENV+=([TLS]=TLS [AMQPS_PORT]=CLAIMCHECK_AMQPS_PORT [S3_TLS_PORT]=CLAIMCHECK_S3_TLS_PORT
+          [PG_TLS_PASSWORD]=CLAIMCHECK_PG_TLS_PASSWORD)
 
 rand_hex() { openssl rand -hex "$1"; }
 
@@ -65,6 +70,7 @@ load_config() {
     [CLUSTER_DIST_PORT]=25681 [CLUSTER_EPMD_PORT]=4380
   )
   CFG[PROMETHEUS_PORT]=9090; CFG[COORD_METRICS_ADDR]=127.0.0.1:9464
+  CFG[TLS]=0; CFG[AMQPS_PORT]=5671; CFG[S3_TLS_PORT]=7443
   declare -gA SAVED=()
   if [ -f "$CONFIG" ]; then
     local k v
@@ -85,13 +91,15 @@ load_config() {
   [ -n "${CFG[AMQP_PASSWORD]:-}" ] || CFG[AMQP_PASSWORD]="$(rand_hex 12)"
   [ -n "${CFG[ERLANG_COOKIE]:-}" ] || CFG[ERLANG_COOKIE]="$(rand_hex 16 | tr a-f A-F)"
   [ -n "${CFG[FSID]:-}" ] || CFG[FSID]="$(cat /proc/sys/kernel/random/uuid)"
+  [ -n "${CFG[PG_TLS_PASSWORD]:-}" ] || CFG[PG_TLS_PASSWORD]="$(rand_hex 16)"
 
   local p
-  for p in S3_PORT MON_PORT AMQP_PORT MGMT_PORT PROM_PORT EPMD_PORT DIST_PORT PG_PORT MEMSTORE_BYTES \
+  for p in S3_PORT MON_PORT AMQP_PORT MGMT_PORT PROM_PORT EPMD_PORT DIST_PORT PG_PORT MEMSTORE_BYTES AMQPS_PORT S3_TLS_PORT \
            CLUSTER_PORT CLUSTER_AMQP_PORT CLUSTER_MGMT_PORT CLUSTER_PROM_PORT CLUSTER_DIST_PORT CLUSTER_EPMD_PORT; do
     [[ "${CFG[$p]}" =~ ^[0-9]+$ ]] || die "${CFG_ENV[$p]} must be a number, got '${CFG[$p]}'"
   done
-  [[ "${CFG[AMQP_USER]}${CFG[AMQP_PASSWORD]}${CFG[S3_ACCESS_KEY]}${CFG[S3_SECRET_KEY]}" =~ ^[A-Za-z0-9._~-]+$ ]] ||
+  [[ "${CFG[TLS]}" =~ ^[01]$ ]] || die "TLS must be 0 or 1, got '${CFG[TLS]}'"
+  [[ "${CFG[AMQP_USER]}${CFG[AMQP_PASSWORD]}${CFG[S3_ACCESS_KEY]}${CFG[S3_SECRET_KEY]}${CFG[PG_TLS_PASSWORD]}" =~ ^[A-Za-z0-9._~-]+$ ]] ||
     die "credentials may only use [A-Za-z0-9._~-] (they go into URLs unescaped)"
   [[ "${CFG[S3_BUCKET]}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "invalid S3 bucket name '${CFG[S3_BUCKET]}'"
   [[ "${CFG[PROMETHEUS_PORT]}" =~ ^[0-9]+$ ]] || die "CLAIMCHECK_PROM_PORT must be a number, got '${CFG[PROMETHEUS_PORT]}'"
@@ -213,7 +221,7 @@ osd fast shutdown = false
 
 [$RGW_NAME]
 admin socket = $CEPH_DIR/run/\$name.asok
-rgw frontends = beast endpoint=127.0.0.1:${CFG[S3_PORT]}
+rgw frontends = $(rgw_frontends)
 rgw data = $CEPH_DIR/rgw
 rgw dns name = localhost
 # Deleted objects' tails are garbage-collected; memstore holds them in RAM, so collect soon.
@@ -369,6 +377,7 @@ loopback_users = none
 log.file.level = info
 log.console = false
 EOF
+    if tls_wanted; then rmq_tls_conf; fi >> "$RMQ_DIR/rabbitmq.conf"
   )
 }
 
@@ -514,6 +523,7 @@ write_env() {
       echo "RABBITMQ_MGMT_URL=http://127.0.0.1:${CFG[MGMT_PORT]}"
       echo "RABBITMQ_PROMETHEUS_URL=http://127.0.0.1:${CFG[PROM_PORT]}/metrics"
       if [ "$with_pg" = 1 ]; then echo "CLAIMCHECK_PG_DSN=$(pg_dsn)"; fi
+      if tls_wanted; then tls_env_lines "$with_pg"; fi
       if prometheus_pid >/dev/null; then echo "PROMETHEUS_URL=$(prometheus_url)"; fi
       if [ "${WANT_CLUSTER:-0}" = 1 ] || haproxy_pid >/dev/null; then
         echo "AMQP_CLUSTER_URL=$(cl_url "${CFG[CLUSTER_PORT]}")"
@@ -537,8 +547,13 @@ cmd_up() {
   local t0; t0="$(now)"
   local a
   for a in "$@"; do  # `up PG=1 CLUSTER=1` = the same variables in the environment
-    case "$a" in PG=*|CLUSTER=*|PROM=*) export "${a?}" ;; *) die "up: unknown argument '$a' (accepted: PG=1 PROM=1 CLUSTER=1)" ;; esac
+    case "$a" in PG=*|CLUSTER=*|PROM=*|TLS=*) export "${a?}" ;; *) die "up: unknown argument '$a' (accepted: PG=1 PROM=1 CLUSTER=1 TLS=1)" ;; esac
   done
+  # TLS: TLS=1 turns the TLS listeners on (kept in $CONFIG for later 'up's), TLS=0 off.
+  if [ -n "${TLS:-}" ]; then
+    [[ "$TLS" =~ ^[01]$ ]] || die "up: TLS must be 0 or 1, got '$TLS'"
+    CFG[TLS]="$TLS"
+  fi
   # The RabbitMQ cluster (3 nodes + HAProxy) starts with CLUSTER=1 only; its URLs stay in .local/env while it runs.
   WANT_CLUSTER=0; [ "${CLUSTER:-}" = 1 ] && WANT_CLUSTER=1
   local need_cluster=0 need_cl_epmd=0 need_haproxy=0 cl_nodes_missing=()
@@ -570,8 +585,19 @@ cmd_up() {
   local need_prom=0
   if [ "${PROM:-}" = 1 ]; then prometheus_pid >/dev/null || need_prom=1; fi
 
+  # TLS on servers that run without their TLS listener: RabbitMQ and radosgw are restarted (tls.sh).
+  local tls_rmq=0 tls_rgw=0
+  if tls_wanted; then
+    [ $need_rmq = 0 ] && ! rmq_tls_ok && tls_rmq=1
+    [ $need_rgw = 0 ] && ! rgw_tls_ok && tls_rgw=1
+  fi
+
   # Every port we are about to bind must be free (before anything starts).
   local checks=() c port svc bad=()
+  if tls_wanted; then
+    (( need_rmq + tls_rmq > 0 )) && checks+=("${CFG[AMQPS_PORT]}:rabbitmq amqps (CLAIMCHECK_AMQPS_PORT)")
+    (( need_rgw + tls_rgw > 0 )) && checks+=("${CFG[S3_TLS_PORT]}:radosgw https (CLAIMCHECK_S3_TLS_PORT)")
+  fi
   [ $need_mon = 1 ] && checks+=("${CFG[MON_PORT]}:ceph-mon (CLAIMCHECK_CEPH_MON_PORT)")
   [ $need_rgw = 1 ] && checks+=("${CFG[S3_PORT]}:radosgw S3 (CLAIMCHECK_S3_PORT)")
   [ $need_epmd = 1 ] && checks+=("${CFG[EPMD_PORT]}:rabbitmq epmd (CLAIMCHECK_EPMD_PORT)")
@@ -598,8 +624,10 @@ cmd_up() {
 
   mkdir -p "$LOCAL"; chmod 755 "$LOCAL"
   save_config
+  if tls_wanted; then ensure_tls_certs; fi
 
-  if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg + need_prom + need_cluster == 0 )); then
+  if (( need_mon + need_osd + need_rgw + need_rmq + need_epmd + need_pg + need_prom + need_cluster + tls_rmq + tls_rgw == 0 )); then
+    if tls_wanted && [ "$want_pg" = 1 ]; then pg_enable_tls; fi
     ensure_parties
     write_env "$want_pg"
     log "everything is already up ($(elapsed "$t0") s); settings in $ENV_FILE"
@@ -666,6 +694,7 @@ cmd_up() {
     start_prometheus
     log "prometheus: ready at $(prometheus_url), scraping ${CFG[COORD_METRICS_ADDR]} and 127.0.0.1:${CFG[PROM_PORT]} ($(elapsed "$tm") s)"
   fi
+  if tls_wanted; then up_tls "$want_pg" "$tls_rmq" "$tls_rgw"; fi
 
   ensure_parties s3
   write_env "$want_pg"
@@ -794,6 +823,10 @@ cmd_ps() {
   row ceph-osd osd_pid "(osd.${oid:-?})" osd_up "$CEPH_DIR/run/osd.${oid:-x}.pid"
   row radosgw rgw_pid "127.0.0.1:${CFG[S3_PORT]}" s3_ok "$CEPH_DIR/run/$RGW_NAME.pid"
   row rabbitmq rmq_pid "127.0.0.1:${CFG[AMQP_PORT]}" rmq_healthy "$RMQ_DIR/rabbitmq.pid"
+  if tls_wanted; then
+    row amqps rmq_pid "127.0.0.1:${CFG[AMQPS_PORT]}" rmq_tls_ok
+    row s3-https rgw_pid "127.0.0.1:${CFG[S3_TLS_PORT]}" rgw_tls_ok
+  fi
   row rmq-mgmt rmq_pid "127.0.0.1:${CFG[MGMT_PORT]}" rmq_user_ok
   row rmq-prom rmq_pid "127.0.0.1:${CFG[PROM_PORT]}" prom_ok
   row epmd epmd_pid "127.0.0.1:${CFG[EPMD_PORT]}" epmd_ok "$RMQ_DIR/epmd.pid"

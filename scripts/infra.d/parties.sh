@@ -229,6 +229,7 @@ write_party_env() {
       echo "S3_ENDPOINT=http://127.0.0.1:${CFG[S3_PORT]}"
       echo "S3_REGION=${CFG[S3_REGION]}"
       echo "S3_BUCKET=${CFG[S3_BUCKET]}"
+      if tls_wanted; then tls_party_env_lines "$p"; fi
       case "$p" in
         "$PRODUCER_USER")
           echo "S3_ACCESS_KEY=${PARTY[s3key.$p]}"

@@ -17,6 +17,7 @@
 
 #include "amqp/properties.h"
 #include "amqp/reply.h"
+#include "amqp/tls.h"
 
 namespace claimcheck::amqp {
 
@@ -169,22 +170,15 @@ struct Client::Impl {
     if (info.ssl) {
       sock = amqp_ssl_socket_new(c.get());
       if (sock == nullptr) return fail(ErrorCode::Internal, "amqp", "cannot create TLS socket");
-      amqp_ssl_socket_set_verify_peer(sock, cfg.verify_peer ? 1 : 0);
-      amqp_ssl_socket_set_verify_hostname(sock, cfg.verify_peer ? 1 : 0);
-      if (cfg.verify_peer) {
-        const std::string ca = cfg.ca_cert.empty() ? std::string(kSystemCaBundle) : cfg.ca_cert;
-        int rc = amqp_ssl_socket_set_cacert(sock, ca.c_str());
-        if (rc != AMQP_STATUS_OK) {
-          return fail(ErrorCode::InvalidArgument, "config", "cannot load CA certificate file " + ca);
-        }
-      }
+      const std::string ca = cfg.ca_cert.empty() ? std::string(kSystemCaBundle) : cfg.ca_cert;
+      CC_TRY_VOID(detail::configure_tls(sock, info.host, ca, cfg.verify_peer));
     } else {
       sock = amqp_tcp_socket_new(c.get());
       if (sock == nullptr) return fail(ErrorCode::Internal, "amqp", "cannot create TCP socket");
     }
     timeval tv = to_timeval(cfg.connect_timeout);
     int rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
-    if (rc != AMQP_STATUS_OK) return fail(map_amqp_status(rc, "connect to " + shown));
+    if (rc != AMQP_STATUS_OK) return fail(connect_error(rc, shown));
     amqp_set_handshake_timeout(c.get(), &tv);
     amqp_set_rpc_timeout(c.get(), &tv);
 
@@ -215,6 +209,18 @@ struct Client::Impl {
     r = amqp_get_rpc_reply(c.get());
     if (r.reply_type != AMQP_RESPONSE_NORMAL) return fail(map_amqp_reply(r, "confirm.select on " + shown));
     return c;
+  }
+
+  // A failed socket open; a failed TLS verification says why and what to check.
+  Error connect_error(int rc, const std::string& shown) const {
+    Error e = map_amqp_status(rc, "connect to " + shown);
+    const std::string why = detail::take_verify_error();
+    if (rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED || rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED) {
+      e.message += ": the broker's TLS certificate was not accepted" + (why.empty() ? "" : ": " + why) +
+                   " (is it issued for the URL's host by a CA in " +
+                   (cfg.ca_cert.empty() ? std::string(kSystemCaBundle) : cfg.ca_cert) + "? see --amqp-ca)";
+    }
+    return e;
   }
 
   // One round over every URL. On success the connection is installed (epoch + 1).

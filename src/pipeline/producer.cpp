@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <atomic>
 #include <cstring>
 #include <deque>
@@ -105,7 +106,18 @@ struct WorkerResult {
   bool keep_object = false;    // a fixed pointer id: the producer never deletes its object
   bool key_taken = false;      // Failed: the fixed key holds other bytes
   std::string error;
+  std::optional<Error> halts;  // Failed with an error every further payload would meet (halts_every_put)
 };
+
+/// True for an S3 failure that is not about this payload but about the endpoint or the credentials, so that
+/// every further PUT fails alike: the TLS certificate of the endpoint was refused or the CA bundle is unusable,
+/// or S3 knows neither the access key nor the signature (a wrong secret). The run stops instead of failing
+/// payload after payload; the CLI exits 3 (2 for a CA bundle it cannot read).
+bool halts_every_put(const Error& e) {
+  static constexpr std::string_view kCodes[] = {"CURLE_PEER_FAILED_VERIFICATION", "CURLE_SSL_CACERT_BADFILE",
+                                                 "InvalidAccessKeyId", "SignatureDoesNotMatch"};
+  return std::find(std::begin(kCodes), std::end(kCodes), e.detail_code) != std::end(kCodes);
+}
 
 std::string hostname_pid_fallback() { return "claimcheck-producer"; }
 
@@ -190,6 +202,7 @@ class ProduceWorker {
     r.kind = WorkerResult::Kind::Failed;
     r.index = index;
     r.error = e.to_string();
+    if (halts_every_put(e)) r.halts = e;
     return r;
   }
 
@@ -483,7 +496,8 @@ class ProduceRun {
     }
   }
 
-  const std::optional<Error>& fatal() const noexcept { return fatal_; }
+  /// The AMQP connection lost for good, else the S3 failure that halted the run (halts_every_put).
+  const std::optional<Error>& fatal() const noexcept { return fatal_ ? fatal_ : halt_; }
   bool interrupted() const noexcept { return interrupted_; }
 
  private:
@@ -495,12 +509,12 @@ class ProduceRun {
     bool delete_pending = false;  // settled, its object's delete is under way
   };
 
-  bool stopping() const noexcept { return interrupted_ || fatal_.has_value(); }
+  bool stopping() const noexcept { return interrupted_ || fatal_.has_value() || halt_.has_value(); }
 
   // Hands inputs to the workers, at most 2 × concurrency at a time; after a stop, drops the rest.
   void feed() {
     if (stopping()) {
-      feed_.drop_rest(fatal_ ? fatal_->to_string() : "interrupted");
+      feed_.drop_rest(fatal_ ? fatal_->to_string() : halt_ ? halt_->to_string() : "interrupted");
       return;
     }
     const std::size_t window = static_cast<std::size_t>(cfg_.concurrency) * 2;
@@ -568,6 +582,10 @@ class ProduceRun {
     o.size_stored = res.size_stored;
     o.verified = res.verified;
     if (res.kind == WorkerResult::Kind::Failed) {
+      if (res.halts && !halt_) {
+        halt_ = res.halts;
+        spdlog::error("produce: stopping: every payload would fail alike: {}", halt_->to_string());
+      }
       o.deleted = res.object_stored;  // the worker deleted what it had stored
       o.key_taken = res.key_taken;
       apply(jobs_.failed(i, res.error, false));
@@ -687,6 +705,7 @@ class ProduceRun {
   ProduceProgress progress_;
   std::size_t next_ = 0, in_worker_ = 0, pending_deletes_ = 0;
   std::optional<Error> fatal_;
+  std::optional<Error> halt_;  // no new input after an S3 failure every payload would meet; in-flight ones finish
   bool interrupted_ = false;
 };
 

@@ -2,6 +2,7 @@
 #include "claimcheck/s3/s3_client.h"
 
 #include <curl/curl.h>
+#include <strings.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -261,11 +262,34 @@ struct S3Client::Impl {
   std::string sigv4;
   std::mt19937_64 rng{std::random_device{}()};
   S3Stats stats;
+  char curl_error[CURL_ERROR_SIZE] = {};  // curl's detail of the last failed attempt (CURLOPT_ERRORBUFFER)
+
+  /// Appends curl's own detail (e.g. "SSL certificate problem: unable to get local issuer certificate"; it names
+  /// hosts and ports, never credentials or query strings) and, for a refused TLS certificate, what to check.
+  void add_curl_detail(Error& err, CURLcode rc) const {
+    if (curl_error[0] != '\0') err.message += " (" + std::string(curl_error) + ")";
+    if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+      err.message += ": the server's TLS certificate was not accepted; is it issued for the endpoint's host by a CA in " +
+                     (cfg.ca_bundle.empty() ? std::string("the system CA bundle") : cfg.ca_bundle) +
+                     "? see --s3-ca-bundle";
+    }
+  }
+
+  /// Certificate and host verification (and the CA bundle) by the request's own scheme: a presigned url may be
+  /// https while the configured endpoint is not.
+  void set_tls_options(CURL* c, const std::string& url) const {
+    if (::strncasecmp(url.c_str(), "https://", 8) != 0) return;
+    if (!cfg.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, cfg.ca_bundle.c_str());
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, cfg.verify_tls ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, cfg.verify_tls ? 2L : 0L);
+  }
 
   /// One attempt. Returns the CURLcode.
   CURLcode perform_once(Exchange& ex) {
     CURL* c = curl.get();
     curl_easy_reset(c);  // keeps the connection cache
+    curl_error[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_error);
     ex.status = 0;
     ex.resp_headers.clear();
     ex.resp_body.clear();
@@ -295,11 +319,7 @@ struct S3Client::Impl {
     curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 200L);
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024L);
     curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024L);
-    if (ep.scheme == "https") {
-      if (!cfg.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, cfg.ca_bundle.c_str());
-      curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, cfg.verify_tls ? 1L : 0L);
-      curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, cfg.verify_tls ? 2L : 0L);
-    }
+    set_tls_options(c, url);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &ex);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_write);
@@ -372,6 +392,7 @@ struct S3Client::Impl {
       Error err;
       if (rc != CURLE_OK) {
         err = map_curl_error(static_cast<int>(rc), ex.what());
+        add_curl_detail(err, rc);
         err.http_status = static_cast<int>(ex.status);
         err.request_id = ex.header("x-amz-request-id");
       } else if (ex.ok_status()) {
