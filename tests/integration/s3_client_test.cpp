@@ -414,18 +414,19 @@ TEST_F(S3ClientIT, DroppingLinkResumesAndOnlyAttemptsWithoutProgressCount) {
   EXPECT_GE(proxy.drops(), 2U);
   EXPECT_GE(client->stats().retries, 2U);
   EXPECT_LE(static_cast<double>(proxy.bytes_down()), 1.1 * static_cast<double>(data.size()));
-  // Resume from an offset pinned to an ETag (a staged partial file): only the rest crosses the link; a
-  // wrong ETag is FailedPrecondition and delivers nothing.
+  // Resume from an offset pinned to an ETag (a staged partial file): only the rest is read; a wrong ETag is
+  // FailedPrecondition and delivers nothing. Asked directly (not through the dropping proxy, whose drops
+  // would make these one-attempt requests fail at random: they test the ETag rules, not the link).
   StringSink rest;
   GetOptions o;
   o.offset = 10 * kMiB;
   o.if_match = r->etag;
-  auto r2 = client->get_object(bucket_, key, rest, o);
+  auto r2 = c().get_object(bucket_, key, rest, o);
   ASSERT_TRUE(r2) << r2.error().to_string();
   EXPECT_TRUE(rest.data() == data.substr(10 * kMiB));
   StringSink none;
   o.if_match = "0123456789abcdef0123456789abcdef";
-  auto r3 = client->get_object(bucket_, key, none, o);
+  auto r3 = c().get_object(bucket_, key, none, o);
   ASSERT_FALSE(r3);
   EXPECT_EQ(r3.error().code, ErrorCode::FailedPrecondition);
   EXPECT_TRUE(none.data().empty());
