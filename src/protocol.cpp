@@ -214,6 +214,8 @@ Result<void> validate_key(std::string_view key) {
   }
   if (key.front() == '/') return field_error("key", "must not start with '/'");
   if (key.find("..") != std::string_view::npos) return field_error("key", "must not contain '..'");
+  if (key == "." || key.starts_with("./") || key.ends_with("/.") || key.find("/./") != std::string_view::npos)
+    return field_error("key", "must not contain a '.' path segment");
   return ok();
 }
 

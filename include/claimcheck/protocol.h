@@ -210,7 +210,8 @@ StoreRecord store_record_from(const Pointer& p);
 /// AMQP message_id of an ack: "<pointer_id>:<recipient_id>".
 std::string ack_message_id(std::string_view pointer_id, std::string_view recipient_id);
 
-/// S3 key rule: 1..1024 bytes of [A-Za-z0-9._~/-], not containing "..", not starting with "/".
+/// The one S3 key rule (docs/protocol.md "Keys"; the S3 layer applies it too): 1..1024 bytes of
+/// [A-Za-z0-9._~/-], not starting with "/", no ".." anywhere and no "." path segment.
 /// Errors: InvalidArgument "field 'key': <rule>".
 [[nodiscard]] Result<void> validate_key(std::string_view key);
 /// True if `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).

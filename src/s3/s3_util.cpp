@@ -11,17 +11,13 @@
 #include <ctime>
 
 #include "claimcheck/base64.h"
+#include "claimcheck/protocol.h"
 #include "claimcheck/sha256.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {
 namespace detail {
 namespace {
-
-bool is_key_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '~' || c == '/' || c == '-';
-}
 
 Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, "s3", std::move(msg)); }
 
@@ -82,33 +78,14 @@ Result<Endpoint> parse_endpoint(std::string_view url) {
   return ep;
 }
 
+// One rule per name, owned by the protocol (core) and applied here before anything is sent.
 Result<void> check_key(std::string_view key) {
-  if (key.empty()) return bad("object key is empty");
-  if (key.size() > 1024) return bad("object key longer than 1024 bytes");
-  for (char c : key) {
-    if (!is_key_char(c)) return bad("object key contains a character outside [A-Za-z0-9._~/-]");
-  }
-  if (key.front() == '/') return bad("object key starts with '/'");
-  std::size_t start = 0;
-  while (start <= key.size()) {
-    auto end = key.find('/', start);
-    if (end == std::string_view::npos) end = key.size();
-    auto seg = key.substr(start, end - start);
-    if (seg == "." || seg == "..") return bad("object key contains a '.' or '..' path segment");
-    start = end + 1;
-  }
+  if (auto r = validate_key(key); !r) return bad("object key: " + r.error().message);
   return ok();
 }
 
 Result<void> check_bucket(std::string_view b) {
-  if (b.size() < 3 || b.size() > 63) return bad("bucket name must be 3..63 characters");
-  for (char c : b) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-')) {
-      return bad("bucket name contains a character outside [a-z0-9.-]");
-    }
-  }
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!alnum(b.front()) || !alnum(b.back())) return bad("bucket name must start and end with [a-z0-9]");
+  if (auto r = validate_bucket_name(b); !r) return bad("bucket name: " + r.error().message);
   return ok();
 }
 

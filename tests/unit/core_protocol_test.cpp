@@ -491,6 +491,8 @@ TEST(Validators, Key) {
   EXPECT_TRUE(cc::validate_key("abcXYZ019._~/-").has_value());
   EXPECT_TRUE(cc::validate_key("a.b/c").has_value());
   EXPECT_FALSE(cc::validate_key("a..b").has_value());
+  for (const char* dot : {".", "./a", "a/.", "a/./b"}) EXPECT_FALSE(cc::validate_key(dot).has_value()) << dot;
+  EXPECT_TRUE(cc::validate_key(".hidden/c.").has_value()) << "dots inside a segment are fine";
   EXPECT_FALSE(cc::validate_key("a+b").has_value());
   EXPECT_FALSE(cc::validate_key(std::string("a\0b", 3)).has_value());
 }

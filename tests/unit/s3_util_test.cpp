@@ -59,7 +59,8 @@ TEST(S3Url, UriEncode) {
 
 TEST(S3Key, Validation) {
   EXPECT_TRUE(check_key("prefix/AZaz09._~-/x"));
-  EXPECT_TRUE(check_key("a..b/.hidden/c."));
+  EXPECT_TRUE(check_key("a.b/.hidden/c."));
+  EXPECT_FALSE(check_key("a..b")) << "the protocol's key rule: no '..' anywhere";
   EXPECT_TRUE(check_key(std::string(1024, 'a')));
   EXPECT_FALSE(check_key(std::string(1025, 'a')));
   EXPECT_FALSE(check_key(""));
