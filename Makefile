@@ -1,6 +1,7 @@
 # claimcheck — the project's entry points. Run `make help` for the list.
 # Settings of the local servers live in .local/env (written by `make up`); targets read it.
 SHELL := /bin/bash
+, := ,
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -18,8 +19,8 @@ LOAD_PARTY_ENV = if [ -f $(call PARTY_FILE,$(1)) ]; then \
 	  set -a; . $(call PARTY_FILE,$(1)); set +a; \
 	else echo "make: no $(call PARTY_FILE,$(1)): running as the administrator of $(ENV_FILE)" >&2; $(LOAD_ENV) fi;
 
-.PHONY: help bootstrap build cli test test-unit up down ps logs clean demo producer consumer coordinator status bench \
-	package install
+.PHONY: help bootstrap build cli test test-unit test-asan test-tsan fuzz up down ps logs clean demo producer consumer \
+	coordinator status bench package install
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,6 +56,41 @@ test: bootstrap build up ## Build, start the local servers, run every test (unit
 
 test-unit: build ## Run only the unit tests (no servers needed)
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)
+
+# Sanitizer runs (issue 12 item 4): everything built with gcc and ASan + UBSan (build-asan/) or ThreadSanitizer
+# (build-tsan/), then the unit and integration tests against the running local servers (`make up PG=1`
+# first; CI runs them after `make test`). SAN_LABELS='unit|integration|e2e' adds the e2e tests. Not run:
+# deploy_package and integration_embed, which test packaging (cpack/dpkg, an installed CMake package) with
+# a sanitizer-linked build they cannot represent. Findings abort the test (halt_on_error); suppressions for
+# third-party code only, in tests/sanitizers/ (each with its reason).
+SAN_LABELS ?= unit|integration
+SAN_EXCLUDE := ^(deploy_package|integration_embed)$$
+SAN_SUPP := $(abspath tests/sanitizers)
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1 \
+	LSAN_OPTIONS=suppressions=$(SAN_SUPP)/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(SAN_SUPP)/tsan.supp
+# $(call SAN_TEST,build dir,sanitizers,runtime env)
+define SAN_TEST
+	@cmake -S . -B $(1) -DCLAIMCHECK_SANITIZE=$(2) -DCLAIMCHECK_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(1) -j $(JOBS)
+	@$(LOAD_ENV) export $(3); cd $(1) && start=$$(date +%s) && \
+	  ctest --output-on-failure --timeout 900 -L '$(SAN_LABELS)' -E '$(SAN_EXCLUDE)' $(CTEST_ARGS); rc=$$?; \
+	  echo "$(1): ctest -L '$(SAN_LABELS)' exit $$rc in $$(( $$(date +%s) - start ))s"; exit $$rc
+endef
+
+test-asan: ## Build with ASan+UBSan (build-asan/) and run unit+integration tests on the running servers [SAN_LABELS=...]
+	$(call SAN_TEST,build-asan,address$(,)undefined,$(ASAN_ENV))
+
+test-tsan: ## Build with ThreadSanitizer (build-tsan/) and run unit+integration tests on the running servers
+	$(call SAN_TEST,build-tsan,thread,$(TSAN_ENV))
+
+# libFuzzer targets (tests/fuzz/, issue 12 item 3), built with clang in build-fuzz/: each runs FUZZ_SECONDS
+# (default 60) on its seed corpus; FUZZ_RUNS=N stops each after N executions, FUZZ_TARGETS=a,b picks some.
+FUZZ_SECONDS ?= 60
+fuzz: ## Build the libFuzzer targets (clang) and run each for FUZZ_SECONDS; prints execs, exec/s, coverage
+	@bash scripts/fuzz --seconds $(FUZZ_SECONDS) $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS)) \
+	  $(if $(FUZZ_TARGETS),--targets $(FUZZ_TARGETS))
 
 up: ## Start Ceph RGW + RabbitMQ (and PostgreSQL with PG=1, TLS listeners with TLS=1) under .local/, write .local/env
 	@bash scripts/infra up

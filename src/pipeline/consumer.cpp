@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -17,6 +16,7 @@
 #include "claimcheck/consume_journal.h"
 #include "claimcheck/file_io.h"
 #include "claimcheck/util.h"
+#include "detail/inline_headers.h"
 #include "pipeline/staged_download.h"
 
 namespace claimcheck {
@@ -112,14 +112,6 @@ struct DeliveryState {
   std::uint64_t size_raw = 0;
   std::uint64_t size_stored = 0;
 };
-
-Result<std::uint64_t> parse_u64(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty())
-    return fail(ErrorCode::InvalidArgument, "protocol", "not a non-negative integer");
-  return v;
-}
 
 Ack ack_for(const Pointer& p, const std::string& recipient, AckStatus status, std::optional<std::string> reason) {
   Ack a;
@@ -314,54 +306,27 @@ class ConsumeWorker {
   }
 
   JobResult handle_inline(const Job& j) {
-    const auto& h = j.env.message.headers;
-    auto header = [&](std::string_view k) -> const std::string* {
-      auto it = h.find(std::string(k));
-      return it == h.end() ? nullptr : &it->second;
-    };
-    auto bad = [](std::string msg) {
+    auto hdr = detail::parse_inline_headers(j.env.message.headers, j.env.message.message_id, max_raw());
+    if (!hdr) {
       JobResult r;
       r.kind = JobResult::Kind::Permanent;
-      r.reason = "inline message: " + std::move(msg);
+      r.reason = "inline message: " + hdr.error().message;
       return r;
-    };
-    const std::string* enc_s = header(kHeaderEncoding);
-    const std::string* sha = header(kHeaderSha256);
-    const std::string* size_s = header(kHeaderSizeRaw);
-    if (!enc_s || !sha || !size_s) return bad("missing header (need encoding, sha256, size-raw)");
-    auto enc = parse_encoding(*enc_s);
-    if (!enc) return bad("header '" + std::string(kHeaderEncoding) + "': " + enc.error().message);
-    if (!is_sha256_hex(*sha)) return bad("header '" + std::string(kHeaderSha256) + "': must be 64 lowercase hex");
-    auto size = parse_u64(*size_s);
-    if (!size || *size > max_raw()) return bad("header '" + std::string(kHeaderSizeRaw) + "': invalid or over the limit");
+    }
     PayloadInfo info;
     info.pointer_id = j.env.message.message_id;
-    const std::string* n = header(kHeaderName);
-    const std::string* n64 = header(kHeaderNameB64);
-    if (n && n64) return bad("headers '" + std::string(kHeaderName) + "' and '" + std::string(kHeaderNameB64) +
-                             "' must not both be given");
-    if (n64) {
-      auto bytes = decode_name_b64(*n64);
-      if (!bytes) return bad("header '" + std::string(kHeaderNameB64) + "': " + bytes.error().message);
-      info.name = std::move(*bytes);
-    } else if (n) {
-      info.name = *n;  // AMQP header strings carry bytes as they are
-    }
-    if (info.name) {
-      if (auto v = validate_relative_name(*info.name); !v) return bad(v.error().message);
-    }
+    info.name = hdr->name;
     info.content_type = j.env.message.content_type;
-    info.size_raw = *size;
+    info.size_raw = hdr->size_raw;
     info.size_stored = j.env.message.body.size();
-    info.encoding = *enc;
+    info.encoding = hdr->encoding;
     info.inlined = true;
-    if (!info.name && !is_uuid(info.pointer_id)) return bad("message_id must be a UUID when no name is given");
     auto sink = cfg_.sink_factory(info);
     if (!sink) return classify(sink.error(), "handler");
     DecodeOptions dopt;
-    dopt.encoding = *enc;
-    dopt.expected_sha256 = *sha;
-    dopt.expected_size_raw = *size;
+    dopt.encoding = hdr->encoding;
+    dopt.expected_sha256 = hdr->sha256;
+    dopt.expected_size_raw = hdr->size_raw;
     dopt.max_raw_bytes = max_raw();
     auto dec = DecodingSink::create(**sink, dopt);
     if (!dec) return classify(dec.error(), "decoder");

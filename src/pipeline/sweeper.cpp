@@ -90,8 +90,11 @@ bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client
     }
     listed += page->objects.size();
     std::vector<std::string> old_keys;
+    // An object whose LastModified was missing or unreadable (epoch) has no known age: never an orphan
+    // (the lifecycle rule still expires it), so a server's odd date cannot get a fresh object deleted.
     for (const auto& o : page->objects)
-      if (o.last_modified <= cutoff) old_keys.push_back(o.key);
+      if (o.last_modified != std::chrono::system_clock::time_point{} && o.last_modified <= cutoff)
+        old_keys.push_back(o.key);
     if (!old_keys.empty()) {
       auto known = store.known_keys(cfg.bucket, old_keys);
       if (!known) {

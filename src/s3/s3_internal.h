@@ -55,9 +55,10 @@ inline std::span<const std::byte> as_bytes(std::string_view s) {
 /// Strips surrounding double quotes (and a `W/` prefix) from an ETag.
 std::string unquote_etag(std::string_view etag);
 
-/// Parses `2009-10-12T17:50:30.000Z` (fraction optional); epoch on failure.
+/// Parses `2009-10-12T17:50:30.000Z` (fraction optional); epoch (time_point{}) on failure and for instants
+/// before 1970 or past system_clock's range (2262-04-11).
 std::chrono::system_clock::time_point parse_iso8601(std::string_view s);
-/// Parses an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`); epoch on failure.
+/// Parses an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`); epoch on failure, as parse_iso8601.
 std::chrono::system_clock::time_point parse_http_date(std::string_view s);
 
 /// Full-jitter exponential backoff before attempt `attempt` (2 = first retry):
@@ -88,7 +89,9 @@ std::string build_complete_xml(std::span<const std::string> etags);
 /// mapped error; other → Internal.
 Result<std::string> parse_complete(std::string_view xml, std::string_view request_id);
 
-/// Validates rules (non-empty, unique ids 1..255 chars, >= 1 action, days >= 0) → InvalidArgument.
+/// Validates rules (non-empty, unique ids 1..255 chars, >= 1 action, days >= 0; the id UTF-8 without control
+/// characters or leading/trailing space and the prefix of key characters [A-Za-z0-9._~/-], so both round-trip
+/// through XML) → InvalidArgument.
 Result<void> check_lifecycle_rules(std::span<const LifecycleRule> rules);
 /// `<LifecycleConfiguration>` from rules (Filter/Prefix, Status, Expiration/Days, AbortIncomplete...).
 std::string build_lifecycle_xml(std::span<const LifecycleRule> rules);

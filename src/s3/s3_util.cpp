@@ -29,6 +29,15 @@ std::string digest(const EVP_MD* md, std::span<const std::byte> data) {
   return std::string(reinterpret_cast<const char*>(out.data()), len);
 }
 
+/// True if `t` (seconds since 1970) is at or after 1970 and, with up to a second of fraction added, inside
+/// system_clock's range (nanoseconds in 64 bits: until 2262-04-11). from_time_t() overflows beyond that: a
+/// LastModified in year 4052 wrapped around to a time long past, and an object listed with it looked old.
+bool representable(std::time_t t) {
+  using Clock = std::chrono::system_clock;
+  constexpr auto kMax = std::chrono::duration_cast<std::chrono::seconds>(Clock::duration::max()).count() - 1;
+  return t >= 0 && t <= kMax;
+}
+
 }  // namespace
 
 Result<Endpoint> parse_endpoint(std::string_view url) {
@@ -178,8 +187,8 @@ std::chrono::system_clock::time_point parse_iso8601(std::string_view s) {
   tm.tm_hour = hh;
   tm.tm_min = mm;
   tm.tm_sec = ss;
-  std::time_t t = timegm(&tm);
-  if (t < 0) return {};
+  const std::time_t t = timegm(&tm);
+  if (!representable(t)) return {};
   auto tp = std::chrono::system_clock::from_time_t(t);
   // Fractional seconds (milliseconds precision is what S3 returns).
   if (auto dot = s.find('.'); dot != std::string_view::npos && dot > 18) {
@@ -196,8 +205,8 @@ std::chrono::system_clock::time_point parse_iso8601(std::string_view s) {
 
 std::chrono::system_clock::time_point parse_http_date(std::string_view s) {
   std::string buf(s);
-  std::time_t t = curl_getdate(buf.c_str(), nullptr);
-  if (t < 0) return {};
+  const std::time_t t = curl_getdate(buf.c_str(), nullptr);
+  if (!representable(t)) return {};
   return std::chrono::system_clock::from_time_t(t);
 }
 

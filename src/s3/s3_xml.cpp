@@ -1,10 +1,12 @@
 // S3 XML request bodies and response parsing (pugixml).
 #include <pugixml.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 #include <sstream>
 
+#include "claimcheck/protocol.h"
 #include "claimcheck/s3/s3_error.h"
 #include "s3/s3_internal.h"
 
@@ -19,8 +21,15 @@ std::string to_string(const pugi::xml_document& doc) {
   return os.str();
 }
 
-Result<void> load(pugi::xml_document& doc, std::string_view xml, const char* root, const char* what) {
-  auto res = doc.load_buffer(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
+// Lifecycle configurations are read and rewritten keeping every node: whitespace-only text (a rule's
+// `<Prefix> </Prefix>` is not the empty, whole-bucket prefix), comments and processing instructions (dropping
+// one, or a stray `<?xml ...?>`, joined the text around it: `<ID>a<!--x-->b</ID>` became another rule's id "ab").
+constexpr unsigned kVerbatim =
+    pugi::parse_default | pugi::parse_ws_pcdata | pugi::parse_comments | pugi::parse_pi | pugi::parse_declaration;
+
+Result<void> load(pugi::xml_document& doc, std::string_view xml, const char* root, const char* what,
+                  unsigned options = pugi::parse_default) {
+  auto res = doc.load_buffer(xml.data(), xml.size(), options, pugi::encoding_utf8);
   if (!res) return fail(ErrorCode::Internal, "s3", std::string(what) + ": response is not XML: " + res.description());
   if (!doc.child(root)) return fail(ErrorCode::Internal, "s3", std::string(what) + ": response root is not <" + root + ">");
   return ok();
@@ -31,6 +40,22 @@ std::uint64_t to_u64(const char* s) {
   std::string_view sv(s);
   std::from_chars(sv.data(), sv.data() + sv.size(), v);
   return v;
+}
+
+/// True if `s` travels as XML 1.0 element text and reads back the same: valid UTF-8 without ASCII control
+/// characters (a NUL cut pugixml's c_str() setters short; others are not XML or parsers normalize them) and
+/// without leading or trailing space (whitespace-only text is dropped by the parser).
+bool xml_text_ok(std::string_view s) {
+  return is_valid_utf8(s) && (s.empty() || (s.front() != ' ' && s.back() != ' ')) &&
+         std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+/// A lifecycle prefix is a key prefix: the key characters [A-Za-z0-9._~/-] (validate_key), or empty.
+bool key_prefix_ok(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '~' || c == '/' || c == '-';
+  });
 }
 
 int to_int(const char* s) {
@@ -157,6 +182,8 @@ Result<void> check_lifecycle_rules(std::span<const LifecycleRule> rules) {
   std::set<std::string> ids;
   for (const auto& r : rules) {
     if (r.id.empty() || r.id.size() > 255) return bad("rule id must be 1..255 characters");
+    if (!xml_text_ok(r.id)) return bad("rule id must be UTF-8 without control characters or edge spaces");
+    if (!key_prefix_ok(r.prefix)) return bad("rule '" + r.id + "': prefix must be key characters [A-Za-z0-9._~/-]");
     if (!ids.insert(r.id).second) return bad("duplicate rule id '" + r.id + "'");
     if (r.expiration_days < 0 || r.abort_incomplete_multipart_days < 0 || r.noncurrent_version_expiration_days < 0) {
       return bad("rule '" + r.id + "': days must be >= 0");
@@ -178,7 +205,7 @@ std::string build_lifecycle_xml(std::span<const LifecycleRule> rules) {
 
 Result<std::vector<LifecycleRule>> parse_lifecycle(std::string_view xml) {
   pugi::xml_document doc;
-  CC_TRY_VOID(load(doc, xml, "LifecycleConfiguration", "GetBucketLifecycleConfiguration"));
+  CC_TRY_VOID(load(doc, xml, "LifecycleConfiguration", "GetBucketLifecycleConfiguration", kVerbatim));
   std::vector<LifecycleRule> out;
   for (auto r : doc.child("LifecycleConfiguration").children("Rule")) {
     LifecycleRule rule;
@@ -205,7 +232,7 @@ Result<std::string> merge_lifecycle_xml(std::string_view existing_xml, const Lif
     auto root = doc.append_child("LifecycleConfiguration");
     root.append_attribute("xmlns") = kNs;
   } else {
-    CC_TRY_VOID(load(doc, existing_xml, "LifecycleConfiguration", "GetBucketLifecycleConfiguration"));
+    CC_TRY_VOID(load(doc, existing_xml, "LifecycleConfiguration", "GetBucketLifecycleConfiguration", kVerbatim));
   }
   auto root = doc.child("LifecycleConfiguration");
   if (!root.attribute("xmlns")) root.append_attribute("xmlns") = kNs;

@@ -114,6 +114,25 @@ TEST(S3Time, Parse) {
   EXPECT_EQ(std::chrono::system_clock::to_time_t(h), 1255369830);
 }
 
+// Found by tests/fuzz (units, s3_xml): instants past 2262-04-11 overflowed in from_time_t (UB; the value
+// wrapped to a time long past, so a listed object with such a LastModified looked old to the orphan sweep).
+TEST(S3Time, OutOfRangeIsEpochNotWrapped) {
+  for (const char* s : {"2262-04-11T23:47:35.999999999Z", "4052-12-01T23:08:56.249Z", "9999-12-31T23:59:59Z",
+                        "1969-12-31T23:59:59Z"}) {
+    EXPECT_EQ(parse_iso8601(s).time_since_epoch().count(), 0) << s;
+  }
+  EXPECT_EQ(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT").time_since_epoch().count(), 0);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(parse_iso8601("2262-04-11T23:47:15.999Z")), 9223372035);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(parse_http_date("Mon, 11 Apr 2262 23:47:15 GMT")), 9223372035);
+  // What the orphan sweep sees: epoch, which it takes as "age unknown" (never an orphan).
+  auto page = parse_list_v2(
+      "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>claimcheck/a</Key>"
+      "<LastModified>4052-12-01T23:08:56.249Z</LastModified><Size>20</Size></Contents></ListBucketResult>");
+  ASSERT_TRUE(page) << page.error().to_string();
+  ASSERT_EQ(page->objects.size(), 1U);
+  EXPECT_EQ(page->objects[0].last_modified, std::chrono::system_clock::time_point{});
+}
+
 TEST(S3Backoff, FullJitterBounded) {
   std::mt19937_64 rng(42);
   EXPECT_EQ(backoff_delay(1, 100ms, 5000ms, rng), 0ms);
@@ -229,6 +248,27 @@ TEST(S3Xml, LifecycleValidation) {
   EXPECT_FALSE(check_lifecycle_rules(std::vector<LifecycleRule>{{"a", "", 1, 0, true}, {"a", "p", 2, 0, true}}));
   EXPECT_FALSE(check_lifecycle_rules(std::vector<LifecycleRule>{{"a", "", -1, 1, true}}));
   EXPECT_TRUE(check_lifecycle_rules(std::vector<LifecycleRule>{{"a", "", 0, 1, true}}));
+  EXPECT_TRUE(check_lifecycle_rules(std::vector<LifecycleRule>{{"r\xc3\xa8gle 1", "claimcheck/2026~x_y.z-", 1, 0, true}}));
+}
+
+// Found by tests/fuzz (lifecycle_merge): an id or prefix with a NUL was cut short in the XML (pugixml's c_str()
+// setters), and a whitespace-only prefix read back empty, so the merged configuration held a different rule
+// than the one given (and merging again added a second copy). What cannot round-trip is refused.
+TEST(S3Xml, LifecycleRefusesTextXmlCannotCarry) {
+  for (const std::string& id : {std::string("claimcheck\0net", 14), std::string("a\x01"), std::string("a\x7f"),
+                               std::string("a\rb"), std::string("\xff\xfe"), std::string("   "),
+                               std::string("claimcheck-safety-net ")}) {
+    auto r = merge_lifecycle_xml("", {id, "cc/", 1, 0, true});
+    ASSERT_FALSE(r) << *r;
+    EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+    EXPECT_EQ(r.error().message, "lifecycle: rule id must be UTF-8 without control characters or edge spaces");
+  }
+  for (const std::string& prefix : {std::string("cc/\0x", 5), std::string("      "), std::string("a b/"),
+                                    std::string("caf\xc3\xa9/")}) {
+    auto r = merge_lifecycle_xml("", {"id", prefix, 1, 0, true});
+    ASSERT_FALSE(r) << *r;
+    EXPECT_EQ(r.error().message, "lifecycle: rule 'id': prefix must be key characters [A-Za-z0-9._~/-]");
+  }
 }
 
 TEST(S3Xml, LifecycleMergeKeepsOtherRulesVerbatim) {
@@ -254,6 +294,24 @@ TEST(S3Xml, LifecycleMergeKeepsOtherRulesVerbatim) {
   ASSERT_TRUE(fr);
   EXPECT_EQ(fr->size(), 1U);
   EXPECT_FALSE(merge_lifecycle_xml("<NotLifecycle/>", {"mine", "", 1, 0, true}));
+}
+
+// Found by tests/fuzz (lifecycle_merge): the merge dropped whitespace-only text, comments and processing
+// instructions of the other rules, so another team's `<Prefix> </Prefix>` (keys starting with a space) came
+// back as the whole-bucket prefix, and `<ID>a<!--x-->b</ID>` as the id "ab".
+TEST(S3Xml, LifecycleMergeKeepsWhitespaceCommentsAndInstructions) {
+  const std::string other =
+      "<Rule><ID>a<!--x-->b</ID><Filter><Prefix> </Prefix></Filter><Status>Enabled</Status>"
+      "<Expiration><Days>1</Days></Expiration><?keep me?></Rule>";
+  auto merged = merge_lifecycle_xml("<LifecycleConfiguration>" + other + "</LifecycleConfiguration>",
+                                    {"mine", "cc/", 9, 0, true});
+  ASSERT_TRUE(merged) << merged.error().to_string();
+  EXPECT_NE(merged->find(other), std::string::npos) << *merged;
+  auto rules = parse_lifecycle(*merged);
+  ASSERT_TRUE(rules);
+  ASSERT_EQ(rules->size(), 2U);
+  EXPECT_EQ((*rules)[0].prefix, " ");
+  EXPECT_EQ((*rules)[1].id, "mine");
 }
 
 TEST(S3Config, Validate) {

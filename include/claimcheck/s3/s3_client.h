@@ -146,6 +146,7 @@ struct ListedObject {
   std::string key;
   std::uint64_t size = 0;
   std::string etag;  ///< without quotes
+  /// LastModified; epoch (time_point{}) when missing, unreadable or outside 1970..2262.
   std::chrono::system_clock::time_point last_modified{};
 };
 
