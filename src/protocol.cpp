@@ -508,40 +508,41 @@ Result<void> read_pointer_addressing(const json& o, Pointer& p) {
   return ok();
 }
 
-}  // namespace
-
-Result<Pointer> parse_pointer(std::string_view text, const ValidationLimits& limits) {
-  CC_TRY(j, parse_object(text));
-  CC_TRY_VOID(expect_schema(*j, kSchemaPointer));
-  CC_TRY(p, read_pointer_payload(*j, limits));
-  CC_TRY_VOID(read_pointer_addressing(*j, *p));
-  CC_TRY_VOID(validate(*p, limits));
-  return std::move(*p);
-}
-
-Result<Pointer> parse_pointer_or_reference(std::string_view text, const ValidationLimits& limits,
-                                           const ReferencePointerDefaults& ref) {
+/// parse_pointer and parse_pointer_or_reference: `ref` null = claimcheck pointers only.
+Result<Pointer> parse_any_pointer(std::string_view text, const ValidationLimits& limits,
+                                  const ReferencePointerDefaults* ref) {
   CC_TRY(j, parse_object(text));
   const json& o = *j;
   CC_TRY_VOID(expect_schema(o, kSchemaPointer));
   CC_TRY(p, read_pointer_payload(o, limits));
-  if (o.contains("recipients")) {
+  if (ref == nullptr || o.contains("recipients")) {
     CC_TRY_VOID(read_pointer_addressing(o, *p));
-  } else {  // the reference demo's producer: addressed to this recipient alone, expiring after ref.ttl
-    p->recipients = {ref.recipient};
+  } else {  // the reference demo's producer: addressed to this recipient alone, expiring after ref->ttl
+    p->recipients = {ref->recipient};
     p->recipients_total = 1;
-    p->created_at = ref.now;
+    p->created_at = ref->now;
     if (o.contains("created_at")) {
       CC_TRY(created, req_time(o, "created_at"));
       p->created_at = *created;
     }
-    if (p->created_at > ref.now) p->created_at = ref.now;  // a clock ahead must not stretch the expiry
-    p->expires_at = p->created_at + ref.ttl;
+    if (p->created_at > ref->now) p->created_at = ref->now;  // a clock ahead must not stretch the expiry
+    p->expires_at = p->created_at + ref->ttl;
     CC_TRY(producer, get_string(o, "producer_id", false));
     p->producer_id = producer->value_or("");
   }
   CC_TRY_VOID(validate(*p, limits));
   return std::move(*p);
+}
+
+}  // namespace
+
+Result<Pointer> parse_pointer(std::string_view text, const ValidationLimits& limits) {
+  return parse_any_pointer(text, limits, nullptr);
+}
+
+Result<Pointer> parse_pointer_or_reference(std::string_view text, const ValidationLimits& limits,
+                                           const ReferencePointerDefaults& ref) {
+  return parse_any_pointer(text, limits, &ref);
 }
 
 Result<StoreRecord> parse_store_record(std::string_view text, const ValidationLimits& limits) {
