@@ -13,8 +13,9 @@ tag="rss$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for i in $(seq 1 "$files"); do head -c 1048576 /dev/urandom >"$work/f$i.bin"; done
-TOPO=(--msg-exchange "ex.msg.$tag" --ack-exchange "ex.ack.$tag" --ack-queue "q.ack.$tag" --dlx "ex.dlx.$tag"
-      --dead-queue "q.dead.$tag" --queue-prefix "q.$tag.")
+TOPO=(--msg-exchange "ex.$tag.msg" --ack-exchange "ex.$tag.ack" --ack-queue "q.$tag.ack" --dlx "ex.$tag.dlx"
+      --dead-queue "q.$tag.dead" --queue-prefix "q.$tag.")
+. "$root/tests/support/rmq_topology_cleanup.sh"
 user=$(sed -E 's#^amqps?://([^:@/]+).*#\1#' <<<"${AMQP_URL%%,*}")
 out=$(/usr/bin/time -v "$bin" produce "${TOPO[@]}" --dir "$work" --recipients r --concurrency "$conc" \
   --key-prefix "bench-$tag" --ttl 1s --log-level warn 2>&1)
@@ -23,13 +24,7 @@ wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' <<<"$out")
 sleep 2
 "$bin" coordinator "${TOPO[@]}" --db "sqlite:$work/coord.db" --key-prefix "bench-$tag" --lifecycle-days 0 \
   --producer-users "$user" --once --log-level warn >/dev/null 2>&1 || echo "bench: cleanup coordinator failed"
-mgmt_user=$(sed -E 's#^amqps?://([^@]+)@.*#\1#' <<<"${AMQP_URL%%,*}")
-for q in "q.ack.$tag" "q.dead.$tag" "q.$tag.r"; do
-  curl -fsS -u "$mgmt_user" -X DELETE "${RABBITMQ_MGMT_URL:-http://127.0.0.1:15672}/api/queues/%2F/$q" >/dev/null 2>&1 || true
-done
-for e in "ex.msg.$tag" "ex.ack.$tag" "ex.dlx.$tag"; do
-  curl -fsS -u "$mgmt_user" -X DELETE "${RABBITMQ_MGMT_URL:-http://127.0.0.1:15672}/api/exchanges/%2F/$e" >/dev/null 2>&1 || true
-done
+rmq_delete_topology "$tag" r
 awk -v kb="$kb" -v f="$files" -v c="$conc" -v w="$wall" 'BEGIN {
   mib = kb / 1024; printf "producer %d x 1 MiB at --concurrency %d: peak RSS %.1f MiB (target <= 64 MiB: %s), wall %s\n",
   f, c, mib, (mib <= 64 ? "met" : "NOT met"), w }'

@@ -686,6 +686,10 @@ cmd_up() {
   if [ -n "$pg_job" ]; then wait "$pg_job" || pg_status=$?; fi
   if [ -n "$rmq_job" ]; then wait "$rmq_job" || rmq_status=$?; fi
   [ "$pg_status" = 0 ] || die "postgres failed (see messages above)"
+  # start_pg ran in a subshell: when it moved the data to /var/tmp (a symlink at $LOCAL/postgres), only the
+  # subshell's PG_DIR knows. Resolve it here, so later steps (pg_enable_tls) write through the real path,
+  # which user postgres can reach.
+  if [ -L "$PG_DIR" ]; then PG_DIR="$(readlink -f "$PG_DIR")"; fi
   [ "$rmq_status" = 0 ] || die "rabbitmq failed (see messages above)"
   if [ -n "$cl_job" ]; then wait "$cl_job" || cl_status=$?; fi
   [ "$cl_status" = 0 ] || die "rabbitmq cluster failed (see messages above)"

@@ -17,11 +17,13 @@ budget=${STORM_BUDGET:-240}
 recipients=(a b c)
 tag="storm$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
 work=$(mktemp -d "/tmp/claimcheck-$tag.XXXX")
-TOPO=(--msg-exchange "ex.msg.$tag" --ack-exchange "ex.ack.$tag" --ack-queue "q.ack.$tag" --dlx "ex.dlx.$tag"
-      --dead-queue "q.dead.$tag" --queue-prefix "q.$tag.")
+# Topology names as tests/support/rmq_topology_cleanup.sh expects them (its rmq_delete_topology cleans up).
+TOPO=(--msg-exchange "ex.$tag.msg" --ack-exchange "ex.$tag.ack" --ack-queue "q.$tag.ack" --dlx "ex.$tag.dlx"
+      --dead-queue "q.$tag.dead" --queue-prefix "q.$tag.")
+. "$root/tests/support/rmq_topology_cleanup.sh"
 user=$(sed -E 's#^amqps?://([^:@/]+).*#\1#' <<<"${AMQP_URL%%,*}")
-pass=$(sed -E 's#^amqps?://[^:@/]+:([^@]*)@.*#\1#' <<<"${AMQP_URL%%,*}")
-mgmt() { curl -fsS -u "$user:$pass" "$@"; }
+# The management API as the administrator, credentials on stdin (never on a command line).
+mgmt() { sed -E 's|^amqps?://([^:@/]+):([^@/]+)@.*|user = "\1:\2"|' <<<"${AMQP_URL%%,*}" | curl -fsS -K - "$@"; }
 declare -A cpid=()
 coord=""
 
@@ -31,10 +33,7 @@ cleanup() {
   set +e
   for r in "${recipients[@]}"; do [ -n "${cpid[$r]:-}" ] && kill -KILL "${cpid[$r]}" 2>/dev/null; done
   [ -n "$coord" ] && kill -TERM "$coord" 2>/dev/null && wait "$coord" 2>/dev/null
-  for q in "q.ack.$tag" "q.dead.$tag" "q.$tag.a" "q.$tag.b" "q.$tag.c"; do
-    mgmt -X DELETE "$RABBITMQ_MGMT_URL/api/queues/%2F/$q" >/dev/null 2>&1
-  done
-  for e in "ex.msg.$tag" "ex.ack.$tag" "ex.dlx.$tag"; do mgmt -X DELETE "$RABBITMQ_MGMT_URL/api/exchanges/%2F/$e" >/dev/null 2>&1; done
+  rmq_delete_topology "$tag" "${recipients[@]}"
   [ "$keep" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -113,8 +112,8 @@ for r in "${recipients[@]}"; do
   left=$(find "$work/out/$r" "$work/state/$r" -type f \( -path '*/.claimcheck-staging/*' -o -name '*.part' -o -name '*.tmp*' \) | wc -l)
   [ "$left" -eq 0 ] || fail "$left temporary files left for $r: $(find "$work/out/$r" "$work/state/$r" -type f \( -path '*/.claimcheck-staging/*' -o -name '*.part' -o -name '*.tmp*' \) | head -3)"
 done
-dead=$(mgmt "$RABBITMQ_MGMT_URL/api/queues/%2F/q.dead.$tag" | jq -r '.messages // 0')
-[ "$dead" = 0 ] || fail "q.dead.$tag holds $dead messages"
+dead=$(mgmt "$RABBITMQ_MGMT_URL/api/queues/%2F/q.$tag.dead" | jq -r '.messages // 0')
+[ "$dead" = 0 ] || fail "q.$tag.dead holds $dead messages"
 # The coordinator deletes every object once every recipient acked it.
 for _ in $(seq 1 60); do
   deleted=$(CLAIMCHECK_DB="sqlite:$work/coord.db" "$bin" status --json | jq -r '.counts.DELETED')

@@ -12,8 +12,10 @@ tag="ver$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
 bucket="cc-$tag"
 work=$(mktemp -d "/tmp/claimcheck-$tag.XXXX")
 user=$(sed -E 's#^amqps?://([^:@/]+).*#\1#' <<<"${AMQP_URL%%,*}")
-TOPO=(--msg-exchange "ex.msg.$tag" --ack-exchange "ex.ack.$tag" --ack-queue "q.ack.$tag" --dlx "ex.dlx.$tag"
-      --dead-queue "q.dead.$tag" --queue-prefix "q.$tag." --bucket "$bucket")
+# Topology names as tests/support/rmq_topology_cleanup.sh expects them (its rmq_delete_topology cleans up).
+TOPO=(--msg-exchange "ex.$tag.msg" --ack-exchange "ex.$tag.ack" --ack-queue "q.$tag.ack" --dlx "ex.$tag.dlx"
+      --dead-queue "q.$tag.dead" --queue-prefix "q.$tag." --bucket "$bucket")
+. "$root/tests/support/rmq_topology_cleanup.sh"
 export S3_BUCKET="$bucket" MINIO_BUCKET="$bucket"
 
 s3() { # s3 METHOD PATH_AND_QUERY [BODY]: one signed request; prints the response body, fails on HTTP >= 300
@@ -28,13 +30,7 @@ keep=0
 cleanup() {
   set +e
   [ -n "${coord:-}" ] && kill -TERM "$coord" 2>/dev/null && wait "$coord" 2>/dev/null
-  amqp_admin=$(sed -E 's#^amqp(s?)://([^@]+)@([^:/]+).*#\2#' <<<"${AMQP_URL%%,*}")
-  for q in "q.ack.$tag" "q.dead.$tag" "q.$tag.a"; do
-    curl -fsS -u "$amqp_admin" -X DELETE "${RABBITMQ_MGMT_URL:-http://127.0.0.1:15672}/api/queues/%2F/$q" >/dev/null 2>&1
-  done
-  for e in "ex.msg.$tag" "ex.ack.$tag" "ex.dlx.$tag"; do
-    curl -fsS -u "$amqp_admin" -X DELETE "${RABBITMQ_MGMT_URL:-http://127.0.0.1:15672}/api/exchanges/%2F/$e" >/dev/null 2>&1
-  done
+  rmq_delete_topology "$tag" a
   # Whatever is left (only after a failure): every version and marker, then the bucket.
   s3 GET "$bucket?versions=" 2>/dev/null | grep -o '<Key>[^<]*</Key><VersionId>[^<]*</VersionId>' |
     sed -E 's#<Key>([^<]*)</Key><VersionId>([^<]*)</VersionId>#\1 \2#' | while read -r k v; do
