@@ -27,10 +27,12 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/types.h"
-#include "claimcheck/coordinator.h"
-#include "claimcheck/protocol.h"
+#include "claimcheck/coordinate/coordinator.h"
+#include "claimcheck/protocol/messages.h"
 #include "claimcheck/refstore/ref_store.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/ids.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/protocol/topology.h"
 #include "refstore/sql_db.h"
 #include "refstore/staged_batch.h"
 
@@ -85,7 +87,7 @@ int run_amqp(std::size_t objects, std::size_t batch) {
 
   amqp::Client pub(cfg.amqp);
   if (auto r = pub.connect(); !r) return std::fprintf(stderr, "amqp: %s\n", r.error().to_string().c_str()), 1;
-  if (auto r = pub.declare(amqp::coordinator_topology(cfg.names)); !r)
+  if (auto r = pub.declare(coordinator_topology(cfg.names)); !r)
     return std::fprintf(stderr, "amqp: %s\n", r.error().to_string().c_str()), 1;
   auto msgs = make_messages(objects, bucket, "coord-bench-" + sfx);  // keys that do not exist: deletes are no-ops
   const auto p0 = std::chrono::steady_clock::now();

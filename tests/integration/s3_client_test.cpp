@@ -13,7 +13,7 @@
 
 #include "claimcheck/s3/presign.h"
 #include "claimcheck/s3/s3_client.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/time.h"
 #include "s3_test_util.h"
 #include "throttle_proxy.h"
 
