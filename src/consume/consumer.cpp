@@ -19,11 +19,15 @@
 #include "claimcheck/core/time.h"
 #include "claimcheck/protocol/topology.h"
 #include "protocol/inline_headers.h"
+#include "consume/delivery_book.h"
 #include "consume/staged_download.h"
 
 namespace claimcheck {
 
 namespace fs = std::filesystem;
+using detail::DeliveryState;
+using detail::DeliveryBook;
+using detail::Settlement;
 
 namespace {
 
@@ -98,21 +102,6 @@ struct JobResult {
   std::uint64_t size_raw = 0;
   std::uint64_t size_stored = 0;
   std::string ack_json;  // Processed pointer: the `processed` ack, already recorded in the journal
-};
-
-/// Per delivery on the AMQP thread.
-struct DeliveryState {
-  amqp::Envelope env;
-  std::optional<Pointer> pointer;
-  std::size_t confirms_pending = 0;
-  bool publish_failed = false;
-  bool rejected_ack = false;
-  bool dead_lettered = false;
-  bool processed = false;
-  bool inlined = false;
-  bool known = false;  // found in the journal: processed before, its ack re-sent
-  std::uint64_t size_raw = 0;
-  std::uint64_t size_stored = 0;
 };
 
 Ack ack_for(const Pointer& p, const std::string& recipient, AckStatus status, std::optional<std::string> reason) {
@@ -469,7 +458,7 @@ class ConsumeRun {
     last_activity_ = Clock::now();
     for (;;) {
       if (!stopping_) check_stop(should_stop);
-      if (stopping_ && (inflight_.empty() || Clock::now() > stop_deadline_)) return;
+      if (stopping_ && (book_.empty() || Clock::now() > stop_deadline_)) return;
       for (auto& r : results_.drain()) on_result(std::move(r));
       auto evs = client_.poll(std::chrono::milliseconds(50));
       if (!evs) {
@@ -487,7 +476,7 @@ class ConsumeRun {
   void flush() {
     const auto until = Clock::now() + std::chrono::seconds(5);
     for (auto& r : results_.drain()) on_result(std::move(r));
-    while (!inflight_.empty() && Clock::now() < until) {
+    while (!book_.empty() && Clock::now() < until) {
       auto evs = client_.poll(std::chrono::milliseconds(50));
       if (!evs) break;
       for (auto& ev : *evs) on_event(std::move(ev));
@@ -502,10 +491,10 @@ class ConsumeRun {
     std::string why;
     if (fatal_) why = fatal_->origin == "io" ? "local-error" : fatal_->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
     else if (should_stop && should_stop()) why = "stopped";
-    else if (cfg_.max_messages > 0 && settled_ >= cfg_.max_messages) why = "max-messages";
+    else if (cfg_.max_messages > 0 && book_.settled() >= cfg_.max_messages) why = "max-messages";
     // Idle means "connected and the queue had nothing for us": a broker outage is not idleness, so the
     // timer only runs while connected (and restarts at every reconnect, see on_event).
-    else if (cfg_.idle_exit.count() > 0 && inflight_.empty() && client_.connected() &&
+    else if (cfg_.idle_exit.count() > 0 && book_.empty() && client_.connected() &&
              Clock::now() - last_activity_ > cfg_.idle_exit)
       why = "idle";
     if (why.empty()) return;
@@ -514,7 +503,7 @@ class ConsumeRun {
     stop_deadline_ = Clock::now() + cfg_.settle_timeout;
     if (why == "stopped" || why == "fatal" || why == "permission-denied" || why == "local-error") abort_ = true;
     if (client_.connected()) (void)client_.cancel_consume(queue_);
-    spdlog::info("consume: stopping ({}), {} in flight", why, inflight_.size());
+    spdlog::info("consume: stopping ({}), {} in flight", why, book_.in_flight());
   }
 
   void maybe_prune() {
@@ -525,48 +514,32 @@ class ConsumeRun {
     else if (*n > 0) spdlog::info("consume: journal: pruned {} expired records", *n);
   }
 
-  void settle(std::uint64_t token) {
-    auto it = inflight_.find(token);
-    if (it == inflight_.end()) return;
-    DeliveryState& d = it->second;
-    if (d.publish_failed) {
-      (void)client_.nack(d.env, true);
-      ++rep_.requeued;
-    } else {
-      if (auto a = client_.ack(d.env); !a)
-        spdlog::warn("consume: basic.ack failed (will be redelivered): {}", a.error().to_string());
-      count_settled(d);
+  /// Ends a delivery as the book decided: basic.ack, or basic.nack with requeue; counts it in the report.
+  void apply(const Settlement& s) {
+    if (s.requeue) {
+      (void)client_.nack(s.state.env, true);
+    } else if (auto a = client_.ack(s.state.env); !a) {
+      spdlog::warn("consume: basic.ack failed (will be redelivered): {}", a.error().to_string());
     }
-    ++settled_;
-    inflight_.erase(it);
-  }
-
-  void count_settled(const DeliveryState& d) {
-    if (d.processed) {
-      ++rep_.processed;
-      if (d.inlined) ++rep_.inlined;
-      rep_.bytes_raw += d.size_raw;
-      rep_.bytes_stored += d.size_stored;
-    }
-    if (d.known) ++rep_.already_processed;
-    if (d.dead_lettered) ++rep_.dead_lettered;
-    if (d.rejected_ack) ++rep_.rejected;
+    DeliveryBook::tally(s, rep_);
   }
 
   void settle_if_confirmed(std::uint64_t token) {
-    if (inflight_[token].confirms_pending == 0) settle(token);
+    if (auto s = book_.settle_if_confirmed(token)) apply(*s);
+  }
+
+  void settle_now(std::uint64_t token, bool requeue) {
+    if (auto s = book_.settle_now(token, requeue)) apply(*s);
   }
 
   void publish_for(std::uint64_t token, const std::string& exchange, const std::string& rk, const amqp::Message& m) {
-    DeliveryState& d = inflight_[token];
     auto id = client_.publish(exchange, rk, m, true);
     if (!id) {
       spdlog::error("consume: publish to {} failed: {}", exchange, id.error().to_string());
-      d.publish_failed = true;
+      book_.mark_failed(token);
       return;
     }
-    publish_to_token_[*id] = token;
-    ++d.confirms_pending;
+    book_.await_confirm(token, *id);
   }
 
   void publish_ack_json(std::uint64_t token, const std::string& pointer_id, std::string json) {
@@ -575,7 +548,7 @@ class ConsumeRun {
   }
 
   void dead_letter(std::uint64_t token, const std::string& reason, bool allow_ack = true) {
-    DeliveryState& d = inflight_[token];
+    DeliveryState& d = *book_.find(token);
     spdlog::warn("consume: dead-lettering message {} from {}: {}", d.env.message.message_id, queue_, reason);
     const amqp::Message m = dead_letter_copy(d.env.message, reason, {queue_, cfg_.recipient, ""});
     d.dead_lettered = true;
@@ -605,7 +578,7 @@ class ConsumeRun {
       return false;
     }
     if (!*found) return false;
-    DeliveryState& d = inflight_[token];
+    DeliveryState& d = *book_.find(token);
     d.known = true;
     spdlog::info("consume: {} was already processed (journal): re-sending its ack, no download", message_id);
     if (!(*found)->empty()) publish_ack_json(token, message_id, std::move(**found));
@@ -626,7 +599,7 @@ class ConsumeRun {
   void dispatch(std::uint64_t token, std::optional<Pointer> p) {
     Job j;
     j.token = token;
-    j.env = inflight_[token].env;
+    j.env = book_.find(token)->env;
     j.pointer = std::move(p);
     jobs_.push(std::move(j));
   }
@@ -644,9 +617,8 @@ class ConsumeRun {
       return;
     }
     ++dispatched_;
-    const std::uint64_t token = next_token_++;
-    DeliveryState& d = inflight_[token];
-    d.env = std::move(env);
+    const std::uint64_t token = book_.open(std::move(env));
+    DeliveryState& d = *book_.find(token);
     if (auto why = sender_refused(d.env.message); !why.empty()) return dead_letter(token, why, false);
     if (d.env.message.type == kTypeInline) {
       d.inlined = true;
@@ -667,11 +639,11 @@ class ConsumeRun {
   void on_processed(std::uint64_t token, JobResult& r) {
     consecutive_denied_ = 0;
     consecutive_local_ = 0;
-    DeliveryState& d = inflight_[token];
+    DeliveryState& d = *book_.find(token);
     d.processed = true;
     d.size_raw = r.size_raw;
     d.size_stored = r.size_stored;
-    if (d.inlined) return settle(token);
+    if (d.inlined) return settle_now(token, false);
     publish_ack_json(token, d.pointer->pointer_id, std::move(r.ack_json));
     settle_if_confirmed(token);
     // One line per payload, as the reference demo's consumer prints: what arrived and that it verified.
@@ -681,7 +653,7 @@ class ConsumeRun {
 
   void on_result(JobResult&& r) {
     last_activity_ = Clock::now();
-    if (inflight_.find(r.token) == inflight_.end()) return;
+    if (book_.find(r.token) == nullptr) return;
     switch (r.kind) {
       case JobResult::Kind::Processed: return on_processed(r.token, r);
       case JobResult::Kind::Permanent:
@@ -707,23 +679,16 @@ class ConsumeRun {
         spdlog::warn("consume: transient failure, requeued: {}", r.reason);
         break;
     }
-    inflight_[r.token].publish_failed = true;  // settle() → nack with requeue
-    settle(r.token);
+    settle_now(r.token, true);  // nack with requeue
   }
 
   void on_confirm(const amqp::Event& ev) {
-    auto it = publish_to_token_.find(ev.publish_id);
-    if (it == publish_to_token_.end()) return;
-    const std::uint64_t token = it->second;
-    publish_to_token_.erase(it);
-    auto dit = inflight_.find(token);
-    if (dit == inflight_.end()) return;
-    if (ev.kind == amqp::Event::Kind::Failed) {
+    const bool failed = ev.kind == amqp::Event::Kind::Failed;
+    if (auto token = book_.token_for(ev.publish_id); token && failed) {
       spdlog::error("consume: publish for message {} failed ({}); it will be requeued",
-                    dit->second.env.message.message_id, ev.reason);
-      dit->second.publish_failed = true;
+                    book_.find(*token)->env.message.message_id, ev.reason);
     }
-    if (--dit->second.confirms_pending == 0) settle(token);
+    if (auto s = book_.on_confirm(ev.publish_id, failed)) apply(*s);
   }
 
   void on_event(amqp::Event&& ev) {
@@ -752,9 +717,8 @@ class ConsumeRun {
   ConsumeJournal* journal_;
   const std::string queue_;
   ConsumeReport rep_;
-  std::unordered_map<std::uint64_t, DeliveryState> inflight_;         // token → state
-  std::unordered_map<std::uint64_t, std::uint64_t> publish_to_token_;  // publish id → token
-  std::uint64_t next_token_ = 1, dispatched_ = 0, settled_ = 0;
+  DeliveryBook book_;  // in-flight deliveries and the confirms each waits for
+  std::uint64_t dispatched_ = 0;
   int consecutive_denied_ = 0, consecutive_local_ = 0;
   bool stopping_ = false;
   std::optional<Error> fatal_;
