@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -127,7 +128,12 @@ Result<CoordinatorConfig> build_config(CoordinatorOptions& o) {
   cfg.allowed_buckets = split_comma_list(o.allowed_buckets);
   cfg.lifecycle_days = o.lifecycle_days;
   cfg.orphan_sweep = !o.no_orphan_sweep;
-  cfg.debug_crash_after_commit = o.debug_crash_after_commit;
+  if (o.debug_crash_after_commit) {
+    cfg.after_commit_hook = [](std::size_t completed) {
+      spdlog::warn("coordinator: --debug-crash-after-commit: SIGKILL after committing {} completed objects", completed);
+      std::raise(SIGKILL);
+    };
+  }
   CC_TRY_VOID(apply_trust_options(o, cfg));
   if (o.prefetch < 0 || o.prefetch > 65535) return fail(ErrorCode::InvalidArgument, "config", "--prefetch must be 0..65535");
   cfg.prefetch = static_cast<std::uint16_t>(o.prefetch);

@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <csignal>
 #include <limits>
 #include <map>
 #include <set>
@@ -288,11 +287,7 @@ class StoreThread {
       record_audit(b->audit);
       std::vector<std::string> completed = b->commands.empty() ? std::vector<std::string>{} : apply(*b, done);
       if (!completed.empty()) {
-        if (st_.cfg.debug_crash_after_commit) {
-          spdlog::warn("coordinator: --debug-crash-after-commit: SIGKILL after committing {} completed objects",
-                       completed.size());
-          std::raise(SIGKILL);
-        }
+        if (st_.cfg.after_commit_hook) st_.cfg.after_commit_hook(completed.size());
         st_.completion_gen += 1;
         st_.delete_wakeup.notify();
       }

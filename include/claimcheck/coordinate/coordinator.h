@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -75,9 +76,11 @@ struct CoordinatorConfig {
   /// > 0: run() returns once no delivery arrived for this long, nothing is in flight and no COMPLETE/EXPIRED
   /// object is left to delete (scripted runs, `--exit-when-idle`, `--once`). 0 = run until stop().
   std::chrono::milliseconds exit_when_idle{0};
-  /// TEST HOOK ONLY (`--debug-crash-after-commit`): raise SIGKILL in the store thread right after the first
-  /// committed batch that completed an object — before its deliveries are acked and before any S3 delete.
-  bool debug_crash_after_commit = false;
+  /// Fault-injection hook for crash tests (the CLI's hidden `--debug-crash-after-commit` sets one that
+  /// SIGKILLs the process): called on the store thread with the number of objects a committed batch
+  /// completed, right after the commit — before its deliveries are acked and before any S3 delete. Empty
+  /// (the default) = none. Must be thread-safe with respect to the caller's own state.
+  std::function<void(std::size_t completed)> after_commit_hook;
 
   /// Checks ranges and nested configs (amqp, s3, db). Errors: InvalidArgument (origin "config") naming the field.
   [[nodiscard]] Result<void> validate() const;
