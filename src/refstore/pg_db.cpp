@@ -213,6 +213,10 @@ class PgDb final : public SqlDb {
   Result<std::vector<Rows>> exec_all(const std::vector<Call>& calls, bool then_commit) override {
     if (!tx_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
     CC_TRY_VOID(same_session());
+    if (calls.empty() && !begun_) {  // nothing ran and nothing will: no transaction to begin or commit
+      if (then_commit) end();
+      return std::vector<Rows>{};
+    }
     std::vector<std::string> sql;
     sql.reserve(calls.size() + 2);
     if (!begun_) sql.emplace_back("BEGIN");
