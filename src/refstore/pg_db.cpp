@@ -1,6 +1,8 @@
-// PostgreSQL backend of the RefStore SQL layer (libpqxx 6.4): prepared statements, READ COMMITTED
-// transactions, row locks (FOR UPDATE / SKIP LOCKED) for several coordinators. pqxx exceptions stay here.
+// PostgreSQL backend of the RefStore SQL layer (libpqxx 6.4): prepared statements, statement lists in one
+// round trip (exec_all), READ COMMITTED transactions, row locks (FOR UPDATE / SKIP LOCKED) for several
+// coordinators. pqxx exceptions stay here.
 #include <pqxx/pqxx>
+#include <pqxx/pipeline>
 
 #include <array>
 #include <cctype>
@@ -60,6 +62,57 @@ Error map_exception(const std::exception& e) {
   return make_error(ErrorCode::Internal, "postgres", e.what());
 }
 
+/// `sql` with every $N replaced by params[N-1] as a literal (quoted and escaped text, a number or NULL), for
+/// statements sent in one query string. Errors: Internal for a placeholder without a parameter.
+Result<std::string> inline_params(std::string_view sql, const std::vector<Param>& params,
+                                  const pqxx::transaction_base& tx) {
+  std::string out;
+  out.reserve(sql.size() + 64);
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] != '$' || i + 1 >= sql.size() || std::isdigit(static_cast<unsigned char>(sql[i + 1])) == 0) {
+      out += sql[i];
+      continue;
+    }
+    std::size_t n = 0;
+    while (i + 1 < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i + 1])) != 0) {
+      n = n * 10 + static_cast<std::size_t>(sql[++i] - '0');
+    }
+    if (n == 0 || n > params.size()) return fail(ErrorCode::Internal, "postgres", "statement parameter out of range");
+    const Param& p = params[n - 1];
+    if (const auto* v = std::get_if<std::int64_t>(&p)) {
+      out += std::to_string(*v);
+    } else if (const auto* t = std::get_if<std::string>(&p)) {
+      out += '\'';
+      out += tx.esc(*t);
+      out += '\'';
+    } else {
+      out += "NULL";
+    }
+  }
+  return out;
+}
+
+Rows to_rows(const pqxx::result& r) {
+  Rows out;
+  out.affected = static_cast<std::int64_t>(r.affected_rows());
+  out.rows.reserve(r.size());
+  for (const auto& row : r) {
+    auto& dst = out.rows.emplace_back();
+    dst.reserve(row.size());
+    for (const auto& f : row) {
+      if (f.is_null()) {
+        dst.emplace_back(std::nullopt);
+      } else {
+        dst.emplace_back(std::string(f.c_str(), f.size()));
+      }
+    }
+  }
+  return out;
+}
+
+/// Transactions are BEGIN/COMMIT sent by this class over a pqxx::nontransaction, so that exec_all() can send
+/// BEGIN with the first statements and COMMIT with the last ones (one round trip each). BEGIN is deferred to
+/// the first statement of a transaction.
 class PgDb final : public SqlDb {
  public:
   PgDb(std::unique_ptr<pqxx::connection> conn, std::string schema, std::chrono::milliseconds lock_timeout)
@@ -70,40 +123,43 @@ class PgDb final : public SqlDb {
   Backend backend() const noexcept override { return Backend::Postgres; }
 
   Result<void> begin(bool /*write*/) override {
+    rollback();
     try {
-      txn_.reset();
-      txn_ = std::make_unique<pqxx::work>(*conn_);
+      tx_ = std::make_unique<pqxx::nontransaction>(*conn_);
       return ok();
     } catch (const std::exception& e) {
-      txn_.reset();
+      tx_.reset();
       return fail(map_exception(e));
     }
   }
 
   Result<void> commit() override {
-    if (!txn_) return fail(ErrorCode::Internal, "postgres", "commit without a transaction");
+    if (!tx_) return fail(ErrorCode::Internal, "postgres", "commit without a transaction");
+    CC_TRY_VOID(same_session());
     try {
-      txn_->commit();
-      txn_.reset();
+      if (begun_) tx_->exec("COMMIT");
+      end();
       return ok();
     } catch (const std::exception& e) {
-      txn_.reset();
+      end();
       return fail(map_exception(e));
     }
   }
 
   void rollback() noexcept override {
     try {
-      if (txn_) txn_->abort();
+      // A lost connection ended the transaction on the server; never reconnect just to roll back.
+      if (tx_ && begun_ && same_session()) tx_->exec("ROLLBACK");
     } catch (...) {  // NOLINT(bugprone-empty-catch): rollback never fails; the server aborts on disconnect
     }
-    txn_.reset();
+    end();
   }
 
   Result<void> exec_script(std::string_view sql) override {
-    if (!txn_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
+    if (!tx_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
+    CC_TRY_VOID(start());
     try {
-      txn_->exec(std::string(sql));
+      tx_->exec(std::string(sql));
       return ok();
     } catch (const std::exception& e) {
       return fail(map_exception(e));
@@ -120,7 +176,8 @@ class PgDb final : public SqlDb {
   }
 
   Result<Rows> exec(Stmt s, const std::vector<Param>& params) override {
-    if (!txn_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
+    if (!tx_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
+    CC_TRY_VOID(start());
     const auto idx = static_cast<std::size_t>(s);
     const std::string name = "cc_rs_" + std::to_string(idx);
     try {
@@ -144,26 +201,51 @@ class PgDb final : public SqlDb {
         }
       }
       const auto args = pqxx::prepare::make_dynamic_params(ptrs);
-      const pqxx::result r = is_batch_stmt(s) ? txn_->exec_params(std::string(sql_text(s, Backend::Postgres)), args)
-                                              : txn_->exec_prepared(name, args);
-      Rows out;
-      out.affected = static_cast<std::int64_t>(r.affected_rows());
-      out.rows.reserve(r.size());
-      for (const auto& row : r) {
-        auto& dst = out.rows.emplace_back();
-        dst.reserve(row.size());
-        for (const auto& f : row) {
-          if (f.is_null()) {
-            dst.emplace_back(std::nullopt);
-          } else {
-            dst.emplace_back(std::string(f.c_str(), f.size()));
-          }
-        }
-      }
-      return out;
+      return to_rows(is_batch_stmt(s) ? tx_->exec_params(std::string(sql_text(s, Backend::Postgres)), args)
+                                      : tx_->exec_prepared(name, args));
     } catch (const std::exception& e) {
       return fail(map_exception(e));
     }
+  }
+
+  // One query string through a pqxx::pipeline: [BEGIN;] the statements [; COMMIT]. The server runs them in
+  // order, each with its own snapshot, and skips the rest of the string after an error (COMMIT included).
+  Result<std::vector<Rows>> exec_all(const std::vector<Call>& calls, bool then_commit) override {
+    if (!tx_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
+    CC_TRY_VOID(same_session());
+    if (calls.empty() && !begun_) {  // nothing ran and nothing will: no transaction to begin or commit
+      if (then_commit) end();
+      return std::vector<Rows>{};
+    }
+    std::vector<std::string> sql;
+    sql.reserve(calls.size() + 2);
+    if (!begun_) sql.emplace_back("BEGIN");
+    for (const auto& c : calls) {
+      CC_TRY(text, inline_params(sql_text(c.stmt, Backend::Postgres), c.params, *tx_));
+      sql.push_back(std::move(*text));
+    }
+    if (then_commit) sql.emplace_back("COMMIT");
+    const std::size_t first = begun_ ? 0 : 1;
+    std::vector<Rows> out;
+    out.reserve(calls.size());
+    try {
+      pqxx::pipeline pipe(*tx_);
+      pipe.retain(static_cast<int>(sql.size()) + 1);
+      std::vector<pqxx::pipeline::query_id> ids;
+      ids.reserve(sql.size());
+      for (const auto& q : sql) ids.push_back(pipe.insert(q));
+      pipe.complete();
+      begin_here();
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        const pqxx::result r = pipe.retrieve(ids[i]);
+        if (i >= first && out.size() < calls.size()) out.push_back(to_rows(r));
+      }
+    } catch (const std::exception& e) {
+      begin_here();
+      return fail(map_exception(e));
+    }
+    if (then_commit) end();
+    return out;
   }
 
   Result<void> configure() {
@@ -177,10 +259,48 @@ class PgDb final : public SqlDb {
   }
 
  private:
+  /// Sends the deferred BEGIN before a transaction's first statement.
+  Result<void> start() {
+    CC_TRY_VOID(same_session());
+    if (begun_) return ok();
+    try {
+      tx_->exec("BEGIN");
+      begin_here();
+      return ok();
+    } catch (const std::exception& e) {
+      return fail(map_exception(e));
+    }
+  }
+
+  /// The transaction's BEGIN went out on the current session.
+  void begin_here() noexcept {
+    if (begun_) return;
+    begun_ = true;
+    backend_pid_ = conn_->backendpid();
+  }
+
+  /// Inside a transaction the session must still be the one its BEGIN ran in: libpqxx reconnects a lost
+  /// connection on the next statement, which would run the rest of the transaction outside it.
+  [[nodiscard]] Result<void> same_session() const {
+    if (!begun_ || (conn_->is_open() && conn_->backendpid() == backend_pid_)) return ok();
+    return fail(ErrorCode::Unavailable, "postgres", "connection lost inside a transaction");
+  }
+
+  void end() noexcept {
+    try {
+      if (tx_) tx_->commit();  // a nontransaction commits nothing; it only detaches from the connection
+    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing was sent
+    }
+    tx_.reset();
+    begun_ = false;
+  }
+
   std::unique_ptr<pqxx::connection> conn_;
   std::string schema_;
   std::chrono::milliseconds lock_timeout_;
-  std::unique_ptr<pqxx::work> txn_;
+  std::unique_ptr<pqxx::nontransaction> tx_;  // open between begin() and commit()/rollback()
+  bool begun_ = false;                        // BEGIN sent for tx_
+  int backend_pid_ = 0;                       // the server process BEGIN ran in
   std::array<bool, static_cast<std::size_t>(Stmt::Count_)> prepared_{};
 };
 

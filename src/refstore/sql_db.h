@@ -53,25 +53,27 @@ enum class Stmt : int {
   RecipientBacklog,   ///< → recipient_id, pending, rejected, oldest pending created_at (NULL if none)
   // Set-based batch statements (PostgreSQL only: arrays as text literals, unnest, ON CONFLICT; see
   // staged_batch.h). Every array parameter is one element per row, all arrays of a statement equally long.
-  BatchLockObjects,   ///< $1 text[] pointer_ids, $2 first_seen_at → pointer_id of rows inserted (others locked)
-  BatchLoadObjects,   ///< $1 text[] pointer_ids → OBJ_COLS
+  BatchIndexLookups,  ///< (no parameters) for the rest of the transaction: plan row lookups by key as index scans
+  BatchLockObjects,   ///< $1 text[] pointer_ids → OBJ_COLS of the existing ones, locked in pointer_id order
   BatchLoadAcks,      ///< $1 text[] pointer_ids → pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign
   BatchLoadChecks,    ///< $1 text[] pointer_ids → pointer_id, recipient_id, sender, sha256
   BatchKeyOwners,     ///< $1 text[] buckets, $2 text[] keys → bucket, object_key, pointer_id of live stored objects
+  BatchSenderCounts,  ///< $1 text[] senders → sender, n (placeholder_counts rows that exist)
+  BatchInsertObjects, ///< $1..$14 arrays as BatchUpdateObjects, $15 first_seen_at (fails on a row that exists)
   BatchUpdateObjects, ///< $1..$14 arrays: pointer_id, state, has_store, bucket, ... producer_id (every mutable column)
-  BatchDeleteObjects, ///< $1 text[] pointer_ids
   BatchInsertAcks,    ///< $1..$7 arrays in InsertAck's column order
   BatchUpdateAcks,    ///< $1..$7 arrays in InsertAck's column order (key: pointer_id, recipient_id)
   BatchDeleteAcks,    ///< $1 text[] pointer_ids, $2 text[] recipient_ids
   BatchDeleteChecks,  ///< $1 text[] pointer_ids
   BatchInsertChecks,  ///< $1..$4 arrays: pointer_id, recipient_id, sender, sha256
+  BatchInsertVersions,    ///< $1 text[] pointer_ids, $2 text[] version_ids (first one wins, as InsertVersion)
   BatchBumpPlaceholders,  ///< $1 text[] senders (sorted), $2 bigint[] deltas
   Count_,             ///< number of statements (not a statement)
 };
 
 /// True for the set-based Batch* statements. PostgreSQL runs them unprepared, planned with each batch's
 /// arrays: a generic plan cached while the tables were small scans them whole once they have grown.
-constexpr bool is_batch_stmt(Stmt s) { return s >= Stmt::BatchLockObjects && s < Stmt::Count_; }
+constexpr bool is_batch_stmt(Stmt s) { return s >= Stmt::BatchIndexLookups && s < Stmt::Count_; }
 
 enum class Backend { Sqlite, Postgres };
 
@@ -94,6 +96,12 @@ struct Rows {
   std::int64_t affected = 0;
 };
 
+/// One statement with its parameters, for SqlDb::exec_all().
+struct Call {
+  Stmt stmt;
+  std::vector<Param> params;
+};
+
 /// Something that runs the engine's statements: a connection (SqlDb) or a batch staged in memory
 /// (StagedBatch). Not thread-safe.
 class StmtRunner {
@@ -112,6 +120,12 @@ class SqlDb : public StmtRunner {
   [[nodiscard]] virtual Result<void> commit() = 0;
   /// Rolls back the open transaction, if any; never fails.
   virtual void rollback() noexcept = 0;
+  /// Runs `calls` in order inside the open transaction and returns each one's Rows, in one round trip where
+  /// the backend can (PostgreSQL: one query string, parameters inlined as quoted literals; SQLite: one by
+  /// one, in-process). `then_commit` = also commits the transaction, in the same round trip; afterwards no
+  /// transaction is open. Errors: those of exec() and commit(); statements after a failing one do not run,
+  /// nothing is committed and the caller rolls back.
+  [[nodiscard]] virtual Result<std::vector<Rows>> exec_all(const std::vector<Call>& calls, bool then_commit) = 0;
   /// Runs parameterless SQL (DDL, several statements) inside the open transaction.
   [[nodiscard]] virtual Result<void> exec_script(std::string_view sql) = 0;
   /// Inside the migration transaction, before anything else: serialize concurrent migrators and

@@ -161,19 +161,9 @@ class SqlRefStore final : public RefStore {
       return pointer_of(commands[x]) < pointer_of(commands[y]);
     });
     const std::int64_t now_us = to_us(now);
+    if (staged_) return apply_staged(commands, order, now_us);
     deltas_.clear();
-    return txn(true, [&]() -> Result<ApplyResult> {
-      if (!staged_) return apply_in_order(commands, order, now_us);
-      // PostgreSQL: the same statements, answered by a staged copy loaded and written set-based.
-      StagedBatch staged(*db_);
-      CC_TRY_VOID(staged.load(batch_pointer_ids(commands, order), batch_locations(commands), now_us));
-      run_ = &staged;
-      auto res = apply_in_order(commands, order, now_us);
-      run_ = db_.get();
-      if (!res) return res;
-      CC_TRY_VOID(staged.flush());
-      return res;
-    });
+    return txn(true, [&]() { return apply_in_order(commands, order, now_us); });
   }
 
   Result<std::vector<DeleteTask>> claim_deletions(TimePoint now, std::size_t limit,
@@ -391,6 +381,51 @@ class SqlRefStore final : public RefStore {
     return res;
   }
 
+  /// PostgreSQL: the same statements, answered by a staged copy loaded and written set-based in two round
+  /// trips (staged_batch.h). A batch that lost a race to create an object row (nothing of it committed) runs
+  /// again; after kStagedAttempts such races in a row: Aborted.
+  Result<ApplyResult> apply_staged(const std::vector<Command>& commands, const std::vector<std::size_t>& order,
+                                   std::int64_t now_us) {
+    constexpr int kStagedAttempts = 5;
+    for (int attempt = 1; attempt <= kStagedAttempts; ++attempt) {
+      deltas_.clear();
+      CC_TRY_VOID(db_->begin(true));
+      auto res = staged_attempt(commands, order, now_us);
+      if (res && *res) return std::move(**res);
+      db_->rollback();
+      if (!res) return Unexpected{std::move(res).error()};
+      spdlog::debug("refstore: batch lost a race to create an object row (attempt {}), running it again", attempt);
+    }
+    return fail(ErrorCode::Aborted, "refstore", "batch kept losing races to create object rows; retry it");
+  }
+
+  /// One staged run of a batch inside the open transaction: load, apply, write and commit. nullopt = lost a
+  /// race to create an object row, nothing committed (the caller rolls back).
+  Result<std::optional<ApplyResult>> staged_attempt(const std::vector<Command>& commands,
+                                                    const std::vector<std::size_t>& order, std::int64_t now_us) {
+    StagedBatch staged(*db_);
+    CC_TRY_VOID(staged.load(batch_pointer_ids(commands, order), batch_locations(commands), batch_senders(commands),
+                            now_us));
+    run_ = &staged;
+    auto res = apply_in_order(commands, order, now_us);
+    run_ = db_.get();
+    if (!res) return Unexpected{std::move(res).error()};
+    CC_TRY(committed, staged.flush_and_commit());
+    if (!*committed) return std::optional<ApplyResult>{};
+    return std::optional<ApplyResult>(std::move(*res));
+  }
+
+  /// The distinct senders of a batch's acks (for the placeholder caps), sorted.
+  static std::vector<std::string> batch_senders(const std::vector<Command>& commands) {
+    std::vector<std::string> out;
+    for (const auto& c : commands) {
+      if (const auto* a = std::get_if<AckInput>(&c)) out.push_back(a->sender);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
   /// The distinct pointer_ids of a batch, sorted (byte order), from its sorted `order`.
   static std::vector<std::string> batch_pointer_ids(const std::vector<Command>& commands,
                                                     const std::vector<std::size_t>& order) {
@@ -528,9 +563,8 @@ class SqlRefStore final : public RefStore {
     CC_TRY(u, run_->exec(Stmt::FillStore, {s.pointer_id, std::string(to_string(state)), s.bucket, s.key, joined, total,
                                           counted, s.size_stored, s.sha256, to_us(s.created_at), to_us(s.expires_at),
                                           s.producer_id, completed_at}));
-    // The version lives beside the row (object_versions): written straight to the database, also in a staged
-    // batch, and only on versioned buckets.
-    if (!s.version_id.empty()) CC_TRY_VOID(db_->exec(Stmt::InsertVersion, {s.pointer_id, s.version_id}));
+    // The version lives beside the row (object_versions), only on versioned buckets.
+    if (!s.version_id.empty()) CC_TRY_VOID(run_->exec(Stmt::InsertVersion, {s.pointer_id, s.version_id}));
     ++res.stores_new;
     o.has_store = true;
     o.state = state;

@@ -13,58 +13,81 @@ namespace claimcheck::refstore::detail {
 
 namespace {
 
+// The mutable object columns as unnest arrays (BatchInsertObjects, BatchUpdateObjects: $1..$14).
+#define CC_OBJ_ARRAYS                                                                                          \
+  "unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[], "          \
+  "$8::integer[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[]) "        \
+  "AS v(pointer_id, state, has_store, bucket, object_key, recipients, total, processed, size, sha, created, " \
+  "expires, completed, producer)"
+// The ack columns as unnest arrays (BatchInsertAcks, BatchUpdateAcks: $1..$7, InsertAck's order).
+#define CC_ACK_ARRAYS                                                                                      \
+  "unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], $7::integer[]) " \
+  "AS v(pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign)"
+
 /// PostgreSQL text of the set-based batch statements (arrays passed as text literals, expanded by unnest;
-/// PostgreSQL 9.4+ multi-argument unnest). Lock order: pointer_id in byte order (COLLATE "C"), the order
-/// every other transaction uses, so two coordinators never wait on each other in a cycle.
+/// PostgreSQL 9.4+ multi-argument unnest). They replace the per-command statements of the same tables in a
+/// staged batch (staged_batch.h): the reads run in one round trip, the writes and COMMIT in another. Lock
+/// order: pointer_id in byte order (COLLATE "C"), the order every other transaction uses, so two coordinators
+/// never wait on each other in a cycle.
 std::string_view batch_sql_text(Stmt s) {
   switch (s) {
+    case Stmt::BatchIndexLookups:
+      // A batch touches a few hundred rows by key, but the planner's cost model (random reads from disk)
+      // prefers scanning tables of up to ~100 rows per key whole and hashing them: 2-5 ms per statement on a
+      // table of 10,000 objects, against < 1 ms for the index lookups of a nested loop. Transaction-local
+      // (is_local = true); the batch statements name their keys as joins to unnest arrays for that reason
+      // (`IN (SELECT unnest(...))`, not `= ANY(...)`, which is no join).
+      return "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)";
     case Stmt::BatchLockObjects:
-      // Inserts the missing rows as PLACEHOLDER and locks the existing ones in one pass, in pointer_id order:
-      // ON CONFLICT DO UPDATE locks every conflicting row even when its WHERE is false (nothing is updated).
-      return "INSERT INTO objects (pointer_id, state, first_seen_at) SELECT p, 'PLACEHOLDER', $2 "
-             "FROM unnest($1::text[]) AS t(p) ORDER BY p COLLATE \"C\" "
-             "ON CONFLICT (pointer_id) DO UPDATE SET first_seen_at = objects.first_seen_at WHERE false "
-             "RETURNING pointer_id";
-    case Stmt::BatchLoadObjects:
-      return "SELECT " CC_OBJ_COLS " FROM objects WHERE pointer_id = ANY($1::text[])";
+      // LockRows sits above the sort: rows are locked in pointer_id order, and a row a concurrent transaction
+      // changed is returned in its committed version (READ COMMITTED re-check). Missing rows are not locked:
+      // BatchInsertObjects fails if one appeared meanwhile, and the batch is retried.
+      return "SELECT " CC_OBJ_COLS " FROM objects WHERE pointer_id IN (SELECT unnest($1::text[])) "
+             "ORDER BY pointer_id COLLATE \"C\" FOR UPDATE";
     case Stmt::BatchLoadAcks:
       return "SELECT pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign FROM acks "
-             "WHERE pointer_id = ANY($1::text[])";
+             "WHERE pointer_id IN (SELECT unnest($1::text[]))";
     case Stmt::BatchLoadChecks:
-      return "SELECT pointer_id, recipient_id, sender, sha256 FROM ack_checks WHERE pointer_id = ANY($1::text[])";
+      return "SELECT pointer_id, recipient_id, sender, sha256 FROM ack_checks "
+             "WHERE pointer_id IN (SELECT unnest($1::text[]))";
     case Stmt::BatchKeyOwners:
-      return "SELECT o.bucket, o.object_key, o.pointer_id FROM objects o "
-             "JOIN unnest($1::text[], $2::text[]) AS v(bucket, object_key) "
-             "ON o.bucket = v.bucket AND o.object_key = v.object_key WHERE o.has_store = 1 AND o.state <> 'DELETED'";
+      // A LATERAL subquery (OFFSET 0: never flattened into a join) looks each location up in
+      // objects_location_idx; as a join, the guessed selectivity of the filter on a table without statistics
+      // yet made it a nested loop over a seq scan (0.2 s per batch on 10,000 objects).
+      return "SELECT o.bucket, o.object_key, o.pointer_id FROM unnest($1::text[], $2::text[]) AS v(bucket, object_key), "
+             "LATERAL (SELECT bucket, object_key, pointer_id FROM objects WHERE bucket = v.bucket AND "
+             "object_key = v.object_key AND has_store = 1 AND state <> 'DELETED' OFFSET 0) AS o";
+    case Stmt::BatchSenderCounts:
+      return "SELECT sender, n FROM placeholder_counts WHERE sender IN (SELECT unnest($1::text[]))";
+    case Stmt::BatchInsertObjects:
+      // No ON CONFLICT: a row another transaction inserted since BatchLockObjects is a unique violation (23505).
+      return "INSERT INTO objects (pointer_id, state, has_store, bucket, object_key, recipients, recipients_total, "
+             "processed_count, size_stored, sha256, created_at, expires_at, completed_at, producer_id, first_seen_at) "
+             "SELECT v.*, $15 FROM " CC_OBJ_ARRAYS;
     case Stmt::BatchUpdateObjects:
       return "UPDATE objects AS o SET state = v.state, has_store = v.has_store, bucket = v.bucket, "
              "object_key = v.object_key, recipients = v.recipients, recipients_total = v.total, "
              "processed_count = v.processed, size_stored = v.size, sha256 = v.sha, created_at = v.created, "
              "expires_at = v.expires, completed_at = v.completed, producer_id = v.producer "
-             "FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[], "
-             "$8::integer[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[]) "
-             "AS v(pointer_id, state, has_store, bucket, object_key, recipients, total, processed, size, sha, "
-             "created, expires, completed, producer) WHERE o.pointer_id = v.pointer_id";
-    case Stmt::BatchDeleteObjects:
-      return "DELETE FROM objects WHERE pointer_id = ANY($1::text[])";
+             "FROM " CC_OBJ_ARRAYS " WHERE o.pointer_id = v.pointer_id";
     case Stmt::BatchInsertAcks:
       return "INSERT INTO acks (pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign) "
-             "SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], "
-             "$7::integer[])";
+             "SELECT * FROM " CC_ACK_ARRAYS;
     case Stmt::BatchUpdateAcks:
       return "UPDATE acks AS a SET processed = v.processed, reason = v.reason, processed_at = v.processed_at, "
-             "received_at = v.received_at, is_foreign = v.is_foreign "
-             "FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], "
-             "$7::integer[]) AS v(pointer_id, recipient_id, processed, reason, processed_at, received_at, is_foreign) "
-             "WHERE a.pointer_id = v.pointer_id AND a.recipient_id = v.recipient_id";
+             "received_at = v.received_at, is_foreign = v.is_foreign FROM " CC_ACK_ARRAYS
+             " WHERE a.pointer_id = v.pointer_id AND a.recipient_id = v.recipient_id";
     case Stmt::BatchDeleteAcks:
       return "DELETE FROM acks AS a USING unnest($1::text[], $2::text[]) AS v(pointer_id, recipient_id) "
              "WHERE a.pointer_id = v.pointer_id AND a.recipient_id = v.recipient_id";
     case Stmt::BatchDeleteChecks:
-      return "DELETE FROM ack_checks WHERE pointer_id = ANY($1::text[])";
+      return "DELETE FROM ack_checks WHERE pointer_id IN (SELECT unnest($1::text[]))";
     case Stmt::BatchInsertChecks:
       return "INSERT INTO ack_checks (pointer_id, recipient_id, sender, sha256) "
              "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])";
+    case Stmt::BatchInsertVersions:
+      return "INSERT INTO object_versions (pointer_id, version_id) SELECT * FROM unnest($1::text[], $2::text[]) "
+             "ON CONFLICT (pointer_id) DO NOTHING";
     case Stmt::BatchBumpPlaceholders:
       return "INSERT INTO placeholder_counts (sender, n) SELECT * FROM unnest($1::text[], $2::bigint[]) "
              "ON CONFLICT (sender) DO UPDATE SET n = placeholder_counts.n + excluded.n";
@@ -72,6 +95,8 @@ std::string_view batch_sql_text(Stmt s) {
       return {};
   }
 }
+#undef CC_OBJ_ARRAYS
+#undef CC_ACK_ARRAYS
 
 /// Per-recipient backlog over PENDING objects: the newline-joined `recipients` column split into one row per
 /// expected recipient (SQLite: a recursive CTE; PostgreSQL: string_to_array + unnest), left-joined to that

@@ -48,6 +48,17 @@ class SqliteDb final : public SqlDb {
     }
   }
 
+  Result<std::vector<Rows>> exec_all(const std::vector<Call>& calls, bool then_commit) override {
+    std::vector<Rows> out;  // in-process: one by one costs no round trips
+    out.reserve(calls.size());
+    for (const auto& c : calls) {
+      CC_TRY(r, exec(c.stmt, c.params));
+      out.push_back(std::move(*r));
+    }
+    if (then_commit) CC_TRY_VOID(commit());
+    return out;
+  }
+
   Result<void> exec_script(std::string_view sql) override { return simple(std::string(sql)); }
 
   Result<void> prepare_migration() override { return ok(); }

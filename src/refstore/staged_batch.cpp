@@ -27,14 +27,15 @@ std::optional<std::string> field(const Param& p) {
 }
 std::string text(const Param& p) { return field(p).value_or(std::string{}); }
 
-/// The integer of a single-value result (COUNT/SUM/n); 0 when there is no row or NULL.
-std::int64_t first_int(const Rows& r) {
-  if (r.rows.empty() || r.rows[0].empty() || !r.rows[0][0]) return 0;
-  const std::string& v = *r.rows[0][0];
+/// The integer of a field; 0 when NULL.
+std::int64_t field_int(const std::optional<std::string>& f) {
   std::int64_t n = 0;
-  std::from_chars(v.data(), v.data() + v.size(), n);
+  if (f) std::from_chars(f->data(), f->data() + f->size(), n);
   return n;
 }
+
+/// The integer of a single-value result (COUNT/SUM/n); 0 when there is no row or NULL.
+std::int64_t first_int(const Rows& r) { return r.rows.empty() || r.rows[0].empty() ? 0 : field_int(r.rows[0][0]); }
 
 Rows affected(std::int64_t n) {
   Rows r;
@@ -93,54 +94,81 @@ std::string pg_array_literal(const std::vector<std::optional<std::string>>& elem
 
 Result<void> StagedBatch::load(const std::vector<std::string>& pointer_ids,
                                const std::vector<std::pair<std::string, std::string>>& locations,
-                               std::int64_t now_us) {
+                               const std::vector<std::string>& senders, std::int64_t now_us) {
+  now_us_ = now_us;
   if (pointer_ids.empty()) return ok();
   const Param ids = pg_array_literal(as_fields(pointer_ids));
-  CC_TRY(ins, db_.exec(Stmt::BatchLockObjects, {ids, now_us}));
-  std::set<std::string> inserted;
-  for (const auto& r : ins->rows) inserted.insert(r[0].value_or(std::string{}));
-  CC_TRY_VOID(load_rows(pointer_ids, inserted));
+  std::vector<Call> calls{{Stmt::BatchIndexLookups, {}},
+                          {Stmt::BatchLockObjects, {ids}},
+                          {Stmt::BatchLoadAcks, {ids}},
+                          {Stmt::BatchLoadChecks, {ids}}};
   if (!locations.empty()) {
     std::vector<std::optional<std::string>> buckets, keys;
     for (const auto& [b, k] : locations) {
       buckets.emplace_back(b);
       keys.emplace_back(k);
     }
-    CC_TRY(own, db_.exec(Stmt::BatchKeyOwners, {pg_array_literal(buckets), pg_array_literal(keys)}));
-    for (const auto& r : own->rows) {
-      owners_.emplace(std::make_pair(r[0].value_or(""), r[1].value_or("")), r[2].value_or(""));
-    }
+    calls.push_back({Stmt::BatchKeyOwners, {pg_array_literal(buckets), pg_array_literal(keys)}});
+  }
+  if (!senders.empty()) {
+    calls.push_back({Stmt::BatchSenderCounts, {pg_array_literal(as_fields(senders))}});
+    calls.push_back({Stmt::TotalPlaceholders, {}});
+  }
+  CC_TRY(rows, db_.exec_all(calls, false));
+  if (rows->size() != calls.size()) return fail(ErrorCode::Internal, "refstore", "staged batch: missing results");
+  CC_TRY_VOID(take_objects((*rows)[1], pointer_ids));
+  CC_TRY_VOID(take_acks((*rows)[2]));
+  take_checks((*rows)[3]);
+  if (!locations.empty()) take_owners((*rows)[4]);
+  if (!senders.empty()) take_counts(senders, (*rows)[rows->size() - 2], rows->back());
+  return ok();
+}
+
+Result<void> StagedBatch::take_objects(Rows& rows, const std::vector<std::string>& pointer_ids) {
+  for (auto& r : rows.rows) {
+    if (r.size() <= kProducer) return fail(ErrorCode::Internal, "refstore", "objects row has too few columns");
+    const std::string pid = r[kPointer].value_or("");
+    objects_.emplace(pid, Obj{std::move(r)});
+  }
+  for (const auto& pid : pointer_ids) {  // not in the database: what InsertPlaceholder's RETURNING would give
+    if (objects_.count(pid) > 0) continue;
+    Row row{pid, "PLACEHOLDER", "0", "", "", "", "0", "0", "0", "", "0", "0", std::nullopt, std::nullopt, "0", "", ""};
+    objects_.emplace(pid, Obj{std::move(row), false, true});
   }
   return ok();
 }
 
-Result<void> StagedBatch::load_rows(const std::vector<std::string>& pointer_ids, const std::set<std::string>& inserted) {
-  const Param ids = pg_array_literal(as_fields(pointer_ids));
-  CC_TRY(objs, db_.exec(Stmt::BatchLoadObjects, {ids}));
-  bool placeholders = false;
-  for (auto& r : objs->rows) {
-    if (r.size() <= kProducer) return fail(ErrorCode::Internal, "refstore", "objects row has too few columns");
-    Obj o;
-    o.inserted = inserted.count(r[kPointer].value_or("")) > 0;
-    o.present = !o.inserted;
-    placeholders = placeholders || r[kState].value_or("") == "PLACEHOLDER";
-    const std::string pid = r[kPointer].value_or("");
-    o.row = std::move(r);
-    objects_.emplace(pid, std::move(o));
-  }
-  CC_TRY(acks, db_.exec(Stmt::BatchLoadAcks, {ids}));
-  for (auto& r : acks->rows) {
+Result<void> StagedBatch::take_acks(Rows& rows) {
+  for (auto& r : rows.rows) {
     if (r.size() < kAckCols) return fail(ErrorCode::Internal, "refstore", "acks row has too few columns");
     AckKey k{r[0].value_or(""), r[1].value_or("")};
     acks_.emplace(k, r);
     loaded_acks_.emplace(std::move(k), std::move(r));
   }
-  if (!placeholders) return ok();  // ack checks exist for PLACEHOLDER objects only
-  CC_TRY(checks, db_.exec(Stmt::BatchLoadChecks, {ids}));
-  for (const auto& r : checks->rows) {
-    checks_.emplace(AckKey{r[0].value_or(""), r[1].value_or("")}, Check{r[2].value_or(""), r[3].value_or("")});
-  }
   return ok();
+}
+
+void StagedBatch::take_checks(const Rows& rows) {
+  for (const auto& r : rows.rows) {
+    if (r.size() < 4) continue;
+    checks_.emplace(AckKey{r[0].value_or(""), r[1].value_or("")}, Check{r[2].value_or(""), r[3].value_or("")});
+    checks_loaded_.insert(r[0].value_or(""));
+  }
+}
+
+void StagedBatch::take_owners(const Rows& rows) {
+  for (const auto& r : rows.rows) {
+    if (r.size() < 3) continue;
+    owners_.emplace(std::make_pair(r[0].value_or(""), r[1].value_or("")), r[2].value_or(""));
+  }
+}
+
+void StagedBatch::take_counts(const std::vector<std::string>& senders, const Rows& found, const Rows& total) {
+  for (const auto& sender : senders) sender_counts_[sender] = 0;  // no row = 0
+  for (const auto& r : found.rows) {
+    if (r.size() >= 2) sender_counts_[r[0].value_or("")] = field_int(r[1]);
+  }
+  total_count_ = first_int(total);
 }
 
 Result<StagedBatch::Obj*> StagedBatch::locked(const std::string& pid) {
@@ -175,6 +203,9 @@ Result<Rows> StagedBatch::exec(Stmt s, const std::vector<Param>& params) {
     case Stmt::TotalPlaceholders:
     case Stmt::BumpPlaceholders:
       return exec_count(s, params);
+    case Stmt::InsertVersion:  // $1 pointer_id, $2 version_id; first one wins
+      CC_TRY_VOID(need_params(params, 2));
+      return affected(versions_.try_emplace(text(params[0]), text(params[1])).second ? 1 : 0);
     default:
       return fail(ErrorCode::Internal, "refstore", "statement not staged in a batch");
   }
@@ -316,33 +347,35 @@ Result<Rows> StagedBatch::exec_count(Stmt s, const std::vector<Param>& p) {
   return one_row({std::to_string(it->second)});
 }
 
-Result<void> StagedBatch::write(Stmt s, const std::vector<Param>& params) {
-  CC_TRY(r, db_.exec(s, params));
-  return ok();
+Result<bool> StagedBatch::flush_and_commit() {
+  std::vector<Call> calls;
+  flush_objects(calls);
+  flush_acks(calls);
+  flush_checks(calls);
+  flush_versions(calls);
+  flush_counts(calls);
+  auto r = db_.exec_all(calls, true);
+  if (r) return true;
+  if (r.error().detail_code == "23505") return false;  // unique_violation: a row created concurrently
+  return Unexpected{std::move(r).error()};
 }
 
-Result<void> StagedBatch::flush() {
-  CC_TRY_VOID(flush_objects());
-  CC_TRY_VOID(flush_acks());
-  CC_TRY_VOID(flush_checks());
-  return flush_counts();
-}
-
-Result<void> StagedBatch::flush_objects() {
-  std::vector<const Row*> changed;
-  std::vector<std::optional<std::string>> unused;
+void StagedBatch::flush_objects(std::vector<Call>& out) const {
+  std::vector<const Row*> added, changed;
   for (const auto& [pid, o] : objects_) {
-    if (o.present && o.dirty) changed.push_back(&o.row);
-    if (!o.present) unused.emplace_back(pid);  // inserted by load() for a batch that refused all its acks
+    if (o.present && o.inserted) added.push_back(&o.row);
+    else if (o.present && o.dirty) changed.push_back(&o.row);
+  }
+  if (!added.empty()) {
+    out.push_back({Stmt::BatchInsertObjects, column_arrays(added, kMutableCols.data(), kMutableCols.size())});
+    out.back().params.emplace_back(now_us_);
   }
   if (!changed.empty()) {
-    CC_TRY_VOID(write(Stmt::BatchUpdateObjects, column_arrays(changed, kMutableCols.data(), kMutableCols.size())));
+    out.push_back({Stmt::BatchUpdateObjects, column_arrays(changed, kMutableCols.data(), kMutableCols.size())});
   }
-  if (!unused.empty()) CC_TRY_VOID(write(Stmt::BatchDeleteObjects, {pg_array_literal(unused)}));
-  return ok();
 }
 
-Result<void> StagedBatch::flush_acks() {
+void StagedBatch::flush_acks(std::vector<Call>& out) const {
   std::vector<const Row*> added, changed;
   std::vector<std::optional<std::string>> gone_pids, gone_rids;
   for (const auto& [k, row] : acks_) {
@@ -356,18 +389,17 @@ Result<void> StagedBatch::flush_acks() {
     gone_rids.emplace_back(k.second);
   }
   constexpr std::array<std::size_t, kAckCols> cols{0, 1, 2, 3, 4, 5, 6};
-  if (!gone_pids.empty()) {
-    CC_TRY_VOID(write(Stmt::BatchDeleteAcks, {pg_array_literal(gone_pids), pg_array_literal(gone_rids)}));
-  }
-  if (!changed.empty()) CC_TRY_VOID(write(Stmt::BatchUpdateAcks, column_arrays(changed, cols.data(), cols.size())));
-  if (!added.empty()) CC_TRY_VOID(write(Stmt::BatchInsertAcks, column_arrays(added, cols.data(), cols.size())));
-  return ok();
+  if (!gone_pids.empty()) out.push_back({Stmt::BatchDeleteAcks, {pg_array_literal(gone_pids), pg_array_literal(gone_rids)}});
+  if (!changed.empty()) out.push_back({Stmt::BatchUpdateAcks, column_arrays(changed, cols.data(), cols.size())});
+  if (!added.empty()) out.push_back({Stmt::BatchInsertAcks, column_arrays(added, cols.data(), cols.size())});
 }
 
-Result<void> StagedBatch::flush_checks() {
-  if (checks_dirty_.empty()) return ok();
-  std::vector<std::optional<std::string>> dirty(checks_dirty_.begin(), checks_dirty_.end());
-  CC_TRY_VOID(write(Stmt::BatchDeleteChecks, {pg_array_literal(dirty)}));
+void StagedBatch::flush_checks(std::vector<Call>& out) const {
+  std::vector<std::optional<std::string>> stale;  // rewritten pointer_ids that had checks in the database
+  for (const auto& pid : checks_dirty_) {
+    if (checks_loaded_.count(pid) > 0) stale.emplace_back(pid);
+  }
+  if (!stale.empty()) out.push_back({Stmt::BatchDeleteChecks, {pg_array_literal(stale)}});
   std::array<std::vector<std::optional<std::string>>, 4> cols;
   for (const auto& [k, c] : checks_) {
     if (checks_dirty_.count(k.first) == 0) continue;
@@ -376,22 +408,30 @@ Result<void> StagedBatch::flush_checks() {
     cols[2].emplace_back(c.sender);
     cols[3].emplace_back(c.sha256);
   }
-  if (cols[0].empty()) return ok();
-  CC_TRY_VOID(write(Stmt::BatchInsertChecks, {pg_array_literal(cols[0]), pg_array_literal(cols[1]),
-                                               pg_array_literal(cols[2]), pg_array_literal(cols[3])}));
-  return ok();
+  if (cols[0].empty()) return;
+  out.push_back({Stmt::BatchInsertChecks, {pg_array_literal(cols[0]), pg_array_literal(cols[1]),
+                                           pg_array_literal(cols[2]), pg_array_literal(cols[3])}});
 }
 
-Result<void> StagedBatch::flush_counts() {
+void StagedBatch::flush_versions(std::vector<Call>& out) const {
+  if (versions_.empty()) return;
+  std::vector<std::optional<std::string>> pids, vids;
+  for (const auto& [pid, vid] : versions_) {
+    pids.emplace_back(pid);
+    vids.emplace_back(vid);
+  }
+  out.push_back({Stmt::BatchInsertVersions, {pg_array_literal(pids), pg_array_literal(vids)}});
+}
+
+void StagedBatch::flush_counts(std::vector<Call>& out) const {
   std::vector<std::optional<std::string>> senders, deltas;
   for (const auto& [sender, delta] : bumps_) {  // std::map: sender order, the lock order of every batch
     if (delta == 0) continue;
     senders.emplace_back(sender);
     deltas.emplace_back(std::to_string(delta));
   }
-  if (senders.empty()) return ok();
-  CC_TRY_VOID(write(Stmt::BatchBumpPlaceholders, {pg_array_literal(senders), pg_array_literal(deltas)}));
-  return ok();
+  if (senders.empty()) return;
+  out.push_back({Stmt::BatchBumpPlaceholders, {pg_array_literal(senders), pg_array_literal(deltas)}});
 }
 
 }  // namespace claimcheck::refstore::detail

@@ -1,6 +1,7 @@
 // The shared RefStore suite (tests/support/refstore_suite.h) on PostgreSQL (CLAIMCHECK_PG_DSN from the
 // environment or .local/env, written by `make up PG=1`). Each test runs in a fresh schema. FAILS when no
 // server is configured or reachable.
+#include "log_capture.h"
 #include "refstore_suite.h"
 #include "refstore/sql_db.h"
 
@@ -113,6 +114,52 @@ TEST(RefStorePostgres, SetBasedBatchesMatchThePerStatementPath) {
   pqxx::work w(c);
   for (const auto& s : schemas) w.exec("DROP SCHEMA IF EXISTS \"" + s + "\" CASCADE");
   w.commit();
+}
+
+// A staged batch does not lock the rows it is about to create: when another transaction creates one of them
+// first, the batch's INSERT waits for it, fails once it commits, and apply_batch runs the batch again, which
+// then applies the ack to the row the other transaction made (nothing of the first attempt is committed).
+TEST(RefStorePostgres, BatchThatLosesTheRaceToCreateARowRunsAgain) {
+  const std::string base = test::require_env("CLAIMCHECK_PG_DSN");
+  const std::string sfx = random_suffix();
+  const std::string schema = "cc_test_race_" + sfx, pid = "race-" + sfx;
+  RefStoreConfig cfg;
+  cfg.dsn = base + (base.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+  auto store = open_ref_store(cfg);
+  ASSERT_TRUE(store.has_value()) << store.error().to_string();
+  pqxx::connection other(base);
+  pqxx::work w(other);
+  w.exec("SET LOCAL search_path = \"" + schema + "\"");
+  w.exec("INSERT INTO objects (pointer_id, state, first_seen_at) VALUES ('" + pid + "', 'PLACEHOLDER', 7)");
+  test::LogCapture logs;
+  Result<ApplyResult> res = ApplyResult{};
+  std::thread t([&] { res = (*store)->apply_batch({make_ack(pid, "r1")}, kT0); });
+  // Commit once the batch waits for the uncommitted row (its INSERT), so the race is certain.
+  pqxx::connection watch(base);
+  bool waiting = false;
+  for (int i = 0; i < 200 && !waiting; ++i) {
+    pqxx::nontransaction q(watch);
+    waiting = !q.exec("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
+                      "'%INSERT INTO objects%' AND query LIKE '%" + pid + "%'")
+                   .empty();
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  w.commit();
+  t.join();
+  EXPECT_TRUE(waiting) << "the batch never waited for the other transaction's row";
+  ASSERT_TRUE(res.has_value()) << res.error().to_string();
+  EXPECT_EQ(res->acks_new, 1U);
+  EXPECT_EQ(logs.count("debug", "lost a race to create an object row"), 1U);
+  auto st = (*store)->get(pid);
+  ASSERT_TRUE(st.has_value() && st->has_value());
+  EXPECT_EQ((*st)->state, ObjectState::Placeholder);
+  ASSERT_EQ((*st)->acks.size(), 1U);
+  EXPECT_EQ((*st)->acks[0].recipient_id, "r1");
+  pqxx::nontransaction q(other);
+  EXPECT_EQ(q.exec("SELECT first_seen_at FROM \"" + schema + "\".objects WHERE pointer_id = '" + pid + "'")[0][0].as<long>(), 7)
+      << "the row is the other transaction's";
+  store->reset();
+  q.exec("DROP SCHEMA IF EXISTS \"" + schema + "\" CASCADE");
 }
 
 }  // namespace claimcheck::refstore::testing
