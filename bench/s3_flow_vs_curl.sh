@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # claimcheck's S3 flows next to plain curl doing the same S3 work in the same run on the same servers
-# (issue 11 item 1), N incompressible 1 MiB files, 3 recipients:
-# - end to end: produce -> 3 consumers verified -> coordinator deleted every object, vs curl: N PUTs (CONC in
-#   parallel), 3N GETs (3 x CONC in parallel: three consumers of CONC downloads each), N DELETEs (CONC);
-# - producer alone (to 3 recipients, nobody consuming) vs the N PUTs; consumer alone (one recipient draining
+# (issue 11 item 1), N incompressible 1 MiB files, R recipients (default 3):
+# - end to end: produce -> R consumers verified -> coordinator deleted every object, vs curl: N PUTs (CONC in
+#   parallel), R x N GETs (R x CONC in parallel: R consumers of CONC downloads each), N DELETEs (CONC);
+# - producer alone (to R recipients, nobody consuming) vs the N PUTs; consumer alone (one recipient draining
 #   its N pointers) vs N GETs with CONC in parallel.
 # Each curl phase is one `curl --parallel` process (connection reuse, like a library client). Prints ROW lines
 # (bench/bench_lib.sh) and the CPU seconds per payload of every process in the end-to-end run (ours from
 # /usr/bin/time, the servers' from /proc/PID/stat deltas: those include whatever else ran on them meanwhile).
-# Usage: bench/s3_flow_vs_curl.sh [FILES=400] [CONCURRENCY=4]   (env CLAIMCHECK_BINARY, servers from .local/env)
+# Usage: bench/s3_flow_vs_curl.sh [FILES=400] [CONCURRENCY=4] [RECIPIENTS=3]   (env CLAIMCHECK_BINARY, servers
+#        from .local/env)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 files=${1:-400}
 conc=${2:-4}
+nrec=${3:-3}
+recipients=()
+for i in $(seq 1 "$nrec"); do recipients+=("r$i"); done
 tag=$(bench_tag flow)
 user=$(bench_user)
 work=$(mktemp -d)
@@ -21,7 +25,7 @@ cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rmq_delete_topology "$tag" r1 r2 r3
+  rmq_delete_topology "$tag" "${recipients[@]}"
   s3_delete_prefix "bench-$tag"
   rm -rf "$work"
 }
@@ -68,9 +72,9 @@ consumer() {  # consumer RECIPIENT: one consumer draining its N pointers (verify
     --state-dir "$work/state.$1" --log-level warn >"$work/log.$1" 2>&1
 }
 
-producer() {  # producer PREFIX: every file to r1, r2, r3
+producer() {  # producer PREFIX: every file to every recipient
   /usr/bin/time -f "$TIMEFMT" -o "$work/time.producer" "$bin" produce "${TOPO[@]}" --dir "$work/in" \
-    --recipients r1,r2,r3 --concurrency "$conc" --key-prefix "$1" --log-level warn >"$work/log.producer" 2>&1
+    --recipients "$(IFS=,; echo "${recipients[*]}")" --concurrency "$conc" --key-prefix "$1" --log-level warn >"$work/log.producer" 2>&1
 }
 
 # wait_consumers Q...: until each queue has its consumer (so the end-to-end clock starts with everybody ready).
@@ -91,11 +95,11 @@ read -r rgw osd beam <<<"$(server_pids)"
 s0=($(bench_cpu_ticks "$rgw") $(bench_cpu_ticks "$osd") $(bench_cpu_ticks "$beam"))
 b_put=$(curl_phase "$conc" PUT 1)
 b_get1=$(curl_phase "$conc" GET 1)
-b_get3=$(curl_phase "$((3 * conc))" GET 3)
+b_getr=$(curl_phase "$((nrec * conc))" GET "$nrec")
 b_del=$(curl_phase "$conc" DELETE 1)
 s1=($(bench_cpu_ticks "$rgw") $(bench_cpu_ticks "$osd") $(bench_cpu_ticks "$beam"))
-b_e2e=$(awk -v a="$b_put" -v b="$b_get3" -v c="$b_del" 'BEGIN { printf "%.3f", a + b + c }')
-echo "curl: PUT ${b_put} s, GET x1 ${b_get1} s, GET x3 ${b_get3} s, DELETE ${b_del} s (parallel $conc / $((3 * conc)))"
+b_e2e=$(awk -v a="$b_put" -v b="$b_getr" -v c="$b_del" 'BEGIN { printf "%.3f", a + b + c }')
+echo "curl: PUT ${b_put} s, GET x1 ${b_get1} s, GET x$nrec ${b_getr} s, DELETE ${b_del} s (parallel $conc / $((nrec * conc)))"
 
 # ---- claimcheck end to end ----
 pre="bench-$tag/e2e"
@@ -104,8 +108,8 @@ pre="bench-$tag/e2e"
   --log-level warn >"$work/log.coordinator" 2>&1 &
 coord=$!; pids+=("$coord")
 cpids=()
-for r in r1 r2 r3; do consumer "$r" & cpids+=($!); pids+=($!); done
-wait_consumers "q.$tag.r1" "q.$tag.r2" "q.$tag.r3" "q.$tag.ack"
+for r in "${recipients[@]}"; do consumer "$r" & cpids+=($!); pids+=($!); done
+wait_consumers "${recipients[@]/#/q.$tag.}" "q.$tag.ack"
 t0=$(bench_now)
 c0=($(bench_cpu_ticks "$rgw") $(bench_cpu_ticks "$osd") $(bench_cpu_ticks "$beam"))
 producer "$pre"
@@ -128,7 +132,7 @@ cpu_line() {  # cpu_line LABEL before[] after[] ourfiles...
       (r1 - r0) * 1000 / t / n, (o1 - o0) * 1000 / t / n, (b1 - b0) * 1000 / t / n }'
 }
 ours=""
-for p in producer r1 r2 r3 coordinator; do
+for p in producer "${recipients[@]}" coordinator; do
   ours+="$p $(awk -v s="$(bench_time_cpu "$work/time.$p")" -v n="$files" 'BEGIN { printf "%.1f", s * 1000 / n }'), "
 done
 cpu_line "claimcheck end to end" "${c0[0]}" "${c1[0]}" "${c0[1]}" "${c1[1]}" "${c0[2]}" "${c1[2]}" "$ours"
@@ -143,8 +147,8 @@ t0=$(bench_now); consumer r1; t_c=$(bench_secs "$t0" "$(bench_now)")
 echo "claimcheck alone: producer ${t_p} s, consumer ${t_c} s"
 
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
-bench_row "end to end $files x 1 MiB, 3 recipients (payloads/s)" "$(rate "$files" "$e2e")" "$(rate "$files" "$b_e2e")" \
+bench_row "end to end $files x 1 MiB, $nrec recipients (payloads/s)" "$(rate "$files" "$e2e")" "$(rate "$files" "$b_e2e")" \
   "payloads/s" "ratio>=0.9"
-bench_row "producer alone $files x 1 MiB -> 3 recipients (MiB/s)" "$(rate "$files" "$t_p")" "$(rate "$files" "$b_put")" \
+bench_row "producer alone $files x 1 MiB -> $nrec recipients (MiB/s)" "$(rate "$files" "$t_p")" "$(rate "$files" "$b_put")" \
   "MiB/s" "ratio>=0.9"
 bench_row "consumer alone $files x 1 MiB (MiB/s)" "$(rate "$files" "$t_c")" "$(rate "$files" "$b_get1")" "MiB/s" "ratio>=0.9"
