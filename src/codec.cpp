@@ -42,37 +42,29 @@ struct SpareZstd {
 };
 thread_local SpareZstd t_spare_zstd;
 
-/// A compression context: this thread's spare one if any, else a new one (nullptr when out of memory).
-ZSTD_CCtx* take_cctx() noexcept {
-  ZSTD_CCtx* c = std::exchange(t_spare_zstd.c, nullptr);
-  return c != nullptr ? c : ZSTD_createCCtx();
-}
-/// A decompression context: this thread's spare one if any, else a new one (nullptr when out of memory).
-ZSTD_DCtx* take_dctx() noexcept {
-  ZSTD_DCtx* d = std::exchange(t_spare_zstd.d, nullptr);
-  return d != nullptr ? d : ZSTD_createDCtx();
+/// A zstd context from this thread's spare `Slot` if any, else a new one from `Create` (nullptr: out of memory).
+template <typename Ctx, Ctx* SpareZstd::*Slot, Ctx* (*Create)()>
+Ctx* take_spare() noexcept {
+  Ctx* x = std::exchange(t_spare_zstd.*Slot, nullptr);
+  return x != nullptr ? x : Create();
 }
 
-struct ZstdCCtxDeleter {  // keeps the context as this thread's spare (reset) or frees it
-  void operator()(ZSTD_CCtx* c) const noexcept {
-    if (t_spare_zstd.c == nullptr && ZSTD_sizeof_CCtx(c) <= kMaxSpareZstdBytes &&
-        !ZSTD_isError(ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters))) {
-      t_spare_zstd.c = c;
+/// unique_ptr deleter: keeps the context as this thread's spare `Slot` (reset; at most kMaxSpareZstdBytes) or
+/// frees it.
+template <typename Ctx, Ctx* SpareZstd::*Slot, std::size_t (*Size)(const Ctx*),
+          std::size_t (*Reset)(Ctx*, ZSTD_ResetDirective), std::size_t (*Free)(Ctx*)>
+struct ZstdRecycler {
+  void operator()(Ctx* x) const noexcept {
+    if (t_spare_zstd.*Slot == nullptr && Size(x) <= kMaxSpareZstdBytes &&
+        !ZSTD_isError(Reset(x, ZSTD_reset_session_and_parameters))) {
+      t_spare_zstd.*Slot = x;
     } else {
-      ZSTD_freeCCtx(c);
+      (void)Free(x);
     }
   }
 };
-struct ZstdDCtxDeleter {  // keeps the context as this thread's spare (reset) or frees it
-  void operator()(ZSTD_DCtx* d) const noexcept {
-    if (t_spare_zstd.d == nullptr && ZSTD_sizeof_DCtx(d) <= kMaxSpareZstdBytes &&
-        !ZSTD_isError(ZSTD_DCtx_reset(d, ZSTD_reset_session_and_parameters))) {
-      t_spare_zstd.d = d;
-    } else {
-      ZSTD_freeDCtx(d);
-    }
-  }
-};
+using ZstdCCtxDeleter = ZstdRecycler<ZSTD_CCtx, &SpareZstd::c, ZSTD_sizeof_CCtx, ZSTD_CCtx_reset, ZSTD_freeCCtx>;
+using ZstdDCtxDeleter = ZstdRecycler<ZSTD_DCtx, &SpareZstd::d, ZSTD_sizeof_DCtx, ZSTD_DCtx_reset, ZSTD_freeDCtx>;
 
 std::size_t isal_level_buf_size(int level) {
   switch (level) {
@@ -293,7 +285,7 @@ Result<EncodingSource> EncodingSource::create(ByteSource& raw, const EncodeOptio
     impl->out_buf.resize(options.buffer_bytes);
   }
   if (options.encoding == Encoding::Zstd) {
-    impl->zc.reset(take_cctx());
+    impl->zc.reset(take_spare<ZSTD_CCtx, &SpareZstd::c, ZSTD_createCCtx>());
     if (!impl->zc) return codec_error(ErrorCode::Internal, "cannot allocate a zstd compression context");
     std::size_t rc = ZSTD_CCtx_setParameter(impl->zc.get(), ZSTD_c_compressionLevel, options.level);
     if (!ZSTD_isError(rc)) rc = ZSTD_CCtx_setParameter(impl->zc.get(), ZSTD_c_checksumFlag, 1);
@@ -463,7 +455,7 @@ Result<DecodingSink> DecodingSink::create(ByteSink& downstream, const DecodeOpti
   impl->opt = options;
   if (options.encoding != Encoding::Identity) impl->out_buf.resize(options.buffer_bytes);
   if (options.encoding == Encoding::Zstd) {
-    impl->zd.reset(take_dctx());
+    impl->zd.reset(take_spare<ZSTD_DCtx, &SpareZstd::d, ZSTD_createDCtx>());
     if (!impl->zd) return codec_error(ErrorCode::Internal, "cannot allocate a zstd decompression context");
     const std::size_t rc = ZSTD_DCtx_setParameter(impl->zd.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax);
     if (ZSTD_isError(rc)) {
