@@ -21,13 +21,21 @@ bench_topology "$tag"
 node=$(rmq_api nodes | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["name"])')
 
 # mem_used: the node's Erlang memory (total.erlang of the live breakdown /api/nodes/NODE/memory, computed on
-# request, not from the 5 s stats cache): the median of three reads.
+# request, not from the 5 s stats cache), once it is steady: read every second until two reads in a row differ
+# by less than 1 MiB (at most 40 s), so garbage of earlier benchmarks being collected does not count.
 mem_used() {
-  local i
-  for i in 1 2 3; do
-    rmq_api "nodes/$node/memory" | python3 -c 'import json, sys; print(json.load(sys.stdin)["memory"]["total"]["erlang"])'
-    sleep 0.2
-  done | sort -n | sed -n 2p
+  local last now i
+  last=$(node_erlang)
+  for i in $(seq 1 40); do
+    sleep 1
+    now=$(node_erlang)
+    [ $(( now > last ? now - last : last - now )) -lt 1048576 ] && break
+    last=$now
+  done
+  echo "$now"
+}
+node_erlang() {
+  rmq_api "nodes/$node/memory" | python3 -c 'import json, sys; print(json.load(sys.stdin)["memory"]["total"]["erlang"])'
 }
 queue_bytes() {  # message_bytes of our queues (pointers + store records)
   rmq_api "queues/%2F?name=q.$tag." | python3 -c 'import json, sys
@@ -41,7 +49,7 @@ in_flight() {
     "$@" >"$work/log.$label" 2>&1 || { echo "bench: produce ($label) failed:" >&2; tail -3 "$work/log.$label" >&2; return 1; }
   sleep 6  # queue stats are refreshed every 5 s
   m1=$(mem_used); qb=$(queue_bytes)
-  echo "$label: broker memory +$(( (m1 - m0) / 1024 )) KiB, message_bytes of the queues $(( qb / 1024 )) KiB" >&2
+  echo "$label: broker memory $(( m0 / 1048576 )) -> $(( m1 / 1048576 )) MiB: +$(( (m1 - m0) / 1024 )) KiB, message_bytes of the queues $(( qb / 1024 )) KiB" >&2
   rmq_api "queues/%2F/q.$tag.r/contents" -o /dev/null -X DELETE
   rmq_api "queues/%2F/q.$tag.ack/contents" -o /dev/null -X DELETE
   echo $(( m1 > m0 ? m1 - m0 : 0 ))
