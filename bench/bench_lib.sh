@@ -10,6 +10,7 @@
 #   "value<=64" / "value>=20000" (the claimcheck figure alone; BASELINE "-").
 # - bench_now: seconds since the epoch with nanoseconds; bench_secs T0 T1: T1 - T0 (3 decimals).
 # - bench_cpu_ticks PID: user + system clock ticks a running process used so far (/proc/PID/stat), 0 if gone.
+# - bench_listener_pid URL: the pid of the process listening on URL's port on this host (ss), 0 if none.
 # - bench_time_cpu FILE: user + system seconds from a `/usr/bin/time -f '%U %S %M' -o FILE` record.
 # - bench_time_rss_mib FILE: the peak RSS (MiB) of such a record.
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +35,12 @@ bench_cpu_ticks() {
   local f
   f=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return 0; }
   awk '{ sub(/^.*\) /, ""); print $12 + $13 }' <<<"$f"  # fields 14, 15 counted after "pid (comm) "
+}
+
+bench_listener_pid() {
+  local port
+  port=$(sed -E 's#^[a-z]+://([^@/]*@)?[^:/]+:([0-9]+).*#\2#' <<<"$1")
+  ss -ltnpH "sport = :$port" 2>/dev/null | grep -oE 'pid=[0-9]+' | head -1 | cut -d= -f2 | grep . || echo 0
 }
 
 bench_time_cpu() { awk 'NF >= 2 && $1 ~ /^[0-9.]+$/ { s = $1 + $2 } END { printf "%.2f", s }' "$1"; }

@@ -15,24 +15,19 @@ head -c "$((mib / 2))M" /dev/urandom >"$work/raw"
 head -c "$((mib * 3 / 8))M" /dev/urandom | base64 -w 100 >>"$work/raw"
 truncate -s "$((mib))M" "$work/raw"
 cat "$work/raw" >/dev/null
-# best_of CMD...: the fastest of three runs of a shell pipeline, seconds (the machine is shared).
-best_of() {
-  local i t0 t1 best=""
-  for i in 1 2 3; do
-    t0=$(bench_now); bash -c "$1" >/dev/null; t1=$(bench_now)
-    best=$(awk -v b="$best" -v s="$(bench_secs "$t0" "$t1")" 'BEGIN { print (b == "" || s < b) ? s : b }')
-  done
-  echo "$best"
-}
-cli_enc=$(best_of "zstd -1 -q -c '$work/raw' | sha256sum")
+# secs CMD: seconds one run of a shell pipeline takes; min A B: the smaller ("" = none yet).
+secs() { local t0; t0=$(bench_now); bash -c "$1" >/dev/null; bench_secs "$t0" "$(bench_now)"; }
+min() { awk -v b="$1" -v s="$2" 'BEGIN { print (b == "" || s < b) ? s : b }'; }
 zstd -1 -q -c "$work/raw" >"$work/cli.zst"
-cli_dec=$(best_of "zstd -d -q -c '$work/cli.zst' | sha256sum")
-enc="" dec="" line=""
+# Three rounds, each CLI encode, ours (encode and decode), CLI decode back to back; the best of each (the
+# machine is shared and its load drifts: interleaving keeps both sides under the same load).
+cli_enc="" cli_dec="" enc="" dec="" line=""
 for i in 1 2 3; do
+  cli_enc=$(min "$cli_enc" "$(secs "zstd -1 -q -c '$work/raw' | sha256sum")")
   line=$("$bench_bin" --file "$work/raw" "$work/cc.zst")
-  e=$(sed -E 's/.*encode_s=([0-9.]+).*/\1/' <<<"$line"); d=$(sed -E 's/.*decode_s=([0-9.]+).*/\1/' <<<"$line")
-  enc=$(awk -v b="$enc" -v s="$e" 'BEGIN { print (b == "" || s < b) ? s : b }')
-  dec=$(awk -v b="$dec" -v s="$d" 'BEGIN { print (b == "" || s < b) ? s : b }')
+  enc=$(min "$enc" "$(sed -E 's/.*encode_s=([0-9.]+).*/\1/' <<<"$line")")
+  dec=$(min "$dec" "$(sed -E 's/.*decode_s=([0-9.]+).*/\1/' <<<"$line")")
+  cli_dec=$(min "$cli_dec" "$(secs "zstd -d -q -c '$work/cli.zst' | sha256sum")")
 done
 echo "codec: $line; best of 3: claimcheck encode ${enc} s, decode ${dec} s; CLI encode ${cli_enc} s, decode ${cli_dec} s"
 rate() { awk -v n="$mib" -v s="$1" 'BEGIN { printf "%.1f", n / s }'; }

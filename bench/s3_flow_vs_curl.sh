@@ -26,6 +26,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rmq_delete_topology "$tag" "${recipients[@]}"
+  rmq_delete_topology "$tag-a" "${recipients[@]}"
   s3_delete_prefix "bench-$tag"
   rm -rf "$work"
 }
@@ -88,18 +89,36 @@ wait_consumers() {
   done
 }
 
-server_pids() { echo "$(pgrep -o -x radosgw || echo 0) $(pgrep -o -x ceph-osd || echo 0) $(pgrep -o -f beam.smp || echo 0)"; }
-read -r rgw osd beam <<<"$(server_pids)"
+# The servers' processes (whatever listens on the endpoints: other nodes may run beside them) and their ticks.
+rgw=$(bench_listener_pid "$S3_ENDPOINT") beam=$(bench_listener_pid "${AMQP_URL%%,*}") osd=$(pgrep -o -x ceph-osd || echo 0)
+server_ticks() { echo "$(bench_cpu_ticks "$rgw") $(bench_cpu_ticks "$osd") $(bench_cpu_ticks "$beam")"; }
+curl_ticks=(0 0 0)
+# curl_timed VAR PARALLEL METHOD COPIES: curl_phase's seconds into VAR; the servers' ticks meanwhile to curl_ticks.
+curl_timed() {
+  local a b r i
+  read -r -a a <<<"$(server_ticks)"
+  r=$(curl_phase "$2" "$3" "$4")
+  read -r -a b <<<"$(server_ticks)"
+  for i in 0 1 2; do curl_ticks[i]=$(( curl_ticks[i] + b[i] - a[i] )); done
+  printf -v "$1" '%s' "$r"
+}
 
-# ---- baseline: plain curl ----
-s0=($(bench_cpu_ticks "$rgw") $(bench_cpu_ticks "$osd") $(bench_cpu_ticks "$beam"))
-b_put=$(curl_phase "$conc" PUT 1)
-b_get1=$(curl_phase "$conc" GET 1)
-b_getr=$(curl_phase "$((nrec * conc))" GET "$nrec")
-b_del=$(curl_phase "$conc" DELETE 1)
-s1=($(bench_cpu_ticks "$rgw") $(bench_cpu_ticks "$osd") $(bench_cpu_ticks "$beam"))
+# ---- producer alone vs PUT, consumer alone vs GET, each right after its baseline (the load drifts) ----
+tag_e2e=$tag
+bench_topology "$tag-a"
+mkdir -p "$work/empty"
+"$bin" produce "${TOPO[@]}" --dir "$work/empty" --recipients "$(IFS=,; echo "${recipients[*]}")" \
+  --log-level warn >/dev/null 2>&1 || true  # declares the topology (quorum queues take a while), sends nothing
+curl_timed b_put "$conc" PUT 1
+t0=$(bench_now); producer "bench-$tag/alone"; t_p=$(bench_secs "$t0" "$(bench_now)")
+curl_timed b_get1 "$conc" GET 1
+t0=$(bench_now); consumer r1; t_c=$(bench_secs "$t0" "$(bench_now)")
+echo "claimcheck alone: producer ${t_p} s, consumer ${t_c} s"
+curl_timed b_getr "$((nrec * conc))" GET "$nrec"
+curl_timed b_del "$conc" DELETE 1
 b_e2e=$(awk -v a="$b_put" -v b="$b_getr" -v c="$b_del" 'BEGIN { printf "%.3f", a + b + c }')
 echo "curl: PUT ${b_put} s, GET x1 ${b_get1} s, GET x$nrec ${b_getr} s, DELETE ${b_del} s (parallel $conc / $((nrec * conc)))"
+bench_topology "$tag_e2e"
 
 # ---- claimcheck end to end ----
 pre="bench-$tag/e2e"
@@ -111,14 +130,14 @@ cpids=()
 for r in "${recipients[@]}"; do consumer "$r" & cpids+=($!); pids+=($!); done
 wait_consumers "${recipients[@]/#/q.$tag.}" "q.$tag.ack"
 t0=$(bench_now)
-c0=($(bench_cpu_ticks "$rgw") $(bench_cpu_ticks "$osd") $(bench_cpu_ticks "$beam"))
+read -r -a c0 <<<"$(server_ticks)"
 producer "$pre"
 t_prod=$(bench_now)
 for p in "${cpids[@]}"; do wait "$p" || { echo "bench: a consumer failed:"; tail -5 "$work"/log.r*; exit 1; }; done
 t_cons=$(bench_now)
 until_prefix_empty "$pre/"
 t1=$(bench_now)
-c1=($(bench_cpu_ticks "$rgw") $(bench_cpu_ticks "$osd") $(bench_cpu_ticks "$beam"))
+read -r -a c1 <<<"$(server_ticks)"
 kill -TERM "$(pgrep -P "$coord")" 2>/dev/null || true
 wait "$coord" || true
 e2e=$(bench_secs "$t0" "$t1")
@@ -136,15 +155,9 @@ for p in producer "${recipients[@]}" coordinator; do
   ours+="$p $(awk -v s="$(bench_time_cpu "$work/time.$p")" -v n="$files" 'BEGIN { printf "%.1f", s * 1000 / n }'), "
 done
 cpu_line "claimcheck end to end" "${c0[0]}" "${c1[0]}" "${c0[1]}" "${c1[1]}" "${c0[2]}" "${c1[2]}" "$ours"
-cpu_line "curl (all phases)    " "${s0[0]}" "${s1[0]}" "${s0[1]}" "${s1[1]}" "${s0[2]}" "${s1[2]}" ""
+cpu_line "curl (all phases)    " 0 "${curl_ticks[0]}" 0 "${curl_ticks[1]}" 0 "${curl_ticks[2]}" ""
 echo "peak RSS MiB: producer $(bench_time_rss_mib "$work/time.producer"), consumer $(bench_time_rss_mib "$work/time.r1"), coordinator $(bench_time_rss_mib "$work/time.coordinator")"
 grep -h -i -E 'error|warn' "$work"/log.* | head -5 || true
-
-# ---- producer alone, consumer alone ----
-pre="bench-$tag/alone"
-t0=$(bench_now); producer "$pre"; t_p=$(bench_secs "$t0" "$(bench_now)")
-t0=$(bench_now); consumer r1; t_c=$(bench_secs "$t0" "$(bench_now)")
-echo "claimcheck alone: producer ${t_p} s, consumer ${t_c} s"
 
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
 bench_row "end to end $files x 1 MiB, $nrec recipients (payloads/s)" "$(rate "$files" "$e2e")" "$(rate "$files" "$b_e2e")" \
