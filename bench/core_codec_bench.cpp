@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "claimcheck/codec.h"
-#include "claimcheck/file_io.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/codec.h"
+#include "claimcheck/core/file_io.h"
+#include "claimcheck/core/synthetic_payload.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/core/units.h"
 
 namespace cc = claimcheck;
 

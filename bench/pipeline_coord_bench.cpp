@@ -32,10 +32,12 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/types.h"
-#include "claimcheck/coordinator.h"
-#include "claimcheck/protocol.h"
+#include "claimcheck/coordinate/coordinator.h"
+#include "claimcheck/core/ids.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/protocol/messages.h"
+#include "claimcheck/protocol/topology.h"
 #include "claimcheck/refstore/ref_store.h"
-#include "claimcheck/util.h"
 #include "refstore/sql_db.h"
 #include "refstore/staged_batch.h"
 
@@ -188,11 +190,11 @@ int run_amqp(std::size_t objects, std::size_t batch, const char* label, const st
   auto msgs = make_messages(objects, env_or_file("S3_BUCKET"), cfg.key_prefix);  // no such keys: deletes are no-ops
   auto body = [&]() -> Result<std::string> {
     CC_TRY_VOID(pub.connect());
-    CC_TRY_VOID(pub.declare(amqp::coordinator_topology(cfg.names)));
+    CC_TRY_VOID(pub.declare(coordinator_topology(cfg.names)));
     if (std::string(label) == "sqlite") {  // once per run: the queue is drained by plain_drain() below
       CC_TRY_VOID(confirm_latency(pub, cfg, msgs, 200));
       CC_TRY_VOID(pub.delete_queue(cfg.names.ack_queue));
-      CC_TRY_VOID(pub.declare(amqp::coordinator_topology(cfg.names)));
+      CC_TRY_VOID(pub.declare(coordinator_topology(cfg.names)));
     }
     CC_TRY(pub_plain, publish_all(pub, cfg, msgs));
     const int prefetch = static_cast<int>(std::min<std::size_t>(batch * 4, 65535));  // the coordinator's default

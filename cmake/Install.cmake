@@ -1,6 +1,6 @@
 # `cmake --install build [--prefix DIR]` (make install): the embeddable library and the CLI.
 #   include/claimcheck/...                      public headers
-#   lib/libclaimcheck_{core,s3,amqp,refstore,pipeline}.a
+#   lib/libclaimcheck_{core,amqp,protocol,s3,refstore,pipeline}.a
 #   lib/cmake/claimcheck/                       find_package(claimcheck CONFIG) → claimcheck::claimcheck
 #   lib/pkgconfig/claimcheck.pc                 pkg-config --cflags --libs claimcheck
 #   bin/claimcheck                              the CLI
@@ -9,7 +9,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(CLAIMCHECK_LAYERS claimcheck_core claimcheck_s3 claimcheck_amqp claimcheck_refstore claimcheck_pipeline)
+set(CLAIMCHECK_LAYERS claimcheck_core claimcheck_amqp claimcheck_protocol claimcheck_s3 claimcheck_refstore claimcheck_pipeline)
 foreach(layer IN LISTS CLAIMCHECK_LAYERS)
   string(REPLACE "claimcheck_" "" short ${layer})
   set_target_properties(${layer} PROPERTIES EXPORT_NAME ${short})  # claimcheck::core, claimcheck::s3, ...

@@ -11,8 +11,9 @@
 #include <csignal>
 #include <cstdlib>
 
-#include "claimcheck/file_io.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/file_io.h"
+#include "claimcheck/core/credentials.h"
+#include "claimcheck/core/units.h"
 
 namespace claimcheck::cli {
 

@@ -12,6 +12,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/protocol/topology.h"
 
 namespace claimcheck::cli {
 
@@ -69,7 +70,7 @@ struct AmqpOptions {
   std::string urls;
   std::string password_file;
   int heartbeat_s = 30;
-  amqp::TopologyNames names;
+  TopologyNames names;
   void add_to(CLI::App& app, const std::string& connection_name);
   Result<void> finalize();
 };

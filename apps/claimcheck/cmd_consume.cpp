@@ -14,10 +14,12 @@
 
 extern char** environ;
 
-#include "claimcheck/consumer.h"
-#include "claimcheck/exec_handler.h"
-#include "claimcheck/out_dir.h"
-#include "claimcheck/util.h"
+#include "claimcheck/consume/consumer.h"
+#include "claimcheck/consume/exec_handler.h"
+#include "claimcheck/consume/out_dir.h"
+#include "claimcheck/core/credentials.h"
+#include "claimcheck/core/text.h"
+#include "claimcheck/core/units.h"
 #include "cli_common.h"
 
 namespace claimcheck::cli {

@@ -8,10 +8,11 @@
 #include <memory>
 #include <thread>
 
-#include "claimcheck/coordinator.h"
-#include "claimcheck/coordinator_status.h"
-#include "claimcheck/metrics.h"
-#include "claimcheck/util.h"
+#include "claimcheck/coordinate/coordinator.h"
+#include "claimcheck/coordinate/status.h"
+#include "claimcheck/coordinate/metrics.h"
+#include "claimcheck/core/text.h"
+#include "claimcheck/core/units.h"
 #include "cli_common.h"
 #include "http_server.h"
 

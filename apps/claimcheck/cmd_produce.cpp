@@ -7,10 +7,13 @@
 #include <limits>
 #include <memory>
 
-#include "claimcheck/outbox.h"
-#include "claimcheck/producer.h"
-#include "claimcheck/protocol.h"
-#include "claimcheck/util.h"
+#include "claimcheck/produce/outbox.h"
+#include "claimcheck/produce/producer.h"
+#include "claimcheck/protocol/messages.h"
+#include "claimcheck/core/credentials.h"
+#include "claimcheck/core/text.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/core/units.h"
 #include "cli_common.h"
 
 namespace claimcheck::cli {

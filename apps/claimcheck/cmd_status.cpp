@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "claimcheck/refstore/ref_store.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/time.h"
 #include "cli_common.h"
 
 namespace claimcheck::cli {

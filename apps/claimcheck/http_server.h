@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 struct mg_context;
 

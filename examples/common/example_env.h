@@ -15,6 +15,7 @@
 
 #include "claimcheck/amqp/types.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/protocol/topology.h"
 
 namespace example {
 
@@ -50,8 +51,8 @@ inline claimcheck::amqp::AmqpConfig amqp_config(const std::string& connection_na
 }
 
 /// The default topology names (DESIGN.md §3), each prefixed with "$CLAIMCHECK_NAMESPACE." when it is set.
-inline claimcheck::amqp::TopologyNames topology_names() {
-  claimcheck::amqp::TopologyNames n;
+inline claimcheck::TopologyNames topology_names() {
+  claimcheck::TopologyNames n;
   const std::string ns = env_or("CLAIMCHECK_NAMESPACE");
   if (ns.empty()) return n;
   for (std::string* name : {&n.msg_exchange, &n.ack_exchange, &n.ack_queue, &n.dlx, &n.dead_queue, &n.queue_prefix})

@@ -10,8 +10,8 @@
 #include <sstream>
 #include <string>
 
-#include "claimcheck/consumer.h"
-#include "claimcheck/util.h"
+#include "claimcheck/consume/consumer.h"
+#include "claimcheck/core/text.h"
 #include "example_env.h"
 
 namespace {

@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "claimcheck/file_io.h"
-#include "claimcheck/producer.h"
+#include "claimcheck/core/file_io.h"
+#include "claimcheck/produce/producer.h"
 #include "example_env.h"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,6 @@
 #include "claimcheck/amqp/client.h"
+#include "claimcheck/core/credentials.h"
+#include "claimcheck/core/retry.h"
 
 #include <amqp.h>
 #include <amqp_framing.h>

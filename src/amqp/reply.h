@@ -6,7 +6,7 @@
 
 #include <string_view>
 
-#include "claimcheck/error.h"
+#include "claimcheck/core/error.h"
 
 namespace claimcheck::amqp {
 

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 namespace claimcheck::amqp::detail {
 

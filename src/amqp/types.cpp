@@ -1,6 +1,6 @@
 #include "claimcheck/amqp/types.h"
 
-#include "claimcheck/util.h"
+#include "claimcheck/core/credentials.h"
 
 #include <amqp.h>
 
@@ -49,51 +49,6 @@ Result<void> AmqpConfig::validate() const {
   if (max_reconnect_attempts < 0) return config_error("amqp max_reconnect_attempts: must be >= 0 (0 = forever)");
   if (connect_attempts < 1) return config_error("amqp connect_attempts: must be >= 1");
   return ok();
-}
-
-namespace {
-QueueSpec dead_queue_spec(const TopologyNames& n) {
-  QueueSpec q;
-  q.name = n.dead_queue;
-  q.quorum = true;
-  return q;
-}
-}  // namespace
-
-Topology recipient_topology(const TopologyNames& n, const std::vector<std::string>& recipients) {
-  Topology t;
-  t.exchanges.push_back({n.msg_exchange, "direct"});
-  t.exchanges.push_back({n.dlx, "fanout"});
-  for (const auto& r : recipients) {
-    QueueSpec q;
-    q.name = n.queue_prefix + r;
-    q.quorum = true;
-    q.dead_letter_exchange = n.dlx;
-    q.delivery_limit = n.delivery_limit;
-    t.queues.push_back(q);
-    t.bindings.push_back({q.name, n.msg_exchange, r});
-  }
-  t.queues.push_back(dead_queue_spec(n));
-  t.bindings.push_back({n.dead_queue, n.dlx, ""});
-  return t;
-}
-
-Topology coordinator_topology(const TopologyNames& n) {
-  Topology t;
-  t.exchanges.push_back({n.ack_exchange, "direct"});
-  t.exchanges.push_back({n.dlx, "fanout"});
-  QueueSpec q;
-  q.name = n.ack_queue;
-  q.quorum = true;
-  q.dead_letter_exchange = n.dlx;
-  q.delivery_limit = n.delivery_limit;
-  q.single_active_consumer = true;
-  t.queues.push_back(q);
-  t.queues.push_back(dead_queue_spec(n));
-  t.bindings.push_back({n.ack_queue, n.ack_exchange, n.ack_routing_key});
-  t.bindings.push_back({n.ack_queue, n.ack_exchange, n.store_routing_key});
-  t.bindings.push_back({n.dead_queue, n.dlx, ""});
-  return t;
 }
 
 std::string_view to_string(Event::Kind kind) noexcept {

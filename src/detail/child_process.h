@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 namespace claimcheck::detail {
 

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 namespace claimcheck::detail {
 

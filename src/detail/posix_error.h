@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 namespace claimcheck::detail {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "claimcheck/refstore/sql_error.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/credentials.h"
 #include "refstore/sql_db.h"
 
 namespace claimcheck::refstore::detail {

@@ -8,7 +8,7 @@
 #include <ctime>
 #include <map>
 
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/sha256.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {

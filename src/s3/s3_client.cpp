@@ -15,8 +15,11 @@
 #include <thread>
 
 #include "claimcheck/s3/presign.h"
-#include "claimcheck/util.h"
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/codec.h"
+#include "claimcheck/core/io.h"
+#include "claimcheck/core/retry.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/core/sha256.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {

@@ -9,8 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/core/retry.h"
 
 namespace claimcheck::s3::detail {
 

@@ -10,9 +10,10 @@
 #include <cstdio>
 #include <ctime>
 
-#include "claimcheck/base64.h"
-#include "claimcheck/protocol.h"
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/base64.h"
+#include "claimcheck/protocol/messages.h"
+#include "claimcheck/core/sha256.h"
+#include "claimcheck/core/retry.h"
 #include "s3/s3_internal.h"
 
 namespace claimcheck::s3 {

@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "claimcheck/protocol.h"
+#include "claimcheck/protocol/messages.h"
 #include "claimcheck/s3/s3_error.h"
 #include "s3/s3_internal.h"
 

@@ -32,7 +32,7 @@ trap cleanup EXIT
 # ---- 1. install into a temp prefix ------------------------------------------------------------------------
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" 2>&1 || { cat "$work/install.log"; die "cmake --install"; }
 libdir=$(cd "$prefix" && ls -d lib/x86_64-linux-gnu lib 2>/dev/null | head -n 1)
-for f in include/claimcheck/consumer.h include/claimcheck/producer.h include/claimcheck/s3/s3_client.h \
+for f in include/claimcheck/consume/consumer.h include/claimcheck/produce/producer.h include/claimcheck/s3/s3_client.h \
          include/claimcheck/amqp/types.h "$libdir/cmake/claimcheck/claimcheckConfig.cmake" \
          "$libdir/cmake/claimcheck/claimcheckConfigVersion.cmake" "$libdir/cmake/claimcheck/claimcheckTargets.cmake" \
          "$libdir/pkgconfig/claimcheck.pc" bin/claimcheck; do

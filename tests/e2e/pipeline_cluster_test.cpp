@@ -45,7 +45,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/s3/s3_client.h"
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/sha256.h"
 #include "subprocess.h"
 #include "test_env.h"
 

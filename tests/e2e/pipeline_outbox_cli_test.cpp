@@ -19,8 +19,8 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/s3/s3_client.h"
-#include "claimcheck/sha256.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/sha256.h"
+#include "claimcheck/core/time.h"
 #include "subprocess.h"
 #include "test_env.h"
 

@@ -39,9 +39,9 @@
 #include <thread>
 
 #include "claimcheck/amqp/client.h"
-#include "claimcheck/protocol.h"
+#include "claimcheck/protocol/messages.h"
 #include "claimcheck/s3/s3_client.h"
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/sha256.h"
 #include "subprocess.h"
 #include "test_env.h"
 

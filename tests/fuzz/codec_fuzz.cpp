@@ -1,4 +1,4 @@
-// Fuzz target: zstd / gzip / identity decoding with SHA-256 verification (include/claimcheck/codec.h).
+// Fuzz target: zstd / gzip / identity decoding with SHA-256 verification (include/claimcheck/core/codec.h).
 // Input: 1 byte mode (encoding, whether the expected SHA-256 is right), 1 byte chunking seed, then the
 // stored bytes. Invariants beyond "no crash, no UB":
 // - DecodingSink fed in random chunks agrees with decode_all() in one piece (same success, same bytes);
@@ -8,8 +8,8 @@
 #include <random>
 #include <string>
 
-#include "claimcheck/codec.h"
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/codec.h"
+#include "claimcheck/core/sha256.h"
 #include "fuzz_check.h"
 
 namespace cc = claimcheck;

@@ -1,5 +1,5 @@
 // Fuzz target: the consumer's inline-v1 message handling without a broker — the AMQP headers parsed by
-// detail::parse_inline_headers (src/detail/inline_headers.h, what Consumer::handle_inline runs), then the
+// detail::parse_inline_headers (src/protocol/inline_headers.h, what Consumer::handle_inline runs), then the
 // body decoded and verified as the consumer does (DecodingSink with the headers' SHA-256 and size-raw).
 // Input: lines "name=value" for headers (the header names are chosen by an index byte, so the fuzzer hits the
 // real ones), a line "id=..." for the message_id, an empty line, then the body.
@@ -9,11 +9,12 @@
 #include <map>
 #include <string>
 
-#include "claimcheck/codec.h"
-#include "claimcheck/protocol.h"
-#include "claimcheck/sha256.h"
-#include "claimcheck/util.h"
-#include "detail/inline_headers.h"
+#include "claimcheck/core/codec.h"
+#include "claimcheck/protocol/messages.h"
+#include "claimcheck/core/sha256.h"
+#include "claimcheck/core/ids.h"
+#include "claimcheck/core/io.h"
+#include "protocol/inline_headers.h"
 #include "fuzz_check.h"
 
 namespace cc = claimcheck;

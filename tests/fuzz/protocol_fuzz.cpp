@@ -1,10 +1,11 @@
-// Fuzz target: the JSON wire parsers (include/claimcheck/protocol.h) — parse_pointer,
+// Fuzz target: the JSON wire parsers (include/claimcheck/protocol/messages.h) — parse_pointer,
 // parse_pointer_or_reference, parse_store_record, parse_ack and peek_schema on the same input.
 // Invariants beyond "no crash, no UB": whatever a parser accepts passes validate(), and its to_json()
 // parses back to the same JSON (serialization is a fixed point after one round trip).
 #include <chrono>
 
-#include "claimcheck/protocol.h"
+#include "claimcheck/protocol/messages.h"
+#include "claimcheck/core/time.h"
 #include "fuzz_check.h"
 
 namespace cc = claimcheck;

@@ -1,5 +1,5 @@
 // Fuzz target: the size, duration and time parsers — parse_size, parse_duration, parse_duration_millis
-// (include/claimcheck/util.h), parse_rfc3339, and the S3 client's parse_iso8601 / parse_http_date
+// (include/claimcheck/core/units.h), parse_rfc3339, and the S3 client's parse_iso8601 / parse_http_date
 // (src/s3/s3_internal.h). UBSan (signed overflow, float-to-int casts) aborts on any arithmetic slip.
 // Invariants: sizes ≤ kMaxSize, durations in [0, kMaxDuration]; an accepted RFC 3339 instant formats and
 // parses back to itself truncated to milliseconds.
@@ -7,7 +7,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "claimcheck/util.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/core/units.h"
 #include "fuzz_check.h"
 #include "s3/s3_internal.h"
 

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "claimcheck/amqp/client.h"
+#include "claimcheck/protocol/topology.h"
 #include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"

@@ -20,12 +20,15 @@
 #include <pqxx/pqxx>
 
 #include "claimcheck/amqp/client.h"
-#include "claimcheck/coordinator.h"
-#include "claimcheck/metrics.h"
-#include "claimcheck/protocol.h"
+#include "claimcheck/coordinate/coordinator.h"
+#include "claimcheck/coordinate/metrics.h"
+#include "claimcheck/protocol/messages.h"
 #include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/s3/s3_client.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/codec.h"
+#include "claimcheck/core/ids.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/protocol/topology.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
 
@@ -100,7 +103,7 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
     pub_ = std::make_unique<amqp::Client>(amqp_);
     auto c = pub_->connect();
     ASSERT_TRUE(c) << c.error().to_string();
-    auto d = pub_->declare(amqp::coordinator_topology(names_));
+    auto d = pub_->declare(coordinator_topology(names_));
     ASSERT_TRUE(d) << d.error().to_string();
     auto s3 = s3::S3Client::create(s3_);
     ASSERT_TRUE(s3) << s3.error().to_string();
@@ -307,7 +310,7 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
 
   std::string sfx_, prefix_, dsn_, base_dsn_, schema_, bucket_;
   std::filesystem::path dir_;
-  amqp::TopologyNames names_;
+  TopologyNames names_;
   amqp::AmqpConfig amqp_;
   s3::S3Config s3_;
   std::unique_ptr<amqp::Client> pub_;

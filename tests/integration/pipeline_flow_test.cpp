@@ -15,14 +15,17 @@
 #include <nlohmann/json.hpp>
 
 #include "claimcheck/amqp/client.h"
-#include "claimcheck/consumer.h"
-#include "claimcheck/exec_handler.h"
-#include "claimcheck/file_io.h"
-#include "claimcheck/producer.h"
-#include "claimcheck/protocol.h"
+#include "claimcheck/consume/consumer.h"
+#include "claimcheck/consume/exec_handler.h"
+#include "claimcheck/core/file_io.h"
+#include "claimcheck/produce/producer.h"
+#include "claimcheck/protocol/messages.h"
 #include "claimcheck/s3/presign.h"
 #include "claimcheck/s3/s3_client.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/codec.h"
+#include "claimcheck/core/io.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/protocol/topology.h"
 #include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
@@ -148,7 +151,7 @@ class PipelineFlowTest : public ::testing::Test {
   }
 
   std::string tag_;
-  amqp::TopologyNames names_;
+  TopologyNames names_;
   s3::S3Config s3_;
   amqp::AmqpConfig amqp_;
   std::string bucket_;
@@ -367,7 +370,7 @@ TEST_F(PipelineFlowTest, RecipientRefusingPublishesIsNamedAndTheObjectStays) {
   } guard{policy};
   // A quorum queue rejects publishes once it is over its max-length: one message already there.
   auto cfg = producer_config({"a", "b"});
-  ASSERT_TRUE(admin_->declare(amqp::recipient_topology(names_, {"b"})).has_value());
+  ASSERT_TRUE(admin_->declare(recipient_topology(names_, {"b"})).has_value());
   amqp::Message filler;
   filler.body = "filler";
   ASSERT_TRUE(admin_->publish(names_.msg_exchange, "b", filler, true).has_value());

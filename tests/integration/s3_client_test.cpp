@@ -13,8 +13,8 @@
 
 #include "claimcheck/s3/presign.h"
 #include "claimcheck/s3/s3_client.h"
-#include "claimcheck/sha256.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/sha256.h"
+#include "claimcheck/core/time.h"
 #include "s3_test_util.h"
 #include "throttle_proxy.h"
 

@@ -10,7 +10,7 @@
 #include <span>
 #include <string>
 
-#include "claimcheck/io.h"
+#include "claimcheck/core/io.h"
 #include "claimcheck/s3/s3_client.h"
 #include "test_env.h"
 

@@ -7,7 +7,6 @@
 #include "amqp/reply.h"
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/types.h"
-#include "claimcheck/amqp/work_queue.h"
 
 using namespace claimcheck;
 using namespace claimcheck::amqp;
@@ -89,52 +88,6 @@ TEST(AmqpConfig, ValidateRejectsBadFieldsWithoutLeakingPassword) {
   c = good_config();
   c.connect_attempts = 0;
   EXPECT_FALSE(c.validate().has_value());
-}
-
-TEST(AmqpTopology, RecipientTopologyMatchesDesign) {
-  TopologyNames n;
-  auto t = recipient_topology(n, {"a", "b"});
-  ASSERT_EQ(t.exchanges.size(), 2U);
-  EXPECT_EQ(t.exchanges[0].name, "ex.msg");
-  EXPECT_EQ(t.exchanges[0].type, "direct");
-  EXPECT_EQ(t.exchanges[1].name, "ex.dlx");
-  EXPECT_EQ(t.exchanges[1].type, "fanout");
-  ASSERT_EQ(t.queues.size(), 3U);
-  EXPECT_EQ(t.queues[0].name, "q.a");
-  EXPECT_TRUE(t.queues[0].quorum);
-  EXPECT_EQ(t.queues[0].dead_letter_exchange, "ex.dlx");
-  EXPECT_EQ(t.queues[0].delivery_limit, 20);
-  EXPECT_FALSE(t.queues[0].single_active_consumer);
-  EXPECT_EQ(t.queues[1].name, "q.b");
-  EXPECT_EQ(t.queues[2].name, "q.dead");
-  EXPECT_TRUE(t.queues[2].dead_letter_exchange.empty());
-  ASSERT_EQ(t.bindings.size(), 3U);
-  EXPECT_EQ(t.bindings[0].queue, "q.a");
-  EXPECT_EQ(t.bindings[0].exchange, "ex.msg");
-  EXPECT_EQ(t.bindings[0].routing_key, "a");
-  EXPECT_EQ(t.bindings[1].routing_key, "b");
-  EXPECT_EQ(t.bindings[2].queue, "q.dead");
-  EXPECT_EQ(t.bindings[2].exchange, "ex.dlx");
-}
-
-TEST(AmqpTopology, CoordinatorTopologyMatchesDesign) {
-  TopologyNames n;
-  n.ack_queue = "acks";
-  n.delivery_limit = 5;
-  auto t = coordinator_topology(n);
-  ASSERT_EQ(t.exchanges.size(), 2U);
-  EXPECT_EQ(t.exchanges[0].name, "ex.ack");
-  ASSERT_EQ(t.queues.size(), 2U);
-  EXPECT_EQ(t.queues[0].name, "acks");
-  EXPECT_TRUE(t.queues[0].single_active_consumer);
-  EXPECT_TRUE(t.queues[0].quorum);
-  EXPECT_EQ(t.queues[0].delivery_limit, 5);
-  EXPECT_EQ(t.queues[0].dead_letter_exchange, "ex.dlx");
-  ASSERT_EQ(t.bindings.size(), 3U);
-  EXPECT_EQ(t.bindings[0].routing_key, "ack");
-  EXPECT_EQ(t.bindings[1].routing_key, "store");
-  EXPECT_EQ(t.bindings[0].queue, "acks");
-  EXPECT_EQ(t.bindings[2].queue, "q.dead");
 }
 
 namespace {
@@ -238,69 +191,6 @@ TEST(AmqpClient, InvalidConfigFailsConnect) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
 }
-
-TEST(WorkQueue, FifoDrainAndClose) {
-  WorkQueue<int> q;
-  int notified = 0;
-  q.set_notifier([&] { ++notified; });
-  EXPECT_TRUE(q.empty());
-  EXPECT_TRUE(q.push(1));
-  EXPECT_TRUE(q.push(2));
-  EXPECT_TRUE(q.push(3));
-  EXPECT_EQ(notified, 3);
-  EXPECT_EQ(q.size(), 3U);
-  EXPECT_EQ(q.try_pop(), std::optional<int>(1));
-  auto rest = q.drain(1);
-  ASSERT_EQ(rest.size(), 1U);
-  EXPECT_EQ(rest[0], 2);
-  rest = q.drain();
-  ASSERT_EQ(rest.size(), 1U);
-  EXPECT_EQ(rest[0], 3);
-  EXPECT_EQ(q.try_pop(), std::nullopt);
-  EXPECT_EQ(q.wait_pop(std::chrono::milliseconds(5)), std::nullopt);
-  q.close();
-  EXPECT_TRUE(q.closed());
-  EXPECT_FALSE(q.push(4));
-  EXPECT_TRUE(q.empty());
-}
-
-TEST(WorkQueue, ManyProducersOneConsumerLoseNothing) {
-  WorkQueue<int> q;
-  constexpr int kThreads = 4;
-  constexpr int kPer = 5000;
-  std::vector<std::thread> ts;
-  for (int t = 0; t < kThreads; ++t) {
-    ts.emplace_back([&q, t] {
-      for (int i = 0; i < kPer; ++i) q.push(t * kPer + i);
-    });
-  }
-  std::vector<int> seen(kThreads * kPer, 0);
-  int got = 0;
-  while (got < kThreads * kPer) {
-    auto v = q.wait_pop(std::chrono::milliseconds(1000));
-    ASSERT_TRUE(v.has_value());
-    ++seen[static_cast<std::size_t>(*v)];
-    ++got;
-  }
-  for (auto& t : ts) t.join();
-  for (int c : seen) ASSERT_EQ(c, 1);
-}
-
-TEST(WorkQueue, CloseWakesWaiter) {
-  WorkQueue<int> q;
-  std::atomic<bool> returned{false};
-  std::thread waiter([&] {
-    auto v = q.wait_pop(std::chrono::seconds(30));
-    EXPECT_FALSE(v.has_value());
-    returned = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  q.close();
-  waiter.join();
-  EXPECT_TRUE(returned.load());
-}
-
-// ---- basic properties (DESIGN.md §2: every message carries its publisher's user_id) ------------------------
 
 TEST(AmqpProperties, PublishSetsAuthenticatedUserIdAndIgnoresMessageField) {
   Message m;

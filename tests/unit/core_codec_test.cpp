@@ -12,9 +12,9 @@
 #include <string>
 #include <thread>
 
-#include "claimcheck/codec.h"
-#include "claimcheck/file_io.h"
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/codec.h"
+#include "claimcheck/core/file_io.h"
+#include "claimcheck/core/sha256.h"
 
 namespace cc = claimcheck;
 namespace fs = std::filesystem;

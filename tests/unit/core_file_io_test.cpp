@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "claimcheck/file_io.h"
+#include "claimcheck/core/file_io.h"
 
 #include "temp_dir.h"
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 using namespace claimcheck;
 

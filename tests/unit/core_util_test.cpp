@@ -1,12 +1,20 @@
-// Utilities: size/duration parsing, UUIDs, RFC 3339, formatting, redaction, keys, backoff, synthetic payloads.
+// core/ value helpers: sizes and durations (units.h), UUIDs (ids.h), RFC 3339 (time.h), byte formatting,
+// URL/DSN redaction (credentials.h), comma lists (text.h), backoff (retry.h), synthetic payloads.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <limits>
 #include <set>
 
-#include "claimcheck/file_io.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/file_io.h"
+#include "claimcheck/core/codec.h"
+#include "claimcheck/core/credentials.h"
+#include "claimcheck/core/ids.h"
+#include "claimcheck/core/retry.h"
+#include "claimcheck/core/synthetic_payload.h"
+#include "claimcheck/core/text.h"
+#include "claimcheck/core/time.h"
+#include "claimcheck/core/units.h"
 
 namespace cc = claimcheck;
 using namespace std::chrono_literals;
@@ -165,14 +173,6 @@ TEST(RedactUrl, HidesPasswords) {
   // Malformed: unencoded '/' in the password, no scheme.
   EXPECT_EQ(cc::redact_url("postgresql://u:a/s3cr3t@db/x"), "postgresql://u:***@db/x");
   EXPECT_EQ(cc::redact_url("u:s3cr3t@h:5672/%2F"), "u:***@h:5672/%2F");
-}
-
-TEST(ObjectKey, Layout) {
-  const auto tp = std::chrono::sys_days{std::chrono::year{2024} / 5 / 1} + 23h;
-  EXPECT_EQ(cc::make_object_key("claimcheck", tp, "id1", cc::Encoding::Zstd), "claimcheck/2024/05/01/id1.json.zst");
-  EXPECT_EQ(cc::make_object_key("p/", tp, "id1", cc::Encoding::Gzip), "p/2024/05/01/id1.json.gz");
-  EXPECT_EQ(cc::make_object_key("", tp, "id1", cc::Encoding::Identity), "2024/05/01/id1.json");
-  EXPECT_EQ(cc::make_object_key("x", tp, "id1", cc::Encoding::Zstd, ".bin"), "x/2024/05/01/id1.bin.zst");
 }
 
 TEST(Backoff, FullJitterWithinCap) {

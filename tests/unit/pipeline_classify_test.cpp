@@ -1,7 +1,7 @@
 // The consumer's one classify(Error): local file-system errors are local, never S3 refusals (issue 8 item 6).
 #include <gtest/gtest.h>
 
-#include "claimcheck/consumer.h"
+#include "claimcheck/consume/consumer.h"
 
 namespace cc = claimcheck;
 using cc::ErrorCode;

@@ -5,7 +5,8 @@
 #include <fstream>
 #include <random>
 
-#include "claimcheck/consume_journal.h"
+#include "claimcheck/consume/journal.h"
+#include "claimcheck/core/time.h"
 
 namespace fs = std::filesystem;
 using claimcheck::ConsumeJournal;

@@ -2,8 +2,8 @@
 // renderers (escaping of attacker-controlled values) and the status gauges of CoordinatorMetrics.
 #include <gtest/gtest.h>
 
-#include "claimcheck/coordinator_status.h"
-#include "claimcheck/metrics.h"
+#include "claimcheck/coordinate/status.h"
+#include "claimcheck/coordinate/metrics.h"
 #include "claimcheck/refstore/ref_store.h"
 
 namespace claimcheck {

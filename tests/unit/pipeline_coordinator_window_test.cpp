@@ -1,7 +1,7 @@
 // AckWindow and CaughtUpWatermark, the coordinator AMQP thread's bookkeeping, driven with canned events.
 #include <gtest/gtest.h>
 
-#include "pipeline/coordinator_window.h"
+#include "coordinate/coordinator_window.h"
 
 using claimcheck::AckWindow;
 using claimcheck::CaughtUpWatermark;

@@ -13,10 +13,11 @@
 #include <fstream>
 #include <thread>
 
-#include "claimcheck/consumer.h"
-#include "claimcheck/exec_handler.h"
-#include "claimcheck/file_io.h"
-#include "claimcheck/out_dir.h"
+#include "claimcheck/consume/consumer.h"
+#include "claimcheck/consume/exec_handler.h"
+#include "claimcheck/core/file_io.h"
+#include "claimcheck/consume/out_dir.h"
+#include "claimcheck/core/retry.h"
 
 #include "temp_dir.h"
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "claimcheck/consumer.h"
+#include "claimcheck/consume/consumer.h"
 
 namespace cc = claimcheck;
 using cc::FailureKind;

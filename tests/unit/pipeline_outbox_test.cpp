@@ -8,9 +8,10 @@
 #include <fstream>
 #include <thread>
 
-#include "pipeline/outbox_journal.h"
-#include "pipeline/outbox_tracker.h"
-#include "pipeline/outbox_watch.h"
+#include "claimcheck/core/ids.h"
+#include "produce/outbox_journal.h"
+#include "produce/outbox_tracker.h"
+#include "produce/outbox_watch.h"
 #include "temp_dir.h"
 
 using claimcheck::BackoffPolicy;

@@ -1,7 +1,7 @@
 // ProduceJobs, the producer's publish bookkeeping, driven with canned confirm sequences (no broker).
 #include <gtest/gtest.h>
 
-#include "pipeline/produce_jobs.h"
+#include "produce/produce_jobs.h"
 
 using claimcheck::ProduceAction;
 using claimcheck::ProduceJobs;

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "claimcheck/s3/presign.h"
-#include "claimcheck/util.h"
+#include "claimcheck/core/time.h"
 
 using namespace claimcheck;
 using namespace claimcheck::s3;

@@ -2,7 +2,7 @@
 // SlowDown, abort of a failed multipart upload, signing headers present.
 #include <gtest/gtest.h>
 
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/sha256.h"
 
 #include "claimcheck/s3/s3_client.h"
 #include "s3/s3_internal.h"

@@ -4,7 +4,8 @@
 #include <set>
 
 #include "claimcheck/s3/s3_client.h"
-#include "claimcheck/sha256.h"
+#include "claimcheck/core/sha256.h"
+#include "claimcheck/core/retry.h"
 #include "s3/s3_internal.h"
 
 using namespace claimcheck;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "claimcheck/amqp/types.h"
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 namespace claimcheck::amqp {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 namespace claimcheck::amqp {
 
@@ -135,29 +135,6 @@ struct Topology {
   std::vector<QueueSpec> queues;
   std::vector<BindingSpec> bindings;
 };
-
-/// Configurable names of the DESIGN.md §3 topology, with its defaults.
-struct TopologyNames {
-  std::string msg_exchange = "ex.msg";
-  std::string ack_exchange = "ex.ack";
-  std::string ack_queue = "q.ack";
-  std::string dlx = "ex.dlx";
-  std::string dead_queue = "q.dead";
-  std::string queue_prefix = "q.";
-  std::string ack_routing_key = "ack";
-  std::string store_routing_key = "store";
-  std::int64_t delivery_limit = 20;
-};
-
-/// Producer/consumer side of DESIGN.md §3: `msg_exchange` (direct) and, per recipient r, the quorum queue
-/// `queue_prefix + r` (DLX `dlx`, delivery limit) bound with routing key r; plus `dlx` (fanout) → `dead_queue`.
-/// Pure function, thread-safe. Recipients are used as given (validate them before).
-Topology recipient_topology(const TopologyNames& names, const std::vector<std::string>& recipients);
-
-/// Coordinator side of DESIGN.md §3: `ack_exchange` (direct) → `ack_queue` (quorum, single active consumer,
-/// DLX, delivery limit) bound with `ack_routing_key` and `store_routing_key`; plus `dlx` (fanout) → `dead_queue`.
-/// Pure function, thread-safe.
-Topology coordinator_topology(const TopologyNames& names);
 
 /// Something that happened on the connection, returned by Client::poll().
 ///

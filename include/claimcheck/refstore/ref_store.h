@@ -43,7 +43,7 @@
 #include <variant>
 #include <vector>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 
 namespace claimcheck::refstore {
 

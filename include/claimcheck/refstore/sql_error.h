@@ -3,7 +3,7 @@
 
 #include <string_view>
 
-#include "claimcheck/error.h"
+#include "claimcheck/core/error.h"
 
 namespace claimcheck::refstore {
 

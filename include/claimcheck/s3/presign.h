@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "claimcheck/result.h"
+#include "claimcheck/core/result.h"
 #include "claimcheck/s3/s3_client.h"
 
 namespace claimcheck::s3 {

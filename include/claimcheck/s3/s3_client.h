@@ -16,8 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "claimcheck/io.h"
-#include "claimcheck/result.h"
+#include "claimcheck/core/io.h"
+#include "claimcheck/core/result.h"
 #include "claimcheck/s3/s3_error.h"
 
 namespace claimcheck::s3 {
