@@ -149,5 +149,5 @@ coordinator: cli ## Run the coordinator (refcount + deletes) [DB=... ONCE=1 HTTP
 status: cli ## Show refcount state: counts per state, or one object [POINTER_ID=uuid JSON=1 DB=...]
 	@$(LOAD_ENV) $(BIN) status $(POINTER_ID) $(if $(filter 1,$(JSON)),--json) $(if $(DB),--db $(DB))
 
-bench: build up ## Run the benchmarks against the local servers; prints figures (bench/results/)
-	@bash scripts/bench
+bench: build up ## Run the benchmarks against the local servers: side-by-side table vs baselines [QUICK=1] (bench/results/)
+	@bash scripts/bench $(if $(filter 1,$(QUICK)),--quick)

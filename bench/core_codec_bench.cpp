@@ -1,6 +1,10 @@
 // Codec throughput and memory: encode+hash and decode+verify per codec on a 64 MiB synthetic payload
 // (streamed, never held in memory), plus peak RSS (getrusage ru_maxrss) to confirm fixed memory.
+// With --file PATH: zstd level 1 (the producer's settings) on that file instead: encode+hash (file -> encoder ->
+// discard, seconds), then the encoded bytes are written to OUT (not timed), then decode+verify (OUT -> decoder
+// with the SHA-256 and size check -> discard, seconds). bench/codec_vs_cli.sh compares these with the zstd CLI.
 // Usage: core_codec_bench [size, default 64MiB]
+//        core_codec_bench --file PATH OUT   (prints "encode_s=... decode_s=... raw=... stored=...")
 #include <sys/resource.h>
 
 #include <chrono>
@@ -68,9 +72,59 @@ int run(cc::Encoding e, std::uint64_t size) {
   return 0;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Encodes `path` (zstd -1, the producer's buffer size) into `sink`; returns the encoder's SHA-256 and sizes.
+cc::Result<std::pair<std::string, std::pair<std::uint64_t, std::uint64_t>>> encode_file(const std::string& path,
+                                                                                       cc::ByteSink& sink) {
+  CC_TRY(in, cc::FileSource::open(path));
+  cc::EncodeOptions opt;
+  opt.encoding = cc::Encoding::Zstd;
+  opt.level = 1;
+  opt.buffer_bytes = 128 * 1024;  // as the producer (src/pipeline/producer.cpp)
+  CC_TRY(enc, cc::EncodingSource::create(*in, opt));
+  CC_TRY_VOID(cc::copy_stream(*enc, sink));
+  CC_TRY_VOID(sink.finish());
+  return std::pair{enc->sha256_hex(), std::pair{enc->size_raw(), enc->size_stored()}};
+}
+
+/// File mode (see the top of this file): encode+hash and decode+verify seconds of one real file.
+int run_file(const std::string& path, const std::string& out_path) {
+  cc::DiscardSink discard;
+  auto t0 = std::chrono::steady_clock::now();
+  auto enc = encode_file(path, discard);
+  const double enc_s = seconds_since(t0);
+  if (!enc) return std::fprintf(stderr, "encode: %s\n", enc.error().to_string().c_str()), 1;
+  {
+    auto out = cc::AtomicFileSink::open(out_path);
+    if (!out) return std::fprintf(stderr, "%s\n", out.error().to_string().c_str()), 1;
+    if (auto r = encode_file(path, *out); !r) return std::fprintf(stderr, "%s\n", r.error().to_string().c_str()), 1;
+  }
+  auto stored = cc::FileSource::open(out_path);
+  cc::DecodeOptions dopt;
+  dopt.encoding = cc::Encoding::Zstd;
+  dopt.expected_sha256 = enc->first;
+  dopt.expected_size_raw = enc->second.first;
+  cc::DiscardSink raw_out;
+  auto dec = cc::DecodingSink::create(raw_out, dopt);
+  if (!stored || !dec) return std::fprintf(stderr, "decode: cannot open\n"), 1;
+  t0 = std::chrono::steady_clock::now();
+  auto n = cc::copy_stream(*stored, *dec);
+  auto fin = n ? dec->finish() : cc::Result<void>(cc::Unexpected{n.error()});
+  const double dec_s = seconds_since(t0);
+  if (!fin) return std::fprintf(stderr, "decode+verify: %s\n", fin.error().to_string().c_str()), 1;
+  std::printf("encode_s=%.3f decode_s=%.3f raw=%llu stored=%llu peak_rss_kib=%ld\n", enc_s, dec_s,
+              static_cast<unsigned long long>(enc->second.first), static_cast<unsigned long long>(enc->second.second),
+              peak_rss_kib());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--file") return run_file(argv[2], argv[3]);
   std::uint64_t size = 64ull << 20;
   if (argc > 1) {
     auto s = cc::parse_size(argv[1]);

@@ -6,9 +6,12 @@
 //   libpqxx client writing the same rows with `INSERT ... SELECT unnest(...)`, and the per-statement path
 //   (what apply_batch did before the set-based one) vs the set-based one. Round trips per batch are counted
 //   (statements + BEGIN + COMMIT).
-// With AMQP_URL and S3_* set (env or .local/env) it also measures the whole coordinator (Coordinator::run):
-// messages pre-published to a private ack queue, time until all are applied (RabbitMQ → parse → SQLite).
+// With AMQP_URL and S3_* set (env or .local/env) it also measures the whole coordinator (Coordinator::run) on
+// SQLite and on PostgreSQL: messages pre-published to a private ack queue, time until all are applied
+// (RabbitMQ → parse → database), next to a minimal rabbitmq-c consumer (plain_drain: no claimcheck code)
+// draining and acking the same messages from the same queue. ROW| lines feed scripts/bench's table.
 // Usage: pipeline_coord_bench [OBJECTS=10000] [BATCH=500]   (3 recipients per object → 3 acks per object)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
 #include <pqxx/pqxx>
 #include <sqlite3.h>
 
@@ -28,11 +33,11 @@
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/types.h"
 #include "claimcheck/coordinate/coordinator.h"
-#include "claimcheck/protocol/messages.h"
-#include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/core/ids.h"
 #include "claimcheck/core/time.h"
+#include "claimcheck/protocol/messages.h"
 #include "claimcheck/protocol/topology.h"
+#include "claimcheck/refstore/ref_store.h"
 #include "refstore/sql_db.h"
 #include "refstore/staged_batch.h"
 
@@ -54,15 +59,15 @@ std::string env_or_file(const std::string& name) {
 std::vector<amqp::Message> make_messages(std::size_t objects, const std::string& bucket = "bench-bucket",
                                         const std::string& prefix = "claimcheck");
 
-// End to end through RabbitMQ: publish, then run a Coordinator until every message was applied.
-int run_amqp(std::size_t objects, std::size_t batch) {
-  const std::string url = env_or_file("AMQP_URL"), endpoint = env_or_file("S3_ENDPOINT"),
-                    bucket = env_or_file("S3_BUCKET");
-  if (url.empty() || endpoint.empty() || bucket.empty()) {
-    std::printf("amqp end-to-end: skipped (AMQP_URL / S3_ENDPOINT / S3_BUCKET not set)\n");
-    return 0;
-  }
-  const std::string sfx = new_uuid_v4().substr(0, 8);
+void print_row(const std::string& name, double cc, double base, const char* unit, const char* check) {
+  std::printf("ROW|%s|%.0f|%s|%s|%s\n", name.c_str(), cc, base < 0 ? "-" : std::to_string(std::lround(base)).c_str(),
+              unit, check);
+}
+
+/// A coordinator on a private topology (bench<sfx>.*) over `dsn` that believes the one administrator user
+/// who publishes everything here (DESIGN.md §9); no orphan sweep, no lifecycle rule.
+CoordinatorConfig amqp_bench_config(const std::string& sfx, const std::string& dsn, std::size_t batch) {
+  const std::string url = env_or_file("AMQP_URL");
   CoordinatorConfig cfg;
   cfg.amqp.urls = {url};
   cfg.amqp.connection_name = "coord-bench";
@@ -70,62 +75,155 @@ int run_amqp(std::size_t objects, std::size_t batch) {
   cfg.names.ack_queue = "bench" + sfx + ".q.ack";
   cfg.names.dlx = "bench" + sfx + ".dlx";
   cfg.names.dead_queue = "bench" + sfx + ".q.dead";
-  cfg.s3.endpoint = endpoint;
+  cfg.s3.endpoint = env_or_file("S3_ENDPOINT");
   cfg.s3.region = env_or_file("S3_REGION").empty() ? "us-east-1" : env_or_file("S3_REGION");
   cfg.s3.access_key = env_or_file("S3_ACCESS_KEY");
   cfg.s3.secret_key = env_or_file("S3_SECRET_KEY");
-  cfg.bucket = "";  // no orphan sweep / lifecycle
+  cfg.bucket = "";                        // no orphan sweep / lifecycle
   cfg.key_prefix = "coord-bench-" + sfx;  // the prefix of the keys make_messages() writes
   cfg.lifecycle_days = 0;
   cfg.batch_size = batch;
-  // One administrator publishes everything here: believe its stores and acks (DESIGN.md §9).
   cfg.producer_users = {amqp::url_user(url)};
   cfg.recipient_users = {{"*", amqp::url_user(url)}};
-  auto dir = std::filesystem::temp_directory_path() / ("coord-bench-e2e-" + sfx);
-  std::filesystem::create_directories(dir);
-  cfg.db.dsn = "sqlite:" + (dir / "c.db").string();
+  cfg.db.dsn = dsn;
+  return cfg;
+}
 
-  amqp::Client pub(cfg.amqp);
-  if (auto r = pub.connect(); !r) return std::fprintf(stderr, "amqp: %s\n", r.error().to_string().c_str()), 1;
-  if (auto r = pub.declare(coordinator_topology(cfg.names)); !r)
-    return std::fprintf(stderr, "amqp: %s\n", r.error().to_string().c_str()), 1;
-  auto msgs = make_messages(objects, bucket, "coord-bench-" + sfx);  // keys that do not exist: deletes are no-ops
+/// Publishes `msgs` (stores with routing key "store", acks with "ack") to the ack exchange, all confirmed.
+Result<double> publish_all(amqp::Client& pub, const CoordinatorConfig& cfg, const std::vector<amqp::Message>& msgs) {
   const auto p0 = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < msgs.size(); ++i) {
-    const bool store = msgs[i].type == kSchemaStore;
-    auto id = pub.publish(cfg.names.ack_exchange, store ? "store" : "ack", msgs[i], false);
-    if (!id) return std::fprintf(stderr, "publish: %s\n", id.error().to_string().c_str()), 1;
+  for (const auto& m : msgs) {
+    CC_TRY_VOID(pub.publish(cfg.names.ack_exchange, m.type == kSchemaStore ? "store" : "ack", m, false));
     if (pub.unconfirmed() > 2000) (void)pub.poll(std::chrono::milliseconds(1));
   }
-  if (auto r = pub.wait_confirms(std::chrono::seconds(120)); !r)
-    return std::fprintf(stderr, "confirms: %s\n", r.error().to_string().c_str()), 1;
-  const double pub_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+  CC_TRY_VOID(pub.wait_confirms(std::chrono::seconds(120)));
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+}
 
-  auto coord = Coordinator::create(cfg);
-  if (!coord) return std::fprintf(stderr, "coordinator: %s\n", coord.error().to_string().c_str()), 1;
+/// Publisher-confirm latency to the ack queue (quorum): `n` messages one at a time, each waited for; prints
+/// p50 / p90 / p99 in ms (what every produce and consume step waits for at least once per payload).
+Result<void> confirm_latency(amqp::Client& pub, const CoordinatorConfig& cfg, const std::vector<amqp::Message>& msgs,
+                             std::size_t n) {
+  std::vector<double> ms;
+  for (std::size_t i = 0; i < n && i < msgs.size(); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    CC_TRY_VOID(pub.publish(cfg.names.ack_exchange, msgs[i].type == kSchemaStore ? "store" : "ack", msgs[i], false));
+    CC_TRY_VOID(pub.wait_confirms(std::chrono::seconds(10)));
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  auto q = [&](double f) { return ms.empty() ? 0.0 : ms[static_cast<std::size_t>(f * static_cast<double>(ms.size() - 1))]; };
+  std::printf("publisher confirm latency to a quorum queue, one message at a time (%zu): p50 %.2f ms, p90 %.2f ms, "
+              "p99 %.2f ms\n", ms.size(), q(0.5), q(0.9), q(0.99));
+  return ok();
+}
+
+/// Baseline: a minimal rabbitmq-c consumer (no claimcheck code) draining `n` messages from `queue` with the
+/// coordinator's prefetch and acking with `multiple` every `batch` deliveries (the coordinator acks each
+/// batch after its commit). Returns the seconds from connect to the last ack.
+Result<double> plain_drain(const std::string& url, const std::string& queue, std::size_t n, int prefetch,
+                           std::size_t batch) {
+  std::string buf = url;  // amqp_parse_url points into its buffer
+  amqp_connection_info ci;
+  if (amqp_parse_url(buf.data(), &ci) != AMQP_STATUS_OK) return fail(ErrorCode::Internal, "bench", "bad AMQP_URL");
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<amqp_connection_state_t_, decltype(&amqp_destroy_connection)> conn(amqp_new_connection(),
+                                                                                    amqp_destroy_connection);
+  amqp_connection_state_t c = conn.get();
+  amqp_socket_t* sock = amqp_tcp_socket_new(c);
+  if (sock == nullptr || amqp_socket_open(sock, ci.host, ci.port) != AMQP_STATUS_OK ||
+      amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password).reply_type !=
+          AMQP_RESPONSE_NORMAL) {
+    return fail(ErrorCode::Unavailable, "bench", "plain drain: cannot connect and log in");
+  }
+  amqp_channel_open(c, 1);
+  amqp_basic_qos(c, 1, 0, static_cast<std::uint16_t>(prefetch), false);
+  amqp_basic_consume(c, 1, amqp_cstring_bytes(queue.c_str()), amqp_empty_bytes, false, false, false, amqp_empty_table);
+  if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
+    return fail(ErrorCode::Unavailable, "bench", "plain drain: basic.consume refused");
+  std::size_t got = 0, unacked = 0;
+  while (got < n) {
+    amqp_maybe_release_buffers(c);
+    amqp_envelope_t env;
+    timeval tv{30, 0};
+    if (amqp_consume_message(c, &env, &tv, 0).reply_type != AMQP_RESPONSE_NORMAL)
+      return fail(ErrorCode::Unavailable, "bench", "plain drain: " + std::to_string(got) + " of " + std::to_string(n));
+    const std::uint64_t tag = env.delivery_tag;
+    amqp_destroy_envelope(&env);
+    if (++got, ++unacked >= batch || got == n) {
+      amqp_basic_ack(c, 1, tag, 1);
+      unacked = 0;
+    }
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+  return secs;
+}
+
+/// Runs a Coordinator on `cfg` until it applied `want_acks` acks (at most 300 s); returns its stats, seconds.
+Result<std::pair<CoordinatorStats, double>> coordinate_until(const CoordinatorConfig& cfg, std::uint64_t want_acks) {
+  CC_TRY(coord, Coordinator::create(cfg));
   const auto t0 = std::chrono::steady_clock::now();
   Result<void> result = ok();
   std::thread th([&] { result = (*coord)->run(); });
-  const std::uint64_t want_acks = objects * 3;
   while ((*coord)->stats().acks_new < want_acks && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(300))
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   (*coord)->stop();
   th.join();
-  auto st = (*coord)->stats();
-  std::printf("amqp+sqlite batch %4zu: %zu messages pre-published (%.1f s, %.0f msg/s); coordinator applied %llu acks "
-              "+ %llu stores in %.2f s → %.0f acks/s, %.0f messages/s (%llu batches)\n",
-              batch, msgs.size(), pub_s, static_cast<double>(msgs.size()) / pub_s,
-              static_cast<unsigned long long>(st.acks_new), static_cast<unsigned long long>(st.stores_new), secs,
-              static_cast<double>(st.acks_new) / secs, static_cast<double>(st.acks_new + st.stores_new) / secs,
-              static_cast<unsigned long long>(st.batches));
+  if (!result) return Unexpected{result.error()};
+  return std::pair{(*coord)->stats(), secs};
+}
+
+// The whole coordinator (Coordinator::run) through RabbitMQ on `dsn`, next to the plain drain of the same queue:
+// the messages are pre-published to the coordinator's ack queue and drained by plain_drain(), then published
+// again and applied by the coordinator; both times count from connect to the last message.
+int run_amqp(std::size_t objects, std::size_t batch, const char* label, const std::string& dsn) {
+  if (env_or_file("AMQP_URL").empty() || env_or_file("S3_ENDPOINT").empty()) {
+    std::printf("amqp end-to-end: skipped (AMQP_URL / S3_ENDPOINT not set)\n");
+    return 0;
+  }
+  const std::string sfx = new_uuid_v4().substr(0, 8);
+  const CoordinatorConfig cfg = amqp_bench_config(sfx, dsn, batch);
+  amqp::Client pub(cfg.amqp);
+  auto msgs = make_messages(objects, env_or_file("S3_BUCKET"), cfg.key_prefix);  // no such keys: deletes are no-ops
+  auto body = [&]() -> Result<std::string> {
+    CC_TRY_VOID(pub.connect());
+    CC_TRY_VOID(pub.declare(coordinator_topology(cfg.names)));
+    if (std::string(label) == "sqlite") {  // once per run: the queue is drained by plain_drain() below
+      CC_TRY_VOID(confirm_latency(pub, cfg, msgs, 200));
+      CC_TRY_VOID(pub.delete_queue(cfg.names.ack_queue));
+      CC_TRY_VOID(pub.declare(coordinator_topology(cfg.names)));
+    }
+    CC_TRY(pub_plain, publish_all(pub, cfg, msgs));
+    const int prefetch = static_cast<int>(std::min<std::size_t>(batch * 4, 65535));  // the coordinator's default
+    CC_TRY(plain_s, plain_drain(cfg.amqp.urls[0], cfg.names.ack_queue, msgs.size(), prefetch, batch));
+    CC_TRY(pub_s, publish_all(pub, cfg, msgs));
+    CC_TRY(run, coordinate_until(cfg, objects * 3));
+    const auto& [st, secs] = *run;
+    const double n = static_cast<double>(msgs.size()), cc_rate = static_cast<double>(st.acks_new + st.stores_new) / secs;
+    std::printf("amqp+%s batch %4zu: %zu messages pre-published (%.1f s, %.0f msg/s); plain rabbitmq-c drain %.2f s → "
+                "%.0f msg/s; coordinator applied %llu acks + %llu stores in %.2f s → %.0f acks/s, %.0f messages/s "
+                "(%llu batches)\n", label, batch, msgs.size(), *pub_s, n / *pub_s, *plain_s, n / *plain_s,
+                static_cast<unsigned long long>(st.acks_new), static_cast<unsigned long long>(st.stores_new), secs,
+                static_cast<double>(st.acks_new) / secs, cc_rate, static_cast<unsigned long long>(st.batches));
+    const std::string what = std::string("coordinator via RabbitMQ + ") + label + ", " + std::to_string(objects) +
+                             " x 3 acks";
+    print_row(what + " (messages/s)", cc_rate, n / *plain_s, "msg/s", "ratio>=0.8");
+    if (std::string(label) == "postgresql")
+      print_row(what + " (acks/s)", static_cast<double>(st.acks_new) / secs, -1, "acks/s", "value>=20000");
+    (void)pub_plain;
+    return std::string();
+  };
+  auto r = body();
   (void)pub.delete_queue(cfg.names.ack_queue);
   (void)pub.delete_queue(cfg.names.dead_queue);
   (void)pub.delete_exchange(cfg.names.ack_exchange);
   (void)pub.delete_exchange(cfg.names.dlx);
   pub.close();
-  std::filesystem::remove_all(dir);
-  return result ? 0 : 1;
+  if (!r) return std::fprintf(stderr, "amqp+%s: %s\n", label, r.error().to_string().c_str()), 1;
+  return 0;
 }
 
 std::vector<amqp::Message> make_messages(std::size_t objects, const std::string& bucket, const std::string& prefix) {
@@ -376,9 +474,11 @@ Result<Figure> run_plain_sqlite(const std::string& path, const std::vector<amqp:
   return Figure{static_cast<double>(done->first) / done->second, 0.0, batches};
 }
 
-/// One report line: claimcheck's figure, a reference figure, their ratio.
+/// One report line: claimcheck's figure, a reference figure, their ratio (and, given `row`, a ROW line).
 void report(const char* store, std::size_t batch, const char* what, const Figure& f, const char* base_name,
-            const Figure& base, const char* target) {
+            const Figure& base, const char* target, const char* row = nullptr) {
+  if (row != nullptr)
+    std::printf("ROW|%s, batch %zu (acks/s)|%.0f|%.0f|acks/s|info\n", row, batch, f.acks_per_s, base.acks_per_s);
   std::printf("%-10s batch %4zu  %-28s %8.0f acks/s  %6.1f round trips/batch | %-34s %8.0f acks/s | ratio %5.2f%s\n",
               store, batch, what, f.acks_per_s, f.round_trips_per_batch, base_name, base.acks_per_s,
               base.acks_per_s > 0 ? f.acks_per_s / base.acks_per_s : 0.0, target);
@@ -419,7 +519,7 @@ int run_postgres(std::size_t objects, std::size_t batch) {
     if (!*r) return std::fprintf(stderr, "postgresql: %s\n", r->error().to_string().c_str()), 1;
   }
   report("postgresql", batch, "claimcheck (set-based)", *set, "plain INSERT..SELECT unnest client", *plain,
-         "  (target >= 20000 acks/s)");
+         "  (target >= 20000 acks/s)", "refstore parse+apply PostgreSQL vs plain unnest INSERTs");
   report("postgresql", batch, "per-statement path (before)", *old, "claimcheck (set-based)", *set, "  (old/new)");
   return 0;
 }
@@ -435,7 +535,8 @@ int run_sqlite(std::size_t objects, std::size_t batch) {
   for (const auto* r : {&cc, &plain}) {
     if (!*r) return std::fprintf(stderr, "sqlite: %s\n", r->error().to_string().c_str()), 1;
   }
-  report("sqlite", batch, "claimcheck", *cc, "plain sqlite3 prepared INSERTs", *plain, "");
+  report("sqlite", batch, "claimcheck", *cc, "plain sqlite3 prepared INSERTs", *plain, "",
+         batch > 1 ? "refstore parse+apply SQLite vs plain prepared INSERTs" : nullptr);
   return 0;
 }
 
@@ -449,6 +550,15 @@ int main(int argc, char** argv) {
   int rc = 0;
   for (std::size_t b : {std::size_t{1}, batch}) rc |= run_sqlite(b == 1 ? std::min<std::size_t>(objects, 2000) : objects, b);
   rc |= run_postgres(objects, batch);
-  rc |= run_amqp(std::min<std::size_t>(objects, 5000), batch);
+  const std::size_t amqp_objects = std::min<std::size_t>(objects, 5000);
+  const auto dir = std::filesystem::temp_directory_path() / ("coord-bench-e2e-" + new_uuid_v4().substr(0, 8));
+  std::filesystem::create_directories(dir);
+  rc |= run_amqp(amqp_objects, batch, "sqlite", "sqlite:" + (dir / "c.db").string());
+  std::filesystem::remove_all(dir);
+  if (const std::string pg = env_or_file("CLAIMCHECK_PG_DSN"); !pg.empty()) {
+    const std::string schema = "cc_bench_amqp_" + new_uuid_v4().substr(0, 8);
+    rc |= run_amqp(amqp_objects, batch, "postgresql", with_schema(pg, schema));
+    drop_schemas(pg, {schema});
+  }
   return rc;
 }

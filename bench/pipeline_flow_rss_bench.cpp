@@ -124,6 +124,11 @@ int main(int argc, char** argv) {
   std::printf("  consume: exit %d, %.2f s, %.1f MiB/s, peak RSS %.1f MiB\n", cr.status, cr.seconds,
               size_mib / cr.seconds, static_cast<double>(cr.max_rss_kib) / 1024.0);
   std::printf("  copy identical: %s\n", cmp == 0 ? "yes" : "NO");
+  // ROW lines for scripts/bench's table (bench/bench_lib.sh): the figure alone against its bound.
+  std::printf("ROW|produce %llu MiB file, peak RSS (MiB)|%.1f|-|MiB|value<=128\n", static_cast<unsigned long long>(mib),
+              static_cast<double>(pr.max_rss_kib) / 1024.0);
+  std::printf("ROW|consume %llu MiB file, peak RSS (MiB)|%.1f|-|MiB|value<=128\n", static_cast<unsigned long long>(mib),
+              static_cast<double>(cr.max_rss_kib) / 1024.0);
   if (pr.status != 0 || cr.status != 0) std::printf("  logs: %s\n", work.c_str());
 
   // Clean up: the object (no coordinator here), the topology, the files.

@@ -433,6 +433,9 @@ struct S3Client::Impl {
       if (h->find_first_of("\r\n") != std::string::npos)
         return fail(ErrorCode::InvalidArgument, "s3", "content_type/content_encoding must not contain CR or LF");
     }
+    const auto& h = opts.body_sha256;
+    if (!h.empty() && (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos))
+      return fail(ErrorCode::InvalidArgument, "s3", "body_sha256 must be 64 lowercase hex digits");
     return ok();
   }
 
@@ -445,6 +448,7 @@ struct S3Client::Impl {
     ex.bucket = bucket;
     ex.key = key;
     ex.body = data;
+    ex.body_sha256 = opts.body_sha256;  // the caller's hash of this very body, or "" (execute() computes it)
     add_object_headers(ex, opts);
     if (opts.if_none_match) ex.headers.emplace_back("If-None-Match: *");
     auto r = execute(ex);

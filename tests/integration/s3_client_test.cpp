@@ -13,6 +13,7 @@
 
 #include "claimcheck/s3/presign.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/core/sha256.h"
 #include "claimcheck/core/time.h"
 #include "s3_test_util.h"
 #include "throttle_proxy.h"
@@ -116,6 +117,23 @@ TEST_F(S3ClientIT, PutGetHeadDeleteWithMetadata) {
   // Connections are reused: everything above went over one connection.
   EXPECT_EQ(c().stats().connects, 1U);
   EXPECT_EQ(c().stats().retries, 0U);
+}
+
+// PutOptions::body_sha256 is what the server checks the body against: the right hash stores the object, a
+// wrong one is refused and stores nothing (so handing the encoder's hash over cannot store corrupt bytes).
+TEST_F(S3ClientIT, GivenBodySha256IsCheckedByTheServer) {
+  const std::string key = prefix_ + "given-sha.bin";
+  PutOptions o;
+  o.body_sha256 = std::string(64, 'a');
+  auto wrong = c().put_object(bucket_, key, std::string_view("hello world"), o);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(c().head_object(bucket_, key).error().code, ErrorCode::NotFound);
+  o.body_sha256 = sha256_hex(std::string_view("hello world"));
+  auto put = c().put_object(bucket_, key, std::string_view("hello world"), o);
+  ASSERT_TRUE(put) << put.error().to_string();
+  StringSink sink;
+  ASSERT_TRUE(c().get_object(bucket_, key, sink));
+  EXPECT_EQ(sink.data(), "hello world");
 }
 
 TEST_F(S3ClientIT, RangeGet) {

@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "claimcheck/core/codec.h"
 #include "claimcheck/core/file_io.h"
@@ -44,11 +45,13 @@ struct Encoded {
 };
 
 // Encode with a small internal buffer and odd read sizes to exercise chunk boundaries.
-Encoded encode_streaming(cc::Encoding e, const std::string& raw, std::size_t buffer = 4096, std::size_t chunk = 7777) {
+Encoded encode_streaming(cc::Encoding e, const std::string& raw, std::size_t buffer = 4096, std::size_t chunk = 7777,
+                         int level = 1) {
   cc::ViewSource src(raw);
   cc::EncodeOptions opt;
   opt.encoding = e;
   opt.buffer_bytes = buffer;
+  opt.level = level;
   auto enc = cc::EncodingSource::create(src, opt);
   EXPECT_TRUE(enc.has_value());
   Encoded out;
@@ -242,6 +245,33 @@ TEST(Codec, DecodesConcatenatedZstdFrames) {
   auto d = decode_streaming(cc::Encoding::Zstd, s);
   ASSERT_TRUE(d.has_value()) << d.error().to_string();
   EXPECT_TRUE(*d == a + b);
+}
+
+// zstd contexts are kept per thread from one payload to the next (codec.cpp): nothing of the last payload may
+// carry over — not its level (the same input encodes to the same bytes as with a fresh context), not a frame
+// abandoned half way (the next decode starts clean).
+TEST(Codec, ReusedZstdContextsCarryNothingOver) {
+  std::thread t([] {  // a thread of its own: starts without spare contexts
+    const std::string a = compressible(300000), b = compressible(150000) + random_bytes(20000, 3);
+    const std::string fresh = encode_streaming(cc::Encoding::Zstd, b).bytes;
+    const std::string at19 = encode_streaming(cc::Encoding::Zstd, a, 4096, 7777, 19).bytes;
+    const std::string reused = encode_streaming(cc::Encoding::Zstd, b).bytes;
+    EXPECT_TRUE(reused == fresh);
+    {
+      cc::StringSink sink;
+      cc::DecodeOptions opt;
+      auto half = cc::DecodingSink::create(sink, opt);
+      ASSERT_TRUE(half.has_value());
+      ASSERT_TRUE(half->write(cc::as_bytes(std::string_view(at19).substr(0, at19.size() / 2))).has_value());
+    }  // destroyed mid-frame: its context becomes the spare
+    auto d = decode_streaming(cc::Encoding::Zstd, reused);
+    ASSERT_TRUE(d.has_value()) << d.error().to_string();
+    EXPECT_TRUE(*d == b);
+    auto d19 = decode_streaming(cc::Encoding::Zstd, at19);
+    ASSERT_TRUE(d19.has_value()) << d19.error().to_string();
+    EXPECT_TRUE(*d19 == a);
+  });
+  t.join();
 }
 
 class CodecCorruption : public ::testing::TestWithParam<cc::Encoding> {};

@@ -142,6 +142,32 @@ TEST(S3Retry, SlowDownIsRetriedThenSucceeds) {
   }
 }
 
+// A caller that already hashed the body (the producer's encoder) hands the hash over: it is sent as is
+// (no second pass over the body), on every attempt; a malformed one is refused before any request.
+TEST(S3Retry, GivenBodySha256IsSentInsteadOfHashingAgain) {
+  FakeS3Server srv([](const FakeRequest&, int i) -> FakeResponse {
+    if (i == 0) return {"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\n\r\n", false};
+    return {"HTTP/1.1 200 OK\r\nETag: \"abc\"\r\nContent-Length: 0\r\n\r\n", false};
+  });
+  auto client = S3Client::create(fake_config(srv));
+  ASSERT_TRUE(client);
+  PutOptions o;
+  o.body_sha256 = std::string(64, 'a');  // not the body's hash: proves it is not recomputed (RGW would refuse it)
+  auto r = client->put_object("bucket", "k", std::string_view("payload"), o);
+  ASSERT_TRUE(r) << r.error().to_string();
+  const auto reqs = srv.requests();
+  ASSERT_EQ(reqs.size(), 2U);
+  for (const auto& q : reqs) EXPECT_EQ(q.headers.at("x-amz-content-sha256"), std::string(64, 'a'));
+
+  for (const std::string& bad : {std::string(63, 'a'), std::string(64, 'A'), std::string(63, 'a') + "g"}) {
+    o.body_sha256 = bad;
+    auto refused = client->put_object("bucket", "k", std::string_view("payload"), o);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code, ErrorCode::InvalidArgument);
+  }
+  EXPECT_EQ(srv.requests().size(), 2U);  // nothing sent for the malformed ones
+}
+
 TEST(S3Retry, SlowDownExhaustsAttempts) {
   FakeS3Server srv([](const FakeRequest&, int) -> FakeResponse {
     const std::string b = "<Error><Code>SlowDown</Code><RequestId>xml-rid</RequestId></Error>";

@@ -88,11 +88,17 @@ inline constexpr std::string_view kPresignedUrlRejected = "PresignedUrlRejected"
 ///   to `-`, HTTP lowercases names), values printable ASCII (0x20..0x7e); anything else → InvalidArgument.
 /// - `if_none_match`: create-only. An existing key → FailedPrecondition (HTTP 412 or, for multipart uploads,
 ///   a HEAD check before the upload is created — see put_object()).
+/// - `body_sha256`: the SHA-256 (64 lowercase hex) of the whole body when the caller already has it (the
+///   producer's encoder hashes the stored bytes anyway): a single-request PUT sends it as
+///   x-amz-content-sha256 instead of hashing the body a second time; multipart parts are still hashed. The
+///   server checks it (a wrong value fails the PUT, nothing is stored). Empty = computed. Not 64 lowercase hex
+///   → InvalidArgument.
 struct PutOptions {
   std::string content_type = "application/octet-stream";
   std::string content_encoding;
   std::map<std::string, std::string> metadata;
   bool if_none_match = false;
+  std::string body_sha256;
 };
 
 /// Outcome of a successful PutObject. `etag` is without quotes (`md5hex` single, `md5hex-N` multipart).
