@@ -23,6 +23,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/core/credentials.h"
 
 extern char** environ;
 namespace fs = std::filesystem;
@@ -146,7 +147,7 @@ int main(int argc, char** argv) {
     }
   }
   claimcheck::amqp::AmqpConfig ac;
-  ac.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+  ac.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
   claimcheck::amqp::Client admin(ac);
   if (admin.connect()) {
     for (const auto& q : {"q." + tag + ".r", "q.ack." + tag, "q.dead." + tag}) (void)admin.delete_queue(q);

@@ -138,7 +138,7 @@ void AmqpOptions::add_to(CLI::App& app, const std::string& connection_name) {
 }
 
 Result<void> AmqpOptions::finalize() {
-  config.urls = amqp::parse_url_list(urls);
+  config.urls = split_url_list(urls);
   if (!password_file.empty()) {
     CC_TRY(pw, read_secret_file(password_file));
     for (auto& u : config.urls) {

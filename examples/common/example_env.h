@@ -16,6 +16,7 @@
 #include "claimcheck/amqp/types.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/protocol/topology.h"
+#include "claimcheck/core/credentials.h"
 
 namespace example {
 
@@ -45,7 +46,7 @@ inline claimcheck::s3::S3Config s3_config() {
 /// RabbitMQ settings from AMQP_URL.
 inline claimcheck::amqp::AmqpConfig amqp_config(const std::string& connection_name) {
   claimcheck::amqp::AmqpConfig c;
-  c.urls = claimcheck::amqp::parse_url_list(env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"));
+  c.urls = claimcheck::split_url_list(env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"));
   c.connection_name = connection_name;
   return c;
 }

@@ -150,14 +150,20 @@ port_listeners() { ss -Hltnp "sport = :$1" 2>/dev/null; }
 port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 
 # wait_for DESC TIMEOUT LOGFILE PIDCHECK PROBE...: polls PROBE until it succeeds. Fails early when
-# PIDCHECK (a command) fails, i.e. the daemon died.
+# PIDCHECK (a command) fails after it once succeeded, or never succeeds in 30 s: the daemon died.
 wait_for() {
   local desc="$1" timeout="$2" logf="$3" pidcheck="$4"; shift 4
-  local start; start=$(date +%s)
+  local start seen=0; start=$(date +%s)
   while true; do
     if "$@" >/dev/null 2>&1; then return 0; fi
-    if [ -n "$pidcheck" ] && ! $pidcheck >/dev/null 2>&1; then
-      die "$desc: the process exited while starting; see $logf"
+    # A daemon (ceph-osd, radosgw) writes its pid file only after it forked and initialised, which on a loaded
+    # machine can take seconds: "exited" means it was seen running and is gone, or never appeared in 30 s.
+    if [ -n "$pidcheck" ]; then
+      if $pidcheck >/dev/null 2>&1; then
+        seen=1
+      elif (( seen == 1 || $(date +%s) - start >= 30 )); then
+        die "$desc: the process exited while starting; see $logf"
+      fi
     fi
     if (( $(date +%s) - start >= timeout )); then
       die "$desc: not ready after ${timeout}s; see $logf"

@@ -15,10 +15,6 @@ Unexpected config_error(std::string msg) {
 }
 }  // namespace
 
-std::vector<std::string> parse_url_list(std::string_view list) { return split_url_list(list); }
-
-std::string redact_url(std::string_view url) { return claimcheck::redact_url(url); }
-
 std::string url_user(std::string_view url) {
   std::string buf(url);
   amqp_connection_info info{};

@@ -46,6 +46,7 @@
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/core/sha256.h"
+#include "claimcheck/core/credentials.h"
 #include "subprocess.h"
 #include "test_env.h"
 
@@ -165,7 +166,7 @@ class PipelineCluster : public ::testing::Test {
 
   claimcheck::amqp::AmqpConfig admin_config() const {
     claimcheck::amqp::AmqpConfig c;
-    c.urls = claimcheck::amqp::parse_url_list(node_urls_);
+    c.urls = claimcheck::split_url_list(node_urls_);
     c.connect_attempts = 1;
     c.connect_timeout = 3000ms;
     c.max_reconnect_attempts = 1;

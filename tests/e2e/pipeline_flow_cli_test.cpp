@@ -20,6 +20,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/s3/s3_client.h"
+#include "claimcheck/core/credentials.h"
 #include "test_env.h"
 
 extern char** environ;
@@ -104,7 +105,7 @@ class PipelineFlowCli : public ::testing::Test {
   void TearDown() override {
     if (secret_.empty() || std::getenv("AMQP_URL") == nullptr) return;  // SetUp failed early
     claimcheck::amqp::AmqpConfig c;
-    c.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+    c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
     claimcheck::amqp::Client admin(c);
     if (admin.connect()) {
       for (const auto& q : queues_) (void)admin.delete_queue(q);
@@ -379,7 +380,7 @@ TEST_F(PipelineFlowCli, ExecRunsOncePerPointerAndItsRejectCodeDeadLetters) {
   EXPECT_NE(slurp(cons.err).find("refusing bad.bin"), std::string::npos) << "the reason carries the stderr";
   // The dead letter carries the command's stderr as its reason.
   claimcheck::amqp::AmqpConfig c;
-  c.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+  c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
   claimcheck::amqp::Client admin(c);
   ASSERT_TRUE(admin.connect().has_value());
   auto dl = admin.basic_get("q.dead." + tag_);
@@ -402,7 +403,7 @@ TEST_F(PipelineFlowCli, ReferencePointersAreProcessedOnlyWithTheFlag) {
   Proc prod = spawn(pa, work_ / "log/produce");
   ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
   claimcheck::amqp::AmqpConfig c;
-  c.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+  c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
   claimcheck::amqp::Client admin(c);
   ASSERT_TRUE(admin.connect().has_value());
   for (const auto& r : {"y", "z"}) {  // drop claimcheck's own pointers of y and z

@@ -21,6 +21,7 @@
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/core/sha256.h"
 #include "claimcheck/core/time.h"
+#include "claimcheck/core/credentials.h"
 #include "subprocess.h"
 #include "test_env.h"
 
@@ -93,7 +94,7 @@ class PipelineOutboxCli : public ::testing::Test {
   void TearDown() override {
     for (Proc* p : {&watcher_, &coord_, &cons_[0], &cons_[1], &cons_[2]}) p->kill_now();
     claimcheck::amqp::AmqpConfig c;
-    c.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+    c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
     claimcheck::amqp::Client admin(c);
     if (admin.connect()) {
       for (const auto& r : kRecipients) (void)admin.delete_queue("q." + tag_ + "." + r);

@@ -42,6 +42,7 @@
 #include "claimcheck/protocol/messages.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/core/sha256.h"
+#include "claimcheck/core/credentials.h"
 #include "subprocess.h"
 #include "test_env.h"
 
@@ -72,7 +73,7 @@ using claimcheck::test::visible_files;
 
 claimcheck::amqp::AmqpConfig admin_config() {
   claimcheck::amqp::AmqpConfig c;
-  c.urls = claimcheck::amqp::parse_url_list(std::getenv("AMQP_URL"));
+  c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
   c.connect_attempts = 1;
   c.connect_timeout = 3000ms;
   c.max_reconnect_attempts = 1;

@@ -18,6 +18,7 @@
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/protocol/topology.h"
+#include "claimcheck/core/credentials.h"
 #include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
@@ -59,7 +60,7 @@ class AmqpClientIT : public ::testing::Test {
     url_ = test::require_env("AMQP_URL");
     ASSERT_FALSE(url_.empty());
     sfx_ = unique_suffix();
-    cfg_.urls = parse_url_list(url_);
+    cfg_.urls = split_url_list(url_);
     cfg_.connection_name = "cc-amqp-it-" + sfx_;
     cfg_.heartbeat = 10s;
     cfg_.reconnect_initial = 100ms;
@@ -566,7 +567,7 @@ TEST_F(AmqpClientIT, DeletedQueueCancelsConsumerAndInterruptWakesPoll) {
 
 TEST(AmqpClientHeartbeatIT, PollingKeepsConnectionNotPollingLosesItThenReconnects) {
   AmqpConfig cfg;
-  cfg.urls = parse_url_list(test::require_env("AMQP_URL"));
+  cfg.urls = split_url_list(test::require_env("AMQP_URL"));
   ASSERT_FALSE(cfg.urls.empty());
   cfg.heartbeat = 1s;
   cfg.reconnect_initial = 50ms;

@@ -26,6 +26,7 @@
 #include "claimcheck/core/io.h"
 #include "claimcheck/core/time.h"
 #include "claimcheck/protocol/topology.h"
+#include "claimcheck/core/credentials.h"
 #include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
@@ -81,7 +82,7 @@ class PipelineFlowTest : public ::testing::Test {
     s3_.secret_key = test::require_env("S3_SECRET_KEY");
     s3_.part_size = 5 * s3::kMiB;
     bucket_ = test::require_env("S3_BUCKET");
-    amqp_.urls = amqp::parse_url_list(test::require_env("AMQP_URL"));
+    amqp_.urls = split_url_list(test::require_env("AMQP_URL"));
     amqp_.connect_timeout = std::chrono::milliseconds(5000);
     ASSERT_FALSE(HasFailure());
     work_ = fs::temp_directory_path() / ("claimcheck-flow-" + tag_);

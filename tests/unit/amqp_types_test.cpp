@@ -7,6 +7,7 @@
 #include "amqp/reply.h"
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/types.h"
+#include "claimcheck/core/credentials.h"
 
 using namespace claimcheck;
 using namespace claimcheck::amqp;
@@ -20,14 +21,14 @@ AmqpConfig good_config() {
 }  // namespace
 
 TEST(AmqpUrls, ParseListTrimsAndKeepsOrder) {
-  auto v = parse_url_list(" amqp://a:1@h1/%2F , amqps://h2:5671 ,,amqp://h3 ");
+  auto v = split_url_list(" amqp://a:1@h1/%2F , amqps://h2:5671 ,,amqp://h3 ");
   ASSERT_EQ(v.size(), 3U);
   EXPECT_EQ(v[0], "amqp://a:1@h1/%2F");
   EXPECT_EQ(v[1], "amqps://h2:5671");
   EXPECT_EQ(v[2], "amqp://h3");
-  EXPECT_TRUE(parse_url_list("").empty());
-  EXPECT_TRUE(parse_url_list(" , ").empty());
-  EXPECT_EQ(parse_url_list("amqp://x").size(), 1U);
+  EXPECT_TRUE(split_url_list("").empty());
+  EXPECT_TRUE(split_url_list(" , ").empty());
+  EXPECT_EQ(split_url_list("amqp://x").size(), 1U);
 }
 
 TEST(AmqpUrls, RedactHidesPasswordOnly) {

@@ -15,7 +15,7 @@ namespace claimcheck::amqp {
 /// Connection settings of one Client. Plain data; the library never reads env or files to fill it.
 ///
 /// - `urls`: `amqp://user:pass@host:port/vhost` or `amqps://…` (vhost `/` is `%2F`; no path = `/`), tried in
-///   this order on every (re)connect: the first one that accepts wins (failover order). Use parse_url_list()
+///   this order on every (re)connect: the first one that accepts wins (failover order). Use claimcheck::split_url_list()
 ///   for a comma-separated list. Passwords are never logged: logs show redact_url().
 /// - `heartbeat`: AMQP heartbeat negotiated with the broker, seconds (0 disables; max 65535). Heartbeats are
 ///   serviced only while Client::poll()/publish() run: poll at least every heartbeat/2.
@@ -51,15 +51,8 @@ struct AmqpConfig {
 /// Debian's system CA bundle, used for amqps:// when AmqpConfig::ca_cert is empty.
 inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 
-/// Split a comma-separated URL list ("amqp://a,amqp://b") into trimmed, non-empty entries, order kept. A ','
-/// separates only when followed by "amqp://" or "amqps://" (claimcheck::split_url_list), so a password
-/// holding ',' stays whole. Never fails (an empty input gives an empty vector). Thread-safe.
-std::vector<std::string> parse_url_list(std::string_view list);
-
-/// The URL with its password replaced by `***` ("amqp://u:***@h:5672/%2F"); URLs without a password are
-/// returned unchanged; malformed ones are masked as claimcheck::redact_url() does. Use it for every log line
-/// and error message. Thread-safe.
-std::string redact_url(std::string_view url);
+/// URL lists and their redaction are claimcheck::split_url_list() and claimcheck::redact_url()
+/// (core/credentials.h): one rule for every layer.
 
 /// The broker user an AMQP URL authenticates as: its percent-decoded user part ("guest", rabbitmq-c's
 /// default, when the URL has none; "" when it cannot be parsed). The Client publishes with this user_id.

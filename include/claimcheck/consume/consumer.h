@@ -5,7 +5,7 @@
 /// examples/consumer/):
 ///   claimcheck::ConsumerConfig cfg;                        // plain data: the application fills it
 ///   cfg.s3.endpoint = "https://s3.example.net";            // no keys: downloads through presigned urls
-///   cfg.amqp.urls = claimcheck::amqp::parse_url_list("amqp://branch1:pw@rabbit:5672/%2F");
+///   cfg.amqp.urls = claimcheck::split_url_list("amqp://branch1:pw@rabbit:5672/%2F");
 ///   cfg.recipient = "branch1";                             // consumes q.branch1
 ///   cfg.limits.allowed_buckets = {"1c-exchange"};
 ///   cfg.allowed_producers = {"producer"};                  // broker users whose pointers count

@@ -5,7 +5,7 @@
 ///   claimcheck::ProducerConfig cfg;                        // plain data: the application fills it
 ///   cfg.s3.endpoint = "https://s3.example.net";
 ///   cfg.s3.access_key = key_id;  cfg.s3.secret_key = secret;
-///   cfg.amqp.urls = claimcheck::amqp::parse_url_list("amqp://producer:pw@rabbit:5672/%2F");
+///   cfg.amqp.urls = claimcheck::split_url_list("amqp://producer:pw@rabbit:5672/%2F");
 ///   cfg.bucket = "1c-exchange";
 ///   cfg.recipients = {"branch1", "branch2"};
 ///   auto producer = claimcheck::Producer::create(cfg);     // Result<Producer>: InvalidArgument on bad config
