@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <vector>
 
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/core/sha256.h"
@@ -80,7 +82,9 @@ TEST(S3Key, Validation) {
 TEST(S3Bucket, Validation) {
   EXPECT_TRUE(check_bucket("1c-exchange"));
   EXPECT_TRUE(check_bucket("a.b-c"));
-  for (const char* bad : {"ab", "Upper", "under_score", "-start", "end-", std::string(64, 'a').c_str()}) {
+  // std::string items: a c_str() of a temporary in the list would dangle (ASan: heap-use-after-free).
+  const std::vector<std::string> bads{"ab", "Upper", "under_score", "-start", "end-", std::string(64, 'a')};
+  for (const std::string& bad : bads) {
     EXPECT_FALSE(check_bucket(bad)) << bad;
   }
 }
