@@ -8,13 +8,6 @@
 
 namespace claimcheck::amqp {
 
-namespace {
-
-Unexpected config_error(std::string msg) {
-  return fail(ErrorCode::InvalidArgument, "config", std::move(msg));
-}
-}  // namespace
-
 std::string url_user(std::string_view url) {
   std::string buf(url);
   amqp_connection_info info{};

@@ -31,8 +31,6 @@ using detail::Settlement;
 
 namespace {
 
-Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
-
 /// Forwards to the handler's sink and remembers whether the handler itself failed (for the reason's context).
 class HandlerSink : public ByteSink {
  public:

@@ -9,8 +9,6 @@ namespace claimcheck {
 
 namespace {
 
-Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
-
 std::string redact_one(std::string_view url) {
   const std::size_t scheme_end = url.find("://");
   const std::size_t auth_begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;

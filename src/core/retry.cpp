@@ -5,12 +5,6 @@
 
 namespace claimcheck {
 
-namespace {
-
-Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
-
-}  // namespace
-
 // ---------------------------------------------------------------- backoff
 
 Result<void> BackoffPolicy::validate() const {

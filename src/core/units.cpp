@@ -18,8 +18,6 @@ std::string lower(std::string_view s) {
 }
 
 
-Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
-
 }  // namespace
 
 // ---------------------------------------------------------------- parse_size

@@ -38,8 +38,6 @@ namespace {
 
 constexpr std::uint64_t kMaxInlineThreshold = 16ULL * 1024 * 1024;
 
-Unexpected config_error(std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); }
-
 /// Yields `prefix` first, then everything `inner` yields. Releases the prefix's memory once consumed.
 class PrefixSource : public ByteSource {
  public:

@@ -434,7 +434,7 @@ struct S3Client::Impl {
         return fail(ErrorCode::InvalidArgument, "s3", "content_type/content_encoding must not contain CR or LF");
     }
     const auto& h = opts.body_sha256;
-    if (!h.empty() && (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos))
+    if (!h.empty() && !is_sha256_hex(h))
       return fail(ErrorCode::InvalidArgument, "s3", "body_sha256 must be 64 lowercase hex digits");
     return ok();
   }

@@ -225,29 +225,28 @@ std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds i
 }  // namespace detail
 
 Result<void> S3Config::validate() const {
-  auto bad_cfg = [](std::string msg) { return fail(ErrorCode::InvalidArgument, "config", std::move(msg)); };
-  if (endpoint.empty()) return bad_cfg("s3 endpoint: empty (want http(s)://host:port)");
-  if (auto ep = detail::parse_endpoint(endpoint); !ep) return bad_cfg("s3 endpoint: " + ep.error().message);
-  if (region.empty()) return bad_cfg("s3 region: empty");
+  if (endpoint.empty()) return config_error("s3 endpoint: empty (want http(s)://host:port)");
+  if (auto ep = detail::parse_endpoint(endpoint); !ep) return config_error("s3 endpoint: " + ep.error().message);
+  if (region.empty()) return config_error("s3 region: empty");
   for (char c : region) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
-      return bad_cfg("s3 region: must match [A-Za-z0-9_-]+");
+      return config_error("s3 region: must match [A-Za-z0-9_-]+");
     }
   }
   if (access_key.empty() != secret_key.empty()) {
-    return bad_cfg(std::string("s3 ") + (access_key.empty() ? "access_key" : "secret_key") +
+    return config_error(std::string("s3 ") + (access_key.empty() ? "access_key" : "secret_key") +
                    ": empty (give both keys, or neither for presigned GETs only)");
   }
-  if (connect_timeout.count() <= 0) return bad_cfg("s3 connect_timeout: must be > 0 ms");
-  if (request_timeout.count() < 0) return bad_cfg("s3 request_timeout: must be >= 0 ms (0 = none)");
-  if (stall_timeout.count() < 1000) return bad_cfg("s3 stall_timeout: must be >= 1000 ms");
-  if (low_speed_limit < 1) return bad_cfg("s3 low_speed_limit: must be >= 1 byte/s");
+  if (connect_timeout.count() <= 0) return config_error("s3 connect_timeout: must be > 0 ms");
+  if (request_timeout.count() < 0) return config_error("s3 request_timeout: must be >= 0 ms (0 = none)");
+  if (stall_timeout.count() < 1000) return config_error("s3 stall_timeout: must be >= 1000 ms");
+  if (low_speed_limit < 1) return config_error("s3 low_speed_limit: must be >= 1 byte/s");
   if (part_size < 5 * kMiB || part_size > 5ULL * 1024 * kMiB) {
-    return bad_cfg("s3 part_size: must be 5 MiB .. 5 GiB (S3 multipart limits)");
+    return config_error("s3 part_size: must be 5 MiB .. 5 GiB (S3 multipart limits)");
   }
-  if (max_attempts < 1 || max_attempts > 100) return bad_cfg("s3 max_attempts: must be 1..100");
-  if (backoff_initial.count() < 0) return bad_cfg("s3 backoff_initial: must be >= 0 ms");
-  if (backoff_max < backoff_initial) return bad_cfg("s3 backoff_max: must be >= backoff_initial");
+  if (max_attempts < 1 || max_attempts > 100) return config_error("s3 max_attempts: must be 1..100");
+  if (backoff_initial.count() < 0) return config_error("s3 backoff_initial: must be >= 0 ms");
+  if (backoff_max < backoff_initial) return config_error("s3 backoff_max: must be >= backoff_initial");
   return ok();
 }
 

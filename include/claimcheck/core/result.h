@@ -20,6 +20,11 @@ inline Unexpected fail(ErrorCode code, std::string origin, std::string message, 
   return Unexpected{make_error(code, std::move(origin), std::move(message), std::move(detail))};
 }
 inline Unexpected fail(Error e) { return Unexpected{std::move(e)}; }
+/// The error of a bad configuration value: InvalidArgument, origin "config" (every *Config::validate() and
+/// option parser). `message` names the field and the rule, never a secret.
+inline Unexpected config_error(std::string message) {
+  return fail(ErrorCode::InvalidArgument, "config", std::move(message));
+}
 
 /// A value of type T or an Error. Accessing the wrong alternative is a programming error (asserts).
 /// Not thread-safe to mutate concurrently; copyable/movable when T is.
