@@ -24,7 +24,7 @@ bench_topology() {
   TOPO=(--msg-exchange "ex.$1.msg" --ack-exchange "ex.$1.ack" --ack-queue "q.$1.ack" --dlx "ex.$1.dlx"
         --dead-queue "q.$1.dead" --queue-prefix "q.$1.")
 }
-bench_user() { sed -E 's#^amqps?://([^:@/]+).*#\1#' <<<"${AMQP_URL%%,*}"; }
+bench_user() { amqp_user; }  # tests/support/amqp_url.sh
 
 bench_row() { printf 'ROW|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "$5"; }
 

@@ -125,7 +125,7 @@ Result<double> plain_drain(const std::string& url, const std::string& queue, std
                            std::size_t batch) {
   std::string buf = url;  // amqp_parse_url points into its buffer
   amqp_connection_info ci;
-  if (amqp_parse_url(buf.data(), &ci) != AMQP_STATUS_OK) return fail(ErrorCode::Internal, "bench", "bad AMQP_URL");
+  if (amqp_parse_url(buf.data(), &ci) != AMQP_STATUS_OK) return fail(ErrorCode::Internal, claimcheck::Origin::Bench, "bad AMQP_URL");
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<amqp_connection_state_t_, decltype(&amqp_destroy_connection)> conn(amqp_new_connection(),
                                                                                     amqp_destroy_connection);
@@ -134,20 +134,20 @@ Result<double> plain_drain(const std::string& url, const std::string& queue, std
   if (sock == nullptr || amqp_socket_open(sock, ci.host, ci.port) != AMQP_STATUS_OK ||
       amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password).reply_type !=
           AMQP_RESPONSE_NORMAL) {
-    return fail(ErrorCode::Unavailable, "bench", "plain drain: cannot connect and log in");
+    return fail(ErrorCode::Unavailable, claimcheck::Origin::Bench, "plain drain: cannot connect and log in");
   }
   amqp_channel_open(c, 1);
   amqp_basic_qos(c, 1, 0, static_cast<std::uint16_t>(prefetch), false);
   amqp_basic_consume(c, 1, amqp_cstring_bytes(queue.c_str()), amqp_empty_bytes, false, false, false, amqp_empty_table);
   if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
-    return fail(ErrorCode::Unavailable, "bench", "plain drain: basic.consume refused");
+    return fail(ErrorCode::Unavailable, claimcheck::Origin::Bench, "plain drain: basic.consume refused");
   std::size_t got = 0, unacked = 0;
   while (got < n) {
     amqp_maybe_release_buffers(c);
     amqp_envelope_t env;
     timeval tv{30, 0};
     if (amqp_consume_message(c, &env, &tv, 0).reply_type != AMQP_RESPONSE_NORMAL)
-      return fail(ErrorCode::Unavailable, "bench", "plain drain: " + std::to_string(got) + " of " + std::to_string(n));
+      return fail(ErrorCode::Unavailable, claimcheck::Origin::Bench, "plain drain: " + std::to_string(got) + " of " + std::to_string(n));
     const std::uint64_t tag = env.delivery_tag;
     amqp_destroy_envelope(&env);
     if (++got, ++unacked >= batch || got == n) {
@@ -373,7 +373,7 @@ Result<Figure> run_refstore(const std::string& dsn, refstore::detail::BatchMode 
     }
   }));
   if (completed * 4 != msgs.size()) {
-    return fail(ErrorCode::Internal, "bench", std::to_string(completed) + " objects completed, expected " +
+    return fail(ErrorCode::Internal, claimcheck::Origin::Bench, std::to_string(completed) + " objects completed, expected " +
                                                   std::to_string(msgs.size() / 4));
   }
   return Figure{static_cast<double>(done->first) / done->second,
@@ -431,7 +431,7 @@ Result<Figure> run_plain_pg(const std::string& pg, const std::string& schema, co
     }));
     return Figure{static_cast<double>(done->first) / done->second, 4.0, batches};
   } catch (const std::exception& e) {
-    return fail(ErrorCode::Internal, "bench", e.what());
+    return fail(ErrorCode::Internal, claimcheck::Origin::Bench, e.what());
   }
 }
 
@@ -439,7 +439,7 @@ Result<Figure> run_plain_pg(const std::string& pg, const std::string& schema, co
 /// with prepared INSERTs in one transaction.
 Result<Figure> run_plain_sqlite(const std::string& path, const std::vector<amqp::Message>& msgs, std::size_t batch) {
   sqlite3* raw = nullptr;
-  if (sqlite3_open(path.c_str(), &raw) != SQLITE_OK) return fail(ErrorCode::Internal, "bench", "sqlite open");
+  if (sqlite3_open(path.c_str(), &raw) != SQLITE_OK) return fail(ErrorCode::Internal, claimcheck::Origin::Bench, "sqlite open");
   std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, sqlite3_close);
   sqlite3_exec(raw, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE o (pointer_id TEXT PRIMARY KEY, "
                "bucket TEXT, object_key TEXT, sha256 TEXT); CREATE TABLE a (pointer_id TEXT, recipient_id TEXT, sha256 "
@@ -464,7 +464,7 @@ Result<Figure> run_plain_sqlite(const std::string& path, const std::vector<amqp:
       const auto* a = std::get_if<refstore::AckInput>(&c);
       const bool okay = s ? step(so, {&s->pointer_id, &s->bucket, &s->key, &s->sha256})
                           : step(sa, {&a->pointer_id, &a->recipient_id, &a->sha256});
-      if (!okay) return fail(ErrorCode::Internal, "bench", sqlite3_errmsg(raw));
+      if (!okay) return fail(ErrorCode::Internal, claimcheck::Origin::Bench, sqlite3_errmsg(raw));
       acks += a ? 1 : 0;
     }
     sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr);

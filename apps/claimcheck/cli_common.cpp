@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "claimcheck/core/file_io.h"
+#include "claimcheck/core/log.h"
 #include "claimcheck/core/credentials.h"
 #include "claimcheck/core/units.h"
 
@@ -60,7 +61,7 @@ void S3Options::add_to(CLI::App& app) {
                 "have none: they are bounded by --s3-low-speed-*")
       ->capture_default_str();
   g->add_option("--s3-connect-timeout", connect_timeout, "TCP/TLS connect limit per attempt")->capture_default_str();
-  g->add_option("--s3-retries", config.max_attempts,
+  g->add_option("--s3-retries", config.retry.max_attempts,
                 "attempts in a row without progress per S3 request (an attempt that received bytes resets the "
                 "count; a download resumes where it stopped)")
       ->capture_default_str();
@@ -82,7 +83,7 @@ Result<void> S3Options::finalize(bool keys_required) {
   auto millis = [](const char* flag, const std::string& v) -> Result<std::chrono::milliseconds> {
     if (v == "0") return std::chrono::milliseconds(0);
     auto d = parse_duration_millis(v);
-    if (!d) return fail(ErrorCode::InvalidArgument, "config", std::string(flag) + ": " + d.error().message);
+    if (!d) return fail(ErrorCode::InvalidArgument, Origin::Config, std::string(flag) + ": " + d.error().message);
     return *d;
   };
   CC_TRY(rt, millis("--s3-timeout", timeout));
@@ -92,14 +93,14 @@ Result<void> S3Options::finalize(bool keys_required) {
   CC_TRY(lt, millis("--s3-low-speed-time", low_speed_time));
   config.stall_timeout = *lt;
   CC_TRY(ll, parse_size(low_speed_limit));
-  if (*ll < 1 || *ll > UINT32_MAX) return fail(ErrorCode::InvalidArgument, "config", "--s3-low-speed-limit: 1 B/s .. 4 GiB/s");
+  if (*ll < 1 || *ll > UINT32_MAX) return fail(ErrorCode::InvalidArgument, Origin::Config, "--s3-low-speed-limit: 1 B/s .. 4 GiB/s");
   config.low_speed_limit = static_cast<std::uint32_t>(*ll);
   config.path_style = !virtual_hosted;
   if (config.endpoint.empty())
-    return fail(ErrorCode::InvalidArgument, "config", "no S3 endpoint: set --s3-endpoint or S3_ENDPOINT (run `make up` for local servers)");
-  if (bucket.empty()) return fail(ErrorCode::InvalidArgument, "config", "no bucket: set --bucket or S3_BUCKET");
+    return fail(ErrorCode::InvalidArgument, Origin::Config, "no S3 endpoint: set --s3-endpoint or S3_ENDPOINT (run `make up` for local servers)");
+  if (bucket.empty()) return fail(ErrorCode::InvalidArgument, Origin::Config, "no bucket: set --bucket or S3_BUCKET");
   if (keys_required && !config.has_credentials())
-    return fail(ErrorCode::InvalidArgument, "config",
+    return fail(ErrorCode::InvalidArgument, Origin::Config,
                 "no S3 keys: set --s3-access-key and --s3-secret-key[-file] (or S3_ACCESS_KEY, S3_SECRET_KEY)");
   return config.validate();
 }
@@ -143,7 +144,7 @@ Result<void> AmqpOptions::finalize() {
     CC_TRY(pw, read_secret_file(password_file));
     for (auto& u : config.urls) {
       auto with = set_url_password(u, *pw);
-      if (!with) return fail(ErrorCode::InvalidArgument, "config", "--amqp-password-file: " + with.error().message);
+      if (!with) return fail(ErrorCode::InvalidArgument, Origin::Config, "--amqp-password-file: " + with.error().message);
       u = std::move(*with);
     }
   }
@@ -172,10 +173,11 @@ void LogOptions::apply() const {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+  claimcheck::set_logger(logger);  // the library's lines go to the same stderr logger as the CLI's
 }
 
 int exit_code_for(const Error& e) {
-  if (e.origin == "io" && (e.code == ErrorCode::Unavailable || e.code == ErrorCode::PermissionDenied ||
+  if (e.origin == Origin::Io && (e.code == ErrorCode::Unavailable || e.code == ErrorCode::PermissionDenied ||
                            e.code == ErrorCode::NotFound))
     return kExitLocal;
   switch (e.code) {

@@ -90,7 +90,7 @@ struct LogOptions {
   void apply() const;
 };
 
-/// Maps an error to a process exit code: origin "io" with Unavailable/PermissionDenied/NotFound →
+/// Maps an error to a process exit code: Origin::Io with Unavailable/PermissionDenied/NotFound →
 /// kExitLocal; Unavailable/PermissionDenied → kExitUnavailable; InvalidArgument → kExitUsage; others →
 /// kExitFailed.
 int exit_code_for(const Error& e);

@@ -37,7 +37,7 @@ Result<unsigned> parse_file_mode(std::string_view text) {
     else v = v * 8 + static_cast<unsigned>(c - '0');
   }
   if (!ok_digits || v > 07777)
-    return fail(ErrorCode::InvalidArgument, "config", "--file-mode '" + std::string(text) + "': expected octal 0000..7777");
+    return fail(ErrorCode::InvalidArgument, Origin::Config, "--file-mode '" + std::string(text) + "': expected octal 0000..7777");
   return v;
 }
 
@@ -48,7 +48,7 @@ Result<std::vector<int>> parse_exit_codes(const std::string& text) {
     int v = 0;
     auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
     if (ec != std::errc() || p != item.data() + item.size() || v < 1 || v > 255)
-      return fail(ErrorCode::InvalidArgument, "config", "--reject-exit-codes '" + item + "': expected 1..255");
+      return fail(ErrorCode::InvalidArgument, Origin::Config, "--reject-exit-codes '" + item + "': expected 1..255");
     out.push_back(v);
   }
   return out;
@@ -120,14 +120,14 @@ struct ConsumeCmd {
     auto afin = amqp.finalize();
     if (!afin) return usage_error(afin.error());
     if (recipient.empty())
-      return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--recipient (or CONSUMER_ID) is required"));
+      return usage_error(make_error(ErrorCode::InvalidArgument, Origin::Config, "--recipient (or CONSUMER_ID) is required"));
     ConsumerConfig cfg;
     cfg.s3 = s3.config;
     cfg.amqp = amqp.config;
     cfg.names = amqp.names;
     cfg.recipient = recipient;
     if (prefetch < 1 || prefetch > 65535)
-      return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--prefetch must be 1..65535"));
+      return usage_error(make_error(ErrorCode::InvalidArgument, Origin::Config, "--prefetch must be 1..65535"));
     cfg.prefetch = static_cast<std::uint16_t>(prefetch);
     cfg.concurrency = concurrency;
     if (allowed_buckets.empty()) cfg.limits.allowed_buckets = {s3.bucket};
@@ -147,7 +147,7 @@ struct ConsumeCmd {
     }
     cfg.max_messages = max_messages;
     auto idle = duration_from_seconds(idle_exit_s);
-    if (!idle) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--idle-exit: " + idle.error().message));
+    if (!idle) return usage_error(make_error(ErrorCode::InvalidArgument, Origin::Config, "--idle-exit: " + idle.error().message));
     cfg.idle_exit = *idle;
     cfg.max_permission_denied = max_403;
     cfg.max_local_errors = max_local_errors;
@@ -157,7 +157,7 @@ struct ConsumeCmd {
                    "written here (compatibility mode)");
     if (accept_reference_pointers) {
       auto t = parse_duration_millis(ttl);
-      if (!t) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--ttl: " + t.error().message));
+      if (!t) return usage_error(make_error(ErrorCode::InvalidArgument, Origin::Config, "--ttl: " + t.error().message));
       cfg.reference_pointer_ttl = std::chrono::duration_cast<std::chrono::seconds>(*t);
       spdlog::warn("consume: --accept-reference-pointers: pointers without recipients are taken as addressed to {} "
                    "alone, expiring {} after their created_at", recipient, ttl);

@@ -23,7 +23,7 @@ namespace {
 
 /// Prefixes an option parse error with the flag's name: "--orphan-grace: invalid duration ...".
 Error for_flag(const char* flag, const Error& e) {
-  return make_error(ErrorCode::InvalidArgument, "config", std::string(flag) + ": " + e.message);
+  return make_error(ErrorCode::InvalidArgument, Origin::Config, std::string(flag) + ": " + e.message);
 }
 
 struct CoordinatorOptions {
@@ -63,7 +63,7 @@ Result<std::map<std::string, std::string>> parse_recipient_users(const std::stri
   for (const auto& entry : split_comma_list(text)) {
     const auto eq = entry.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())
-      return fail(ErrorCode::InvalidArgument, "config",
+      return fail(ErrorCode::InvalidArgument, Origin::Config,
                   "--recipient-users: '" + entry + "' must be RECIPIENT=USER (RECIPIENT '*' = every other one)");
     out[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
@@ -77,7 +77,7 @@ Result<void> apply_trust_options(const CoordinatorOptions& o, CoordinatorConfig&
   cfg.producer_users = split_comma_list(o.producer_users);
   cfg.accept_unauthenticated_acks = o.accept_unauthenticated_acks;
   auto h = parse_duration(o.history_retention);
-  if (!h) return fail(ErrorCode::InvalidArgument, "config", "--history-retention: " + h.error().message);
+  if (!h) return fail(ErrorCode::InvalidArgument, Origin::Config, "--history-retention: " + h.error().message);
   cfg.history_retention = *h;
   cfg.db.max_placeholder_acks_per_sender = o.max_placeholders_per_sender;
   cfg.db.max_placeholder_acks = o.max_placeholders;
@@ -135,7 +135,7 @@ Result<CoordinatorConfig> build_config(CoordinatorOptions& o) {
     };
   }
   CC_TRY_VOID(apply_trust_options(o, cfg));
-  if (o.prefetch < 0 || o.prefetch > 65535) return fail(ErrorCode::InvalidArgument, "config", "--prefetch must be 0..65535");
+  if (o.prefetch < 0 || o.prefetch > 65535) return fail(ErrorCode::InvalidArgument, Origin::Config, "--prefetch must be 0..65535");
   cfg.prefetch = static_cast<std::uint16_t>(o.prefetch);
   CC_TRY_VOID(apply_durations(o, cfg));
   return cfg;

@@ -69,7 +69,7 @@ struct ProduceCmd {
     auto cfg = make_config();
     if (!cfg) return usage_error(cfg.error());
     if (!watch.empty()) return run_watch(std::move(*cfg));
-    if (once || remove_sent) return usage_error(make_error(ErrorCode::InvalidArgument, "config", "--once and --remove-sent need --watch DIR"));
+    if (once || remove_sent) return usage_error(make_error(ErrorCode::InvalidArgument, Origin::Config, "--once and --remove-sent need --watch DIR"));
     auto inputs = make_inputs();
     if (!inputs) return usage_error(inputs.error());
     auto prod = Producer::create(std::move(*cfg));
@@ -116,7 +116,7 @@ struct ProduceCmd {
 
   Result<OutboxConfig> make_outbox_config(ProducerConfig pcfg) const {
     if (!msg_size.empty() || count > 0 || !files.empty() || !dirs.empty() || stdin_input || !positional.empty())
-      return fail(ErrorCode::InvalidArgument, "config", "--watch takes no other input (--dir, --file, --msg-size, -)");
+      return fail(ErrorCode::InvalidArgument, Origin::Config, "--watch takes no other input (--dir, --file, --msg-size, -)");
     OutboxConfig cfg;
     cfg.producer = std::move(pcfg);
     cfg.dir = watch;
@@ -127,7 +127,7 @@ struct ProduceCmd {
     cfg.remove_sent = remove_sent;
     cfg.once = once;
     cfg.name_prefix = name_prefix;
-    if (attempts < 0) return fail(ErrorCode::InvalidArgument, "config", "--attempts must be ≥ 0");
+    if (attempts < 0) return fail(ErrorCode::InvalidArgument, Origin::Config, "--attempts must be ≥ 0");
     cfg.retry.max_attempts = attempts > 0 ? attempts : (once ? 3 : std::numeric_limits<int>::max());
     return cfg;
   }
@@ -164,12 +164,12 @@ struct ProduceCmd {
     std::vector<PayloadInput> inputs;
     for (const auto& p : positional) files.push_back(p);
     if (!msg_size.empty() || count > 0) {
-      if (msg_size.empty() || count == 0) return fail(ErrorCode::InvalidArgument, "config", "--msg-size and --count go together");
+      if (msg_size.empty() || count == 0) return fail(ErrorCode::InvalidArgument, Origin::Config, "--msg-size and --count go together");
       // Every synthetic input is listed up front: bound the count (a negative --count wraps around to 2^64-1
       // in the unsigned option and used to abort the program in vector::reserve).
       constexpr std::uint64_t kMaxCount = 10'000'000;
       if (count > kMaxCount)
-        return fail(ErrorCode::InvalidArgument, "config", "--count must be 1.." + std::to_string(kMaxCount));
+        return fail(ErrorCode::InvalidArgument, Origin::Config, "--count must be 1.." + std::to_string(kMaxCount));
       CC_TRY(sz, parse_size(msg_size));
       std::uint64_t s = seed ? seed : static_cast<std::uint64_t>(utc_now().time_since_epoch().count());
       for (auto& i : synthetic_inputs(count, *sz, s, name_prefix)) inputs.push_back(std::move(i));
@@ -190,7 +190,7 @@ struct ProduceCmd {
       for (auto& i : *di) inputs.push_back(std::move(i));
     }
     if (inputs.empty())
-      return fail(ErrorCode::InvalidArgument, "config", "nothing to produce: give --msg-size/--count, --file, --dir or -");
+      return fail(ErrorCode::InvalidArgument, Origin::Config, "nothing to produce: give --msg-size/--count, --file, --dir or -");
     return inputs;
   }
 

@@ -73,7 +73,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen_
   const auto colon = listen_addr.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == listen_addr.size() ||
       listen_addr.find_first_not_of("0123456789", colon + 1) != std::string::npos)
-    return fail(ErrorCode::InvalidArgument, "http", "HTTP address '" + listen_addr + "' must be HOST:PORT");
+    return fail(ErrorCode::InvalidArgument, Origin::Http, "HTTP address '" + listen_addr + "' must be HOST:PORT");
   static std::once_flag init;
   std::call_once(init, [] { mg_init_library(0); });
   std::unique_ptr<HttpServer> server(new HttpServer(listen_addr, std::move(routes)));
@@ -86,7 +86,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen_
   mg_error_data err{nullptr, text, sizeof text};
   server->ctx_ = mg_start2(&init_data, &err);
   if (server->ctx_ == nullptr)
-    return fail(ErrorCode::Unavailable, "http",
+    return fail(ErrorCode::Unavailable, Origin::Http,
                 "cannot serve HTTP on " + listen_addr + " (port taken or address invalid): " + text);
   mg_set_request_handler(server->ctx_, "/", on_request, server.get());
   return server;

@@ -33,7 +33,7 @@ using HttpHandler = std::function<HttpResponse()>;
 class HttpServer {
  public:
   /// Binds `listen_addr` ("HOST:PORT", e.g. "127.0.0.1:9464"; "0.0.0.0:PORT" for every interface) and starts
-  /// serving. Errors: InvalidArgument (origin "http") when it is not HOST:PORT; Unavailable when it cannot be
+  /// serving. Errors: InvalidArgument (Origin::Http) when it is not HOST:PORT; Unavailable when it cannot be
   /// bound (port taken, unknown address) — the message names the address.
   [[nodiscard]] static Result<std::unique_ptr<HttpServer>> start(const std::string& listen_addr,
                                                                  std::map<std::string, HttpHandler> routes);

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Per-party identities of scripts/infra (DESIGN.md §9). Sourced after lib.sh, not executed.
+# Per-party identities of scripts/infra (DESIGN.md §9). Sourced after common.sh, not executed.
 #
 #  - RabbitMQ: one user per party (producer, coordinator, each recipient), random password, no tags, and
 #    configure/write/read regexes covering exactly what that party declares, publishes and consumes.

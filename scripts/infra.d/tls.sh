@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # TLS of the local servers (`scripts/infra up TLS=1`, DESIGN.md §9 "TLS end to end"). Sourced by scripts/infra
-# after lib.sh. A local CA ($LOCAL/tls/ca.crt) signs one server certificate (SAN DNS:localhost, IP:127.0.0.1)
+# after common.sh. A local CA ($LOCAL/tls/ca.crt) signs one server certificate (SAN DNS:localhost, IP:127.0.0.1)
 # that RabbitMQ (an extra amqps listener on CLAIMCHECK_AMQPS_PORT), radosgw (an extra https endpoint on
 # CLAIMCHECK_S3_TLS_PORT) and PostgreSQL (ssl = on, same port) present. The plain listeners stay: existing tests
 # keep AMQP_URL, S3_ENDPOINT, CLAIMCHECK_PG_DSN; TLS tests use AMQPS_URL, S3_ENDPOINT_TLS,

@@ -15,8 +15,9 @@
 #include <set>
 #include <thread>
 
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
+#include "amqp/confirm_tracker.h"
 #include "amqp/properties.h"
 #include "amqp/reply.h"
 #include "amqp/tls.h"
@@ -36,8 +37,6 @@ constexpr amqp_channel_t kRpcChannel = 2;   // declarations, passive checks, bas
 constexpr int kFrameMax = 131072;
 constexpr std::size_t kMaxEventsPerPoll = 1024;
 constexpr milliseconds kPollSlice{10};
-constexpr int kMaxNackResends = 10;  // basic.nack → re-send on a new connection, this many times per message
-constexpr milliseconds kNackDrainTimeout{2000};  // longest wait for the other confirms after a nack
 
 struct ConnDeleter {
   void operator()(amqp_connection_state_t c) const noexcept {
@@ -84,9 +83,7 @@ std::uint64_t copy_message(const amqp_message_t& m, Message* out, std::int64_t* 
   return detail::read_properties(m.properties, out, delivery_count);
 }
 
-bool is_fatal(const Error& e) {
-  return e.code == ErrorCode::PermissionDenied || e.code == ErrorCode::InvalidArgument;
-}
+bool is_fatal(const Error& e) { return classify(e) == FailureAction::Fatal; }
 
 std::string random_suffix() {
   std::random_device rd;
@@ -99,18 +96,6 @@ std::string random_suffix() {
 }  // namespace
 
 struct Client::Impl {
-  struct Pending {
-    std::uint64_t id = 0;
-    std::string exchange;
-    std::string routing_key;
-    Message msg;
-    bool mandatory = false;
-    bool sent = false;
-    std::uint64_t tag = 0;
-    bool returned = false;
-    std::string return_reason;
-    int nacks = 0;  // basic.nack received for it so far (see settle())
-  };
   struct ConsumeSpec {
     std::string queue;
     std::uint16_t prefetch = 0;
@@ -127,10 +112,10 @@ struct Client::Impl {
   bool rpc_open = false;
   bool blocked = false;
   std::uint64_t epoch = 0;
-  std::uint64_t next_publish_id = 1;
-  std::uint64_t next_tag = 1;
-  std::map<std::uint64_t, Pending> pending;            // publish id → message
-  std::map<std::uint64_t, std::uint64_t> tag_to_id;    // delivery tag (this epoch) → publish id
+  // Publishes until settled, delivery tags, returns and the nack drain (a nacked publish is re-sent on a new
+  // connection only once every other publish in flight on this one was settled: reconnecting at once would
+  // re-send those too, and a recipient whose pointer was about to be confirmed would get it twice, issue 8).
+  detail::ConfirmTracker confirms;
   std::set<std::string> known_exchanges;               // checked to exist in this epoch
   // Exchanges, queues and bindings (exchange \x1f queue \x1f key) this user may not declare, or queues that exist
   // with other arguments: verified passively (bindings assumed) on every later declare and reconnect.
@@ -139,12 +124,6 @@ struct Client::Impl {
   std::vector<ConsumeSpec> consumes;
   std::vector<Event> queued_events;                    // produced outside poll(), returned by the next poll()
   std::string loss_reason;
-  // A nacked publish is re-sent on a new connection, but only once every other publish in flight on this
-  // one was settled: reconnecting at once would re-send those too, and a recipient whose pointer was about
-  // to be confirmed would get it twice (issue 8). While draining, nothing new is sent.
-  bool draining = false;
-  Clock::time_point drain_deadline{};
-  milliseconds resend_delay{0};
   int failed_rounds = 0;
   Clock::time_point next_attempt{};
   Clock::time_point connected_at{};
@@ -164,19 +143,19 @@ struct Client::Impl {
     amqp_connection_info info{};
     amqp_default_connection_info(&info);
     if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) {
-      return fail(ErrorCode::InvalidArgument, "config", "cannot parse AMQP URL " + shown);
+      return fail(ErrorCode::InvalidArgument, Origin::Config, "cannot parse AMQP URL " + shown);
     }
     ConnPtr c(amqp_new_connection());
-    if (!c) return fail(ErrorCode::Internal, "amqp", "amqp_new_connection failed");
+    if (!c) return fail(ErrorCode::Internal, Origin::Amqp, "amqp_new_connection failed");
     amqp_socket_t* sock = nullptr;
     if (info.ssl) {
       sock = amqp_ssl_socket_new(c.get());
-      if (sock == nullptr) return fail(ErrorCode::Internal, "amqp", "cannot create TLS socket");
+      if (sock == nullptr) return fail(ErrorCode::Internal, Origin::Amqp, "cannot create TLS socket");
       const std::string ca = cfg.ca_cert.empty() ? std::string(kSystemCaBundle) : cfg.ca_cert;
       CC_TRY_VOID(detail::configure_tls(sock, info.host, ca, cfg.verify_peer));
     } else {
       sock = amqp_tcp_socket_new(c.get());
-      if (sock == nullptr) return fail(ErrorCode::Internal, "amqp", "cannot create TCP socket");
+      if (sock == nullptr) return fail(ErrorCode::Internal, Origin::Amqp, "cannot create TCP socket");
     }
     timeval tv = to_timeval(cfg.connect_timeout);
     int rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
@@ -236,39 +215,30 @@ struct Client::Impl {
         connected = true;
         rpc_open = false;
         blocked = false;
-        next_tag = 1;
-        tag_to_id.clear();
+        confirms.channel_lost();
         known_exchanges.clear();
         ++epoch;
         failed_rounds = 0;
         connected_at = Clock::now();
-        spdlog::info("amqp: connected to {} as '{}' (epoch {})", redact_url(url), conn_name, epoch);
+        logger().info("amqp: connected to {} as '{}' (epoch {})", redact_url(url), conn_name, epoch);
         return ok();
       }
-      spdlog::warn("amqp: connect attempt failed: {}", r.error().to_string());
+      logger().warn("amqp: connect attempt failed: {}", r.error().to_string());
       if (is_fatal(r.error())) return fail(std::move(r).error());
       last = std::move(r).error();
     }
-    if (!last) return fail(ErrorCode::InvalidArgument, "config", "no AMQP URL configured");
+    if (!last) return fail(ErrorCode::InvalidArgument, Origin::Config, "no AMQP URL configured");
     Error e = *last;
     e.code = ErrorCode::Unavailable;
     e.message = "no AMQP broker reachable: " + e.message;
     return fail(std::move(e));
   }
 
-  milliseconds backoff_delay(int rounds) {
-    auto d = cfg.reconnect_initial;
-    for (int i = 1; i < rounds && d < cfg.reconnect_max; ++i) d *= 2;
-    d = std::min(d, cfg.reconnect_max);
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    return milliseconds{static_cast<std::int64_t>(static_cast<double>(d.count()) * jitter(rng))};
-  }
-
   // Drops the current connection (optionally with a polite connection.close); everything sent but not
   // confirmed becomes unsent again.
   void lose_connection(const std::string& reason, bool polite) {
     if (!connected && !conn) return;
-    spdlog::warn("amqp: connection lost (epoch {}): {}", epoch, reason);
+    logger().warn("amqp: connection lost (epoch {}): {}", epoch, reason);
     if (conn && polite) {
       (void)amqp_connection_close(conn.get(), AMQP_REPLY_SUCCESS);
     }
@@ -276,20 +246,13 @@ struct Client::Impl {
     connected = false;
     rpc_open = false;
     blocked = false;
-    draining = false;
-    tag_to_id.clear();
+    confirms.channel_lost();
     known_exchanges.clear();
-    for (auto& [id, p] : pending) {
-      p.sent = false;
-      p.tag = 0;
-      p.returned = false;
-      p.return_reason.clear();
-    }
     for (auto& c : consumes) c.tag.clear();
     loss_reason = reason;
     failed_rounds = 0;
     bool short_lived = Clock::now() - connected_at < std::chrono::seconds(1);
-    next_attempt = Clock::now() + (short_lived ? cfg.reconnect_initial : milliseconds{0});
+    next_attempt = Clock::now() + (short_lived ? cfg.reconnect.initial : milliseconds{0});
   }
 
   // After a successful (re)connect: re-declare, re-consume, re-publish.
@@ -297,7 +260,7 @@ struct Client::Impl {
     for (const auto& t : std::vector<Topology>(topologies)) {
       auto r = declare_now(t);
       if (!r) {
-        spdlog::warn("amqp: re-declaring topology failed: {}", r.error().to_string());
+        logger().warn("amqp: re-declaring topology failed: {}", r.error().to_string());
         if (!connected) return r;
       }
     }
@@ -305,13 +268,13 @@ struct Client::Impl {
       if (!connected) break;
       auto r = start_consume(c);
       if (!r) {
-        spdlog::warn("amqp: resuming consumer of '{}' failed: {}", c.queue, r.error().to_string());
+        logger().warn("amqp: resuming consumer of '{}' failed: {}", c.queue, r.error().to_string());
         if (!connected) return r;
       }
     }
     drop_unconsumable(ev);
     flush_unsent(ev);
-    if (!connected) return fail(ErrorCode::Unavailable, "amqp", "connection lost while restoring: " + loss_reason);
+    if (!connected) return fail(ErrorCode::Unavailable, Origin::Amqp, "connection lost while restoring: " + loss_reason);
     return ok();
   }
 
@@ -334,7 +297,7 @@ struct Client::Impl {
 
   Result<void> require_connected() {
     if (!connected) {
-      return fail(ErrorCode::Unavailable, "amqp",
+      return fail(ErrorCode::Unavailable, Origin::Amqp,
                   "not connected" + (loss_reason.empty() ? std::string() : ": " + loss_reason));
     }
     return ok();
@@ -400,7 +363,7 @@ struct Client::Impl {
         return ok();
       }
       if (!channel_refused(r, ErrorCode::PermissionDenied)) return r;
-      spdlog::debug("amqp: may not declare exchange '{}' ({}): verifying it passively", x.name, r.error().message);
+      logger().debug("amqp: may not declare exchange '{}' ({}): verifying it passively", x.name, r.error().message);
       passive_only.insert(x.name);
     }
     auto v = passive_exchange(x.name);
@@ -429,9 +392,9 @@ struct Client::Impl {
       auto r = declare_queue_active(q);
       if (r) return ok();
       if (channel_refused(r, ErrorCode::PermissionDenied)) {
-        spdlog::debug("amqp: may not declare queue '{}' ({}): verifying it passively", q.name, r.error().message);
+        logger().debug("amqp: may not declare queue '{}' ({}): verifying it passively", q.name, r.error().message);
       } else if (channel_refused(r, ErrorCode::FailedPrecondition)) {
-        spdlog::warn("amqp: queue '{}' exists with arguments that differ from what claimcheck would declare ({}); "
+        logger().warn("amqp: queue '{}' exists with arguments that differ from what claimcheck would declare ({}); "
                      "using it as it is: dead-lettering and the delivery limit may not be configured",
                      q.name, r.error().message);
       } else {
@@ -456,14 +419,14 @@ struct Client::Impl {
     const std::string what = "queue.bind '" + b.queue + "' to '" + b.exchange + "' key '" + b.routing_key + "'";
     auto r = check_rpc(kRpcChannel, what);
     if (!channel_refused(r, ErrorCode::PermissionDenied)) return r;
-    spdlog::debug("amqp: may not {} ({}): assumed to exist, declared by the administrator at `make up`", what,
+    logger().debug("amqp: may not {} ({}): assumed to exist, declared by the administrator at `make up`", what,
                   r.error().message);
     passive_only.insert(key);
     return ok();
   }
 
   static Result<void> not_declared(const char* kind, const std::string& name, const Error& e) {
-    return fail(ErrorCode::NotFound, "amqp",
+    return fail(ErrorCode::NotFound, Origin::Amqp,
                 std::string(kind) + " '" + name + "' does not exist and this user may not declare it: the " +
                     "administrator declares it (`make up`, scripts/infra up): " + e.message);
   }
@@ -498,13 +461,13 @@ struct Client::Impl {
                                                       amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
     CC_TRY_VOID(check_rpc(kMainChannel, "basic.consume '" + c.queue + "'"));
     c.tag = okm != nullptr ? str_of(okm->consumer_tag) : std::string();
-    spdlog::debug("amqp: consuming '{}' (prefetch {}, tag {})", c.queue, c.prefetch, c.tag);
+    logger().debug("amqp: consuming '{}' (prefetch {}, tag {})", c.queue, c.prefetch, c.tag);
     return ok();
   }
 
   // ---- publishing ----------------------------------------------------------------------------------
 
-  bool send(Pending& p) {
+  bool send(const detail::ConfirmTracker::Publish& p) {
     const Message& m = p.msg;
     detail::PublishProperties props;
     detail::build_properties(m, user_id, p.mandatory ? p.id : 0, &props);
@@ -514,96 +477,42 @@ struct Client::Impl {
       lose_connection(map_amqp_status(rc, "basic.publish").message, false);
       return false;
     }
-    p.sent = true;
-    p.tag = next_tag++;
-    p.returned = false;
-    tag_to_id[p.tag] = p.id;
+    confirms.mark_sent(p.id);
     return true;
   }
 
-  // Sends every queued message, oldest first, while connected and not blocked.
+  // Sends every queued message, oldest first, while connected, not blocked and not draining.
   void flush_unsent(std::vector<Event>& ev) {
-    for (auto it = pending.begin(); it != pending.end() && connected && !blocked && !draining;) {
-      Pending& p = it->second;
-      if (p.sent) {
-        ++it;
-        continue;
-      }
-      if (!p.exchange.empty() && known_exchanges.count(p.exchange) == 0) {
-        auto r = passive_exchange(p.exchange);
+    std::uint64_t after = 0;
+    while (connected && !blocked && !confirms.draining()) {
+      auto* p = confirms.next_unsent(after);
+      if (p == nullptr) return;
+      after = p->id;
+      if (!p->exchange.empty() && known_exchanges.count(p->exchange) == 0) {
+        auto r = passive_exchange(p->exchange);
         if (!r) {
           if (!connected) return;
-          if (r.error().code == ErrorCode::NotFound) {
-            Event e;
-            e.kind = Event::Kind::Failed;
-            e.publish_id = p.id;
-            e.reason = r.error().message;
-            ev.push_back(std::move(e));
-            it = pending.erase(it);
-            continue;
-          }
-          return;
+          if (r.error().code != ErrorCode::NotFound) return;
+          ev.push_back(confirms.drop(after, r.error().message));
+          continue;
         }
       }
-      if (!send(p)) return;
-      ++it;
+      if (!send(*p)) return;
     }
   }
 
   void settle(std::uint64_t tag, bool multiple, bool nacked, std::vector<Event>& ev) {
-    auto end = multiple ? tag_to_id.upper_bound(tag) : tag_to_id.find(tag);
-    auto begin = multiple ? tag_to_id.begin() : end;
-    if (!multiple) {
-      if (end == tag_to_id.end()) return;
-      ++end;
-    }
-    // Cluster failover fix: RabbitMQ 3.10 nacks publishes to a quorum queue whose leader was unreachable
-    // (a crashed node) and, on that channel, keeps nacking them after a new leader is elected (measured:
-    // 14 s of nacks, every payload failed, while a fresh connection published fine). A nack means the broker
-    // did not take the message; so re-send it on a NEW connection (the reconnect path re-declares and re-sends
-    // everything unconfirmed; duplicates are harmless), backing off, up to kMaxNackResends times per message.
-    bool resend = false;
-    int max_nacks = 0;
-    for (auto it = begin; it != end; ++it) {
-      auto p = pending.find(it->second);
-      if (p == pending.end()) continue;
-      if (nacked && p->second.nacks < kMaxNackResends) {
-        ++p->second.nacks;
-        max_nacks = std::max(max_nacks, p->second.nacks);
-        resend = true;
-        continue;  // stays pending; lose_connection() below marks it unsent
-      }
-      Event e;
-      e.publish_id = p->first;
-      if (nacked) {
-        e.kind = Event::Kind::Failed;
-        e.reason = "nack";
-      } else if (p->second.returned) {
-        e.kind = Event::Kind::Failed;
-        e.reason = p->second.return_reason;
-      } else {
-        e.kind = Event::Kind::Confirmed;
-      }
-      ev.push_back(std::move(e));
-      pending.erase(p);
-    }
-    tag_to_id.erase(begin, end);
-    if (resend) {
-      resend_delay = std::max(resend_delay, cfg.reconnect_initial * max_nacks);
-      if (!draining) drain_deadline = Clock::now() + kNackDrainTimeout;
-      draining = true;
-    }
+    confirms.settle(tag, multiple, nacked, Clock::now(), cfg.reconnect.initial, ev);
     finish_drain_if_settled();
   }
 
   // Once every publish in flight on this connection was settled (or the drain timed out), reconnects so
-  // the nacked messages are re-sent; see `draining`.
+  // the nacked messages are re-sent (ConfirmTracker::drain_due).
   void finish_drain_if_settled() {
-    if (!draining || (!tag_to_id.empty() && Clock::now() < drain_deadline)) return;
-    const milliseconds delay = resend_delay;
-    resend_delay = milliseconds{0};
+    const auto delay = confirms.drain_due(Clock::now());
+    if (!delay) return;
     lose_connection("publish nacked by the broker: re-sending on a new connection", true);
-    next_attempt = Clock::now() + delay;
+    next_attempt = Clock::now() + *delay;
   }
 
   // ---- frame handling ------------------------------------------------------------------------------
@@ -643,7 +552,7 @@ struct Client::Impl {
         Event e;
         e.kind = Event::Kind::Blocked;
         e.reason = str_of(static_cast<const amqp_connection_blocked_t*>(m.decoded)->reason);
-        spdlog::warn("amqp: connection blocked by broker: {}", e.reason);
+        logger().warn("amqp: connection blocked by broker: {}", e.reason);
         ev.push_back(std::move(e));
         return;
       }
@@ -651,7 +560,7 @@ struct Client::Impl {
         blocked = false;
         Event e;
         e.kind = Event::Kind::Unblocked;
-        spdlog::info("amqp: connection unblocked");
+        logger().info("amqp: connection unblocked");
         ev.push_back(std::move(e));
         return;
       }
@@ -665,7 +574,7 @@ struct Client::Impl {
         return;
       }
       default:
-        spdlog::debug("amqp: ignoring method 0x{:08x} on channel {}", m.id, f.channel);
+        logger().debug("amqp: ignoring method 0x{:08x} on channel {}", m.id, f.channel);
         return;
     }
   }
@@ -689,13 +598,7 @@ struct Client::Impl {
     Message msg;
     std::uint64_t id = 0;
     if (!read_content(f.channel, &msg, nullptr, &id)) return;
-    auto p = pending.find(id);
-    if (p == pending.end()) {
-      spdlog::warn("amqp: basic.return ({}) for an unknown publish", reason);
-      return;
-    }
-    p->second.returned = true;
-    p->second.return_reason = reason;
+    if (!confirms.mark_returned(id, reason)) logger().warn("amqp: basic.return ({}) for an unknown publish", reason);
   }
 
   void on_cancel(const amqp_frame_t& f, const amqp_basic_cancel_t& c, std::vector<Event>& ev) {
@@ -710,9 +613,9 @@ struct Client::Impl {
     }
     for (auto& spec : consumes) {
       if (spec.tag != tag) continue;
-      spdlog::warn("amqp: broker cancelled consumer of '{}'; re-consuming", spec.queue);
+      logger().warn("amqp: broker cancelled consumer of '{}'; re-consuming", spec.queue);
       auto r = start_consume(spec);
-      if (!r) spdlog::warn("amqp: re-consuming '{}' failed: {}", spec.queue, r.error().to_string());
+      if (!r) logger().warn("amqp: re-consuming '{}' failed: {}", spec.queue, r.error().to_string());
       break;
     }
     drop_unconsumable(ev);
@@ -750,20 +653,20 @@ struct Client::Impl {
         return r;
       }
       ++failed_rounds;
-      if (cfg.max_reconnect_attempts > 0 && failed_rounds >= cfg.max_reconnect_attempts) {
+      if (!cfg.reconnect.may_retry(failed_rounds)) {
         Error e = r.error();
         e.message = "giving up after " + std::to_string(failed_rounds) + " reconnect rounds: " + e.message;
         fatal = e;
         return fail(std::move(e));
       }
-      next_attempt = Clock::now() + backoff_delay(failed_rounds);
+      next_attempt = Clock::now() + backoff_delay(cfg.reconnect, failed_rounds, rng);
       return ok();
     }
     Event e;
     e.kind = Event::Kind::Reconnected;
     e.reason = loss_reason;
     auto rr = restore(ev);
-    if (!rr) spdlog::warn("amqp: restore after reconnect incomplete: {}", rr.error().to_string());
+    if (!rr) logger().warn("amqp: restore after reconnect incomplete: {}", rr.error().to_string());
     ev.insert(ev.begin(), std::move(e));
     return ok();
   }
@@ -771,7 +674,7 @@ struct Client::Impl {
   Result<std::vector<Event>> poll(milliseconds timeout) {
     if (fatal) return fail(*fatal);
     if (closed || !ever_connected) {
-      return fail(ErrorCode::FailedPrecondition, "amqp", "poll() before connect() or after close()");
+      return fail(ErrorCode::FailedPrecondition, Origin::Amqp, "poll() before connect() or after close()");
     }
     const auto deadline = Clock::now() + timeout;
     std::vector<Event> ev = std::move(queued_events);
@@ -818,7 +721,7 @@ struct Client::Impl {
   }
 
   std::size_t unconfirmed() const {
-    std::size_t n = pending.size();
+    std::size_t n = confirms.pending();
     for (const auto& e : queued_events) {
       if (e.kind == Event::Kind::Confirmed || e.kind == Event::Kind::Failed) ++n;
     }
@@ -829,14 +732,13 @@ struct Client::Impl {
     if (conn) {
       if (connected) (void)amqp_connection_close(conn.get(), AMQP_REPLY_SUCCESS);
       conn.reset();
-      spdlog::info("amqp: connection '{}' closed (epoch {})", conn_name, epoch);
+      logger().info("amqp: connection '{}' closed (epoch {})", conn_name, epoch);
     }
     connected = false;
     rpc_open = false;
     blocked = false;
     closed = true;
-    pending.clear();
-    tag_to_id.clear();
+    confirms.clear();
     known_exchanges.clear();
     consumes.clear();
     queued_events.clear();
@@ -864,12 +766,11 @@ Result<void> Client::connect() {
   CC_TRY_VOID(d.cfg.validate());
   d.closed = false;
   d.fatal.reset();
-  for (int round = 1;; ++round) {
-    auto r = d.connect_round();
-    if (r) break;
-    if (is_fatal(r.error()) || round >= d.cfg.connect_attempts) return r;
-    std::this_thread::sleep_for(d.backoff_delay(round));
-  }
+  BackoffPolicy rounds = d.cfg.reconnect;
+  rounds.max_attempts = d.cfg.connect_attempts;
+  RetryHooks hooks;
+  hooks.retryable = [](const Error& e) { return !is_fatal(e); };
+  CC_TRY_VOID(retry(rounds, d.rng, [&](int) { return d.connect_round(); }, hooks));
   d.ever_connected = true;
   std::vector<Event> ev;
   auto r = d.restore(ev);
@@ -914,17 +815,10 @@ Result<std::uint64_t> Client::publish(const std::string& exchange, const std::st
                                       const Message& msg, bool mandatory) {
   Impl& d = *impl_;
   if (d.closed || !d.ever_connected) {
-    return fail(ErrorCode::FailedPrecondition, "amqp", "publish() before connect() or after close()");
+    return fail(ErrorCode::FailedPrecondition, Origin::Amqp, "publish() before connect() or after close()");
   }
   if (d.fatal) return fail(*d.fatal);
-  Impl::Pending p;
-  p.id = d.next_publish_id++;
-  p.exchange = exchange;
-  p.routing_key = routing_key;
-  p.msg = msg;
-  p.mandatory = mandatory;
-  const std::uint64_t id = p.id;
-  d.pending.emplace(id, std::move(p));
+  const std::uint64_t id = d.confirms.add(exchange, routing_key, msg, mandatory);
   if (d.connected && !d.blocked) d.flush_unsent(d.queued_events);
   return id;
 }
@@ -979,7 +873,7 @@ Result<void> Client::wait_confirms(std::chrono::milliseconds timeout, std::vecto
     if (unconfirmed() == 0) break;
     auto now = Clock::now();
     if (now >= deadline) {
-      return fail(ErrorCode::Unavailable, "amqp",
+      return fail(ErrorCode::Unavailable, Origin::Amqp,
                   "timed out waiting for confirms: " + std::to_string(unconfirmed()) + " unconfirmed");
     }
     auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
@@ -993,7 +887,7 @@ Result<void> Client::wait_confirms(std::chrono::milliseconds timeout, std::vecto
     }
   }
   if (first_failure) {
-    return fail(ErrorCode::FailedPrecondition, "amqp",
+    return fail(ErrorCode::FailedPrecondition, Origin::Amqp,
                 std::to_string(failures) + " publish(es) failed; first: " + *first_failure);
   }
   return ok();
@@ -1015,7 +909,7 @@ Result<std::optional<Envelope>> Client::basic_get(const std::string& queue) {
   }
   if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) return std::optional<Envelope>{};
   if (r.reply.id != AMQP_BASIC_GET_OK_METHOD) {
-    return fail(ErrorCode::Internal, "amqp", "basic.get: unexpected reply " + std::to_string(r.reply.id));
+    return fail(ErrorCode::Internal, Origin::Amqp, "basic.get: unexpected reply " + std::to_string(r.reply.id));
   }
   const auto* g = static_cast<const amqp_basic_get_ok_t*>(r.reply.decoded);
   Envelope env;
@@ -1025,7 +919,7 @@ Result<std::optional<Envelope>> Client::basic_get(const std::string& queue) {
   env.routing_key = str_of(g->routing_key);
   env.epoch = 0;  // auto-acked: never ack it
   if (!d.read_content(kRpcChannel, &env.message, &env.delivery_count, nullptr)) {
-    return fail(ErrorCode::Unavailable, "amqp", "basic.get: connection lost reading content: " + d.loss_reason);
+    return fail(ErrorCode::Unavailable, Origin::Amqp, "basic.get: connection lost reading content: " + d.loss_reason);
   }
   return std::optional<Envelope>(std::move(env));
 }

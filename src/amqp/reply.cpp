@@ -70,15 +70,15 @@ Error map_amqp_status(int status, std::string_view what) {
   }
   const char* text = amqp_error_string2(status);
   std::string t = text != nullptr ? text : "unknown rabbitmq-c status";
-  return make_error(code, "amqp", with_what(what, t), t);
+  return make_error(code, Origin::Amqp, with_what(what, t), t);
 }
 
 Error map_amqp_reply(const amqp_rpc_reply_t& reply, std::string_view what) {
   switch (reply.reply_type) {
     case AMQP_RESPONSE_NORMAL:
-      return make_error(ErrorCode::Ok, "amqp", with_what(what, "ok"));
+      return make_error(ErrorCode::Ok, Origin::Amqp, with_what(what, "ok"));
     case AMQP_RESPONSE_NONE:
-      return make_error(ErrorCode::Internal, "amqp", with_what(what, "missing RPC reply"));
+      return make_error(ErrorCode::Internal, Origin::Amqp, with_what(what, "missing RPC reply"));
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
       return map_amqp_status(reply.library_error, what);
     case AMQP_RESPONSE_SERVER_EXCEPTION:
@@ -95,11 +95,11 @@ Error map_amqp_reply(const amqp_rpc_reply_t& reply, std::string_view what) {
     code = m->reply_code;
     text.assign(static_cast<const char*>(m->reply_text.bytes), m->reply_text.len);
   } else {
-    return make_error(ErrorCode::Internal, "amqp",
+    return make_error(ErrorCode::Internal, Origin::Amqp,
                       with_what(what, "unexpected server method " + std::to_string(reply.reply.id)));
   }
   if (text.empty()) text = "broker closed with code " + std::to_string(code);
-  return make_error(map_amqp_reply_code(code), "amqp", with_what(what, text), std::to_string(code));
+  return make_error(map_amqp_reply_code(code), Origin::Amqp, with_what(what, text), std::to_string(code));
 }
 
 }  // namespace claimcheck::amqp

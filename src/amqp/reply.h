@@ -16,7 +16,7 @@ namespace claimcheck::amqp {
 /// 320 CONNECTION_FORCED, 405 RESOURCE_LOCKED, 506 RESOURCE_ERROR → Unavailable; others → Internal.
 ErrorCode map_amqp_reply_code(int reply_code) noexcept;
 
-/// Maps a rabbitmq-c status (AMQP_STATUS_*) to an Error with origin "amqp", message `what: <library text>`,
+/// Maps a rabbitmq-c status (AMQP_STATUS_*) to an Error with Origin::Amqp, message `what: <library text>`,
 /// detail_code = the library's error text. Socket/timeout/closed/heartbeat/TLS errors → Unavailable;
 /// TLS peer/hostname verification failures → PermissionDenied; bad parameters/URL → InvalidArgument;
 /// everything else → Internal.

@@ -39,15 +39,15 @@ Result<void> configure_tls(amqp_socket_t* sock, const std::string& host, const s
     return {};
   }
   if (amqp_ssl_socket_set_cacert(sock, ca_file.c_str()) != AMQP_STATUS_OK) {
-    return fail(ErrorCode::InvalidArgument, "config", "cannot load CA certificate file " + ca_file);
+    return fail(ErrorCode::InvalidArgument, Origin::Config, "cannot load CA certificate file " + ca_file);
   }
   auto* ctx = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(sock));
-  if (ctx == nullptr) return fail(ErrorCode::Internal, "amqp", "TLS socket without an OpenSSL context");
+  if (ctx == nullptr) return fail(ErrorCode::Internal, Origin::Amqp, "TLS socket without an OpenSSL context");
   X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
   const bool ip = is_ip_literal(host);
   const int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
                     : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
-  if (ok != 1) return fail(ErrorCode::Internal, "amqp", "OpenSSL refused the host name to verify: " + host);
+  if (ok != 1) return fail(ErrorCode::Internal, Origin::Amqp, "OpenSSL refused the host name to verify: " + host);
   // rabbitmq-c's own check knows DNS names only; OpenSSL's (above) covers both.
   amqp_ssl_socket_set_verify_hostname(sock, ip ? 0 : 1);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, &on_verify);

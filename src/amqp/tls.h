@@ -17,7 +17,7 @@ namespace claimcheck::amqp::detail {
 /// Sets up `sock` (an amqp_ssl_socket_new() socket, not yet opened) to verify the broker: trust only the CAs of
 /// the PEM file `ca_file`, check the certificate chain and that it is issued for `host` (the URL's host: a DNS
 /// name, or an IPv4/IPv6 literal without brackets). `verify` false turns every check off (tests only).
-/// Errors: InvalidArgument (origin "config") when `ca_file` cannot be loaded; Internal when OpenSSL refuses the
+/// Errors: InvalidArgument (Origin::Config) when `ca_file` cannot be loaded; Internal when OpenSSL refuses the
 /// host. Call on the thread that then opens the socket (see last_verify_error()).
 [[nodiscard]] Result<void> configure_tls(amqp_socket_t* sock, const std::string& host, const std::string& ca_file,
                                          bool verify);

@@ -33,9 +33,8 @@ Result<void> AmqpConfig::validate() const {
     return config_error("amqp heartbeat: must be 0..65535 seconds");
   }
   if (connect_timeout.count() <= 0) return config_error("amqp connect_timeout: must be > 0 ms");
-  if (reconnect_initial.count() <= 0) return config_error("amqp reconnect_initial: must be > 0 ms");
-  if (reconnect_max < reconnect_initial) return config_error("amqp reconnect_max: must be >= reconnect_initial");
-  if (max_reconnect_attempts < 0) return config_error("amqp max_reconnect_attempts: must be >= 0 (0 = forever)");
+  if (reconnect.initial.count() <= 0) return config_error("amqp reconnect: field 'initial': must be > 0 ms");
+  if (auto v = reconnect.validate(); !v) return config_error("amqp reconnect: " + v.error().message);
   if (connect_attempts < 1) return config_error("amqp connect_attempts: must be >= 1");
   return ok();
 }

@@ -2,7 +2,7 @@
 #include "claimcheck/consume/consumer.h"
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "claimcheck/amqp/client.h"
+#include "claimcheck/core/retry.h"
 #include "claimcheck/core/work_queue.h"
 #include "claimcheck/consume/journal.h"
 #include "claimcheck/core/file_io.h"
@@ -53,7 +54,7 @@ class AbortableSink : public ByteSink {
  public:
   AbortableSink(ByteSink& inner, const std::atomic<bool>& abort) : inner_(&inner), abort_(&abort) {}
   Result<void> write(std::span<const std::byte> data) override {
-    if (abort_->load()) return fail(ErrorCode::Unavailable, "consume", "interrupted by shutdown");
+    if (abort_->load()) return fail(ErrorCode::Unavailable, Origin::Consume, "interrupted by shutdown");
     return inner_->write(data);
   }
   Result<void> finish() override { return inner_->finish(); }
@@ -70,12 +71,12 @@ class SizeCheckSink : public ByteSink {
   Result<void> write(std::span<const std::byte> d) override {
     seen_ += d.size();
     if (seen_ > expected_)
-      return fail(ErrorCode::DataLoss, "consume", "object is larger than size_stored " + std::to_string(expected_));
+      return fail(ErrorCode::DataLoss, Origin::Consume, "object is larger than size_stored " + std::to_string(expected_));
     return inner_->write(d);
   }
   Result<void> finish() override {
     if (seen_ != expected_)
-      return fail(ErrorCode::DataLoss, "consume",
+      return fail(ErrorCode::DataLoss, Origin::Consume,
                   "object has " + std::to_string(seen_) + " bytes, size_stored says " + std::to_string(expected_));
     return inner_->finish();
   }
@@ -167,18 +168,12 @@ class ConsumeWorker {
   }
 
   // Every requeue counts towards the quorum queue's delivery limit: a fixed delay let an S3 outage of about
-  // a minute dead-letter every pointer in the queue. The delay doubles with each failure in a row (`streak`,
-  // shared by the workers: retry_delay, 2x, 4x, ... capped at 30 s, jitter down to half), so the limit is
-  // reached only after many minutes of failures; one success resets it.
+  // a minute dead-letter every pointer in the queue. The delay grows with each failure in a row (`streak`,
+  // shared by the workers; cfg_.requeue), so the limit is reached only after many minutes of failures; one
+  // success resets it.
   void backoff(int streak) {
-    if (abort_.load()) return;
-    auto base = cfg_.retry_delay.count();
-    if (base <= 0) return;
-    const int doublings = std::min(streak - 1, 20);
-    const long long cap = std::max<long long>(base, 30000);
-    const long long top = std::min<long long>(base << std::max(doublings, 0), cap);
-    std::uniform_int_distribution<long long> d(std::max<long long>(top / 2, base), top);
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(d(rng_));
+    if (abort_.load() || cfg_.requeue.initial.count() <= 0) return;
+    auto until = std::chrono::steady_clock::now() + backoff_delay(cfg_.requeue, streak, rng_);
     while (std::chrono::steady_clock::now() < until && !abort_.load())
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -219,7 +214,7 @@ class ConsumeWorker {
   }
 
   static JobResult get_failure(const Error& e, const Pointer& p) {
-    if (e.code == ErrorCode::NotFound && e.origin != "io") {
+    if (e.code == ErrorCode::NotFound && e.origin != Origin::Io) {
       JobResult r;
       r.kind = JobResult::Kind::Permanent;
       r.reason = "object not found: " + e.to_string();
@@ -373,25 +368,18 @@ std::optional<Ack> loose_rejected_ack(const std::string& body, const std::string
 }  // namespace
 
 FailureKind classify_failure(const Error& e) noexcept {
-  if (e.origin == "io") {  // the handler's own files: never an S3 answer
-    if (e.code == ErrorCode::InvalidArgument || e.code == ErrorCode::DataLoss) return FailureKind::Permanent;
-    return FailureKind::Local;
-  }
-  if (e.origin == "exec")  // the --exec command: its reject codes are refusals, anything else is retried
-    return e.code == ErrorCode::InvalidArgument ? FailureKind::Permanent : FailureKind::Transient;
-  switch (e.code) {
-    case ErrorCode::DataLoss:
-    case ErrorCode::NotFound:
-    case ErrorCode::InvalidArgument:
-    case ErrorCode::Internal: return FailureKind::Permanent;
-    case ErrorCode::PermissionDenied:
+  switch (claimcheck::classify(e)) {
+    case FailureAction::DeadLetter: return FailureKind::Permanent;
+    case FailureAction::Retry:
+    case FailureAction::RetryTransaction: return e.origin == Origin::Io ? FailureKind::Local : FailureKind::Transient;
+    case FailureAction::Fatal:
+      if (e.code != ErrorCode::PermissionDenied) return FailureKind::Permanent;  // e.g. no S3 credentials
       // A presigned url that expired or whose signature S3 refuses never works again: dead-letter it.
-      if (e.detail_code == s3::kPresignedUrlExpired || e.detail_code == s3::kPresignedUrlRejected) {
+      if (e.detail_code == s3::kPresignedUrlExpired || e.detail_code == s3::kPresignedUrlRejected)
         return FailureKind::Permanent;
-      }
       return FailureKind::Denied;
-    default: return FailureKind::Transient;  // Unavailable, Aborted, FailedPrecondition (object changed)
   }
+  return FailureKind::Transient;
 }
 
 SinkFactory out_dir_sink_factory(std::shared_ptr<const OutDir> dir) {
@@ -422,7 +410,8 @@ Result<void> ConsumerConfig::validate() const {
   if (limits.max_size_raw <= 0 || limits.max_size_stored <= 0) return config_error("limits: sizes must be > 0");
   for (const auto& b : limits.allowed_buckets)
     if (auto r = validate_bucket_name(b); !r) return config_error("allowed_buckets: " + r.error().message);
-  if (idle_exit.count() < 0 || retry_delay.count() < 0) return config_error("idle_exit/retry_delay: must be >= 0");
+  if (idle_exit.count() < 0) return config_error("idle_exit: must be >= 0");
+  if (auto v = requeue.validate(); !v) return config_error("requeue: " + v.error().message);
   if (max_permission_denied < 0) return config_error("max_permission_denied: must be >= 0");
   if (max_local_errors < 0) return config_error("max_local_errors: must be >= 0");
   if (reference_pointer_ttl && (reference_pointer_ttl->count() < 1 || reference_pointer_ttl->count() > 3650LL * 86400))
@@ -460,7 +449,7 @@ class ConsumeRun {
       for (auto& r : results_.drain()) on_result(std::move(r));
       auto evs = client_.poll(std::chrono::milliseconds(50));
       if (!evs) {
-        spdlog::error("consume: AMQP connection lost for good: {}", evs.error().to_string());
+        logger().error("consume: AMQP connection lost for good: {}", evs.error().to_string());
         fatal_ = evs.error();
         rep_.stop_reason = "fatal";
         return;
@@ -487,7 +476,7 @@ class ConsumeRun {
  private:
   void check_stop(const std::function<bool()>& should_stop) {
     std::string why;
-    if (fatal_) why = fatal_->origin == "io" ? "local-error" : fatal_->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
+    if (fatal_) why = fatal_->origin == Origin::Io ? "local-error" : fatal_->code == ErrorCode::PermissionDenied ? "permission-denied" : "fatal";
     else if (should_stop && should_stop()) why = "stopped";
     else if (cfg_.max_messages > 0 && book_.settled() >= cfg_.max_messages) why = "max-messages";
     // Idle means "connected and the queue had nothing for us": a broker outage is not idleness, so the
@@ -501,15 +490,15 @@ class ConsumeRun {
     stop_deadline_ = Clock::now() + cfg_.settle_timeout;
     if (why == "stopped" || why == "fatal" || why == "permission-denied" || why == "local-error") abort_ = true;
     if (client_.connected()) (void)client_.cancel_consume(queue_);
-    spdlog::info("consume: stopping ({}), {} in flight", why, book_.in_flight());
+    logger().info("consume: stopping ({}), {} in flight", why, book_.in_flight());
   }
 
   void maybe_prune() {
     if (journal_ == nullptr || Clock::now() < next_prune_) return;
     next_prune_ = Clock::now() + std::chrono::minutes(10);
     auto n = journal_->prune(utc_now());
-    if (!n) spdlog::warn("consume: {}", n.error().to_string());
-    else if (*n > 0) spdlog::info("consume: journal: pruned {} expired records", *n);
+    if (!n) logger().warn("consume: {}", n.error().to_string());
+    else if (*n > 0) logger().info("consume: journal: pruned {} expired records", *n);
   }
 
   /// Ends a delivery as the book decided: basic.ack, or basic.nack with requeue; counts it in the report.
@@ -517,7 +506,7 @@ class ConsumeRun {
     if (s.requeue) {
       (void)client_.nack(s.state.env, true);
     } else if (auto a = client_.ack(s.state.env); !a) {
-      spdlog::warn("consume: basic.ack failed (will be redelivered): {}", a.error().to_string());
+      logger().warn("consume: basic.ack failed (will be redelivered): {}", a.error().to_string());
     }
     DeliveryBook::tally(s, rep_);
   }
@@ -533,7 +522,7 @@ class ConsumeRun {
   void publish_for(std::uint64_t token, const std::string& exchange, const std::string& rk, const amqp::Message& m) {
     auto id = client_.publish(exchange, rk, m, true);
     if (!id) {
-      spdlog::error("consume: publish to {} failed: {}", exchange, id.error().to_string());
+      logger().error("consume: publish to {} failed: {}", exchange, id.error().to_string());
       book_.mark_failed(token);
       return;
     }
@@ -547,7 +536,7 @@ class ConsumeRun {
 
   void dead_letter(std::uint64_t token, const std::string& reason, bool allow_ack = true) {
     DeliveryState& d = *book_.find(token);
-    spdlog::warn("consume: dead-lettering message {} from {}: {}", d.env.message.message_id, queue_, reason);
+    logger().warn("consume: dead-lettering message {} from {}: {}", d.env.message.message_id, queue_, reason);
     const amqp::Message m = dead_letter_copy(d.env.message, reason, {queue_, cfg_.recipient, ""});
     d.dead_lettered = true;
     publish_for(token, cfg_.names.dlx, d.env.routing_key, m);
@@ -572,13 +561,13 @@ class ConsumeRun {
     if (journal_ == nullptr) return false;
     auto found = journal_->find(message_id);
     if (!found) {
-      spdlog::warn("consume: {}; processing {} as new", found.error().to_string(), message_id);
+      logger().warn("consume: {}; processing {} as new", found.error().to_string(), message_id);
       return false;
     }
     if (!*found) return false;
     DeliveryState& d = *book_.find(token);
     d.known = true;
-    spdlog::info("consume: {} was already processed (journal): re-sending its ack, no download", message_id);
+    logger().info("consume: {} was already processed (journal): re-sending its ack, no download", message_id);
     if (!(*found)->empty()) publish_ack_json(token, message_id, std::move(**found));
     settle_if_confirmed(token);
     return true;
@@ -645,7 +634,7 @@ class ConsumeRun {
     publish_ack_json(token, d.pointer->pointer_id, std::move(r.ack_json));
     settle_if_confirmed(token);
     // One line per payload, as the reference demo's consumer prints: what arrived and that it verified.
-    spdlog::info("consume: verified {} {} ({} bytes, sha256 ok)", d.pointer->pointer_id,
+    logger().info("consume: verified {} {} ({} bytes, sha256 ok)", d.pointer->pointer_id,
                  d.pointer->name.value_or(d.pointer->key), r.size_raw);
   }
 
@@ -659,22 +648,22 @@ class ConsumeRun {
         return dead_letter(r.token, r.reason);
       case JobResult::Kind::Denied:
         ++consecutive_denied_;
-        spdlog::error("consume: S3 refused access ({} in a row), requeued: {}", consecutive_denied_, r.reason);
+        logger().error("consume: S3 refused access ({} in a row), requeued: {}", consecutive_denied_, r.reason);
         if (cfg_.max_permission_denied > 0 && consecutive_denied_ >= cfg_.max_permission_denied && !fatal_)
-          fatal_ = make_error(ErrorCode::PermissionDenied, "s3",
+          fatal_ = make_error(ErrorCode::PermissionDenied, Origin::S3,
                               "S3 refused access " + std::to_string(consecutive_denied_) + " times in a row: " + r.reason);
         break;
       case JobResult::Kind::Local:
         ++consecutive_local_;
         ++rep_.local_errors;
-        spdlog::error("consume: local file-system error ({} in a row; not an S3 error), requeued: {}",
+        logger().error("consume: local file-system error ({} in a row; not an S3 error), requeued: {}",
                       consecutive_local_, r.reason);
         if (cfg_.max_local_errors > 0 && consecutive_local_ >= cfg_.max_local_errors && !fatal_)
-          fatal_ = make_error(ErrorCode::Unavailable, "io",
+          fatal_ = make_error(ErrorCode::Unavailable, Origin::Io,
                               std::to_string(consecutive_local_) + " local file-system errors in a row: " + r.reason);
         break;
       case JobResult::Kind::Transient:
-        spdlog::warn("consume: transient failure, requeued: {}", r.reason);
+        logger().warn("consume: transient failure, requeued: {}", r.reason);
         break;
     }
     settle_now(r.token, true);  // nack with requeue
@@ -683,7 +672,7 @@ class ConsumeRun {
   void on_confirm(const amqp::Event& ev) {
     const bool failed = ev.kind == amqp::Event::Kind::Failed;
     if (auto token = book_.token_for(ev.publish_id); token && failed) {
-      spdlog::error("consume: publish for message {} failed ({}); it will be requeued",
+      logger().error("consume: publish for message {} failed ({}); it will be requeued",
                     book_.find(*token)->env.message.message_id, ev.reason);
     }
     if (auto s = book_.on_confirm(ev.publish_id, failed)) apply(*s);
@@ -697,11 +686,11 @@ class ConsumeRun {
       case K::Failed: on_confirm(ev); break;
       case K::Reconnected:
         last_activity_ = Clock::now();  // the idle timer restarts once the broker is back
-        spdlog::warn("consume: AMQP reconnected ({}); in-flight deliveries will be redelivered", ev.reason);
+        logger().warn("consume: AMQP reconnected ({}); in-flight deliveries will be redelivered", ev.reason);
         break;
       case K::Cancelled:
-        spdlog::error("consume: the broker cancelled consuming {}", ev.reason);
-        if (!fatal_) fatal_ = make_error(ErrorCode::Unavailable, "amqp", "consumer of " + ev.reason + " cancelled");
+        logger().error("consume: the broker cancelled consuming {}", ev.reason);
+        if (!fatal_) fatal_ = make_error(ErrorCode::Unavailable, Origin::Amqp, "consumer of " + ev.reason + " cancelled");
         break;
       default: break;
     }
@@ -754,7 +743,7 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
     return ok();
   };
   if (auto s = setup(); !s) return failed_start(s.error());
-  spdlog::info("consume: recipient '{}' consuming {} (prefetch {}, {} workers{})", cfg_.recipient, queue, cfg_.prefetch,
+  logger().info("consume: recipient '{}' consuming {} (prefetch {}, {} workers{})", cfg_.recipient, queue, cfg_.prefetch,
                cfg_.concurrency, journal ? ", journal " + journal->path().string() : std::string(", no journal"));
 
   WorkQueue<Job> jobs;
@@ -774,7 +763,7 @@ Result<ConsumeReport> Consumer::run(const std::function<bool()>& should_stop, Co
   jobs.close();
   for (auto& t : threads) t.join();
   // Settle what the workers finished meanwhile; unsettled deliveries are redelivered after close.
-  if (!cr.fatal() || cr.fatal()->code == ErrorCode::PermissionDenied || cr.fatal()->origin == "io") cr.flush();
+  if (!cr.fatal() || cr.fatal()->code == ErrorCode::PermissionDenied || cr.fatal()->origin == Origin::Io) cr.flush();
   client.close();
   ConsumeReport& rep = cr.report();
   for (const auto& w : workers) rep.s3_requests += w->stats().requests;

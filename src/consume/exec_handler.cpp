@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <algorithm>
 #include <optional>
@@ -61,7 +61,7 @@ std::optional<Result<void>> exit_verdict(const ExecHandlerConfig& cfg, int code,
   if (code == 0) return Result<void>(ok());
   const auto& codes = cfg.reject_exit_codes;
   if (std::find(codes.begin(), codes.end(), code) == codes.end()) return std::nullopt;
-  return Result<void>(fail(ErrorCode::InvalidArgument, "exec",
+  return Result<void>(fail(ErrorCode::InvalidArgument, Origin::Exec,
                            "command rejected the payload (exit " + std::to_string(code) + "): " + tail,
                            "exit=" + std::to_string(code)));
 }
@@ -93,7 +93,7 @@ std::optional<Result<void>> recorded_outcome(const ExecShared& sh, const Payload
   auto code = sh.receipts->recorded_exit(info.pointer_id);
   if (!code) return std::nullopt;
   auto v = exit_verdict(sh.cfg, *code, sh.receipts->stderr_tail(info.pointer_id, sh.cfg.stderr_limit));
-  if (v) spdlog::info("exec: {} already ran before a restart (exit {}): not run again", info.pointer_id, *code);
+  if (v) logger().info("exec: {} already ran before a restart (exit {}): not run again", info.pointer_id, *code);
   return v;
 }
 
@@ -117,15 +117,20 @@ Result<void> run_command(const ExecShared& sh, const PayloadInfo& info, int stdi
   }
   std::mt19937_64 rng(std::random_device{}());
   std::string last;
-  for (int attempt = 1;; ++attempt) {
+  bool final = false;  // the outcome is the command's verdict (or a local error), not a failed run
+  RetryHooks hooks;
+  hooks.retryable = [&](const Error&) { return !final; };
+  auto r = retry(cfg.retry, rng, [&](int attempt) -> Result<void> {
+    final = true;
     if (stdin_fd >= 0 && ::lseek(stdin_fd, 0, SEEK_SET) != 0)
       return fail_errno(errno, "cannot rewind the staged payload of", info.pointer_id);
     if (auto v = run_once(sh, info, spec, last)) return std::move(*v);
-    spdlog::warn("exec: {} attempt {}/{} failed: {}", info.pointer_id, attempt, cfg.retry.max_attempts, last);
-    if (!cfg.retry.may_retry(attempt)) break;
-    std::this_thread::sleep_for(backoff_delay(cfg.retry, attempt, rng));
-  }
-  return fail(ErrorCode::Unavailable, "exec",
+    final = false;
+    logger().warn("exec: {} attempt {}/{} failed: {}", info.pointer_id, attempt, cfg.retry.max_attempts, last);
+    return fail(ErrorCode::Unavailable, Origin::Exec, last);
+  }, hooks);
+  if (r || final) return r;
+  return fail(ErrorCode::Unavailable, Origin::Exec,
               "command failed " + std::to_string(cfg.retry.max_attempts) + " time(s), last: " + last);
 }
 
@@ -188,7 +193,7 @@ Result<UniqueFd> staged_file(const ExecShared& sh) {
 }  // namespace
 
 Result<void> ExecHandlerConfig::validate() const {
-  auto bad = [](std::string m) { return fail(ErrorCode::InvalidArgument, "config", "exec: " + std::move(m)); };
+  auto bad = [](std::string m) { return fail(ErrorCode::InvalidArgument, Origin::Config, "exec: " + std::move(m)); };
   if (argv.empty() || argv[0].find('/') == std::string::npos) return bad("argv[0] must be a path to the program");
   if (!out_dir && staging_dir.empty()) return bad("staging_dir is required without an out dir");
   for (int c : reject_exit_codes)

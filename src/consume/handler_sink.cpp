@@ -14,7 +14,7 @@ namespace claimcheck {
 
 namespace {
 
-constexpr const char* kOrigin = "handler";
+constexpr Origin kOrigin = Origin::Handler;
 
 /// Collects one payload (at most `max` bytes) and hands it to the handler from finish().
 class HandlerSink final : public ByteSink {

@@ -26,7 +26,7 @@ std::int64_t unix_ms(Timestamp t) {
 
 Error journal_error(sqlite3* db, int rc, const std::filesystem::path& path, const std::string& what) {
   Error e = refstore::map_sqlite_error(rc, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  e.origin = "journal";
+  e.origin = Origin::Journal;
   e.message = "journal '" + path.string() + "': " + what + ": " + e.message;
   return e;
 }
@@ -63,7 +63,7 @@ Result<std::unique_ptr<ConsumeJournal>> ConsumeJournal::open(const std::filesyst
   std::error_code ec;
   if (path.has_parent_path()) {
     std::filesystem::create_directories(path.parent_path(), ec);
-    if (ec) return fail(ErrorCode::Unavailable, "journal", "cannot create state directory '" +
+    if (ec) return fail(ErrorCode::Unavailable, Origin::Journal, "cannot create state directory '" +
                                                                path.parent_path().string() + "': " + ec.message());
     std::filesystem::permissions(path.parent_path(), std::filesystem::perms::owner_all, ec);
   }

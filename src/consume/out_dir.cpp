@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <system_error>
 
@@ -37,7 +37,7 @@ std::size_t clean_staging(int staging_fd, const std::string& shown) {
   DIR* d = dup_fd < 0 ? nullptr : ::fdopendir(dup_fd);
   if (d == nullptr) {
     if (dup_fd >= 0) ::close(dup_fd);
-    spdlog::warn("out-dir: cannot list staging dir '{}': {}", shown, detail::errno_text(errno));
+    logger().warn("out-dir: cannot list staging dir '{}': {}", shown, detail::errno_text(errno));
     return 0;
   }
   std::size_t removed = 0;
@@ -49,7 +49,7 @@ std::size_t clean_staging(int staging_fd, const std::string& shown) {
     if (f.valid() && ::flock(f.get(), LOCK_EX | LOCK_NB) != 0) continue;
     if (::unlinkat(staging_fd, n.c_str(), 0) == 0) {
       ++removed;
-      spdlog::info("out-dir: removed stale temp file '{}/{}'", shown, n);
+      logger().info("out-dir: removed stale temp file '{}/{}'", shown, n);
     }
   }
   ::closedir(d);
@@ -70,7 +70,7 @@ class StagedFileSink : public ByteSink {
   }
 
   Result<void> write(std::span<const std::byte> data) override {
-    if (committed_) return fail(ErrorCode::Internal, "io", "write after finish of '" + shown_ + "'");
+    if (committed_) return fail(ErrorCode::Internal, Origin::Io, "write after finish of '" + shown_ + "'");
     while (!data.empty()) {
       const ssize_t n = ::write(file_.get(), data.data(), data.size());
       if (n < 0) {
@@ -125,14 +125,14 @@ Result<std::pair<UniqueFd, std::string>> create_temp(int staging_fd, const std::
     }
     return std::pair<UniqueFd, std::string>{std::move(f), temp};
   }
-  return fail(ErrorCode::Unavailable, "io", "cannot create a staging file for '" + shown + "'");
+  return fail(ErrorCode::Unavailable, Origin::Io, "cannot create a staging file for '" + shown + "'");
 }
 
 }  // namespace
 
 Result<void> OutDirOptions::validate() const {
   if (file_mode > 07777 || dir_mode > 07777)
-    return fail(ErrorCode::InvalidArgument, "config", "out-dir modes must be octal 0..07777");
+    return fail(ErrorCode::InvalidArgument, Origin::Config, "out-dir modes must be octal 0..07777");
   return ok();
 }
 
@@ -160,7 +160,7 @@ Result<std::unique_ptr<ByteSink>> OutDir::create(std::string_view name) const {
   const std::string shown = (root_ / std::string(name)).string();
   auto parts = detail::split_components(name);
   if (parts.front() == kStaging)
-    return fail(ErrorCode::InvalidArgument, "protocol", "field 'name': '" + kStaging + "' is the staging directory");
+    return fail(ErrorCode::InvalidArgument, Origin::Protocol, "field 'name': '" + kStaging + "' is the staging directory");
   const std::string leaf = parts.back();
   parts.pop_back();
   // Refuse a symlinked component before any byte is downloaded; finish() checks again while committing.

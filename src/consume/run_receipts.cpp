@@ -89,7 +89,7 @@ Result<UniqueFd> RunReceipts::lock(const std::string& id, std::chrono::milliseco
   while (::flock(high.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) return fail_errno(errno, "cannot lock", (dir_ / name).string());
     if (std::chrono::steady_clock::now() >= until)
-      return fail(ErrorCode::Unavailable, "exec", "the command of " + id + " is still running (a previous run)");
+      return fail(ErrorCode::Unavailable, Origin::Exec, "the command of " + id + " is still running (a previous run)");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return high;

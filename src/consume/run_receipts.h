@@ -36,7 +36,7 @@ class RunReceipts {
 
   /// Takes the run lock of `id` (a pointer or inline message id), waiting up to `wait` while another
   /// process (the wrapper of a previous consumer life) holds it. The descriptor is ≥ 10 and close-on-exec;
-  /// pass it as ChildSpec::fd3. Errors: Unavailable (origin "exec") when still held after `wait`; "io"
+  /// pass it as ChildSpec::fd3. Errors: Unavailable (Origin::Exec) when still held after `wait`; "io"
   /// errors of open/flock.
   [[nodiscard]] Result<UniqueFd> lock(const std::string& id, std::chrono::milliseconds wait) const;
 

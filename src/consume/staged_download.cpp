@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <array>
 #include <fstream>
@@ -26,9 +26,9 @@ class AppendSink : public ByteSink {
   AppendSink(int fd, std::uint64_t have, std::uint64_t limit, const std::atomic<bool>& abort, const std::string& shown)
       : fd_(fd), have_(have), limit_(limit), abort_(&abort), shown_(shown) {}
   Result<void> write(std::span<const std::byte> data) override {
-    if (abort_->load()) return fail(ErrorCode::Unavailable, "consume", "interrupted by shutdown");
+    if (abort_->load()) return fail(ErrorCode::Unavailable, Origin::Consume, "interrupted by shutdown");
     if (have_ + data.size() > limit_)
-      return fail(ErrorCode::DataLoss, "consume", "object is larger than size_stored " + std::to_string(limit_));
+      return fail(ErrorCode::DataLoss, Origin::Consume, "object is larger than size_stored " + std::to_string(limit_));
     while (!data.empty()) {
       const ssize_t n = ::write(fd_, data.data(), data.size());
       if (n < 0) {
@@ -67,7 +67,7 @@ Result<StagedDownload> StagedDownload::open(const fs::path& dir, const std::stri
   UniqueFd fd(::open(part.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) return fail_errno(errno, "cannot open the staged download", part.string());
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
-    return fail(ErrorCode::Unavailable, "consume", "'" + part.string() + "' is being downloaded by another consumer");
+    return fail(ErrorCode::Unavailable, Origin::Consume, "'" + part.string() + "' is being downloaded by another consumer");
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, "cannot stat", part.string());
   StagedDownload d(part, dir / (pointer_id + ".etag"), std::move(fd));
@@ -89,7 +89,7 @@ Result<s3::ObjectInfo> get_pointer_object(s3::S3Client& s3, const Pointer& p, By
                                           const s3::GetOptions& opts) {
   if (s3.config().has_credentials()) return s3.get_object(p.bucket, p.key, out, opts);
   if (!p.url) {
-    return fail(ErrorCode::InvalidArgument, "consume",
+    return fail(ErrorCode::InvalidArgument, Origin::Consume,
                 "pointer has no 'url' and this consumer has no S3 keys: give the consumer keys, or let the "
                 "producer presign (it does unless --no-presign)");
   }
@@ -102,12 +102,12 @@ Result<void> StagedDownload::fetch(s3::S3Client& s3, const Pointer& p, const std
   resumed_from_ = have_;
   fetched_ = 0;
   if (have_ == size && have_ > 0) return ok();  // complete from an earlier delivery: replay verifies it
-  if (have_ > 0) spdlog::info("consume: resuming {} at byte {} of {}", p.pointer_id, have_, size);
+  if (have_ > 0) logger().info("consume: resuming {} at byte {} of {}", p.pointer_id, have_, size);
   auto r = fetch_from(s3, p, abort);
   const bool changed = !r && (r.error().code == ErrorCode::FailedPrecondition ||
                               (r.error().code == ErrorCode::InvalidArgument && r.error().http_status == 416));
   if (changed && resumed_from_ > 0) {
-    spdlog::warn("consume: {} changed since its partial download ({}): starting again from byte 0", p.pointer_id,
+    logger().warn("consume: {} changed since its partial download ({}): starting again from byte 0", p.pointer_id,
                  r.error().to_string());
     CC_TRY_VOID(restart());
     resumed_from_ = 0;
@@ -115,7 +115,7 @@ Result<void> StagedDownload::fetch(s3::S3Client& s3, const Pointer& p, const std
   }
   CC_TRY_VOID(r);
   if (have_ != size)
-    return fail(ErrorCode::DataLoss, "consume",
+    return fail(ErrorCode::DataLoss, Origin::Consume,
                 "object has " + std::to_string(have_) + " bytes, size_stored says " + std::to_string(size));
   return ok();
 }
@@ -133,7 +133,7 @@ Result<void> StagedDownload::fetch_from(s3::S3Client& s3, const Pointer& p, cons
     std::ofstream out(etag_path_, std::ios::binary | std::ios::trunc);
     out << info.etag << '\n';
     out.flush();
-    if (!out) return fail(ErrorCode::Unavailable, "io", "cannot write '" + etag_path_.string() + "'");
+    if (!out) return fail(ErrorCode::Unavailable, Origin::Io, "cannot write '" + etag_path_.string() + "'");
     etag_ = info.etag;
     return ok();
   };
@@ -184,7 +184,7 @@ std::size_t prune_staged_downloads(const fs::path& dir, std::chrono::seconds old
     if (f.valid() && ::flock(f.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a live download
     if (fs::remove(p, e2)) ++removed;
   }
-  if (removed > 0) spdlog::info("consume: removed {} stale staged download file(s) from {}", removed, dir.string());
+  if (removed > 0) logger().info("consume: removed {} stale staged download file(s) from {}", removed, dir.string());
   return removed;
 }
 

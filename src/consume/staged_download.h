@@ -23,18 +23,18 @@
 
 namespace claimcheck::detail {
 
-/// One pointer's staged download. Move-only; one thread at a time. Errors of the files are origin "io".
+/// One pointer's staged download. Move-only; one thread at a time. Errors of the files are Origin::Io.
 /// GETs the object of pointer `p` into `out` (from `opts.offset`, pinned to opts.if_match): with S3 keys
 /// GetObject (a pointer's url is ignored: the keys are this recipient's own rights); without them the
 /// pointer's presigned `url`, only from the configured endpoint (S3Client::get_presigned checks it).
-/// Errors: InvalidArgument (origin "consume") when there are no keys and no url; else as get_object().
+/// Errors: InvalidArgument (Origin::Consume) when there are no keys and no url; else as get_object().
 Result<s3::ObjectInfo> get_pointer_object(s3::S3Client& s3, const Pointer& p, ByteSink& out,
                                           const s3::GetOptions& opts = {});
 
 class StagedDownload {
  public:
   /// Opens (creating) `dir` (mode 0700) and `<dir>/<pointer_id>.part`, locked with flock so that two
-  /// consumers sharing the dir never write one file (locked by another → Unavailable, origin "consume").
+  /// consumers sharing the dir never write one file (locked by another → Unavailable, Origin::Consume).
   [[nodiscard]] static Result<StagedDownload> open(const std::filesystem::path& dir, const std::string& pointer_id);
 
   /// Downloads the rest of the object (`p.bucket`/`p.key`, at most p.size_stored bytes) into the file.

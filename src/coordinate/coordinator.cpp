@@ -2,11 +2,12 @@
 #include "claimcheck/coordinate/coordinator.h"
 #include "claimcheck/protocol/wire.h"
 
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <random>
 #include <set>
 #include <thread>
 #include <utility>
@@ -56,15 +57,18 @@ struct BatchDone {
 }  // namespace
 
 Result<void> CoordinatorConfig::validate() const {
-  auto bad = [](const std::string& m) { return fail(ErrorCode::InvalidArgument, "config", m); };
+  auto bad = [](const std::string& m) { return fail(ErrorCode::InvalidArgument, Origin::Config, m); };
   if (batch_size < 1 || batch_size > 100000) return bad("batch_size must be 1..100000");
   if (batch_delay < 0ms) return bad("batch_delay must be >= 0");
   if (sweep_interval < 1s) return bad("sweep_interval must be >= 1s");
   if (orphan_grace < 0s) return bad("orphan_grace must be >= 0");
   if (lifecycle_days < 0) return bad("lifecycle_days must be >= 0");
   if (delete_lease < 1s) return bad("delete_lease must be >= 1s");
-  if (delete_backoff_initial < 1ms || delete_backoff_max < delete_backoff_initial)
-    return bad("delete backoff: need 1ms <= delete_backoff_initial <= delete_backoff_max");
+  if (delete_retry.initial < 1ms) return bad("delete_retry: field 'initial': must be >= 1ms");
+  for (const auto& [name, p] : {std::pair{"delete_retry", &delete_retry}, {"store_retry", &store_retry},
+                                {"db_retry", &db_retry}}) {
+    if (auto v = p->validate(); !v) return bad(std::string(name) + ": " + v.error().message);
+  }
   if (placeholder_retention < 1s) return bad("placeholder_retention must be >= 1s");
   if (history_retention < 1s) return bad("history_retention must be >= 1s");
   if (status_interval < 100ms) return bad("status_interval must be >= 100ms");
@@ -88,7 +92,7 @@ Result<void> CoordinatorConfig::validate() const {
 Result<refstore::Command> parse_coordinator_message(const amqp::Message& msg) {
   CC_TRY(schema, peek_schema(msg.body));
   if (!msg.type.empty() && msg.type != *schema)
-    return fail(ErrorCode::InvalidArgument, "protocol",
+    return fail(ErrorCode::InvalidArgument, Origin::Protocol,
                 "AMQP type '" + clip(msg.type) + "' does not match field 'schema' '" + clip(*schema) + "'");
   if (*schema == kSchemaStore) {
     CC_TRY(rec, parse_store_record(msg.body));
@@ -117,7 +121,7 @@ Result<refstore::Command> parse_coordinator_message(const amqp::Message& msg) {
     in.sender = msg.user_id;
     return refstore::Command{std::move(in)};
   }
-  return fail(ErrorCode::InvalidArgument, "protocol",
+  return fail(ErrorCode::InvalidArgument, Origin::Protocol,
               "field 'schema': unknown schema '" + clip(*schema) + "' (q.ack takes s3-store-v1 and s3-ack-v1)");
 }
 
@@ -202,7 +206,7 @@ void reopen_store(const refstore::RefStoreConfig& cfg, std::unique_ptr<refstore:
   if (r) {
     store = std::move(*r);
   } else {
-    spdlog::warn("coordinator: reopening the database failed: {}", r.error().to_string());
+    logger().warn("coordinator: reopening the database failed: {}", r.error().to_string());
   }
 }
 
@@ -306,11 +310,11 @@ class StoreThread {
       completed = std::move(r->completed);
       split_refused(*r, std::move(b.envelopes), done);
     } else if (r.error().code == ErrorCode::InvalidArgument) {
-      spdlog::warn("coordinator: batch refused ({}); applying its {} commands one by one", r.error().to_string(),
+      logger().warn("coordinator: batch refused ({}); applying its {} commands one by one", r.error().to_string(),
                    b.commands.size());
       apply_one_by_one(b, done, completed);
     } else {
-      spdlog::error("coordinator: giving up on a batch of {} at shutdown: {}", b.commands.size(), r.error().to_string());
+      logger().error("coordinator: giving up on a batch of {} at shutdown: {}", b.commands.size(), r.error().to_string());
       done.failed = true;
     }
     return completed;
@@ -337,39 +341,41 @@ class StoreThread {
   // The audit of refused messages (`claimcheck status`): best effort, a few retries, never blocks a batch.
   void record_audit(const std::vector<refstore::RefusalAudit>& audit) {
     if (audit.empty()) return;
-    for (int attempt = 1; attempt <= 3; ++attempt) {
-      auto r = store_->record_refusals(audit);
-      if (r) return;
-      spdlog::warn("coordinator: recording {} refusals in the audit failed (attempt {}): {}", audit.size(), attempt,
-                   r.error().to_string());
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
-    }
+    static const BackoffPolicy kAudit{20ms, 40ms, 2.0, 3, 0.0};
+    RetryHooks hooks;
+    hooks.retryable = [](const Error&) { return true; };
+    hooks.before_retry = [&](const Error& e, int failures, std::chrono::milliseconds) {
+      logger().warn("coordinator: recording {} refusals in the audit failed (attempt {}): {}", audit.size(), failures,
+                   e.to_string());
+    };
+    auto r = retry(kAudit, rng_, [&](int) { return store_->record_refusals(audit); }, hooks);
+    if (!r) logger().warn("coordinator: recording {} refusals in the audit failed, skipped: {}", audit.size(),
+                         r.error().to_string());
   }
 
   // Applies `cmds` with retries. Returns the result, or the last error when it gave up (stop requested
   // while failing, or InvalidArgument).
   Result<refstore::ApplyResult> apply_with_retry(const std::vector<refstore::Command>& cmds) {
-    auto delay = 5ms;
-    for (int attempt = 1;; ++attempt) {
+    int attempts = 0;
+    RetryHooks hooks;
+    hooks.retryable = [](const Error& e) { return e.code != ErrorCode::InvalidArgument; };
+    hooks.stop = [&] { return st_.stop_requested.load() && attempts >= 3; };
+    hooks.before_retry = [&](const Error& e, int failures, std::chrono::milliseconds delay) {
+      if (e.code == ErrorCode::Aborted) {
+        logger().debug("coordinator: batch aborted (attempt {}), retrying: {}", failures, e.to_string());
+        return;
+      }
+      logger().warn("coordinator: applying a batch failed (attempt {}), retrying in {} ms: {}", failures,
+                   delay.count(), e.to_string());
+      if (e.code == ErrorCode::Unavailable) reopen_store(st_.cfg.db, store_);
+    };
+    return retry(st_.cfg.store_retry, rng_, [&](int attempt) {
+      attempts = attempt;
       auto t0 = SteadyClock::now();
       auto r = store_->apply_batch(cmds, refstore::Clock::now());
-      if (r) {
-        account(*r, cmds.size(), std::chrono::duration<double>(SteadyClock::now() - t0).count());
-        return r;
-      }
-      const Error& e = r.error();
-      if (e.code == ErrorCode::InvalidArgument) return r;
-      if (st_.stop_requested.load() && attempt >= 3) return r;
-      if (e.code == ErrorCode::Aborted) {
-        spdlog::debug("coordinator: batch aborted (attempt {}), retrying: {}", attempt, e.to_string());
-      } else {
-        spdlog::warn("coordinator: applying a batch failed (attempt {}), retrying in {} ms: {}", attempt,
-                     delay.count(), e.to_string());
-        if (e.code == ErrorCode::Unavailable) reopen_store(st_.cfg.db, store_);
-      }
-      std::this_thread::sleep_for(delay);
-      delay = std::min<std::chrono::milliseconds>(delay * 2, 2000ms);
-    }
+      if (r) account(*r, cmds.size(), std::chrono::duration<double>(SteadyClock::now() - t0).count());
+      return r;
+    }, hooks);
   }
 
   void account(const refstore::ApplyResult& r, std::size_t n, double secs) {
@@ -390,7 +396,7 @@ class StoreThread {
     ++agg_batches_;
     agg_cmds_ += n;
     agg_completed_ += r.completed.size();
-    spdlog::debug("coordinator: batch of {} applied in {:.1f} ms: stores {}+{}dup, acks {}+{}dup+{}foreign, "
+    logger().debug("coordinator: batch of {} applied in {:.1f} ms: stores {}+{}dup, acks {}+{}dup+{}foreign, "
                   "completed {}",
                   n, secs * 1000.0, r.stores_new, r.stores_duplicate, r.acks_new, r.acks_duplicate, r.acks_foreign,
                   r.completed.size());
@@ -400,7 +406,7 @@ class StoreThread {
   void flush_log(bool force) {
     if (agg_batches_ == 0) return;
     if (!force && SteadyClock::now() - last_log_ < 2s) return;
-    spdlog::info("coordinator: applied {} batches ({} stores/acks), {} objects completed; totals: stores {} new / {} "
+    logger().info("coordinator: applied {} batches ({} stores/acks), {} objects completed; totals: stores {} new / {} "
                  "dup, acks {} new / {} dup / {} foreign",
                  agg_batches_, agg_cmds_, agg_completed_, st_.stores_new.load(), st_.stores_duplicate.load(),
                  st_.acks_new.load(), st_.acks_duplicate.load(), st_.acks_foreign.load());
@@ -412,6 +418,7 @@ class StoreThread {
   std::unique_ptr<refstore::RefStore> store_;
   WorkQueue<Batch>& in_;
   WorkQueue<BatchDone>& out_;
+  std::mt19937_64 rng_{std::random_device{}()};  // retry() needs one; the store policies have no jitter
   SteadyClock::time_point last_log_ = SteadyClock::now();
   std::uint64_t agg_batches_ = 0, agg_cmds_ = 0, agg_completed_ = 0;
 };
@@ -445,7 +452,7 @@ class CoordinatorLoop {
       auto polled = client_.poll(50ms);
       if (!polled) {
         outcome_ = fail(std::move(polled).error());
-        spdlog::error("coordinator: AMQP connection lost for good: {}", outcome_.error().to_string());
+        logger().error("coordinator: AMQP connection lost for good: {}", outcome_.error().to_string());
         break;
       }
       st_.broker_connected.store(client_.connected());
@@ -479,7 +486,7 @@ class CoordinatorLoop {
   void begin_stop() {
     stopping_ = true;
     stop_deadline_ = SteadyClock::now() + 10s;
-    spdlog::info("coordinator: stopping: no new deliveries; finishing {} in-flight batches",
+    logger().info("coordinator: stopping: no new deliveries; finishing {} in-flight batches",
                  batches_in_flight_ + (current_.commands.empty() ? 0 : 1));
     (void)client_.cancel_consume(cfg_.names.ack_queue);
     flush_batch();
@@ -489,7 +496,7 @@ class CoordinatorLoop {
     const bool drained = current_.commands.empty() && batches_in_flight_ == 0;
     if (drained && (dl_inflight_.empty() || SteadyClock::now() > stop_deadline_)) return true;
     if (SteadyClock::now() > stop_deadline_ + 20s) {
-      spdlog::error("coordinator: shutdown timed out with {} batches in flight", batches_in_flight_);
+      logger().error("coordinator: shutdown timed out with {} batches in flight", batches_in_flight_);
       return true;
     }
     return false;
@@ -502,7 +509,7 @@ class CoordinatorLoop {
     const bool deletes_done = st_.sweeps_done.load() > 0 && st_.deleter_seen_gen.load() == st_.completion_gen.load() &&
                               st_.outstanding_deletes.load() == 0;
     if (!quiet || !deletes_done) return;
-    spdlog::info("coordinator: idle for {} ms with nothing left to delete: exiting", cfg_.exit_when_idle.count());
+    logger().info("coordinator: idle for {} ms with nothing left to delete: exiting", cfg_.exit_when_idle.count());
     st_.stop_requested.store(true);
   }
 
@@ -513,7 +520,7 @@ class CoordinatorLoop {
     e.delivery_tag = *up_to;
     e.epoch = window_.epoch();
     if (auto r = client_.ack(e, /*multiple=*/true); !r)
-      spdlog::debug("coordinator: ack up to tag {} failed ({}); the broker will redeliver", e.delivery_tag,
+      logger().debug("coordinator: ack up to tag {} failed ({}); the broker will redeliver", e.delivery_tag,
                     r.error().to_string());
   }
 
@@ -533,7 +540,7 @@ class CoordinatorLoop {
   }
 
   void dead_letter(amqp::Envelope env, const std::string& reason, const std::string& rule = {}) {
-    spdlog::warn("coordinator: dead-lettering message_id '{}' (type '{}'): {}", clip(env.message.message_id),
+    logger().warn("coordinator: dead-lettering message_id '{}' (type '{}'): {}", clip(env.message.message_id),
                  clip(env.message.type), reason);
     const amqp::Message copy = dead_letter_copy(env.message, reason, {cfg_.names.ack_queue, "coordinator", rule});
     if (!rule.empty()) {
@@ -543,7 +550,7 @@ class CoordinatorLoop {
     audit(rule.empty() ? "invalid" : rule, env.message.user_id, reason);
     auto id = client_.publish(cfg_.names.dlx, env.routing_key, copy, false);
     if (!id) {
-      spdlog::error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead",
+      logger().error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead",
                     id.error().to_string());
       reject(env);
     } else {
@@ -617,14 +624,14 @@ class CoordinatorLoop {
     if (ev.kind == amqp::Event::Kind::Confirmed) {
       window_.settle(it->second.epoch, it->second.delivery_tag);
     } else {
-      spdlog::error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead", ev.reason);
+      logger().error("coordinator: dead-letter publish failed ({}); rejecting to the queue's DLX instead", ev.reason);
       reject(it->second);
     }
     dl_inflight_.erase(it);
   }
 
   void on_reconnected(const amqp::Event& ev) {
-    spdlog::warn("coordinator: reconnected to RabbitMQ ({}); unacked deliveries will be redelivered", ev.reason);
+    logger().warn("coordinator: reconnected to RabbitMQ ({}); unacked deliveries will be redelivered", ev.reason);
     window_.reset(client_.epoch());
     watermark_.reset();
     current_ = Batch{};
@@ -640,12 +647,12 @@ class CoordinatorLoop {
       case K::Reconnected: return on_reconnected(ev);
       case K::Cancelled:
         if (stopping_) return;
-        outcome_ = fail(ErrorCode::Unavailable, "amqp", "the broker cancelled the consumer of " + ev.reason);
-        spdlog::error("coordinator: {}", outcome_.error().to_string());
+        outcome_ = fail(ErrorCode::Unavailable, Origin::Amqp, "the broker cancelled the consumer of " + ev.reason);
+        logger().error("coordinator: {}", outcome_.error().to_string());
         st_.stop_requested.store(true);
         return;
-      case K::Blocked: spdlog::warn("coordinator: connection blocked by the broker: {}", ev.reason); return;
-      case K::Unblocked: spdlog::info("coordinator: connection unblocked"); return;
+      case K::Blocked: logger().warn("coordinator: connection blocked by the broker: {}", ev.reason); return;
+      case K::Unblocked: logger().info("coordinator: connection unblocked"); return;
     }
   }
 
@@ -732,7 +739,7 @@ Result<void> Coordinator::Impl::run() {
   client.close();
   broker_connected.store(false);
   client.set_interrupt_check({});  // it refers to queues local to this function
-  spdlog::info("coordinator: stopped: {} deliveries, {} batches, {} completed, {} deleted ({} expired), {} orphans, "
+  logger().info("coordinator: stopped: {} deliveries, {} batches, {} completed, {} deleted ({} expired), {} orphans, "
                "{} dead-lettered",
                deliveries.load(), batches.load(), completed.load(), deleted.load(), expired_deleted.load(),
                orphans_deleted.load(), dead_lettered.load());
@@ -741,10 +748,10 @@ Result<void> Coordinator::Impl::run() {
 
 void Coordinator::Impl::log_start(std::uint16_t prefetch) const {
   if (cfg.accept_unauthenticated_acks)
-    spdlog::warn("coordinator: accepting acks without AMQP user_id or sha256 (compatibility mode): any client that "
+    logger().warn("coordinator: accepting acks without AMQP user_id or sha256 (compatibility mode): any client that "
                  "can publish to {} can complete objects; those that carry them are still checked",
                  cfg.names.ack_exchange);
-  spdlog::info("coordinator: consuming {} (single active consumer; prefetch {}, batch {} / {} ms), db {}",
+  logger().info("coordinator: consuming {} (single active consumer; prefetch {}, batch {} / {} ms), db {}",
                cfg.names.ack_queue, prefetch, cfg.batch_size, cfg.batch_delay.count(), redact_dsn(cfg.db.dsn));
 }
 

@@ -1,8 +1,9 @@
 // Delete worker: takes COMPLETE/EXPIRED rows from the RefStore and deletes their objects with DeleteObjects.
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <set>
 #include <span>
 #include <string>
@@ -27,24 +28,18 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-// Exponential delay after `attempts` failures: initial * 2^(attempts-1), capped.
-std::chrono::milliseconds delete_backoff(const CoordinatorConfig& cfg, int attempts) {
-  auto d = cfg.delete_backoff_initial;
-  for (int i = 1; i < attempts && d < cfg.delete_backoff_max; ++i) d *= 2;
-  return std::min(d, cfg.delete_backoff_max);
-}
-
+// Runs `fn(store)` with CoordinatorConfig::db_retry: Unavailable and Aborted are retried (Unavailable after
+// reopening the database) until the policy's attempts are used up or the workers stop.
 template <typename F>
 auto with_db_retry(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore>& store, F&& fn)
     -> decltype(fn(*store)) {
-  auto delay = 10ms;
-  for (int attempt = 1;; ++attempt) {
-    auto r = fn(*store);
-    if (r || !r.error().is_retryable() || attempt >= 8 || st.workers_stop.load()) return r;
-    if (r.error().code == ErrorCode::Unavailable) reopen_store(st.cfg.db, store);
-    std::this_thread::sleep_for(delay);
-    delay = std::min<std::chrono::milliseconds>(delay * 2, 2000ms);
-  }
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  RetryHooks hooks;
+  hooks.stop = [&] { return st.workers_stop.load(); };
+  hooks.before_retry = [&](const Error& e, int, std::chrono::milliseconds) {
+    if (e.code == ErrorCode::Unavailable) reopen_store(st.cfg.db, store);
+  };
+  return retry(st.cfg.db_retry, rng, [&](int) { return fn(*store); }, hooks);
 }
 
 /// The delete worker's loop: claim → log expiries → DeleteObjects per bucket (≤ 1000 keys) → mark.
@@ -61,7 +56,7 @@ class DeleteWorker {
         return s.claim_deletions(now, 1000, cfg_.delete_lease);
       });
       if (!claimed) {
-        spdlog::warn("coordinator: claiming deletions failed: {}", claimed.error().to_string());
+        logger().warn("coordinator: claiming deletions failed: {}", claimed.error().to_string());
         st_.delete_wakeup.wait_until(SteadyClock::now() + 1s);
         continue;
       }
@@ -102,14 +97,14 @@ class DeleteWorker {
       if (t.state != refstore::ObjectState::Expired) continue;
       auto info = store_->get(t.pointer_id);
       if (!info || !info->has_value()) {
-        spdlog::warn("coordinator: object {} ({}/{}) EXPIRED", t.pointer_id, t.bucket, t.key);
+        logger().warn("coordinator: object {} ({}/{}) EXPIRED", t.pointer_id, t.bucket, t.key);
         continue;
       }
       const auto& o = **info;
       std::vector<std::string> rejected;
       for (const auto& a : o.acks)
         if (!a.processed && !a.foreign) rejected.push_back(a.recipient_id + " (" + a.reason + ")");
-      spdlog::warn("coordinator: object {} ({}/{}) EXPIRED; never acked by: [{}]{}{}", t.pointer_id, t.bucket, t.key,
+      logger().warn("coordinator: object {} ({}/{}) EXPIRED; never acked by: [{}]{}{}", t.pointer_id, t.bucket, t.key,
                    join(o.missing), rejected.empty() ? "" : "; rejected by: ", join(rejected));
     }
   }
@@ -161,19 +156,19 @@ class DeleteWorker {
       mark_failed(*t, error_text);
     }
     if (!failed_keys.empty())
-      spdlog::warn("coordinator: {} of {} deletes in bucket {} failed (retried with backoff): {}", failed_keys.size(),
+      logger().warn("coordinator: {} of {} deletes in bucket {} failed (retried with backoff): {}", failed_keys.size(),
                    objects.size(), bucket, error_text);
   }
 
   void mark_failed(const refstore::DeleteTask& t, const std::string& error_text) {
-    const auto backoff = delete_backoff(cfg_, t.attempts + 1);
+    const auto backoff = backoff_delay(cfg_.delete_retry, t.attempts + 1, rng_);
     const auto next = refstore::Clock::now() + backoff;
     const auto retry_at = SteadyClock::now() + backoff + 10ms;
     if (retry_at < earliest_retry_) earliest_retry_ = retry_at;
     auto m = with_db_retry(st_, store_, [&](refstore::RefStore& s) {
       return s.mark_delete_failed(t.pointer_id, error_text, next);
     });
-    if (!m) spdlog::warn("coordinator: mark_delete_failed({}) failed: {}", t.pointer_id, m.error().to_string());
+    if (!m) logger().warn("coordinator: mark_delete_failed({}) failed: {}", t.pointer_id, m.error().to_string());
   }
 
   void mark_done(const Progress& p, SteadyClock::time_point t0) {
@@ -183,13 +178,13 @@ class DeleteWorker {
     });
     if (!m) {
       // The objects are gone from S3; the rows are re-claimed after their lease and deleted again (idempotent).
-      spdlog::warn("coordinator: mark_deleted of {} objects failed: {}", p.done_ids.size(), m.error().to_string());
+      logger().warn("coordinator: mark_deleted of {} objects failed: {}", p.done_ids.size(), m.error().to_string());
       return;
     }
     st_.deleted += p.done_ids.size();
     st_.expired_deleted += p.expired;
     st_.metrics->record_deleted(p.done_ids.size(), p.expired);
-    spdlog::info("coordinator: deleted {} objects ({} expired) in {:.0f} ms", p.done_ids.size(), p.expired,
+    logger().info("coordinator: deleted {} objects ({} expired) in {:.0f} ms", p.done_ids.size(), p.expired,
                  std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
   }
 
@@ -197,6 +192,7 @@ class DeleteWorker {
   const CoordinatorConfig& cfg_;
   std::unique_ptr<refstore::RefStore> store_;
   s3::S3Client s3_;
+  std::mt19937_64 rng_{std::random_device{}()};  // backoff_delay() needs one; delete_retry has no jitter
   // Earliest retry this worker scheduled with mark_delete_failed (so backoff is honoured between sweeps).
   SteadyClock::time_point earliest_retry_ = SteadyClock::time_point::max();  // max = none
 };

@@ -1,6 +1,6 @@
 // Coordinator status refresher: the periodic status query (its own RefStore connection) and the snapshot
 // Coordinator::status() hands out.
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include "claimcheck/coordinate/status.h"
 #include "coordinate/coordinator_internal.h"
@@ -29,7 +29,7 @@ void refresh(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore>& store) 
     }
   }
   if (!snap) {
-    spdlog::warn("coordinator: status query failed: {}", snap.error().to_string());
+    logger().warn("coordinator: status query failed: {}", snap.error().to_string());
     if (snap.error().code == ErrorCode::Unavailable) reopen_store(st.cfg.db, store);
   }
   st.metrics->record_status(st.snapshot());

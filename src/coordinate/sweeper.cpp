@@ -1,5 +1,5 @@
 // Sweeper: bucket lifecycle safety rule, orphan sweep, placeholder and history purge; wakes the delete worker for expiry.
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <algorithm>
 #include <set>
@@ -51,11 +51,11 @@ int ensure_lifecycle(Coordinator::Impl& st, s3::S3Client& s3, int have) {
   rule.expiration_days = needed;
   auto r = s3.ensure_lifecycle_rule(cfg.bucket, rule);
   if (!r) {
-    spdlog::warn("coordinator: could not ensure lifecycle rule '{}' on bucket {}: {}", rule.id, cfg.bucket,
+    logger().warn("coordinator: could not ensure lifecycle rule '{}' on bucket {}: {}", rule.id, cfg.bucket,
                  r.error().to_string());
     return have;
   }
-  spdlog::info("coordinator: lifecycle rule '{}' on bucket {}: prefix '{}', expire after {} days{}, noncurrent "
+  logger().info("coordinator: lifecycle rule '{}' on bucket {}: prefix '{}', expire after {} days{}, noncurrent "
                "versions after 1 day, abort incomplete multipart uploads after 1 day",
                rule.id, cfg.bucket, rule.prefix, needed,
                needed > cfg.lifecycle_days ? " (raised above --lifecycle-days: a recorded TTL or the rule needs it)" : "");
@@ -70,7 +70,7 @@ bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client
   const std::int64_t caught_up_ns = st.caught_up_at.load();
   if (caught_up_ns == 0) {
     // A store record might still wait in q.ack: never call an object an orphan before the queue was drained.
-    spdlog::debug("coordinator: orphan sweep postponed until {} has been drained", cfg.names.ack_queue);
+    logger().debug("coordinator: orphan sweep postponed until {} has been drained", cfg.names.ack_queue);
     return false;
   }
   const std::string prefix = object_prefix(cfg.key_prefix);
@@ -84,7 +84,7 @@ bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client
   do {
     auto page = s3.list_objects_v2(cfg.bucket, prefix, token, 1000);
     if (!page) {
-      spdlog::warn("coordinator: orphan sweep: listing {}/{} failed: {}", cfg.bucket, prefix,
+      logger().warn("coordinator: orphan sweep: listing {}/{} failed: {}", cfg.bucket, prefix,
                    page.error().to_string());
       return true;
     }
@@ -98,7 +98,7 @@ bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client
     if (!old_keys.empty()) {
       auto known = store.known_keys(cfg.bucket, old_keys);
       if (!known) {
-        spdlog::warn("coordinator: orphan sweep: known_keys failed: {}", known.error().to_string());
+        logger().warn("coordinator: orphan sweep: known_keys failed: {}", known.error().to_string());
         return true;
       }
       std::set<std::string> known_set(known->begin(), known->end());
@@ -108,14 +108,14 @@ bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client
       if (!orphans.empty()) {
         auto del = s3.delete_objects(cfg.bucket, orphans);
         if (!del) {
-          spdlog::warn("coordinator: orphan sweep: deleting {} orphans failed: {}", orphans.size(),
+          logger().warn("coordinator: orphan sweep: deleting {} orphans failed: {}", orphans.size(),
                        del.error().to_string());
         } else {
           std::set<std::string> failed(del->begin(), del->end());
           for (const auto& k : orphans) {
             if (failed.count(k) != 0) continue;
             ++removed;
-            spdlog::info("coordinator: orphan sweep: deleted {}/{} (no store record, older than grace)", cfg.bucket,
+            logger().info("coordinator: orphan sweep: deleted {}/{} (no store record, older than grace)", cfg.bucket,
                          k);
           }
         }
@@ -128,7 +128,7 @@ bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client
     st.orphans_deleted += removed;
     st.metrics->record_orphans_deleted(removed);
   }
-  spdlog::debug("coordinator: orphan sweep listed {} objects under {}/{}, deleted {}", listed, cfg.bucket, prefix,
+  logger().debug("coordinator: orphan sweep listed {} objects under {}/{}, deleted {}", listed, cfg.bucket, prefix,
                 removed);
   return true;
 }
@@ -137,11 +137,11 @@ bool orphan_sweep(Coordinator::Impl& st, refstore::RefStore& store, s3::S3Client
 void purge_history(Coordinator::Impl& st, refstore::RefStore& store) {
   auto purged = store.purge_history(refstore::Clock::now() - st.cfg.history_retention);
   if (!purged) {
-    spdlog::warn("coordinator: purging history failed: {}", purged.error().to_string());
+    logger().warn("coordinator: purging history failed: {}", purged.error().to_string());
   } else if (*purged > 0) {
     st.history_purged += *purged;
     st.metrics->record_history_purged(*purged);
-    spdlog::info("coordinator: purged {} DELETED objects older than {} s (history retention)", *purged,
+    logger().info("coordinator: purged {} DELETED objects older than {} s (history retention)", *purged,
                  st.cfg.history_retention.count());
   }
 }
@@ -158,12 +158,12 @@ void run_sweeper(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore> stor
     const bool swept = orphan_sweep(st, *store, s3);
     auto purged = store->purge_placeholders(refstore::Clock::now() - cfg.placeholder_retention);
     if (!purged) {
-      spdlog::warn("coordinator: purging placeholders failed: {}", purged.error().to_string());
+      logger().warn("coordinator: purging placeholders failed: {}", purged.error().to_string());
       if (purged.error().code == ErrorCode::Unavailable) reopen_store(cfg.db, store);
     } else if (*purged > 0) {
       st.placeholders_purged += *purged;
       st.metrics->record_placeholders_purged(*purged);
-      spdlog::info("coordinator: purged {} placeholders (acks whose store record never arrived) older than {} s",
+      logger().info("coordinator: purged {} placeholders (acks whose store record never arrived) older than {} s",
                    *purged, cfg.placeholder_retention.count());
     }
     purge_history(st, *store);

@@ -11,7 +11,7 @@ bool is_b64_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
-Unexpected not_base64() { return fail(ErrorCode::InvalidArgument, "protocol", "not valid base64"); }
+Unexpected not_base64() { return fail(ErrorCode::InvalidArgument, Origin::Protocol, "not valid base64"); }
 
 }  // namespace
 

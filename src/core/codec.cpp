@@ -18,7 +18,7 @@ constexpr std::size_t kMinBuffer = 4096;
 constexpr std::size_t kMaxBuffer = 64u * 1024 * 1024;  // ISA-L counts in uint32_t; keep far below
 constexpr int kZstdWindowLogMax = 27;                  // 128 MiB: refuse frames needing more memory
 
-Unexpected codec_error(ErrorCode code, std::string msg) { return fail(code, "codec", std::move(msg)); }
+Unexpected codec_error(ErrorCode code, std::string msg) { return fail(code, Origin::Codec, std::move(msg)); }
 
 std::uint32_t u32(std::size_t n) { return static_cast<std::uint32_t>(n); }
 
@@ -105,19 +105,19 @@ std::string_view file_extension(Encoding e) noexcept {
 
 Result<void> EncodeOptions::validate() const {
   if (buffer_bytes < kMinBuffer || buffer_bytes > kMaxBuffer) {
-    return fail(ErrorCode::InvalidArgument, "config",
+    return fail(ErrorCode::InvalidArgument, Origin::Config,
                 "field 'buffer_bytes': must be between 4096 and 67108864 bytes");
   }
   switch (encoding) {
     case Encoding::Zstd:
       if (level < -5 || level > ZSTD_maxCLevel()) {
-        return fail(ErrorCode::InvalidArgument, "config",
+        return fail(ErrorCode::InvalidArgument, Origin::Config,
                     "field 'level': zstd level must be between -5 and " + std::to_string(ZSTD_maxCLevel()));
       }
       break;
     case Encoding::Gzip:
       if (level < 0 || level > 3) {
-        return fail(ErrorCode::InvalidArgument, "config", "field 'level': gzip (ISA-L) level must be 0..3");
+        return fail(ErrorCode::InvalidArgument, Origin::Config, "field 'level': gzip (ISA-L) level must be 0..3");
       }
       break;
     case Encoding::Identity: break;
@@ -127,11 +127,11 @@ Result<void> EncodeOptions::validate() const {
 
 Result<void> DecodeOptions::validate() const {
   if (buffer_bytes < kMinBuffer || buffer_bytes > kMaxBuffer) {
-    return fail(ErrorCode::InvalidArgument, "config",
+    return fail(ErrorCode::InvalidArgument, Origin::Config,
                 "field 'buffer_bytes': must be between 4096 and 67108864 bytes");
   }
   if (expected_sha256 && !is_sha256_hex(*expected_sha256)) {
-    return fail(ErrorCode::InvalidArgument, "config",
+    return fail(ErrorCode::InvalidArgument, Origin::Config,
                 "field 'expected_sha256': must be 64 lowercase hex characters");
   }
   return ok();
@@ -335,7 +335,7 @@ struct DecodingSink::Impl {
     error = e;
     return Unexpected{std::move(e)};
   }
-  Unexpected data_loss(std::string msg) { return failure(make_error(ErrorCode::DataLoss, "codec", std::move(msg))); }
+  Unexpected data_loss(std::string msg) { return failure(make_error(ErrorCode::DataLoss, Origin::Codec, std::move(msg))); }
 
   Result<void> emit(const std::byte* p, std::size_t n) {
     if (n == 0) return ok();
@@ -408,7 +408,7 @@ struct DecodingSink::Impl {
 
   Result<void> write(std::span<const std::byte> data) {
     if (error) return Unexpected{*error};
-    if (finished) return failure(make_error(ErrorCode::Internal, "codec", "DecodingSink::write after finish()"));
+    if (finished) return failure(make_error(ErrorCode::Internal, Origin::Codec, "DecodingSink::write after finish()"));
     if (data.empty()) return ok();
     sha.update(data);
     size_stored += data.size();
@@ -422,7 +422,7 @@ struct DecodingSink::Impl {
 
   Result<void> finish() {
     if (error) return Unexpected{*error};
-    if (finished) return failure(make_error(ErrorCode::Internal, "codec", "DecodingSink::finish called twice"));
+    if (finished) return failure(make_error(ErrorCode::Internal, Origin::Codec, "DecodingSink::finish called twice"));
     finished = true;
     if (opt.encoding != Encoding::Identity && !stream_complete) {
       return data_loss(std::string("truncated ") + std::string(to_string(opt.encoding)) + " stream: ended after " +

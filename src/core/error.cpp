@@ -17,8 +17,33 @@ std::string_view to_string(ErrorCode code) noexcept {
   return "Unknown";
 }
 
+std::string_view to_string(Origin origin) noexcept {
+  switch (origin) {
+    case Origin::Unknown: return "error";
+    case Origin::Config: return "config";
+    case Origin::Io: return "io";
+    case Origin::S3: return "s3";
+    case Origin::Curl: return "curl";
+    case Origin::Http: return "http";
+    case Origin::Amqp: return "amqp";
+    case Origin::Protocol: return "protocol";
+    case Origin::Codec: return "codec";
+    case Origin::Refstore: return "refstore";
+    case Origin::Sqlite: return "sqlite";
+    case Origin::Postgres: return "postgres";
+    case Origin::Journal: return "journal";
+    case Origin::Handler: return "handler";
+    case Origin::Exec: return "exec";
+    case Origin::Consume: return "consume";
+    case Origin::Produce: return "produce";
+    case Origin::Bench: return "bench";
+    case Origin::Test: return "test";
+  }
+  return "error";
+}
+
 std::string Error::to_string() const {
-  std::string s = origin.empty() ? std::string("error") : origin;
+  std::string s(claimcheck::to_string(origin));
   s += ": ";
   s += claimcheck::to_string(code);
   s += ": ";
@@ -28,10 +53,10 @@ std::string Error::to_string() const {
   return s;
 }
 
-Error make_error(ErrorCode code, std::string origin, std::string message, std::string detail_code) {
+Error make_error(ErrorCode code, Origin origin, std::string message, std::string detail_code) {
   Error e;
   e.code = code;
-  e.origin = std::move(origin);
+  e.origin = origin;
   e.message = std::move(message);
   e.detail_code = std::move(detail_code);
   return e;

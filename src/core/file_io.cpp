@@ -25,7 +25,7 @@ FileSource::FileSource(int fd, bool owned, std::filesystem::path path, std::opti
 namespace {
 Unexpected fail_open(int err, const std::string& shown, bool no_follow) {
   if (err == ELOOP && no_follow)
-    return fail(ErrorCode::InvalidArgument, "io",
+    return fail(ErrorCode::InvalidArgument, Origin::Io,
                 "cannot open '" + shown + "': is a symbolic link (inputs are opened without following symlinks)",
                 "errno=" + std::to_string(err));
   return fail_errno(err, "cannot open", shown);
@@ -46,9 +46,9 @@ Result<FileSource> FileSource::adopt(int fd, const std::filesystem::path& path, 
   struct stat st {};
   if (::fstat(fd, &st) != 0) return fail_errno(errno, "cannot stat", path.string());
   if (S_ISDIR(st.st_mode))
-    return fail(ErrorCode::InvalidArgument, "io", "cannot read '" + path.string() + "': is a directory");
+    return fail(ErrorCode::InvalidArgument, Origin::Io, "cannot read '" + path.string() + "': is a directory");
   if (options.regular_only && !S_ISREG(st.st_mode))
-    return fail(ErrorCode::InvalidArgument, "io", "cannot read '" + path.string() + "': not a regular file");
+    return fail(ErrorCode::InvalidArgument, Origin::Io, "cannot read '" + path.string() + "': not a regular file");
   // O_NONBLOCK only kept open() from blocking on a FIFO; reads are blocking.
   const int fl = ::fcntl(fd, F_GETFL);
   if (fl >= 0 && (fl & O_NONBLOCK) != 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -73,7 +73,7 @@ Result<FileSource> FileSource::open(const std::filesystem::path& path, const Fil
 Result<FileSource> FileSource::open_beneath(const std::filesystem::path& base, std::string_view rel) {
   const std::string shown = (base / std::string(rel)).string();
   auto parts = detail::split_components(rel);
-  if (parts.empty()) return fail(ErrorCode::InvalidArgument, "io", "empty file name under '" + base.string() + "'");
+  if (parts.empty()) return fail(ErrorCode::InvalidArgument, Origin::Io, "empty file name under '" + base.string() + "'");
   const std::string leaf = parts.back();
   parts.pop_back();
   const int base_fd = open_retry(AT_FDCWD, base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -109,7 +109,7 @@ void FileSource::close_fd() noexcept {
 }
 
 Result<std::size_t> FileSource::read(std::span<std::byte> buf) {
-  if (fd_ < 0) return fail(ErrorCode::Internal, "io", "read from a closed FileSource");
+  if (fd_ < 0) return fail(ErrorCode::Internal, Origin::Io, "read from a closed FileSource");
   if (buf.empty()) return std::size_t{0};
   for (;;) {
     const ssize_t n = ::read(fd_, buf.data(), buf.size());
@@ -153,7 +153,7 @@ Result<void> StringSink::write(std::span<const std::byte> data) {
   if (data.size() > max_ - data_.size()) {
     const std::size_t room = max_ - data_.size();
     data_.append(as_string_view(data.first(room)));
-    return fail(ErrorCode::InvalidArgument, "io",
+    return fail(ErrorCode::InvalidArgument, Origin::Io,
                 "output exceeds the limit of " + std::to_string(max_) + " bytes");
   }
   data_.append(as_string_view(data));
@@ -199,7 +199,7 @@ Result<void> fsync_dir(const std::filesystem::path& dir) {
 
 Result<AtomicFileSink> AtomicFileSink::open(const std::filesystem::path& target, const AtomicFileOptions& options) {
   if (target.empty() || !target.has_filename()) {
-    return fail(ErrorCode::InvalidArgument, "io", "invalid target path '" + target.string() + "'");
+    return fail(ErrorCode::InvalidArgument, Origin::Io, "invalid target path '" + target.string() + "'");
   }
   const std::filesystem::path dir = target.parent_path();
   if (options.create_parents && !dir.empty()) {
@@ -260,7 +260,7 @@ void AtomicFileSink::abort() noexcept {
 }
 
 Result<void> AtomicFileSink::write(std::span<const std::byte> data) {
-  if (fd_ < 0) return fail(ErrorCode::Internal, "io", "write to a closed AtomicFileSink");
+  if (fd_ < 0) return fail(ErrorCode::Internal, Origin::Io, "write to a closed AtomicFileSink");
   while (!data.empty()) {
     const ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0) {
@@ -275,7 +275,7 @@ Result<void> AtomicFileSink::write(std::span<const std::byte> data) {
 
 Result<void> AtomicFileSink::finish() {
   if (committed_) return ok();
-  if (fd_ < 0) return fail(ErrorCode::Internal, "io", "finish on a closed AtomicFileSink");
+  if (fd_ < 0) return fail(ErrorCode::Internal, Origin::Io, "finish on a closed AtomicFileSink");
   if (options_.fsync && ::fsync(fd_) != 0) return fail_errno(errno, "cannot fsync", temp_.string());
   const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) return fail_errno(errno, "cannot close", temp_.string());
@@ -285,13 +285,13 @@ Result<void> AtomicFileSink::finish() {
     if (::renameat2(AT_FDCWD, temp_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE) != 0) {
       const int err = errno;
       if (err == EEXIST) {
-        return fail(ErrorCode::FailedPrecondition, "io", "target '" + target_.string() + "' already exists");
+        return fail(ErrorCode::FailedPrecondition, Origin::Io, "target '" + target_.string() + "' already exists");
       }
       if (err != EINVAL && err != ENOSYS) return fail_errno(err, "cannot rename onto", target_.string());
       // Filesystem without RENAME_NOREPLACE: link() fails atomically if the target exists.
       if (::link(temp_.c_str(), target_.c_str()) != 0) {
         if (errno == EEXIST) {
-          return fail(ErrorCode::FailedPrecondition, "io", "target '" + target_.string() + "' already exists");
+          return fail(ErrorCode::FailedPrecondition, Origin::Io, "target '" + target_.string() + "' already exists");
         }
         return fail_errno(errno, "cannot link onto", target_.string());
       }
@@ -334,14 +334,14 @@ Result<std::string> read_secret_file(const std::filesystem::path& path) {
   auto text = read_file(path, kMaxSecretBytes);
   if (!text) {
     Error e = text.error();
-    if (e.origin == "io" && e.code == ErrorCode::InvalidArgument && e.message.find("exceeds") != std::string::npos)
+    if (e.origin == Origin::Io && e.code == ErrorCode::InvalidArgument && e.message.find("exceeds") != std::string::npos)
       e.message = "secret file '" + path.string() + "' is larger than 64 KiB";
     return fail(std::move(e));
   }
   std::string s = std::move(*text);
   if (!s.empty() && s.back() == '\n') s.pop_back();
   if (!s.empty() && s.back() == '\r') s.pop_back();
-  if (s.empty()) return fail(ErrorCode::InvalidArgument, "io", "secret file '" + path.string() + "' is empty");
+  if (s.empty()) return fail(ErrorCode::InvalidArgument, Origin::Io, "secret file '" + path.string() + "' is empty");
   return s;
 }
 

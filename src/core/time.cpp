@@ -11,7 +11,7 @@ namespace {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 Unexpected time_error(std::string_view s, std::string why) {
-  return fail(ErrorCode::InvalidArgument, "protocol",
+  return fail(ErrorCode::InvalidArgument, Origin::Protocol,
               "invalid RFC 3339 UTC timestamp '" + std::string(s.substr(0, 64)) + "': " + std::move(why));
 }
 

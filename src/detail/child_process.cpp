@@ -21,7 +21,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 Unexpected spawn_error(int err, const std::string& what) {
-  return fail(ErrorCode::Unavailable, "exec", what + ": " + errno_text(err), "errno=" + std::to_string(err));
+  return fail(ErrorCode::Unavailable, Origin::Exec, what + ": " + errno_text(err), "errno=" + std::to_string(err));
 }
 
 /// posix_spawn_file_actions_t owner.
@@ -169,7 +169,7 @@ Result<pid_t> spawn(const ChildSpec& spec, int stderr_fd) {
 
 Result<ChildOutcome> run_child(const ChildSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].find('/') == std::string::npos)
-    return fail(ErrorCode::InvalidArgument, "exec", "argv[0] must be a path to the program");
+    return fail(ErrorCode::InvalidArgument, Origin::Exec, "argv[0] must be a path to the program");
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return spawn_error(errno, "cannot create a pipe");
   UniqueFd rd(p[0]);

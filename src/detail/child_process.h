@@ -45,7 +45,7 @@ struct ChildSpec {
 
 /// Spawns `spec` with posix_spawnp (new process group, default signal dispositions and an empty signal
 /// mask, so an ignored SIGPIPE is not inherited) and waits for it. Returns how it ended; a nonzero exit or
-/// a signal is an outcome, not an error. Errors (origin "exec"): Unavailable when the child cannot be
+/// a signal is an outcome, not an error. Errors (Origin::Exec): Unavailable when the child cannot be
 /// started (pipe, spawn: the program is missing or not executable, too many processes). No process of the
 /// group survives a timeout; on return the child is always reaped (RAII). Thread-safe (no shared state).
 [[nodiscard]] Result<ChildOutcome> run_child(const ChildSpec& spec);

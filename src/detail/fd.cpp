@@ -57,7 +57,7 @@ Result<UniqueFd> open_dir_beneath(int base_fd, const std::vector<std::string>& d
     if (fd < 0) {
       const int err = errno;
       if (err == ELOOP || err == ENOTDIR)
-        return fail(ErrorCode::InvalidArgument, "io",
+        return fail(ErrorCode::InvalidArgument, Origin::Io,
                     "'" + shown + "/" + walked + "' is a symbolic link or not a directory (not followed)",
                     "errno=" + std::to_string(err));
       return fail_errno(err, "cannot open directory", shown + "/" + walked);

@@ -38,7 +38,7 @@ std::vector<std::string> split_components(std::string_view rel);
 /// Opens directory `dir` relative to `base_fd` one component at a time, each with
 /// openat(O_NOFOLLOW | O_DIRECTORY), so no symbolic link is followed anywhere below `base_fd`.
 /// `create`: missing components are created with mkdirat(`mode`); else a missing one is NotFound.
-/// `shown` names the path in errors. Errors (origin "io"): InvalidArgument when a component is a
+/// `shown` names the path in errors. Errors (Origin::Io): InvalidArgument when a component is a
 /// symbolic link or not a directory (ELOOP/ENOTDIR); others as fail_errno (PermissionDenied for
 /// EACCES/EPERM/EROFS, Unavailable for ENOSPC/EIO, ...).
 [[nodiscard]] Result<UniqueFd> open_dir_beneath(int base_fd, const std::vector<std::string>& dir, bool create,

@@ -1,5 +1,5 @@
 #pragma once
-// Private helper: map an errno value to a claimcheck Error (origin "io").
+// Private helper: map an errno value to a claimcheck Error (Origin::Io).
 
 #include <cerrno>
 #include <cstring>
@@ -35,7 +35,7 @@ inline Unexpected fail_errno(int err, std::string_view what, const std::string& 
   msg += path;
   msg += "': ";
   msg += errno_text(err);
-  return fail(errno_code(err), "io", std::move(msg), "errno=" + std::to_string(err));
+  return fail(errno_code(err), Origin::Io, std::move(msg), "errno=" + std::to_string(err));
 }
 
 }  // namespace claimcheck::detail

@@ -1,7 +1,7 @@
 // claimcheck::Outbox — see include/claimcheck/produce/outbox.h; the crash-point analysis is in docs/operations.md.
 #include "claimcheck/produce/outbox.h"
 
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,15 +25,15 @@ namespace claimcheck {
 namespace fs = std::filesystem;
 
 Result<void> OutboxConfig::validate() const {
-  auto bad = [](const std::string& m) { return fail(ErrorCode::InvalidArgument, "config", m); };
+  auto bad = [](const std::string& m) { return fail(ErrorCode::InvalidArgument, Origin::Config, m); };
   if (producer.storage_check) return bad("outbox: --delete (storage check) cannot be combined with --watch");
   if (quiet_period < std::chrono::milliseconds(0)) return bad("quiet_period: must be ≥ 0");
   if (rescan_interval < std::chrono::milliseconds(1000)) return bad("rescan_interval: must be ≥ 1 s");
   CC_TRY_VOID(retry.validate());
   std::error_code ec;
-  if (!fs::exists(dir, ec)) return fail(ErrorCode::NotFound, "io", "outbox '" + dir.string() + "' does not exist");
+  if (!fs::exists(dir, ec)) return fail(ErrorCode::NotFound, Origin::Io, "outbox '" + dir.string() + "' does not exist");
   if (!fs::is_directory(dir, ec))
-    return fail(ErrorCode::InvalidArgument, "io", "outbox '" + dir.string() + "' is not a directory");
+    return fail(ErrorCode::InvalidArgument, Origin::Io, "outbox '" + dir.string() + "' is not a directory");
   return producer.validate();
 }
 
@@ -74,7 +74,7 @@ class OutboxRun {
     for (int failures = 1;; ++failures) {
       auto r = producer_.run_stream(s);
       if (r || s.should_stop()) break;
-      spdlog::error("outbox: cannot send: {}", r.error().to_string());
+      logger().error("outbox: cannot send: {}", r.error().to_string());
       if (cfg_.once && !cfg_.retry.may_retry(failures)) return fail(std::move(r).error());
       wait_before_reconnect(backoff_delay(cfg_.retry, failures, rng_), should_stop);
       if (should_stop()) break;
@@ -91,11 +91,11 @@ class OutboxRun {
     for (auto& r : *recs) {
       const bool present = regular_file_at(cfg_.dir / r.name);
       if (recovery_for(r, present, expiring(r)) == Recovery::Clear) {
-        spdlog::info("outbox: journal: {} ({}) has nothing left to do: record cleared", r.name, r.pointer_id);
+        logger().info("outbox: journal: {} ({}) has nothing left to do: record cleared", r.name, r.pointer_id);
         CC_TRY_VOID(journal_.clear(r.name));
         continue;
       }
-      spdlog::info("outbox: journal: {} was being sent as {}: continuing", r.name, r.pointer_id);
+      logger().info("outbox: journal: {} was being sent as {}: continuing", r.name, r.pointer_id);
       tracker_.pending(r.name);
       records_[r.name] = std::move(r);
     }
@@ -105,7 +105,7 @@ class OutboxRun {
   void rescan(bool add_new, const std::string& sub = {}) {
     auto files = scan_outbox(cfg_.dir, sub);
     if (!files) {
-      spdlog::warn("outbox: scan failed: {}", files.error().to_string());
+      logger().warn("outbox: scan failed: {}", files.error().to_string());
       return;
     }
     const auto now = Clock::now();
@@ -119,7 +119,7 @@ class OutboxRun {
       return;
     }
     auto evs = watch_->poll(std::chrono::milliseconds(0));
-    if (!evs) spdlog::warn("outbox: inotify: {}", evs.error().to_string());
+    if (!evs) logger().warn("outbox: inotify: {}", evs.error().to_string());
     const auto now = Clock::now();
     for (const auto& ev : evs ? *evs : std::vector<WatchEvent>{}) {
       if (ev.kind == WatchEvent::Kind::File) tracker_.observe(ev.rel, ev.event, now);
@@ -169,7 +169,7 @@ class OutboxRun {
     const Recovery what = it == records_.end() ? Recovery::Renew : recovery_for(it->second, present, expiring(it->second));
     if (what == Recovery::Clear || what == Recovery::Finish) {
       const std::string id = it->second.pointer_id;
-      if (finish_file(rel, present) && present) spdlog::info("outbox: sent {} as {} (confirmed before the restart)", rel, id);
+      if (finish_file(rel, present) && present) logger().info("outbox: sent {} as {} (confirmed before the restart)", rel, id);
       return std::nullopt;
     }
     if (what == Recovery::Renew && !new_record(rel)) return std::nullopt;
@@ -225,7 +225,7 @@ class OutboxRun {
     }
     if (finish_file(rel, regular_file_at(cfg_.dir / rel))) {
       ++report_.sent;
-      spdlog::info("outbox: sent {} as {} ({} bytes) to {} recipient(s)", rel, o.pointer_id, o.size_raw,
+      logger().info("outbox: sent {} as {} ({} bytes) to {} recipient(s)", rel, o.pointer_id, o.size_raw,
                    cfg_.producer.recipients.size());
     }
   }
@@ -242,7 +242,7 @@ class OutboxRun {
         return false;
       }
     }
-    if (auto c = journal_.clear(rel); !c) spdlog::warn("outbox: journal record of {}: {}", rel, c.error().to_string());
+    if (auto c = journal_.clear(rel); !c) logger().warn("outbox: journal record of {}: {}", rel, c.error().to_string());
     records_.erase(rel);
     tracker_.done(rel);
     return true;
@@ -259,7 +259,7 @@ class OutboxRun {
     fs::path to = cfg_.dir / ".sent" / format_rfc3339(utc_now()).substr(0, 10) / rel;
     std::error_code ec;
     fs::create_directories(to.parent_path(), ec);
-    if (ec) return fail(ErrorCode::PermissionDenied, "io", "cannot create '" + to.parent_path().string() + "': " + ec.message());
+    if (ec) return fail(ErrorCode::PermissionDenied, Origin::Io, "cannot create '" + to.parent_path().string() + "': " + ec.message());
     if (fs::exists(to, ec)) to += "." + records_.at(rel).pointer_id;  // the same name sent twice a day
     if (::rename(from.c_str(), to.c_str()) != 0) return detail::fail_errno(errno, "cannot move to .sent:", from.string());
     CC_TRY_VOID(sync_directory(to.parent_path()));
@@ -272,13 +272,13 @@ class OutboxRun {
       give_up(rel, why, false);
       return;
     }
-    spdlog::warn("outbox: failed {}: {}; retry in {:.1f}s", rel, why, std::chrono::duration<double>(*delay).count());
+    logger().warn("outbox: failed {}: {}; retry in {:.1f}s", rel, why, std::chrono::duration<double>(*delay).count());
   }
 
   void give_up(const std::string& rel, const std::string& why, bool permanent) {
     if (permanent) (void)tracker_.failed(rel, Clock::now(), true);
     ++report_.failed;
-    spdlog::error("outbox: FAILED {}: {} (given up until the file changes)", rel, why);
+    logger().error("outbox: FAILED {}: {} (given up until the file changes)", rel, why);
   }
 
   const OutboxConfig& cfg_;

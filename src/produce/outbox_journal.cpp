@@ -2,7 +2,7 @@
 #include "produce/outbox_journal.h"
 
 #include <fcntl.h>
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,12 +38,12 @@ Result<OutboxRecord::Phase> parse_phase(const std::string& s) {
   if (s == "sending") return OutboxRecord::Phase::Sending;
   if (s == "stored") return OutboxRecord::Phase::Stored;
   if (s == "done") return OutboxRecord::Phase::Done;
-  return fail(ErrorCode::InvalidArgument, "io", "unknown phase '" + s + "'");
+  return fail(ErrorCode::InvalidArgument, Origin::Io, "unknown phase '" + s + "'");
 }
 
 Result<OutboxRecord> parse_record(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::InvalidArgument, "io", "not a JSON object");
+  if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::InvalidArgument, Origin::Io, "not a JSON object");
   try {
     OutboxRecord r;
     CC_TRY(phase, parse_phase(j.at("phase").get<std::string>()));
@@ -54,10 +54,10 @@ Result<OutboxRecord> parse_record(const std::string& text) {
     CC_TRY(created, parse_rfc3339(j.at("created_at").get<std::string>()));
     r.created_at = *created;
     r.pointer_json = j.value("pointer", std::string());
-    if (!is_uuid(r.pointer_id)) return fail(ErrorCode::InvalidArgument, "io", "pointer_id is not a UUID");
+    if (!is_uuid(r.pointer_id)) return fail(ErrorCode::InvalidArgument, Origin::Io, "pointer_id is not a UUID");
     return r;
   } catch (const nlohmann::json::exception& e) {
-    return fail(ErrorCode::InvalidArgument, "io", std::string("bad record: ") + e.what());
+    return fail(ErrorCode::InvalidArgument, Origin::Io, std::string("bad record: ") + e.what());
   }
 }
 
@@ -91,12 +91,12 @@ Result<OutboxJournal> OutboxJournal::open(const fs::path& outbox) {
   const fs::path dir = outbox / ".claimcheck-outbox";
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return fail(ErrorCode::PermissionDenied, "io", "cannot create '" + dir.string() + "': " + ec.message());
+  if (ec) return fail(ErrorCode::PermissionDenied, Origin::Io, "cannot create '" + dir.string() + "': " + ec.message());
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
     if (n.starts_with(".")) fs::remove(e.path(), ec);  // an AtomicFileSink temp file of a crashed write
   }
-  if (ec) return fail(ErrorCode::PermissionDenied, "io", "cannot read '" + dir.string() + "': " + ec.message());
+  if (ec) return fail(ErrorCode::PermissionDenied, Origin::Io, "cannot read '" + dir.string() + "': " + ec.message());
   return OutboxJournal(dir);
 }
 
@@ -113,12 +113,12 @@ Result<std::vector<OutboxRecord>> OutboxJournal::load() const {
     if (!text) return fail(std::move(text).error());
     auto r = parse_record(*text);
     if (!r) {
-      spdlog::error("outbox: journal record {} skipped (left in place): {}", e.path().string(), r.error().message);
+      logger().error("outbox: journal record {} skipped (left in place): {}", e.path().string(), r.error().message);
       continue;
     }
     out.push_back(std::move(*r));
   }
-  if (ec) return fail(ErrorCode::PermissionDenied, "io", "cannot read '" + dir_.string() + "': " + ec.message());
+  if (ec) return fail(ErrorCode::PermissionDenied, Origin::Io, "cannot read '" + dir_.string() + "': " + ec.message());
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
 }

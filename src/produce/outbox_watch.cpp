@@ -2,7 +2,7 @@
 #include "produce/outbox_watch.h"
 
 #include <poll.h>
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -35,10 +35,10 @@ Result<std::vector<ScannedFile>> scan_outbox(const fs::path& root, const std::st
   std::error_code ec;
   const fs::path start = sub.empty() ? root : root / sub;
   fs::recursive_directory_iterator it(start, fs::directory_options::skip_permission_denied, ec);
-  if (ec) return fail(ErrorCode::NotFound, "io", "cannot read '" + start.string() + "': " + ec.message());
+  if (ec) return fail(ErrorCode::NotFound, Origin::Io, "cannot read '" + start.string() + "': " + ec.message());
   for (fs::recursive_directory_iterator end; it != end; it.increment(ec)) {
     if (ec) {
-      spdlog::warn("outbox: scan of {}: {}", start.string(), ec.message());
+      logger().warn("outbox: scan of {}: {}", start.string(), ec.message());
       break;
     }
     const std::string rel = it->path().lexically_relative(root).generic_string();
@@ -68,7 +68,7 @@ Result<void> OutboxWatch::add_tree(const std::string& rel) {
   const fs::path dir = rel.empty() ? root_ : root_ / rel;
   const int wd = ::inotify_add_watch(fd_.get(), dir.c_str(), kMask);
   if (wd < 0) {
-    if (errno == ENOSPC) return fail(ErrorCode::Unavailable, "io", "inotify watch limit reached at '" + dir.string() +
+    if (errno == ENOSPC) return fail(ErrorCode::Unavailable, Origin::Io, "inotify watch limit reached at '" + dir.string() +
                                                                      "' (raise fs.inotify.max_user_watches)");
     return detail::fail_errno(errno, "inotify_add_watch", dir.string());
   }
@@ -98,7 +98,7 @@ void OutboxWatch::translate(const ::inotify_event& ev, std::vector<WatchEvent>& 
   if (outbox_ignored(rel)) return;
   if (ev.mask & IN_ISDIR) {
     if (ev.mask & (IN_CREATE | IN_MOVED_TO)) {
-      if (auto r = add_tree(rel); !r) spdlog::warn("outbox: cannot watch {}: {}", rel, r.error().to_string());
+      if (auto r = add_tree(rel); !r) logger().warn("outbox: cannot watch {}: {}", rel, r.error().to_string());
       out.push_back(WatchEvent{WatchEvent::Kind::Dir, rel, FileEvent::Created});
     }
     return;

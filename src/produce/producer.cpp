@@ -3,7 +3,7 @@
 
 #include "claimcheck/protocol/wire.h"
 
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <algorithm>
 #include <optional>
@@ -163,7 +163,7 @@ Result<Producer> Producer::create(ProducerConfig cfg) {
   if (cfg.producer_id.empty()) cfg.producer_id = hostname_pid_fallback();
   CC_TRY_VOID(cfg.validate());
   if (cfg.presign && cfg.ttl > s3::kMaxPresignExpiry)
-    spdlog::warn("produce: ttl is above 7 days but presigned urls last at most 7 days: recipients without S3 keys "
+    logger().warn("produce: ttl is above 7 days but presigned urls last at most 7 days: recipients without S3 keys "
                  "can download only within 7 days; a TTL above 7 days needs recipients with keys");
   return Producer(std::move(cfg));
 }
@@ -192,7 +192,7 @@ class ProduceWorker {
         res.delete_ok = d.has_value();
         if (!d) {
           res.error = d.error().to_string();
-          spdlog::warn("produce: delete of {}/{} failed (orphan left for the sweeper): {}", cfg_.bucket, t->key,
+          logger().warn("produce: delete of {}/{} failed (orphan left for the sweeper): {}", cfg_.bucket, t->key,
                        res.error);
         }
         results_.push(std::move(res));
@@ -223,7 +223,7 @@ class ProduceWorker {
   WorkerResult produce(std::size_t index, const PayloadInput& in) {
     if (!in.resume_pointer.empty()) return resumed(index, in);
     auto opened = in.open ? in.open() : Result<std::unique_ptr<ByteSource>>(
-                                            fail(ErrorCode::Internal, "io", "input has no open function"));
+                                            fail(ErrorCode::Internal, Origin::Io, "input has no open function"));
     if (!opened) return failed(index, opened.error());
     std::unique_ptr<ByteSource> raw = std::move(*opened);
     const Job job{index, in, in.pointer_id.empty() ? new_uuid_v4() : in.pointer_id, in.created_at.value_or(utc_now())};
@@ -259,10 +259,10 @@ class ProduceWorker {
     CC_TRY_VOID(copy_stream(enc, rest));
     if (auto same = read_back(key, enc); !same) {
       if (same.error().code != ErrorCode::DataLoss) return same;  // could not compare (retry later)
-      return fail(ErrorCode::FailedPrecondition, "produce",
+      return fail(ErrorCode::FailedPrecondition, Origin::Produce,
                   "object " + cfg_.bucket + "/" + key + " already exists with other bytes (" + same.error().message + ")");
     }
-    spdlog::info("produce: {}/{} already stored by an earlier attempt (same bytes): not uploaded again", cfg_.bucket, key);
+    logger().info("produce: {}/{} already stored by an earlier attempt (same bytes): not uploaded again", cfg_.bucket, key);
     return ok();
   }
 
@@ -312,7 +312,7 @@ class ProduceWorker {
     HashingSink hs;
     CC_TRY_VOID(s3_.get_object(cfg_.bucket, key, hs));
     if (hs.sha256_hex() == enc.sha256_hex() && hs.bytes() == enc.size_stored()) return ok();
-    return fail(ErrorCode::DataLoss, "produce",
+    return fail(ErrorCode::DataLoss, Origin::Produce,
                 "verify of " + key + ": read back " + std::to_string(hs.bytes()) + " bytes sha256 " + hs.sha256_hex() +
                     ", expected " + std::to_string(enc.size_stored()) + " bytes sha256 " + enc.sha256_hex());
   }
@@ -371,10 +371,10 @@ class ProduceWorker {
       if (fixed) return f;  // an earlier attempt's store record may name it (S3): left to expiry or the sweep
       f.object_stored = true;
       auto d = s3_.delete_object(cfg_.bucket, key);
-      if (!d) spdlog::warn("produce: cleanup delete of {}/{} failed: {}", cfg_.bucket, key, d.error().to_string());
+      if (!d) logger().warn("produce: cleanup delete of {}/{} failed: {}", cfg_.bucket, key, d.error().to_string());
       return f;
     };
-    if (!enc->done()) return cleanup_fail(make_error(ErrorCode::Internal, "produce", "encoder did not reach end of stream"));
+    if (!enc->done()) return cleanup_fail(make_error(ErrorCode::Internal, Origin::Produce, "encoder did not reach end of stream"));
     if (cfg_.verify) {
       if (auto v = read_back(key, *enc); !v) return cleanup_fail(v.error());
       r.verified = true;
@@ -383,7 +383,7 @@ class ProduceWorker {
     if (!p) return cleanup_fail(p.error());
     r.pointer = std::move(*p);
     r.kind = WorkerResult::Kind::Offloaded;
-    spdlog::debug("produce: stored {} ({} raw, {} stored) as {}/{}", job.in.label, r.size_raw, r.size_stored,
+    logger().debug("produce: stored {} ({} raw, {} stored) as {}/{}", job.in.label, r.size_raw, r.size_stored,
                   cfg_.bucket, key);
     return r;
   }
@@ -436,7 +436,7 @@ class ListFeed final : public InputFeed {
   void drop_rest(const std::string& why) override {
     for (; next_ < inputs_.size(); ++next_) {
       outcomes_[next_].error = why;
-      spdlog::error("produce: {} failed: {}", outcomes_[next_].label, why);
+      logger().error("produce: {} failed: {}", outcomes_[next_].label, why);
     }
   }
   Result<void> stored(const PayloadInput&, const std::string&) override { return ok(); }
@@ -555,7 +555,7 @@ class ProduceRun {
     auto evs = client_.poll(std::chrono::milliseconds(50));
     if (!evs) {
       fatal_ = evs.error();
-      spdlog::error("produce: AMQP connection lost for good: {}", fatal_->to_string());
+      logger().error("produce: AMQP connection lost for good: {}", fatal_->to_string());
       for (const auto& a : jobs_.abandon(fatal_->to_string())) apply(a);
       return;
     }
@@ -569,11 +569,11 @@ class ProduceRun {
     } else if (ev.kind == K::Failed) {
       if (auto a = jobs_.refused(ev.publish_id, ev.reason)) apply(*a);
     } else if (ev.kind == K::Reconnected) {
-      spdlog::warn("produce: AMQP reconnected ({}); unconfirmed publishes are re-sent", ev.reason);
+      logger().warn("produce: AMQP reconnected ({}); unconfirmed publishes are re-sent", ev.reason);
     } else if (ev.kind == K::Blocked) {
-      spdlog::warn("produce: broker blocked publishing: {}", ev.reason);
+      logger().warn("produce: broker blocked publishing: {}", ev.reason);
     } else if (ev.kind == K::Unblocked) {
-      spdlog::info("produce: broker unblocked publishing");
+      logger().info("produce: broker unblocked publishing");
     }
   }
 
@@ -595,7 +595,7 @@ class ProduceRun {
     if (res.kind == WorkerResult::Kind::Failed) {
       if (res.halts && !halt_) {
         halt_ = res.halts;
-        spdlog::error("produce: stopping: every payload would fail alike: {}", halt_->to_string());
+        logger().error("produce: stopping: every payload would fail alike: {}", halt_->to_string());
       }
       o.deleted = res.object_stored;  // the worker deleted what it had stored
       o.key_taken = res.key_taken;
@@ -679,7 +679,7 @@ class ProduceRun {
     o.ok = a.ok;
     if (!a.ok) {
       o.error = a.error;
-      spdlog::error("produce: {} failed: {}", o.label, a.error);
+      logger().error("produce: {} failed: {}", o.label, a.error);
     }
     if (a.delete_object) {
       WorkerTask t;
@@ -804,7 +804,7 @@ Result<ProduceReport> Producer::run(const std::vector<PayloadInput>& inputs, con
 
 Result<void> Producer::run_stream(const ProduceStream& stream) {
   if (!stream.next || !stream.finished)
-    return fail(ErrorCode::InvalidArgument, "config", "run_stream: `next` and `finished` are required");
+    return fail(ErrorCode::InvalidArgument, Origin::Config, "run_stream: `next` and `finished` are required");
   StreamFeed feed(stream);
   CC_TRY(end, drive(cfg_, feed, stream.should_stop, nullptr));
   if (end->fatal) return fail(std::move(*end->fatal));
@@ -858,13 +858,13 @@ Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir, const
   namespace fs = std::filesystem;
   std::error_code ec;
   auto st = fs::status(dir, ec);
-  if (ec || !fs::exists(st)) return fail(ErrorCode::NotFound, "io", "directory '" + dir + "' does not exist");
-  if (!fs::is_directory(st)) return fail(ErrorCode::InvalidArgument, "io", "'" + dir + "' is not a directory");
+  if (ec || !fs::exists(st)) return fail(ErrorCode::NotFound, Origin::Io, "directory '" + dir + "' does not exist");
+  if (!fs::is_directory(st)) return fail(ErrorCode::InvalidArgument, Origin::Io, "'" + dir + "' is not a directory");
   std::vector<std::pair<std::string, std::string>> files;  // (relative name, full path)
   fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
-  if (ec) return fail(ErrorCode::PermissionDenied, "io", "cannot read directory '" + dir + "': " + ec.message());
+  if (ec) return fail(ErrorCode::PermissionDenied, Origin::Io, "cannot read directory '" + dir + "': " + ec.message());
   for (fs::recursive_directory_iterator end; it != end; it.increment(ec)) {
-    if (ec) return fail(ErrorCode::PermissionDenied, "io", "cannot read under '" + dir + "': " + ec.message());
+    if (ec) return fail(ErrorCode::PermissionDenied, Origin::Io, "cannot read under '" + dir + "': " + ec.message());
     const auto& entry = *it;
     std::error_code e2;
     if (!entry.is_regular_file(e2) || entry.is_symlink(e2)) continue;  // symlinks are not followed
@@ -877,7 +877,7 @@ Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir, const
   for (auto& [rel, full] : files) {
     std::string name = name_prefix + rel;
     if (auto v = validate_relative_name(name); !v)
-      return fail(ErrorCode::InvalidArgument, "io", "file '" + full + "': " + v.error().message);
+      return fail(ErrorCode::InvalidArgument, Origin::Io, "file '" + full + "': " + v.error().message);
     out.push_back(directory_entry_input(dir, rel, name));
   }
   return out;

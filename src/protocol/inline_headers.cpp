@@ -10,7 +10,7 @@
 namespace claimcheck::detail {
 namespace {
 
-Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, "protocol", std::move(msg)); }
+Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, Origin::Protocol, std::move(msg)); }
 
 std::string header_rule(std::string_view header, std::string_view rule) {
   return "header '" + std::string(header) + "': " + std::string(rule);

@@ -26,7 +26,7 @@ struct InlineHeaders {
 /// message whose AMQP message_id is `message_id`. Needs kHeaderEncoding, kHeaderSha256 and kHeaderSizeRaw
 /// (a decimal integer ≤ `max_size_raw` bytes); kHeaderName or kHeaderNameB64 (not both) is optional, and
 /// without a name the message_id must be a UUID (it names the output). Other headers are ignored.
-/// Errors: InvalidArgument (origin "protocol") with a message naming the header ("header
+/// Errors: InvalidArgument (Origin::Protocol) with a message naming the header ("header
 /// 'x-claimcheck-sha256': must be 64 lowercase hex"), fit for the dead-letter reason. Pure, thread-safe.
 [[nodiscard]] Result<InlineHeaders> parse_inline_headers(const std::map<std::string, std::string>& headers,
                                                          std::string_view message_id, std::uint64_t max_size_raw);

@@ -26,11 +26,11 @@ Unexpected field_error(std::string_view field, std::string_view rule) {
   msg += field;
   msg += "': ";
   msg += rule;
-  return fail(ErrorCode::InvalidArgument, "protocol", std::move(msg));
+  return fail(ErrorCode::InvalidArgument, Origin::Protocol, std::move(msg));
 }
 
 Unexpected message_error(std::string_view rule) {
-  return fail(ErrorCode::InvalidArgument, "protocol", "message: " + std::string(rule));
+  return fail(ErrorCode::InvalidArgument, Origin::Protocol, "message: " + std::string(rule));
 }
 
 bool has_control(std::string_view s) {

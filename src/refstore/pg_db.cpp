@@ -32,7 +32,7 @@ Result<std::pair<std::string, std::string>> split_pg_schema(const std::string& d
                          schema.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
                              std::string::npos;
       if (!valid) {
-        return fail(ErrorCode::InvalidArgument, "config",
+        return fail(ErrorCode::InvalidArgument, Origin::Config,
                     "refstore dsn: schema must match [A-Za-z_][A-Za-z0-9_]{0,62}");
       }
     } else if (!part.empty()) {
@@ -59,7 +59,7 @@ Error map_exception(const std::exception& e) {
     }
     return map_sqlstate("", what);
   }
-  return make_error(ErrorCode::Internal, "postgres", e.what());
+  return make_error(ErrorCode::Internal, Origin::Postgres, e.what());
 }
 
 /// `sql` with every $N replaced by params[N-1] as a literal (quoted and escaped text, a number or NULL), for
@@ -77,7 +77,7 @@ Result<std::string> inline_params(std::string_view sql, const std::vector<Param>
     while (i + 1 < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i + 1])) != 0) {
       n = n * 10 + static_cast<std::size_t>(sql[++i] - '0');
     }
-    if (n == 0 || n > params.size()) return fail(ErrorCode::Internal, "postgres", "statement parameter out of range");
+    if (n == 0 || n > params.size()) return fail(ErrorCode::Internal, Origin::Postgres, "statement parameter out of range");
     const Param& p = params[n - 1];
     if (const auto* v = std::get_if<std::int64_t>(&p)) {
       out += std::to_string(*v);
@@ -134,7 +134,7 @@ class PgDb final : public SqlDb {
   }
 
   Result<void> commit() override {
-    if (!tx_) return fail(ErrorCode::Internal, "postgres", "commit without a transaction");
+    if (!tx_) return fail(ErrorCode::Internal, Origin::Postgres, "commit without a transaction");
     CC_TRY_VOID(same_session());
     try {
       if (begun_) tx_->exec("COMMIT");
@@ -156,7 +156,7 @@ class PgDb final : public SqlDb {
   }
 
   Result<void> exec_script(std::string_view sql) override {
-    if (!tx_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
+    if (!tx_) return fail(ErrorCode::Internal, Origin::Postgres, "statement without a transaction");
     CC_TRY_VOID(start());
     try {
       tx_->exec(std::string(sql));
@@ -176,7 +176,7 @@ class PgDb final : public SqlDb {
   }
 
   Result<Rows> exec(Stmt s, const std::vector<Param>& params) override {
-    if (!tx_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
+    if (!tx_) return fail(ErrorCode::Internal, Origin::Postgres, "statement without a transaction");
     CC_TRY_VOID(start());
     const auto idx = static_cast<std::size_t>(s);
     const std::string name = "cc_rs_" + std::to_string(idx);
@@ -211,7 +211,7 @@ class PgDb final : public SqlDb {
   // One query string through a pqxx::pipeline: [BEGIN;] the statements [; COMMIT]. The server runs them in
   // order, each with its own snapshot, and skips the rest of the string after an error (COMMIT included).
   Result<std::vector<Rows>> exec_all(const std::vector<Call>& calls, bool then_commit) override {
-    if (!tx_) return fail(ErrorCode::Internal, "postgres", "statement without a transaction");
+    if (!tx_) return fail(ErrorCode::Internal, Origin::Postgres, "statement without a transaction");
     CC_TRY_VOID(same_session());
     if (calls.empty() && !begun_) {  // nothing ran and nothing will: no transaction to begin or commit
       if (then_commit) end();
@@ -283,7 +283,7 @@ class PgDb final : public SqlDb {
   /// connection on the next statement, which would run the rest of the transaction outside it.
   [[nodiscard]] Result<void> same_session() const {
     if (!begun_ || (conn_->is_open() && conn_->backendpid() == backend_pid_)) return ok();
-    return fail(ErrorCode::Unavailable, "postgres", "connection lost inside a transaction");
+    return fail(ErrorCode::Unavailable, Origin::Postgres, "connection lost inside a transaction");
   }
 
   void end() noexcept {

@@ -22,7 +22,7 @@ Result<ObjectState> parse_object_state(std::string_view text) {
                         ObjectState::Expired, ObjectState::Deleted}) {
     if (to_string(s) == text) return s;
   }
-  return fail(ErrorCode::InvalidArgument, "refstore", "unknown object state '" + std::string(text) + "'");
+  return fail(ErrorCode::InvalidArgument, Origin::Refstore, "unknown object state '" + std::string(text) + "'");
 }
 
 namespace {
@@ -35,14 +35,14 @@ bool is_postgres(std::string_view dsn) {
 
 Result<void> RefStoreConfig::validate() const {
   if (busy_timeout.count() < 0) {
-    return fail(ErrorCode::InvalidArgument, "config", "refstore busy_timeout must be >= 0");
+    return fail(ErrorCode::InvalidArgument, Origin::Config, "refstore busy_timeout must be >= 0");
   }
   if (max_placeholder_acks_per_sender < 0 || max_placeholder_acks < 0) {
-    return fail(ErrorCode::InvalidArgument, "config", "refstore placeholder caps must be >= 0");
+    return fail(ErrorCode::InvalidArgument, Origin::Config, "refstore placeholder caps must be >= 0");
   }
   if (starts_with(dsn, kSqlitePrefix)) {
     if (dsn.size() == kSqlitePrefix.size()) {
-      return fail(ErrorCode::InvalidArgument, "config", "refstore dsn 'sqlite:' needs a path or :memory:");
+      return fail(ErrorCode::InvalidArgument, Origin::Config, "refstore dsn 'sqlite:' needs a path or :memory:");
     }
     return ok();
   }
@@ -52,7 +52,7 @@ Result<void> RefStoreConfig::validate() const {
     return ok();
   }
   // Never echo the DSN: a PostgreSQL DSN may carry a password.
-  return fail(ErrorCode::InvalidArgument, "config",
+  return fail(ErrorCode::InvalidArgument, Origin::Config,
               "refstore dsn must start with 'sqlite:' or 'postgresql://'");
 }
 

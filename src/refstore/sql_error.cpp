@@ -69,7 +69,7 @@ Error map_sqlite_error(int result_code, std::string_view message) {
   }
   std::string msg(message);
   if (msg.empty() && name != nullptr) msg = name;
-  return make_error(code, "sqlite", std::move(msg), std::move(detail));
+  return make_error(code, Origin::Sqlite, std::move(msg), std::move(detail));
 }
 
 Error map_sqlstate(std::string_view sqlstate, std::string_view message) {
@@ -89,7 +89,7 @@ Error map_sqlstate(std::string_view sqlstate, std::string_view message) {
   } else if (sqlstate == "XX001" || sqlstate == "XX002") {
     code = ErrorCode::DataLoss;
   }
-  return make_error(code, "postgres", std::string(message), std::string(sqlstate));
+  return make_error(code, Origin::Postgres, std::string(message), std::string(sqlstate));
 }
 
 }  // namespace claimcheck::refstore

@@ -1,6 +1,6 @@
 // The RefStore engine: state machine and invariants (DESIGN.md §5) over the SqlDb layer, shared by
 // SQLite and PostgreSQL so both backends behave identically.
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <algorithm>
 #include <charconv>
@@ -74,7 +74,7 @@ struct ObjRow {
 };
 
 Result<ObjRow> parse_obj(const Row& r) {
-  if (r.size() < 17) return fail(ErrorCode::Internal, "refstore", "objects row has too few columns");
+  if (r.size() < 17) return fail(ErrorCode::Internal, Origin::Refstore, "objects row has too few columns");
   ObjRow o;
   o.pointer_id = as_str(r[0]);
   CC_TRY(st, parse_object_state(as_str(r[1])));
@@ -100,12 +100,12 @@ Result<ObjRow> parse_obj(const Row& r) {
 Result<void> validate_command(const Command& c) {
   if (const auto* s = std::get_if<StoreInput>(&c)) {
     if (s->pointer_id.empty() || s->bucket.empty() || s->key.empty() || s->recipients.empty()) {
-      return fail(ErrorCode::InvalidArgument, "refstore",
+      return fail(ErrorCode::InvalidArgument, Origin::Refstore,
                   "store record needs pointer_id, bucket, key and at least one recipient");
     }
     for (const auto& r : s->recipients) {
       if (r.empty() || r.find('\n') != std::string::npos) {
-        return fail(ErrorCode::InvalidArgument, "refstore", "store record " + s->pointer_id +
+        return fail(ErrorCode::InvalidArgument, Origin::Refstore, "store record " + s->pointer_id +
                                                                 ": recipient ids must be non-empty, without newlines");
       }
     }
@@ -113,7 +113,7 @@ Result<void> validate_command(const Command& c) {
   }
   const auto& a = std::get<AckInput>(c);
   if (a.pointer_id.empty() || a.recipient_id.empty() || a.recipient_id.find('\n') != std::string::npos) {
-    return fail(ErrorCode::InvalidArgument, "refstore", "ack needs pointer_id and recipient_id");
+    return fail(ErrorCode::InvalidArgument, Origin::Refstore, "ack needs pointer_id and recipient_id");
   }
   return ok();
 }
@@ -141,7 +141,7 @@ class SqlRefStore final : public RefStore {
       CC_TRY(rows, db_->exec(Stmt::SchemaVersion, {}));
       const std::int64_t v = rows->rows.empty() ? 0 : as_int(rows->rows[0][0]);
       if (v > kSchemaVersion) {
-        return fail(ErrorCode::FailedPrecondition, "refstore",
+        return fail(ErrorCode::FailedPrecondition, Origin::Refstore,
                     "database schema version " + std::to_string(v) + " is newer than this build's " +
                         std::to_string(kSchemaVersion));
       }
@@ -172,7 +172,7 @@ class SqlRefStore final : public RefStore {
     const std::int64_t until = to_us(now + lease);
     return txn(true, [&]() -> Result<std::vector<DeleteTask>> {
       CC_TRY(expired, db_->exec(Stmt::ExpireDue, {now_us}));
-      if (expired->affected > 0) spdlog::info("refstore: {} object(s) expired", expired->affected);
+      if (expired->affected > 0) logger().info("refstore: {} object(s) expired", expired->affected);
       std::vector<std::pair<std::int64_t, DeleteTask>> found;
       if (limit > 0) {
         CC_TRY(rows, db_->exec(Stmt::ClaimDue, {now_us, until, static_cast<std::int64_t>(limit)}));
@@ -209,7 +209,7 @@ class SqlRefStore final : public RefStore {
         CC_TRY(r, db_->exec(Stmt::MarkDeleted, {id, now_us}));
         changed += r->affected;
       }
-      spdlog::debug("refstore: marked {} of {} object(s) DELETED", changed, ids.size());
+      logger().debug("refstore: marked {} of {} object(s) DELETED", changed, ids.size());
       return ok();
     });
   }
@@ -394,9 +394,9 @@ class SqlRefStore final : public RefStore {
       if (res && *res) return std::move(**res);
       db_->rollback();
       if (!res) return Unexpected{std::move(res).error()};
-      spdlog::debug("refstore: batch lost a race to create an object row (attempt {}), running it again", attempt);
+      logger().debug("refstore: batch lost a race to create an object row (attempt {}), running it again", attempt);
     }
-    return fail(ErrorCode::Aborted, "refstore", "batch kept losing races to create object rows; retry it");
+    return fail(ErrorCode::Aborted, Origin::Refstore, "batch kept losing races to create object rows; retry it");
   }
 
   /// One staged run of a batch inside the open transaction: load, apply, write and commit. nullopt = lost a
@@ -460,7 +460,7 @@ class SqlRefStore final : public RefStore {
     CC_TRY(ins, run_->exec(Stmt::InsertPlaceholder, {pid, now_us}));
     if (!ins->rows.empty()) return parse_obj(ins->rows[0]);
     CC_TRY(again, run_->exec(Stmt::LockObject, {pid}));
-    if (again->rows.empty()) return fail(ErrorCode::Aborted, "refstore", "object row vanished: " + pid);
+    if (again->rows.empty()) return fail(ErrorCode::Aborted, Origin::Refstore, "object row vanished: " + pid);
     return parse_obj(again->rows[0]);
   }
 
@@ -515,7 +515,7 @@ class SqlRefStore final : public RefStore {
       if (sha.empty() || sha == s.sha256) continue;
       CC_TRY(d, run_->exec(Stmt::DeleteAck, {s.pointer_id, rid}));
       ++res.acks_sha256_discarded;
-      spdlog::warn("refstore: ack for {} from {} dropped: ack sha256 does not match the store record", s.pointer_id,
+      logger().warn("refstore: ack for {} from {} dropped: ack sha256 does not match the store record", s.pointer_id,
                    rid);
     }
     return ok();
@@ -527,7 +527,7 @@ class SqlRefStore final : public RefStore {
       ++res.stores_duplicate;
       if (o.bucket != s.bucket || o.key != s.key || o.recipients != recipients || o.size_stored != s.size_stored ||
           o.sha256 != s.sha256) {
-        spdlog::warn("refstore: store record for {} conflicts with the first one (kept {}/{}, ignored {}/{})",
+        logger().warn("refstore: store record for {} conflicts with the first one (kept {}/{}, ignored {}/{})",
                      s.pointer_id, o.bucket, o.key, s.bucket, s.key);
       }
       return ok();
@@ -537,7 +537,7 @@ class SqlRefStore final : public RefStore {
     // would let its deletion remove an object other recipients still need: refuse it (dead-lettered).
     CC_TRY(owner, run_->exec(Stmt::KeyOwner, {s.bucket, s.key, s.pointer_id}));
     if (!owner->rows.empty()) {
-      return fail(ErrorCode::InvalidArgument, "refstore",
+      return fail(ErrorCode::InvalidArgument, Origin::Refstore,
                   "store record " + s.pointer_id + ": object " + s.bucket + "/" + s.key +
                       " already belongs to pointer " + as_str(owner->rows[0][0]));
     }
@@ -549,7 +549,7 @@ class SqlRefStore final : public RefStore {
       const std::string rid = as_str(r[0]);
       if (!std::binary_search(recipients.begin(), recipients.end(), rid)) {
         CC_TRY(f, run_->exec(Stmt::SetForeign, {s.pointer_id, rid, std::int64_t{1}}));
-        spdlog::warn("refstore: ack for {} from {} who is not an expected recipient (foreign, not counted)",
+        logger().warn("refstore: ack for {} from {} who is not an expected recipient (foreign, not counted)",
                      s.pointer_id, rid);
       } else if (as_int(r[1]) != 0) {
         ++counted;
@@ -625,7 +625,7 @@ class SqlRefStore final : public RefStore {
     }
     if (foreign) {
       ++res.acks_foreign;
-      spdlog::warn("refstore: ack for {} from {} who is not an expected recipient (foreign, not counted)",
+      logger().warn("refstore: ack for {} from {} who is not an expected recipient (foreign, not counted)",
                    a.pointer_id, a.recipient_id);
       return ok();
     }
@@ -646,7 +646,7 @@ class SqlRefStore final : public RefStore {
       return ok();
     }
     ++res.acks_upgraded;
-    spdlog::info("refstore: {} from {} (user {}): processed after its rejected ack", a.pointer_id, a.recipient_id,
+    logger().info("refstore: {} from {} (user {}): processed after its rejected ack", a.pointer_id, a.recipient_id,
                  a.sender);
     if (!o.has_store) {  // keep the sha256 of the processed ack for the check at store time
       CC_TRY(c, run_->exec(Stmt::InsertAckCheck, {a.pointer_id, a.recipient_id, a.sender, a.sha256}));

@@ -50,7 +50,7 @@ Rows one_row(std::vector<std::optional<std::string>> row) {
 
 Result<void> need_params(const std::vector<Param>& p, std::size_t n) {
   if (p.size() >= n) return ok();
-  return fail(ErrorCode::Internal, "refstore", "staged statement with too few parameters");
+  return fail(ErrorCode::Internal, Origin::Refstore, "staged statement with too few parameters");
 }
 
 /// The columns `cols` of `rows` as one array-literal parameter each (column-major, for unnest).
@@ -115,7 +115,7 @@ Result<void> StagedBatch::load(const std::vector<std::string>& pointer_ids,
     calls.push_back({Stmt::TotalPlaceholders, {}});
   }
   CC_TRY(rows, db_.exec_all(calls, false));
-  if (rows->size() != calls.size()) return fail(ErrorCode::Internal, "refstore", "staged batch: missing results");
+  if (rows->size() != calls.size()) return fail(ErrorCode::Internal, Origin::Refstore, "staged batch: missing results");
   CC_TRY_VOID(take_objects((*rows)[1], pointer_ids));
   CC_TRY_VOID(take_acks((*rows)[2]));
   take_checks((*rows)[3]);
@@ -126,7 +126,7 @@ Result<void> StagedBatch::load(const std::vector<std::string>& pointer_ids,
 
 Result<void> StagedBatch::take_objects(Rows& rows, const std::vector<std::string>& pointer_ids) {
   for (auto& r : rows.rows) {
-    if (r.size() <= kProducer) return fail(ErrorCode::Internal, "refstore", "objects row has too few columns");
+    if (r.size() <= kProducer) return fail(ErrorCode::Internal, Origin::Refstore, "objects row has too few columns");
     const std::string pid = r[kPointer].value_or("");
     objects_.emplace(pid, Obj{std::move(r)});
   }
@@ -140,7 +140,7 @@ Result<void> StagedBatch::take_objects(Rows& rows, const std::vector<std::string
 
 Result<void> StagedBatch::take_acks(Rows& rows) {
   for (auto& r : rows.rows) {
-    if (r.size() < kAckCols) return fail(ErrorCode::Internal, "refstore", "acks row has too few columns");
+    if (r.size() < kAckCols) return fail(ErrorCode::Internal, Origin::Refstore, "acks row has too few columns");
     AckKey k{r[0].value_or(""), r[1].value_or("")};
     acks_.emplace(k, r);
     loaded_acks_.emplace(std::move(k), std::move(r));
@@ -174,7 +174,7 @@ void StagedBatch::take_counts(const std::vector<std::string>& senders, const Row
 Result<StagedBatch::Obj*> StagedBatch::locked(const std::string& pid) {
   const auto it = objects_.find(pid);
   if (it == objects_.end()) {
-    return fail(ErrorCode::Internal, "refstore", "staged batch: object " + pid + " was not locked");
+    return fail(ErrorCode::Internal, Origin::Refstore, "staged batch: object " + pid + " was not locked");
   }
   return &it->second;
 }
@@ -207,7 +207,7 @@ Result<Rows> StagedBatch::exec(Stmt s, const std::vector<Param>& params) {
       CC_TRY_VOID(need_params(params, 2));
       return affected(versions_.try_emplace(text(params[0]), text(params[1])).second ? 1 : 0);
     default:
-      return fail(ErrorCode::Internal, "refstore", "statement not staged in a batch");
+      return fail(ErrorCode::Internal, Origin::Refstore, "statement not staged in a batch");
   }
 }
 

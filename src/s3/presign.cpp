@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 
-Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, "s3", std::move(msg)); }
+Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, Origin::S3, std::move(msg)); }
 
 /// `yyyymmddThhmmssZ` (SigV4 ISO 8601 basic format, UTC).
 std::string amz_date(std::chrono::system_clock::time_point tp) {

@@ -3,7 +3,7 @@
 
 #include <curl/curl.h>
 #include <strings.h>
-#include <spdlog/spdlog.h>
+#include "claimcheck/core/log.h"
 
 #include <algorithm>
 #include <cctype>
@@ -33,6 +33,9 @@ constexpr std::size_t kMaxErrorBody = 64 * 1024;        // error responses kept 
 constexpr std::size_t kMaxResponseBody = 64 * 1024 * 1024;  // XML responses (list pages, delete results)
 constexpr int kMaxParts = 10000;
 constexpr std::size_t kDeleteBatch = 1000;
+constexpr long kSmallBuffer = 16L * 1024;       // libcurl buffer of the direction that carries no payload (its minimum)
+constexpr long kDownloadBuffer = 256L * 1024;   // receive buffer of a GET into a sink (fewer write callbacks)
+constexpr long kUploadBuffer = 128L * 1024;     // send buffer of a request body over 16 KiB
 
 void global_init_once() {
   static std::once_flag once;
@@ -179,7 +182,7 @@ std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
         auto dash = cr.find('-');
         if (sp == std::string::npos || dash == std::string::npos ||
             parse_u64(std::string_view(cr).substr(sp + 1, dash - sp - 1), UINT64_MAX) != ex->resume_from) {
-          ex->sink_error = make_error(ErrorCode::Internal, "s3", ex->what() + ": unexpected Content-Range '" + cr + "'");
+          ex->sink_error = make_error(ErrorCode::Internal, Origin::S3, ex->what() + ": unexpected Content-Range '" + cr + "'");
           return 0;
         }
         ex->skip = 0;
@@ -191,7 +194,7 @@ std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
         try {
           r = (*ex->on_response)(info_from_headers(*ex));
         } catch (const std::exception& e) {
-          r = fail(ErrorCode::Internal, "s3", std::string("on_response threw: ") + e.what());
+          r = fail(ErrorCode::Internal, Origin::S3, std::string("on_response threw: ") + e.what());
         }
         if (!r) {
           ex->sink_error = std::move(r).error();
@@ -214,9 +217,9 @@ std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
       try {
         r = ex->sink->write(chunk);
       } catch (const std::exception& e) {
-        r = fail(ErrorCode::Internal, "s3", std::string("sink threw: ") + e.what());
+        r = fail(ErrorCode::Internal, Origin::S3, std::string("sink threw: ") + e.what());
       } catch (...) {
-        r = fail(ErrorCode::Internal, "s3", "sink threw an unknown exception");
+        r = fail(ErrorCode::Internal, Origin::S3, "sink threw an unknown exception");
       }
       if (!r) {
         ex->sink_error = std::move(r).error();
@@ -320,8 +323,11 @@ struct S3Client::Impl {
                      static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(cfg.stall_timeout).count()));
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 200L);
-    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024L);
-    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024L);
+    // libcurl allocates both buffers for every transfer: a large one only in the direction that moves the
+    // payload. 256 KiB download + 512 KiB upload on every request was 768 KiB per worker, 12 MiB of the
+    // producer's peak RSS at --concurrency 16 (issue 10 item 7).
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, ex.sink != nullptr ? kDownloadBuffer : kSmallBuffer);
+    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, ex.body.size() > kSmallBuffer ? kUploadBuffer : kSmallBuffer);
     set_tls_options(c, url);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &ex);
@@ -364,60 +370,77 @@ struct S3Client::Impl {
   /// `before_attempt(attempt)` adjusts headers for resumable GETs.
   Result<void> execute(Exchange& ex, const std::function<void(Exchange&, int)>& before_attempt = {}) {
     if (ex.presigned_url.empty() && !cfg.has_credentials()) {
-      return fail(ErrorCode::InvalidArgument, "config",
+      return fail(ErrorCode::InvalidArgument, Origin::Config,
                   ex.what() + ": no S3 credentials configured (this client can only GET presigned urls)");
     }
     if (ex.body_sha256.empty()) ex.body_sha256 = sha256_hex(ex.body);
     ++stats.requests;
-    const int max = cfg.max_attempts;
-    int stalled = 0;  // failed attempts in a row that delivered no byte (progress resets it)
-    for (int attempt = 1;; ++attempt) {
-      if (attempt > 1) {
-        auto delay = detail::backoff_delay(stalled + 1, cfg.backoff_initial, cfg.backoff_max, rng);
-        std::this_thread::sleep_for(delay);
-        ++stats.retries;
-      }
-      ++stats.attempts;
-      ex.attempts_used = attempt;
-      if (before_attempt) before_attempt(ex, attempt);
-      const auto t0 = Clock::now();
-      const auto delivered0 = ex.delivered;
-      CURLcode rc = perform_once(ex);
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-      stats.bytes_received += ex.delivered - delivered0;
-      long new_connects = 0;
-      curl_easy_getinfo(curl.get(), CURLINFO_NUM_CONNECTS, &new_connects);
-      stats.connects += static_cast<std::uint64_t>(new_connects);
-      spdlog::debug("s3 {} {}/{} -> {} curl={} sent={}B recv={}B {}ms attempt {}/{}", ex.method, ex.bucket, ex.key,
-                    ex.status, static_cast<int>(rc), ex.body.size(), ex.delivered - delivered0 + ex.resp_body.size(), ms,
-                    attempt, max);
-      if (ex.sink_error) return fail(std::move(*ex.sink_error));
-      Error err;
-      if (rc != CURLE_OK) {
-        err = map_curl_error(static_cast<int>(rc), ex.what());
-        add_curl_detail(err, rc);
-        err.http_status = static_cast<int>(ex.status);
-        err.request_id = ex.header("x-amz-request-id");
-      } else if (ex.ok_status()) {
-        if (ex.body_overflow) {
-          return fail(ErrorCode::Internal, "s3", ex.what() + ": response body larger than the limit");
-        }
-        stats.bytes_sent += ex.body.size();
-        return ok();
-      } else {
-        err = map_s3_error(ex.status, ex.resp_body, ex.header("x-amz-request-id"));
-        err.message = ex.what() + ": " + err.message;
-      }
-      stalled = ex.delivered > delivered0 ? 0 : stalled + 1;
-      if (!err.is_retryable() || stalled >= max) {
-        if (err.is_retryable() && max > 1)
-          err.message += " (after " + std::to_string(attempt) + " attempts, " + std::to_string(stalled) +
-                         " without progress)";
-        if (err.is_retryable()) spdlog::warn("s3 giving up: {}", err.to_string());
-        return fail(std::move(err));
-      }
-      spdlog::debug("s3 retrying: {}", err.to_string());
+    std::uint64_t delivered0 = 0;
+    int stalled = 0;      // failed attempts in a row that delivered no byte (progress resets it)
+    bool final = false;   // the attempt's outcome is not an S3/transport failure: never retried
+    RetryHooks hooks;
+    hooks.retryable = [&](const Error& e) { return !final && e.is_retryable(); };
+    hooks.progressed = [&] {
+      const bool progress = ex.delivered > delivered0;
+      stalled = progress ? 0 : stalled + 1;
+      return progress;
+    };
+    hooks.before_retry = [&](const Error& e, int, std::chrono::milliseconds) {
+      ++stats.retries;
+      logger().debug("s3 retrying: {}", e.to_string());
+    };
+    auto r = retry(cfg.retry, rng, [&](int attempt) {
+      delivered0 = ex.delivered;
+      return attempt_once(ex, attempt, before_attempt, final);
+    }, hooks);
+    if (!r && !final && r.error().is_retryable()) {
+      Error err = std::move(r).error();
+      if (cfg.retry.max_attempts > 1)
+        err.message += " (after " + std::to_string(ex.attempts_used) + " attempts, " + std::to_string(stalled) +
+                       " without progress)";
+      logger().warn("s3 giving up: {}", err.to_string());
+      return fail(std::move(err));
     }
+    return r;
+  }
+
+  /// One attempt of `ex`: ok on 2xx, else the mapped error. Sets `final` when the error is not the server's
+  /// or the transport's (the sink failed, a body over the limit): retry() must not repeat it.
+  Result<void> attempt_once(Exchange& ex, int attempt, const std::function<void(Exchange&, int)>& before_attempt,
+                            bool& final) {
+    ++stats.attempts;
+    ex.attempts_used = attempt;
+    if (before_attempt) before_attempt(ex, attempt);
+    const auto t0 = Clock::now();
+    const auto delivered0 = ex.delivered;
+    CURLcode rc = perform_once(ex);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    stats.bytes_received += ex.delivered - delivered0;
+    long new_connects = 0;
+    curl_easy_getinfo(curl.get(), CURLINFO_NUM_CONNECTS, &new_connects);
+    stats.connects += static_cast<std::uint64_t>(new_connects);
+    logger().debug("s3 {} {}/{} -> {} curl={} sent={}B recv={}B {}ms attempt {}/{}", ex.method, ex.bucket, ex.key,
+                  ex.status, static_cast<int>(rc), ex.body.size(), ex.delivered - delivered0 + ex.resp_body.size(), ms,
+                  attempt, cfg.retry.max_attempts);
+    final = true;
+    if (ex.sink_error) return fail(std::move(*ex.sink_error));
+    if (rc != CURLE_OK) {
+      final = false;
+      Error err = map_curl_error(static_cast<int>(rc), ex.what());
+      add_curl_detail(err, rc);
+      err.http_status = static_cast<int>(ex.status);
+      err.request_id = ex.header("x-amz-request-id");
+      return fail(std::move(err));
+    }
+    if (ex.ok_status()) {
+      if (ex.body_overflow) return fail(ErrorCode::Internal, Origin::S3, ex.what() + ": response body larger than the limit");
+      stats.bytes_sent += ex.body.size();
+      return ok();
+    }
+    final = false;
+    Error err = map_s3_error(ex.status, ex.resp_body, ex.header("x-amz-request-id"));
+    err.message = ex.what() + ": " + err.message;
+    return fail(std::move(err));
   }
 
   Result<void> check_target(const std::string& bucket, const std::string& key) const {
@@ -431,11 +454,11 @@ struct S3Client::Impl {
     CC_TRY_VOID(detail::check_metadata(opts.metadata));
     for (const auto* h : {&opts.content_type, &opts.content_encoding}) {
       if (h->find_first_of("\r\n") != std::string::npos)
-        return fail(ErrorCode::InvalidArgument, "s3", "content_type/content_encoding must not contain CR or LF");
+        return fail(ErrorCode::InvalidArgument, Origin::S3, "content_type/content_encoding must not contain CR or LF");
     }
     const auto& h = opts.body_sha256;
     if (!h.empty() && !is_sha256_hex(h))
-      return fail(ErrorCode::InvalidArgument, "s3", "body_sha256 must be 64 lowercase hex digits");
+      return fail(ErrorCode::InvalidArgument, Origin::S3, "body_sha256 must be 64 lowercase hex digits");
     return ok();
   }
 
@@ -496,7 +519,7 @@ struct S3Client::Impl {
     ex.body = data;
     CC_TRY_VOID(execute(ex));
     auto etag = detail::unquote_etag(ex.header("etag"));
-    if (etag.empty()) return fail(ErrorCode::Internal, "s3", ex.what() + ": UploadPart response has no ETag");
+    if (etag.empty()) return fail(ErrorCode::Internal, Origin::S3, ex.what() + ": UploadPart response has no ETag");
     return etag;
   }
 
@@ -512,12 +535,21 @@ struct S3Client::Impl {
     ex.body = detail::as_bytes(xml);
     ex.headers.emplace_back("Content-Type: application/xml");
     if (if_none_match) ex.headers.emplace_back("If-None-Match: *");
-    // CompleteMultipartUpload can answer 200 and carry an <Error> body: retry those too.
-    for (int attempt = 1;; ++attempt) {
+    // CompleteMultipartUpload can answer 200 and carry an <Error> body: retry those too (execute() has
+    // retried its own failures already).
+    bool error_body = false;
+    RetryHooks hooks;
+    hooks.retryable = [&](const Error& e) { return error_body && e.is_retryable(); };
+    return retry(cfg.retry, rng, [&](int) -> Result<std::string> {
+      error_body = false;
       CC_TRY_VOID(execute(ex));
       version_id = ex.header("x-amz-version-id");
       auto etag = detail::parse_complete(ex.resp_body, ex.header("x-amz-request-id"));
-      if (etag && etag->empty()) {
+      if (!etag) {
+        error_body = true;
+        return etag;
+      }
+      if (etag->empty()) {
         // RGW 16 answers <ETag></ETag>; fall back to the response header, then to a HEAD.
         *etag = detail::unquote_etag(ex.header("etag"));
         if (etag->empty()) {
@@ -525,16 +557,15 @@ struct S3Client::Impl {
           *etag = head->etag;
         }
       }
-      if (etag || !etag.error().is_retryable() || attempt >= cfg.max_attempts) return etag;
-      std::this_thread::sleep_for(detail::backoff_delay(attempt + 1, cfg.backoff_initial, cfg.backoff_max, rng));
-    }
+      return etag;
+    }, hooks);
   }
 
   /// FailedPrecondition when bucket/key exists (HEAD), ok when NotFound, other errors as is.
   Result<void> require_absent(const std::string& bucket, const std::string& key) {
     auto head = head_object_impl(bucket, key);
     if (head) {
-      Error e = make_error(ErrorCode::FailedPrecondition, "s3",
+      Error e = make_error(ErrorCode::FailedPrecondition, Origin::S3,
                            "PUT " + bucket + "/" + key + ": object already exists (If-None-Match: *)",
                            "PreconditionFailed");
       e.http_status = 412;
@@ -549,7 +580,7 @@ struct S3Client::Impl {
   /// else to the first response's ETag (If-Match); get_object()'s contract.
   Result<ObjectInfo> get(Exchange& ex, ByteSink& out, const GetOptions& opts, std::optional<std::uint64_t> last) {
     if (opts.if_match.find_first_of("\r\n\"") != std::string::npos)
-      return fail(ErrorCode::InvalidArgument, "s3", "if_match: must not contain quotes, CR or LF");
+      return fail(ErrorCode::InvalidArgument, Origin::S3, "if_match: must not contain quotes, CR or LF");
     ex.method = "GET";
     ex.sink = &out;
     ex.on_response = &opts.on_response;
@@ -606,7 +637,7 @@ Result<S3Client> S3Client::create(S3Config cfg) {
   impl->sigv4 = "aws:amz:" + cfg.region + ":s3";
   impl->cfg = std::move(cfg);
   impl->curl.reset(curl_easy_init());
-  if (!impl->curl) return fail(ErrorCode::Internal, "curl", "curl_easy_init failed");
+  if (!impl->curl) return fail(ErrorCode::Internal, Origin::Curl, "curl_easy_init failed");
   return S3Client(std::move(impl));
 }
 
@@ -687,7 +718,7 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
   CC_TRY(upload_id, impl_->create_multipart(bucket, key, opts));
   auto abort_with = [&](Error e) -> Result<PutResult> {
     auto a = abort_multipart_upload(bucket, key, *upload_id);
-    if (!a) spdlog::warn("s3 abort of multipart upload {}/{} failed: {}", bucket, key, a.error().to_string());
+    if (!a) logger().warn("s3 abort of multipart upload {}/{} failed: {}", bucket, key, a.error().to_string());
     return fail(std::move(e));
   };
   std::vector<std::string> etags;
@@ -695,7 +726,7 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
   std::size_t n = *first;
   for (;;) {
     if (static_cast<int>(etags.size()) >= kMaxParts) {
-      return abort_with(make_error(ErrorCode::InvalidArgument, "s3",
+      return abort_with(make_error(ErrorCode::InvalidArgument, Origin::S3,
                                    "object needs more than 10000 parts: raise part_size"));
     }
     auto etag = impl_->upload_part(bucket, key, *upload_id, static_cast<int>(etags.size() + 1), parts.part(n));
@@ -720,7 +751,7 @@ Result<PutResult> S3Client::put_object(const std::string& bucket, const std::str
 Result<ObjectInfo> S3Client::get_object(const std::string& bucket, const std::string& key, ByteSink& out,
                                         std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
   if (range && range->first > range->second) {
-    return fail(ErrorCode::InvalidArgument, "s3", "range: first byte must be <= last byte");
+    return fail(ErrorCode::InvalidArgument, Origin::S3, "range: first byte must be <= last byte");
   }
   CC_TRY_VOID(impl_->check_target(bucket, key));
   GetOptions opts;
@@ -745,7 +776,7 @@ Result<ObjectInfo> S3Client::get_presigned(const std::string& url, const std::st
   CC_TRY_VOID(impl_->check_target(bucket, key));
   CC_TRY(parsed, parse_presigned_url(url));
   CC_TRY_VOID(check_presigned_target(*parsed, impl_->cfg.endpoint, bucket, key));
-  spdlog::debug("s3 GET {}/{} via presigned url on {}:{}", bucket, key, parsed->host, parsed->port);
+  logger().debug("s3 GET {}/{} via presigned url on {}:{}", bucket, key, parsed->host, parsed->port);
   Exchange ex;
   ex.bucket = bucket;
   ex.key = key;
@@ -794,7 +825,7 @@ Result<std::vector<std::string>> S3Client::delete_object_versions(const std::str
   for (const auto& o : objects) {
     CC_TRY_VOID(detail::check_key(o.key));
     if (std::any_of(o.version_id.begin(), o.version_id.end(), [](char c) { return c <= ' ' || c >= 0x7f; }))
-      return fail(ErrorCode::InvalidArgument, "s3", "version id of " + o.key + " must be printable ASCII");
+      return fail(ErrorCode::InvalidArgument, Origin::S3, "version id of " + o.key + " must be printable ASCII");
   }
   std::vector<std::string> failed;
   for (std::size_t i = 0; i < objects.size(); i += kDeleteBatch) {
@@ -811,7 +842,7 @@ Result<std::vector<std::string>> S3Client::delete_object_versions(const std::str
     CC_TRY(errors, detail::parse_delete_result(ex.resp_body));
     for (auto& f : *errors) {
       if (f.code == "NoSuchKey" || f.code == "NoSuchVersion") continue;
-      spdlog::warn("s3 DeleteObjects {}/{} failed: {} {}", bucket, f.key, f.code, f.message);
+      logger().warn("s3 DeleteObjects {}/{} failed: {} {}", bucket, f.key, f.code, f.message);
       failed.push_back(std::move(f.key));
     }
   }
@@ -821,7 +852,7 @@ Result<std::vector<std::string>> S3Client::delete_object_versions(const std::str
 Result<ListPage> S3Client::list_objects_v2(const std::string& bucket, const std::string& prefix,
                                            const std::string& continuation_token, int max_keys) {
   CC_TRY_VOID(detail::check_bucket(bucket));
-  if (max_keys < 1 || max_keys > 1000) return fail(ErrorCode::InvalidArgument, "s3", "max_keys must be 1..1000");
+  if (max_keys < 1 || max_keys > 1000) return fail(ErrorCode::InvalidArgument, Origin::S3, "max_keys must be 1..1000");
   // Parameters sorted by name and pre-encoded: curl 7.88 signs the query as written.
   std::string q;
   if (!continuation_token.empty()) q += "continuation-token=" + detail::uri_encode(continuation_token, false) + "&";

@@ -145,7 +145,7 @@ ErrorCode classify(long status, std::string_view code) {
 Error map_curl_error(int curl_code, std::string_view context) {
   Error e;
   e.code = curl_code_class(curl_code);
-  e.origin = "curl";
+  e.origin = Origin::Curl;
   e.detail_code = curl_name(curl_code);
   e.message = std::string(context);
   if (!e.message.empty()) e.message += ": ";
@@ -167,7 +167,7 @@ Error map_s3_error(long http_status, std::string_view xml_body, std::string_view
     }
   }
   Error e;
-  e.origin = "s3";
+  e.origin = Origin::S3;
   e.http_status = static_cast<int>(http_status);
   e.detail_code = code.empty() ? status_code_name(http_status) : code;
   e.code = classify(http_status, code);

@@ -62,10 +62,6 @@ std::chrono::system_clock::time_point parse_iso8601(std::string_view s);
 /// Parses an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`); epoch on failure, as parse_iso8601.
 std::chrono::system_clock::time_point parse_http_date(std::string_view s);
 
-/// Full-jitter exponential backoff before attempt `attempt` (2 = first retry):
-/// uniform in [0, min(max, initial * 2^(attempt-2))].
-std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max,
-                                        std::mt19937_64& rng);
 
 // ---- XML bodies (pugixml) ----
 

@@ -1,4 +1,4 @@
-// Pure helpers of the S3 client: validation, URL building, hashing, dates, backoff.
+// Pure helpers of the S3 client: validation, URL building, hashing, dates.
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -20,7 +20,7 @@ namespace claimcheck::s3 {
 namespace detail {
 namespace {
 
-Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, "s3", std::move(msg)); }
+Unexpected bad(std::string msg) { return fail(ErrorCode::InvalidArgument, Origin::S3, std::move(msg)); }
 
 // Digest with EVP; returns the raw digest bytes.
 std::string digest(const EVP_MD* md, std::span<const std::byte> data) {
@@ -211,16 +211,6 @@ std::chrono::system_clock::time_point parse_http_date(std::string_view s) {
   return std::chrono::system_clock::from_time_t(t);
 }
 
-std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max,
-                                        std::mt19937_64& rng) {
-  if (attempt < 2 || initial.count() <= 0) return std::chrono::milliseconds(0);
-  const int shift = std::min(attempt - 2, 30);
-  long long cap = initial.count();
-  for (int i = 0; i < shift && cap < max.count(); ++i) cap *= 2;
-  cap = std::min<long long>(cap, max.count());
-  std::uniform_int_distribution<long long> dist(0, cap);
-  return std::chrono::milliseconds(dist(rng));
-}
 
 }  // namespace detail
 
@@ -244,9 +234,8 @@ Result<void> S3Config::validate() const {
   if (part_size < 5 * kMiB || part_size > 5ULL * 1024 * kMiB) {
     return config_error("s3 part_size: must be 5 MiB .. 5 GiB (S3 multipart limits)");
   }
-  if (max_attempts < 1 || max_attempts > 100) return config_error("s3 max_attempts: must be 1..100");
-  if (backoff_initial.count() < 0) return config_error("s3 backoff_initial: must be >= 0 ms");
-  if (backoff_max < backoff_initial) return config_error("s3 backoff_max: must be >= backoff_initial");
+  if (retry.max_attempts < 1 || retry.max_attempts > 100) return config_error("s3 retry: field 'max_attempts': must be 1..100");
+  if (auto v = retry.validate(); !v) return config_error("s3 retry: " + v.error().message);
   return ok();
 }
 

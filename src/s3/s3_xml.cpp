@@ -27,12 +27,17 @@ std::string to_string(const pugi::xml_document& doc) {
 constexpr unsigned kVerbatim =
     pugi::parse_default | pugi::parse_ws_pcdata | pugi::parse_comments | pugi::parse_pi | pugi::parse_declaration;
 
-Result<void> load(pugi::xml_document& doc, std::string_view xml, const char* root, const char* what,
-                  unsigned options = pugi::parse_default) {
+// Parses `xml` into `doc` and returns its root element, which must be named `root`. The root is the
+// document element, never doc.child(root): with parse_pi a processing instruction <?LifecycleConfiguration ...?>
+// is a node of that name too, and a merge into it was silently lost (found by the lifecycle_merge fuzz target).
+Result<pugi::xml_node> load(pugi::xml_document& doc, std::string_view xml, const char* root, const char* what,
+                            unsigned options = pugi::parse_default) {
   auto res = doc.load_buffer(xml.data(), xml.size(), options, pugi::encoding_utf8);
-  if (!res) return fail(ErrorCode::Internal, "s3", std::string(what) + ": response is not XML: " + res.description());
-  if (!doc.child(root)) return fail(ErrorCode::Internal, "s3", std::string(what) + ": response root is not <" + root + ">");
-  return ok();
+  if (!res) return fail(ErrorCode::Internal, Origin::S3, std::string(what) + ": response is not XML: " + res.description());
+  pugi::xml_node el = doc.document_element();
+  if (std::string_view(el.name()) != root)
+    return fail(ErrorCode::Internal, Origin::S3, std::string(what) + ": response root is not <" + root + ">");
+  return el;
 }
 
 std::uint64_t to_u64(const char* s) {
@@ -102,9 +107,9 @@ std::string build_delete_xml(std::span<const ObjectVersion> objects) {
 
 Result<std::vector<DeleteFailure>> parse_delete_result(std::string_view xml) {
   pugi::xml_document doc;
-  CC_TRY_VOID(load(doc, xml, "DeleteResult", "DeleteObjects"));
+  CC_TRY(root, load(doc, xml, "DeleteResult", "DeleteObjects"));
   std::vector<DeleteFailure> out;
-  for (auto e : doc.child("DeleteResult").children("Error")) {
+  for (auto e : root->children("Error")) {
     out.push_back({e.child_value("Key"), e.child_value("Code"), e.child_value("Message")});
   }
   return out;
@@ -112,8 +117,8 @@ Result<std::vector<DeleteFailure>> parse_delete_result(std::string_view xml) {
 
 Result<ListPage> parse_list_v2(std::string_view xml) {
   pugi::xml_document doc;
-  CC_TRY_VOID(load(doc, xml, "ListBucketResult", "ListObjectsV2"));
-  auto root = doc.child("ListBucketResult");
+  CC_TRY(el, load(doc, xml, "ListBucketResult", "ListObjectsV2"));
+  const pugi::xml_node root = *el;
   ListPage page;
   page.truncated = std::string_view(root.child_value("IsTruncated")) == "true";
   page.next_continuation_token = root.child_value("NextContinuationToken");
@@ -126,16 +131,16 @@ Result<ListPage> parse_list_v2(std::string_view xml) {
     page.objects.push_back(std::move(o));
   }
   if (page.truncated && page.next_continuation_token.empty()) {
-    return fail(ErrorCode::Internal, "s3", "ListObjectsV2: truncated page without NextContinuationToken");
+    return fail(ErrorCode::Internal, Origin::S3, "ListObjectsV2: truncated page without NextContinuationToken");
   }
   return page;
 }
 
 Result<std::vector<MultipartUpload>> parse_list_uploads(std::string_view xml) {
   pugi::xml_document doc;
-  CC_TRY_VOID(load(doc, xml, "ListMultipartUploadsResult", "ListMultipartUploads"));
+  CC_TRY(root, load(doc, xml, "ListMultipartUploadsResult", "ListMultipartUploads"));
   std::vector<MultipartUpload> out;
-  for (auto u : doc.child("ListMultipartUploadsResult").children("Upload")) {
+  for (auto u : root->children("Upload")) {
     out.push_back({u.child_value("Key"), u.child_value("UploadId")});
   }
   return out;
@@ -143,9 +148,9 @@ Result<std::vector<MultipartUpload>> parse_list_uploads(std::string_view xml) {
 
 Result<std::string> parse_initiate(std::string_view xml) {
   pugi::xml_document doc;
-  CC_TRY_VOID(load(doc, xml, "InitiateMultipartUploadResult", "CreateMultipartUpload"));
-  std::string id = doc.child("InitiateMultipartUploadResult").child_value("UploadId");
-  if (id.empty()) return fail(ErrorCode::Internal, "s3", "CreateMultipartUpload: response has no UploadId");
+  CC_TRY(root, load(doc, xml, "InitiateMultipartUploadResult", "CreateMultipartUpload"));
+  std::string id = root->child_value("UploadId");
+  if (id.empty()) return fail(ErrorCode::Internal, Origin::S3, "CreateMultipartUpload: response has no UploadId");
   return id;
 }
 
@@ -165,18 +170,18 @@ std::string build_complete_xml(std::span<const std::string> etags) {
 Result<std::string> parse_complete(std::string_view xml, std::string_view request_id) {
   pugi::xml_document doc;
   auto res = doc.load_buffer(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
-  if (res && doc.child("Error")) {
+  if (res && std::string_view(doc.document_element().name()) == "Error") {
     // S3 may answer 200 and report the failure in the body; its status is effectively 500.
     auto e = map_s3_error(200, xml, request_id);
     if (e.code == ErrorCode::Internal && e.detail_code == "HTTP200") e.code = ErrorCode::Unavailable;
     return fail(std::move(e));
   }
-  CC_TRY_VOID(load(doc, xml, "CompleteMultipartUploadResult", "CompleteMultipartUpload"));
-  return unquote_etag(doc.child("CompleteMultipartUploadResult").child_value("ETag"));
+  CC_TRY(root, load(doc, xml, "CompleteMultipartUploadResult", "CompleteMultipartUpload"));
+  return unquote_etag(root->child_value("ETag"));
 }
 
 Result<void> check_lifecycle_rules(std::span<const LifecycleRule> rules) {
-  auto bad = [](std::string m) { return fail(ErrorCode::InvalidArgument, "s3", "lifecycle: " + std::move(m)); };
+  auto bad = [](std::string m) { return fail(ErrorCode::InvalidArgument, Origin::S3, "lifecycle: " + std::move(m)); };
   if (rules.empty()) return bad("at least one rule is required");
   if (rules.size() > 1000) return bad("at most 1000 rules");
   std::set<std::string> ids;
@@ -205,9 +210,9 @@ std::string build_lifecycle_xml(std::span<const LifecycleRule> rules) {
 
 Result<std::vector<LifecycleRule>> parse_lifecycle(std::string_view xml) {
   pugi::xml_document doc;
-  CC_TRY_VOID(load(doc, xml, "LifecycleConfiguration", "GetBucketLifecycleConfiguration", kVerbatim));
+  CC_TRY(root, load(doc, xml, "LifecycleConfiguration", "GetBucketLifecycleConfiguration", kVerbatim));
   std::vector<LifecycleRule> out;
-  for (auto r : doc.child("LifecycleConfiguration").children("Rule")) {
+  for (auto r : root->children("Rule")) {
     LifecycleRule rule;
     rule.id = r.child_value("ID");
     if (r.child("Prefix")) {
@@ -228,13 +233,14 @@ Result<std::vector<LifecycleRule>> parse_lifecycle(std::string_view xml) {
 Result<std::string> merge_lifecycle_xml(std::string_view existing_xml, const LifecycleRule& rule) {
   CC_TRY_VOID(check_lifecycle_rules(std::span<const LifecycleRule>(&rule, 1)));
   pugi::xml_document doc;
+  pugi::xml_node root;
   if (existing_xml.empty()) {
-    auto root = doc.append_child("LifecycleConfiguration");
+    root = doc.append_child("LifecycleConfiguration");
     root.append_attribute("xmlns") = kNs;
   } else {
-    CC_TRY_VOID(load(doc, existing_xml, "LifecycleConfiguration", "GetBucketLifecycleConfiguration", kVerbatim));
+    CC_TRY(el, load(doc, existing_xml, "LifecycleConfiguration", "GetBucketLifecycleConfiguration", kVerbatim));
+    root = *el;
   }
-  auto root = doc.child("LifecycleConfiguration");
   if (!root.attribute("xmlns")) root.append_attribute("xmlns") = kNs;
   // Remove every rule with the same id (there should be at most one), keep the others verbatim.
   for (auto r = root.child("Rule"); r;) {

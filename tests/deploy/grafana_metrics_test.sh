@@ -17,6 +17,7 @@ root=${1:?usage: grafana_metrics_test.sh REPO_ROOT CLAIMCHECK_BINARY}
 bin=${2:?usage: grafana_metrics_test.sh REPO_ROOT CLAIMCHECK_BINARY}
 t_start=$(date +%s)
 . "$root/tests/support/s3_prefix_cleanup.sh"
+. "$root/tests/support/rmq_topology_cleanup.sh"
 
 fail() { echo "grafana_metrics_test: FAIL: $*" >&2; exit 1; }
 note() { echo "grafana_metrics_test: $*"; }
@@ -56,20 +57,13 @@ note "$n_exprs queries use ${#cc_names[@]} claimcheck_* and ${#rmq_names[@]} rab
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 u="mon$(date +%s)$$"
 ackq="q.$u.ack" deadq="q.$u.dead" recipient="$u-r1"
-admin=$(sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#' <<<"${AMQP_URL%%,*}")
+admin=$(amqp_user)
 coord_pid="" prom_pid=""
-mgmt_creds() { sed -E 's|^amqps?://([^:@/]+):([^@/]+)@.*|user = "\1:\2"|' <<<"${AMQP_URL%%,*}"; }
 cleanup() {
   local rc=$?
   if [ -n "$coord_pid" ]; then kill -TERM "$coord_pid" 2>/dev/null || true; wait "$coord_pid" 2>/dev/null || true; fi
   if [ -n "$prom_pid" ]; then kill -TERM "$prom_pid" 2>/dev/null || true; wait "$prom_pid" 2>/dev/null || true; fi
-  local q x
-  for q in "$ackq" "$deadq" "q.$u.$recipient"; do
-    mgmt_creds | curl -s -K - -o /dev/null --max-time 10 -X DELETE "$RABBITMQ_MGMT_URL/api/queues/%2F/$q" || true
-  done
-  for x in "ex.$u.ack" "ex.$u.msg" "ex.$u.dlx"; do
-    mgmt_creds | curl -s -K - -o /dev/null --max-time 10 -X DELETE "$RABBITMQ_MGMT_URL/api/exchanges/%2F/$x" || true
-  done
+  rmq_delete_topology "$u" "$recipient"
   s3_delete_prefix "$u/"  # the payload nobody acks
   if [ "$rc" != 0 ]; then
     for f in "$tmp/coordinator.log" "$tmp/prometheus.log" "$tmp/produce.log"; do

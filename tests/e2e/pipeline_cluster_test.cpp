@@ -169,7 +169,7 @@ class PipelineCluster : public ::testing::Test {
     c.urls = claimcheck::split_url_list(node_urls_);
     c.connect_attempts = 1;
     c.connect_timeout = 3000ms;
-    c.max_reconnect_attempts = 1;
+    c.reconnect.max_attempts = 1;
     c.connection_name = "claimcheck-cluster-test-admin";
     return c;
   }

@@ -76,7 +76,7 @@ claimcheck::amqp::AmqpConfig admin_config() {
   c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
   c.connect_attempts = 1;
   c.connect_timeout = 3000ms;
-  c.max_reconnect_attempts = 1;
+  c.reconnect.max_attempts = 1;
   c.connection_name = "claimcheck-restart-test-admin";
   return c;
 }

@@ -34,8 +34,8 @@ done
 u="sec$(date +%s)$$"
 topo=(--msg-exchange "ex.$u.msg" --ack-exchange "ex.$u.ack" --ack-queue "q.$u.ack" --dlx "ex.$u.dlx"
       --dead-queue "q.$u.dead" --queue-prefix "q.$u.")
-admin=$(sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#' <<<"${AMQP_URL%%,*}")
-amqp_pw=$(sed -E 's#^amqps?://[^:@/]*:([^@/]*)@.*#\1#' <<<"${AMQP_URL%%,*}")
+admin=$(amqp_user)
+amqp_pw=$(amqp_password)
 [ -n "$amqp_pw" ] && [ "$amqp_pw" != "$AMQP_URL" ] || fail "AMQP_URL has no password"
 s3_secret=$S3_SECRET_KEY pg_pw=$CLAIMCHECK_PG_TLS_PASSWORD
 # Wrong secrets for the error paths: known values that must not be echoed either.

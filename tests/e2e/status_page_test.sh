@@ -17,6 +17,7 @@ bin=${2:?usage: status_page_test.sh REPO_ROOT CLAIMCHECK_BINARY}
 t_start=$(date +%s)
 N=4
 . "$root/tests/support/s3_prefix_cleanup.sh"
+. "$root/tests/support/rmq_topology_cleanup.sh"
 
 fail() { echo "status_page_test: FAIL: $*" >&2; exit 1; }
 note() { echo "status_page_test: $*"; }
@@ -34,20 +35,13 @@ u="stp$(date +%s)$$"
 live="$u-live" stopped="$u-stopped"
 topo=(--msg-exchange "ex.$u.msg" --ack-exchange "ex.$u.ack" --ack-queue "q.$u.ack" --dlx "ex.$u.dlx"
       --dead-queue "q.$u.dead" --queue-prefix "q.$u.")
-admin=$(sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#' <<<"${AMQP_URL%%,*}")
+admin=$(amqp_user)
 tmp=$(mktemp -d)
 coord_pid=""
-mgmt_creds() { sed -E 's|^amqps?://([^:@/]+):([^@/]+)@.*|user = "\1:\2"|' <<<"${AMQP_URL%%,*}"; }
 cleanup() {
   local rc=$?
   if [ -n "$coord_pid" ]; then kill -TERM "$coord_pid" 2>/dev/null || true; wait "$coord_pid" 2>/dev/null || true; fi
-  local q x
-  for q in "q.$u.ack" "q.$u.dead" "q.$u.$live" "q.$u.$stopped"; do
-    mgmt_creds | curl -s -K - -o /dev/null --max-time 10 -X DELETE "$RABBITMQ_MGMT_URL/api/queues/%2F/$q" || true
-  done
-  for x in "ex.$u.ack" "ex.$u.msg" "ex.$u.dlx"; do
-    mgmt_creds | curl -s -K - -o /dev/null --max-time 10 -X DELETE "$RABBITMQ_MGMT_URL/api/exchanges/%2F/$x" || true
-  done
+  rmq_delete_topology "$u" "$live" "$stopped"
   s3_delete_prefix "$u/"  # objects of a failed run (after a clean one there are none)
   if [ "$rc" != 0 ]; then
     for f in "$tmp"/*.log; do

@@ -37,14 +37,13 @@ ca=$CLAIMCHECK_CA_FILE
 u="tls$(date +%s)$$"
 topo=(--msg-exchange "ex.$u.msg" --ack-exchange "ex.$u.ack" --ack-queue "q.$u.ack" --dlx "ex.$u.dlx"
       --dead-queue "q.$u.dead" --queue-prefix "q.$u.")
-admin=$(sed -E 's#^amqps?://([^:@/]*)[:@].*#\1#' <<<"${AMQPS_URL%%,*}")
+admin=$(AMQP_URL=$AMQPS_URL amqp_user)
 plain_s3=$S3_ENDPOINT
 amqps_port=$(sed -E 's#^.*@[^:/]+:([0-9]+)/.*$#\1#' <<<"$AMQPS_URL")
 s3_tls_port=$(sed -E 's#^https://[^:/]+:([0-9]+).*$#\1#' <<<"$S3_ENDPOINT_TLS")
 db="$CLAIMCHECK_PG_DSN_TLS&schema=$u"
 tmp=$(mktemp -d)
 pids=()
-mgmt_creds() { sed -E 's|^amqps?://([^:@/]+):([^@/]+)@.*|user = "\1:\2"|' <<<"${AMQP_URL%%,*}"; }
 cleanup() {
   local rc=$? p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
@@ -89,7 +88,7 @@ note "coordinator up over amqps + PostgreSQL verify-full in $(since "$t0") s"
 
 # The broker lists the coordinator's connection (after its stats interval) as a TLS one on the amqps port.
 for ((i = 0; i < 100; i++)); do
-  conns=$(mgmt_creds | curl -s -K - --max-time 5 "$RABBITMQ_MGMT_URL/api/connections?columns=name,ssl,port,ssl_protocol,client_properties.connection_name" |
+  conns=$(amqp_curl_user | curl -s -K - --max-time 5 "$RABBITMQ_MGMT_URL/api/connections?columns=name,ssl,port,ssl_protocol,client_properties.connection_name" |
     jq -c --arg c "tls-coordinator-$u" '[.[] | select(.client_properties.connection_name == $c)]') || true
   [ "${conns:-[]}" != "[]" ] && break
   sleep 0.1

@@ -11,11 +11,11 @@ bin=${2:?usage: versioned_bucket_test.sh REPO_ROOT CLAIMCHECK_BINARY}
 tag="ver$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
 bucket="cc-$tag"
 work=$(mktemp -d "/tmp/claimcheck-$tag.XXXX")
-user=$(sed -E 's#^amqps?://([^:@/]+).*#\1#' <<<"${AMQP_URL%%,*}")
 # Topology names as tests/support/rmq_topology_cleanup.sh expects them (its rmq_delete_topology cleans up).
 TOPO=(--msg-exchange "ex.$tag.msg" --ack-exchange "ex.$tag.ack" --ack-queue "q.$tag.ack" --dlx "ex.$tag.dlx"
       --dead-queue "q.$tag.dead" --queue-prefix "q.$tag." --bucket "$bucket")
 . "$root/tests/support/rmq_topology_cleanup.sh"
+user=$(amqp_user)
 export S3_BUCKET="$bucket" MINIO_BUCKET="$bucket"
 
 s3() { # s3 METHOD PATH_AND_QUERY [BODY]: one signed request; prints the response body, fails on HTTP >= 300

@@ -63,8 +63,8 @@ class AmqpClientIT : public ::testing::Test {
     cfg_.urls = split_url_list(url_);
     cfg_.connection_name = "cc-amqp-it-" + sfx_;
     cfg_.heartbeat = 10s;
-    cfg_.reconnect_initial = 100ms;
-    cfg_.reconnect_max = 1000ms;
+    cfg_.reconnect.initial = 100ms;
+    cfg_.reconnect.max = 1000ms;
     client_ = std::make_unique<Client>(cfg_);
     auto r = client_->connect();
     ASSERT_TRUE(r.has_value()) << r.error().to_string();
@@ -570,7 +570,7 @@ TEST(AmqpClientHeartbeatIT, PollingKeepsConnectionNotPollingLosesItThenReconnect
   cfg.urls = split_url_list(test::require_env("AMQP_URL"));
   ASSERT_FALSE(cfg.urls.empty());
   cfg.heartbeat = 1s;
-  cfg.reconnect_initial = 50ms;
+  cfg.reconnect.initial = 50ms;
   Client client(cfg);
   ASSERT_TRUE(client.connect().has_value());
   // Polling services heartbeats: 4 s (4 heartbeat intervals) without traffic keeps the connection.
@@ -607,8 +607,8 @@ TEST(AmqpClientAuthIT, BadPasswordIsPermissionDeniedWithoutRetryLoop) {
   AmqpConfig cfg;
   cfg.urls = {bad};
   cfg.connect_attempts = 50;  // must not be used up: auth failures are final
-  cfg.reconnect_initial = 1000ms;
-  cfg.reconnect_max = 1000ms;
+  cfg.reconnect.initial = 1000ms;
+  cfg.reconnect.max = 1000ms;
   Client client(cfg);
   auto start = std::chrono::steady_clock::now();
   auto r = client.connect();

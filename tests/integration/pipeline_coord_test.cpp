@@ -643,9 +643,9 @@ TEST_P(CoordTest, FailedDeletesAreRetriedFromTheDatabase) {
   confirm();
   auto cfg = config();
   cfg.s3.endpoint = "http://127.0.0.1:1";  // nothing listens there
-  cfg.s3.max_attempts = 1;
+  cfg.s3.retry.max_attempts = 1;
   cfg.s3.connect_timeout = 200ms;
-  cfg.delete_backoff_initial = 200ms;
+  cfg.delete_retry.initial = 200ms;
   cfg.orphan_sweep = false;
   auto& broken = start(cfg);
   ASSERT_TRUE(wait_until([&] { return broken.coord->stats().delete_failures >= 2; }, 15s));

@@ -134,7 +134,7 @@ class PipelineFlowTest : public ::testing::Test {
     c.recipient = recipient;
     c.limits.allowed_buckets = {bucket_};
     c.idle_exit = std::chrono::milliseconds(30000);
-    c.retry_delay = std::chrono::milliseconds(100);
+    c.requeue.initial = std::chrono::milliseconds(100);
     queues_.insert(names_.queue_prefix + recipient);
     return c;
   }
@@ -377,8 +377,8 @@ TEST_F(PipelineFlowTest, RecipientRefusingPublishesIsNamedAndTheObjectStays) {
   ASSERT_TRUE(admin_->publish(names_.msg_exchange, "b", filler, true).has_value());
   ASSERT_TRUE(admin_->wait_confirms(std::chrono::seconds(10)).has_value());
 
-  cfg.amqp.reconnect_initial = std::chrono::milliseconds(20);
-  cfg.amqp.reconnect_max = std::chrono::milliseconds(200);
+  cfg.amqp.reconnect.initial = std::chrono::milliseconds(20);
+  cfg.amqp.reconnect.max = std::chrono::milliseconds(200);
   PayloadInput in = file_input("-", "refused.bin");
   const std::string data = random_bytes(200000, 11);
   in.open = [data]() -> Result<std::unique_ptr<ByteSource>> {
@@ -533,8 +533,8 @@ TEST_F(PipelineFlowTest, S3OutageDoesNotBurnTheDeliveryLimit) {
 
   auto cfg = consumer_config("a");
   cfg.s3.endpoint = "http://127.0.0.1:1";  // nothing listens: connection refused, transient
-  cfg.s3.max_attempts = 1;                  // each delivery fails at once: the consumer's delay alone paces it
-  cfg.retry_delay = std::chrono::milliseconds(100);
+  cfg.s3.retry.max_attempts = 1;                  // each delivery fails at once: the consumer's delay alone paces it
+  cfg.requeue.initial = std::chrono::milliseconds(100);
   auto c = Consumer::create(cfg);
   ASSERT_TRUE(c.has_value());
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(8);
@@ -569,7 +569,7 @@ TEST_F(PipelineFlowTest, UnwritableOutputDirIsALocalErrorNotAnS3Refusal) {
   ASSERT_EQ(std::system(("chattr +i '" + (out / "ro").string() + "'").c_str()), 0) << "chattr +i is needed";
   auto cfg = consumer_config("a");
   cfg.sink_factory = out_dir_sink_factory(out);
-  cfg.retry_delay = std::chrono::milliseconds(20);
+  cfg.requeue.initial = std::chrono::milliseconds(20);
   cfg.max_local_errors = 3;
   auto c = Consumer::create(cfg);
   ASSERT_TRUE(c.has_value());
@@ -577,7 +577,7 @@ TEST_F(PipelineFlowTest, UnwritableOutputDirIsALocalErrorNotAnS3Refusal) {
   auto r = c->run({}, &cr);
   (void)std::system(("chattr -i '" + (out / "ro").string() + "'").c_str());
   ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().origin, "io");
+  EXPECT_EQ(r.error().origin, claimcheck::Origin::Io);
   EXPECT_EQ(cr.stop_reason, "local-error");
   EXPECT_EQ(cr.local_errors, 3u);
   EXPECT_GE(cr.requeued, 3u);  // + a redelivery returned unprocessed at shutdown
@@ -845,10 +845,10 @@ TEST_F(PipelineFlowTest, SlowFlakyLinkDeliversIntactWithAtMostTenPercentOverhead
                              std::chrono::milliseconds(static_cast<long long>(drop_s * 1000))});
   auto cc = consumer_config("a");
   cc.s3.endpoint = proxy.endpoint();
-  cc.s3.max_attempts = 2;                           // attempts WITHOUT progress: drops after progress are free
+  cc.s3.retry.max_attempts = 2;                           // attempts WITHOUT progress: drops after progress are free
   cc.s3.stall_timeout = std::chrono::seconds(10);
-  cc.s3.backoff_initial = std::chrono::milliseconds(50);
-  cc.s3.backoff_max = std::chrono::milliseconds(200);
+  cc.s3.retry.initial = std::chrono::milliseconds(50);
+  cc.s3.retry.max = std::chrono::milliseconds(200);
   cc.state_dir = work_ / "state";
   cc.sink_factory = out_dir_sink_factory(work_ / "out");
   cc.max_messages = 1;

@@ -16,7 +16,7 @@ TEST(RefStorePostgres, UnreachableServerIsUnavailable) {
   auto s = open_ref_store(cfg);
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code, ErrorCode::Unavailable);
-  EXPECT_EQ(s.error().origin, "postgres");
+  EXPECT_EQ(s.error().origin, claimcheck::Origin::Postgres);
 }
 
 namespace {

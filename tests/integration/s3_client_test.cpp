@@ -248,7 +248,7 @@ TEST_F(S3ClientIT, FailedSourceAbortsMultipartUpload) {
   PatternSource src(20 * kMiB, 1 << 20, /*fail_at=*/7 * kMiB);
   auto put = client->put_object(bucket_, key, src);
   ASSERT_FALSE(put);
-  EXPECT_EQ(put.error().origin, "io");  // the source's own error, returned as is
+  EXPECT_EQ(put.error().origin, claimcheck::Origin::Io);  // the source's own error, returned as is
   EXPECT_EQ(put.error().message, "injected source failure");
   auto ups = client->list_multipart_uploads(bucket_, prefix_);
   ASSERT_TRUE(ups) << ups.error().to_string();
@@ -341,9 +341,9 @@ TEST_F(S3ClientIT, MissingKeyAndBucketAreNotFound) {
 TEST_F(S3ClientIT, UnreachablePortIsUnavailableAfterRetries) {
   S3Config cfg = cfg_;
   cfg.endpoint = "http://127.0.0.1:1";
-  cfg.max_attempts = 3;
-  cfg.backoff_initial = 20ms;
-  cfg.backoff_max = 50ms;
+  cfg.retry.max_attempts = 3;
+  cfg.retry.initial = 20ms;
+  cfg.retry.max = 50ms;
   auto client = S3Client::create(cfg);
   ASSERT_TRUE(client);
   const auto t0 = std::chrono::steady_clock::now();
@@ -351,7 +351,7 @@ TEST_F(S3ClientIT, UnreachablePortIsUnavailableAfterRetries) {
   const auto elapsed = std::chrono::steady_clock::now() - t0;
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::Unavailable);
-  EXPECT_EQ(r.error().origin, "curl");
+  EXPECT_EQ(r.error().origin, claimcheck::Origin::Curl);
   EXPECT_EQ(r.error().detail_code, "CURLE_COULDNT_CONNECT");
   EXPECT_EQ(client->stats().attempts, 3U);
   EXPECT_EQ(client->stats().retries, 2U);
@@ -372,8 +372,8 @@ TEST_F(S3ClientIT, ShortTimeoutIsUnavailable) {
   S3Config cfg = cfg_;
   cfg.endpoint = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   cfg.request_timeout = 300ms;
-  cfg.max_attempts = 2;
-  cfg.backoff_initial = 10ms;
+  cfg.retry.max_attempts = 2;
+  cfg.retry.initial = 10ms;
   auto client = S3Client::create(cfg);
   ASSERT_TRUE(client);
   const auto t0 = std::chrono::steady_clock::now();
@@ -392,8 +392,8 @@ TEST_F(S3ClientIT, ShortTimeoutIsUnavailable) {
   // moves 8 MiB up and down.
   S3Config tiny = cfg_;
   tiny.request_timeout = 1ms;
-  tiny.max_attempts = 2;
-  tiny.backoff_initial = 1ms;
+  tiny.retry.max_attempts = 2;
+  tiny.retry.initial = 1ms;
   auto t = S3Client::create(tiny);
   ASSERT_TRUE(t);
   PatternSource src(8 * kMiB - 1);
@@ -421,8 +421,8 @@ TEST_F(S3ClientIT, DroppingLinkResumesAndOnlyAttemptsWithoutProgressCount) {
   claimcheck::test::ThrottleProxy proxy({"127.0.0.1", port, 16.0 * kMiB, 250ms});
   S3Config cfg = cfg_;
   cfg.endpoint = proxy.endpoint();
-  cfg.max_attempts = 1;
-  cfg.backoff_initial = 10ms;
+  cfg.retry.max_attempts = 1;
+  cfg.retry.initial = 10ms;
   auto client = S3Client::create(cfg);
   ASSERT_TRUE(client);
   StringSink sink;

@@ -4,10 +4,12 @@
 # - rmq_delete_topology NS RECIPIENT... deletes the queues q.NS.ack, q.NS.dead, q.NS.<recipient> and the
 #   exchanges ex.NS.{ack,msg,dlx} that a test declared with --msg-exchange ex.NS.msg ... --queue-prefix q.NS.,
 #   through rmq_api. Best effort: never fails the caller.
+# shellcheck source=tests/support/amqp_url.sh
+. "$(dirname "${BASH_SOURCE[0]}")/amqp_url.sh"
+
 rmq_api() {
   local path=$1; shift
-  sed -E 's|^amqps?://([^:@/]+):([^@/]+)@.*|user = "\1:\2"|' <<<"${AMQP_URL%%,*}" |
-    curl -s -K - --max-time 10 "$@" "$RABBITMQ_MGMT_URL/api/$path"
+  amqp_curl_user | curl -s -K - --max-time 10 "$@" "$RABBITMQ_MGMT_URL/api/$path"
 }
 
 rmq_delete_topology() {

@@ -71,7 +71,7 @@ class PatternSource final : public ByteSource {
   explicit PatternSource(std::uint64_t size, std::size_t max_read = 1 << 20, std::uint64_t fail_at = UINT64_MAX)
       : size_(size), max_read_(max_read), fail_at_(fail_at) {}
   Result<std::size_t> read(std::span<std::byte> buf) override {
-    if (pos_ >= fail_at_) return fail(ErrorCode::Unavailable, "io", "injected source failure");
+    if (pos_ >= fail_at_) return fail(ErrorCode::Unavailable, claimcheck::Origin::Io, "injected source failure");
     std::uint64_t left = std::min(size_, fail_at_) - pos_;
     auto n = static_cast<std::size_t>(std::min<std::uint64_t>({left, buf.size(), max_read_}));
     for (std::size_t i = 0; i < n; ++i) buf[i] = pattern_byte(pos_ + i);

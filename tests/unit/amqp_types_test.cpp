@@ -80,11 +80,11 @@ TEST(AmqpConfig, ValidateRejectsBadFieldsWithoutLeakingPassword) {
   c.connect_timeout = std::chrono::milliseconds(0);
   EXPECT_FALSE(c.validate().has_value());
   c = good_config();
-  c.reconnect_max = std::chrono::milliseconds(10);
-  c.reconnect_initial = std::chrono::milliseconds(100);
+  c.reconnect.max = std::chrono::milliseconds(10);
+  c.reconnect.initial = std::chrono::milliseconds(100);
   EXPECT_FALSE(c.validate().has_value());
   c = good_config();
-  c.max_reconnect_attempts = -1;
+  c.reconnect.max_attempts = 0;
   EXPECT_FALSE(c.validate().has_value());
   c = good_config();
   c.connect_attempts = 0;
@@ -117,7 +117,7 @@ TEST(AmqpReply, ServerCodesMapToErrorCodes) {
   auto e = map_amqp_reply(server_close(true, 403, "ACCESS_REFUSED - Login was refused", &cc, &ch), "login");
   EXPECT_EQ(e.code, ErrorCode::PermissionDenied);
   EXPECT_EQ(e.detail_code, "403");
-  EXPECT_EQ(e.origin, "amqp");
+  EXPECT_EQ(e.origin, claimcheck::Origin::Amqp);
   EXPECT_EQ(e.message, "login: ACCESS_REFUSED - Login was refused");
   EXPECT_FALSE(e.is_retryable());
 
@@ -165,8 +165,8 @@ TEST(AmqpClient, UnreachableBrokerIsUnavailableAndBounded) {
   AmqpConfig c;
   c.urls = {"amqp://u:pw@127.0.0.1:1/%2F", "amqp://u:pw@127.0.0.1:2/%2F"};  // nothing listens there
   c.connect_attempts = 2;
-  c.reconnect_initial = std::chrono::milliseconds(10);
-  c.reconnect_max = std::chrono::milliseconds(20);
+  c.reconnect.initial = std::chrono::milliseconds(10);
+  c.reconnect.max = std::chrono::milliseconds(20);
   c.connect_timeout = std::chrono::milliseconds(500);
   Client client(c);
   auto start = std::chrono::steady_clock::now();

@@ -288,7 +288,7 @@ TEST_P(CodecCorruption, FlippedByteIsDataLoss) {
     auto d = decode_streaming(e, stored);
     ASSERT_FALSE(d.has_value());
     EXPECT_EQ(d.error().code, cc::ErrorCode::DataLoss) << d.error().to_string();
-    EXPECT_EQ(d.error().origin, "codec");
+    EXPECT_EQ(d.error().origin, claimcheck::Origin::Codec);
   }
   cc::DecodeOptions opt;
   opt.expected_sha256 = good_sha;
@@ -405,7 +405,7 @@ TEST(Codec, DownstreamErrorPassesThrough) {
   const std::string stored = encode_streaming(cc::Encoding::Zstd, compressible(100000)).bytes;
   auto w = dec->write(cc::as_bytes(stored));
   ASSERT_FALSE(w.has_value());
-  EXPECT_EQ(w.error().origin, "io");
+  EXPECT_EQ(w.error().origin, claimcheck::Origin::Io);
   EXPECT_EQ(w.error().code, cc::ErrorCode::InvalidArgument);
 }
 

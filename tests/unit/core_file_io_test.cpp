@@ -129,7 +129,7 @@ TEST(AtomicFileSink, UnwritableDirectoryFails) {
     std::ofstream(d.path / "file") << "x";
     auto r = cc::AtomicFileSink::open(d.path / "file" / "sub" / "t");
     ASSERT_FALSE(r.has_value());
-    EXPECT_EQ(r.error().origin, "io");
+    EXPECT_EQ(r.error().origin, claimcheck::Origin::Io);
     return;
   }
   TempDir d;

@@ -6,7 +6,7 @@ using namespace claimcheck;
 
 namespace {
 Result<int> half(int x) {
-  if (x % 2 != 0) return fail(ErrorCode::InvalidArgument, "test", "odd number " + std::to_string(x));
+  if (x % 2 != 0) return fail(ErrorCode::InvalidArgument, claimcheck::Origin::Test, "odd number " + std::to_string(x));
   return x / 2;
 }
 Result<int> quarter(int x) {
@@ -27,8 +27,8 @@ TEST(Result, ValueAndErrorPropagate) {
 }
 
 TEST(Result, Retryable) {
-  EXPECT_TRUE(make_error(ErrorCode::Unavailable, "s3", "x").is_retryable());
-  EXPECT_TRUE(make_error(ErrorCode::Aborted, "postgres", "x").is_retryable());
-  EXPECT_FALSE(make_error(ErrorCode::NotFound, "s3", "x").is_retryable());
-  EXPECT_FALSE(make_error(ErrorCode::PermissionDenied, "s3", "x").is_retryable());
+  EXPECT_TRUE(make_error(ErrorCode::Unavailable, claimcheck::Origin::S3, "x").is_retryable());
+  EXPECT_TRUE(make_error(ErrorCode::Aborted, claimcheck::Origin::Postgres, "x").is_retryable());
+  EXPECT_FALSE(make_error(ErrorCode::NotFound, claimcheck::Origin::S3, "x").is_retryable());
+  EXPECT_FALSE(make_error(ErrorCode::PermissionDenied, claimcheck::Origin::S3, "x").is_retryable());
 }

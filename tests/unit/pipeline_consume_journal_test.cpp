@@ -64,6 +64,6 @@ TEST(ConsumeJournal, UnopenablePathNamesIt) {
   auto j = ConsumeJournal::open(not_a_db);
   ASSERT_FALSE(j.has_value());
   EXPECT_NE(j.error().message.find(not_a_db.string()), std::string::npos) << j.error().message;
-  EXPECT_EQ(j.error().origin, "journal");
+  EXPECT_EQ(j.error().origin, claimcheck::Origin::Journal);
   fs::remove_all(dir);
 }

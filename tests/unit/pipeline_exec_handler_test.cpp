@@ -98,7 +98,7 @@ TEST(ExecHandler, RejectCodeIsAPermanentRefusalWithTheStderrTail) {
   ASSERT_TRUE(f.has_value());
   auto r = deliver(*f, "x");
   ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().origin, "exec");
+  EXPECT_EQ(r.error().origin, claimcheck::Origin::Exec);
   EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
   EXPECT_NE(r.error().message.find("exit 65"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("line one\nbad record 7"), std::string::npos) << r.error().message;

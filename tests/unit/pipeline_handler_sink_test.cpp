@@ -60,7 +60,7 @@ TEST(HandlerSink, RejectedIsPermanentWithItsReason) {
   auto r = deliver(factory, info_of(3), {"abc"});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
-  EXPECT_EQ(r.error().origin, "handler");
+  EXPECT_EQ(r.error().origin, claimcheck::Origin::Handler);
   EXPECT_EQ(r.error().message, "handler rejected: unknown customer 42");
   EXPECT_EQ(cc::classify_failure(r.error()), FailureKind::Permanent);
 }

@@ -153,7 +153,7 @@ TEST(OutDir, ImmutableTargetDirectoryIsALocalPermissionErrorNamingThePath) {
   (void)std::system(("chattr -i '" + (d.path / "ro").string() + "'").c_str());
   ASSERT_FALSE(fin.has_value());
   EXPECT_EQ(fin.error().code, cc::ErrorCode::PermissionDenied);
-  EXPECT_EQ(fin.error().origin, "io");
+  EXPECT_EQ(fin.error().origin, claimcheck::Origin::Io);
   EXPECT_NE(fin.error().message.find((d.path / "ro/x.bin").string()), std::string::npos) << fin.error().message;
   EXPECT_EQ(fin.error().detail_code, "errno=" + std::to_string(EPERM));
 }
@@ -170,7 +170,7 @@ TEST(PosixErrorMapping, LocalFileSystemErrnos) {
                        Case{ENOENT, cc::ErrorCode::NotFound}, Case{ELOOP, cc::ErrorCode::InvalidArgument}}) {
     const cc::Error e = fail_errno(c.err, "cannot write", "/data/out/a.bin").error;
     EXPECT_EQ(e.code, c.code) << c.err;
-    EXPECT_EQ(e.origin, "io");
+    EXPECT_EQ(e.origin, claimcheck::Origin::Io);
     EXPECT_EQ(e.detail_code, "errno=" + std::to_string(c.err));
     EXPECT_NE(e.message.find("'/data/out/a.bin'"), std::string::npos) << e.message;
   }

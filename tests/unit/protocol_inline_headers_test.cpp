@@ -25,7 +25,7 @@ std::string error_of(const Headers& h, const std::string& id = kId, std::uint64_
   auto r = cc::detail::parse_inline_headers(h, id, max);
   if (r) return "accepted";
   EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
-  EXPECT_EQ(r.error().origin, "protocol");
+  EXPECT_EQ(r.error().origin, claimcheck::Origin::Protocol);
   return r.error().message;
 }
 }  // namespace

@@ -330,7 +330,7 @@ TEST_P(PointerRule, RejectedNamingField) {
   auto r = cc::parse_pointer(j.dump(), c.limits);
   ASSERT_FALSE(r.has_value()) << c.name << ": " << j.dump();
   EXPECT_EQ(r.error().code, cc::ErrorCode::InvalidArgument);
-  EXPECT_EQ(r.error().origin, "protocol");
+  EXPECT_EQ(r.error().origin, claimcheck::Origin::Protocol);
   EXPECT_NE(r.error().message.find("field '" + c.field + "'"), std::string::npos)
       << c.name << ": got '" << r.error().message << "'";
 }

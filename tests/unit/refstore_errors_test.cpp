@@ -32,7 +32,7 @@ TEST(SqliteErrorMapping, Codes) {
   for (const auto& c : cases) {
     const Error e = map_sqlite_error(c.rc, "msg");
     EXPECT_EQ(e.code, c.code) << c.name;
-    EXPECT_EQ(e.origin, "sqlite");
+    EXPECT_EQ(e.origin, claimcheck::Origin::Sqlite);
     EXPECT_EQ(e.detail_code, c.name);
     EXPECT_EQ(e.message, "msg");
   }
@@ -58,7 +58,7 @@ TEST(PostgresErrorMapping, Sqlstates) {
   for (const auto& c : cases) {
     const Error e = map_sqlstate(c.state, "boom");
     EXPECT_EQ(e.code, c.code) << c.state;
-    EXPECT_EQ(e.origin, "postgres");
+    EXPECT_EQ(e.origin, claimcheck::Origin::Postgres);
     EXPECT_EQ(e.detail_code, c.state);
     EXPECT_EQ(e.message, "boom");
   }
@@ -139,7 +139,7 @@ TEST(PostgresDsnSecrets, LibpqParseErrorIsScrubbed) {
     auto r = open_ref_store(cfg);
     ASSERT_FALSE(r.has_value()) << dsn;
     EXPECT_EQ(r.error().to_string().find(secret), std::string::npos) << r.error().to_string();
-    EXPECT_EQ(r.error().origin, "postgres");
+    EXPECT_EQ(r.error().origin, claimcheck::Origin::Postgres);
   }
 }
 

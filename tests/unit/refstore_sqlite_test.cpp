@@ -28,7 +28,7 @@ TEST(RefStoreSqlite, UnopenablePathIsUnavailable) {
   auto s = open_ref_store(cfg);
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code, ErrorCode::Unavailable);
-  EXPECT_EQ(s.error().origin, "sqlite");
+  EXPECT_EQ(s.error().origin, claimcheck::Origin::Sqlite);
   EXPECT_EQ(s.error().detail_code, "SQLITE_CANTOPEN");
 }
 

@@ -22,7 +22,7 @@ TEST(S3CurlError, TransientCodesAreUnavailable) {
     auto e = map_curl_error(static_cast<int>(c), "GET b/k");
     EXPECT_EQ(e.code, ErrorCode::Unavailable) << c;
     EXPECT_TRUE(e.is_retryable());
-    EXPECT_EQ(e.origin, "curl");
+    EXPECT_EQ(e.origin, claimcheck::Origin::Curl);
   }
 }
 
@@ -51,7 +51,7 @@ TEST(S3XmlError, NotFoundKeepsTheS3Code) {
   EXPECT_EQ(k.detail_code, "NoSuchKey");
   EXPECT_EQ(k.http_status, 404);
   EXPECT_EQ(k.request_id, "tx1");
-  EXPECT_EQ(k.origin, "s3");
+  EXPECT_EQ(k.origin, claimcheck::Origin::S3);
   EXPECT_NE(k.message.find("The specified key does not exist."), std::string::npos);
   auto b = map_s3_error(404, s3_xml("NoSuchBucket"), "hdr-id");
   EXPECT_EQ(b.code, ErrorCode::NotFound);

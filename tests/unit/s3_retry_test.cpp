@@ -27,9 +27,9 @@ S3Config fake_config(const FakeS3Server& srv) {
   c.endpoint = srv.endpoint();
   c.access_key = "AKFAKE";
   c.secret_key = "fake-secret";
-  c.backoff_initial = 1ms;
-  c.backoff_max = 5ms;
-  c.max_attempts = 4;
+  c.retry.initial = 1ms;
+  c.retry.max = 5ms;
+  c.retry.max_attempts = 4;
   return c;
 }
 

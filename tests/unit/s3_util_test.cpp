@@ -138,23 +138,7 @@ TEST(S3Time, OutOfRangeIsEpochNotWrapped) {
   EXPECT_EQ(page->objects[0].last_modified, std::chrono::system_clock::time_point{});
 }
 
-TEST(S3Backoff, FullJitterBounded) {
-  std::mt19937_64 rng(42);
-  EXPECT_EQ(backoff_delay(1, 100ms, 5000ms, rng), 0ms);
-  for (int i = 0; i < 200; ++i) {
-    auto d2 = backoff_delay(2, 100ms, 5000ms, rng);
-    EXPECT_GE(d2, 0ms);
-    EXPECT_LE(d2, 100ms);
-    auto d4 = backoff_delay(4, 100ms, 5000ms, rng);
-    EXPECT_LE(d4, 400ms);
-    auto d20 = backoff_delay(20, 100ms, 5000ms, rng);
-    EXPECT_LE(d20, 5000ms);
-  }
-  // Jitter really spreads the values.
-  std::set<long long> seen;
-  for (int i = 0; i < 50; ++i) seen.insert(backoff_delay(10, 100ms, 5000ms, rng).count());
-  EXPECT_GT(seen.size(), 10U);
-}
+// The request backoff is claimcheck::backoff_delay (core/retry.h), tested in core_retry_test.cpp.
 
 TEST(S3Xml, DeleteRoundTrip) {
   std::vector<claimcheck::s3::ObjectVersion> keys{{"a/1", ""}, {"b&<2>", ""}, {"v/3", "3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH"}};
@@ -319,6 +303,32 @@ TEST(S3Xml, LifecycleMergeKeepsWhitespaceCommentsAndInstructions) {
   EXPECT_EQ((*rules)[1].id, "mine");
 }
 
+// Found by tests/fuzz (lifecycle_merge, 4.5 M executions): a processing instruction named like the root,
+// <?LifecycleConfiguration ...?>, was taken for the root element (doc.child() matches a PI's target too): the
+// merge "succeeded" without adding the rule, so the coordinator's safety net was silently missing, and the
+// existing rules were read from the instruction (none).
+TEST(S3Xml, LifecycleRootIsTheDocumentElementNotAnInstructionOfTheSameName) {
+  const std::string existing =
+      "<?LifecycleConfiguration <Rule><ID>mine</ID></Rule>?>"
+      "<LifecycleConfiguration><Rule><ID>other</ID><Filter><Prefix>o/</Prefix></Filter><Status>Enabled</Status>"
+      "<Expiration><Days>3</Days></Expiration></Rule><Rule><ID>mine</ID></Rule></LifecycleConfiguration>";
+  auto before = parse_lifecycle(existing);
+  ASSERT_TRUE(before) << before.error().to_string();
+  ASSERT_EQ(before->size(), 2U);
+  EXPECT_EQ((*before)[0].id, "other");
+  auto merged = merge_lifecycle_xml(existing, {"mine", "cc/", 9, 0, true});
+  ASSERT_TRUE(merged) << merged.error().to_string();
+  auto rules = parse_lifecycle(*merged);
+  ASSERT_TRUE(rules);
+  ASSERT_EQ(rules->size(), 2U) << *merged;
+  EXPECT_EQ((*rules)[0].id, "other");
+  EXPECT_EQ((*rules)[0].expiration_days, 3);
+  EXPECT_EQ((*rules)[1].id, "mine");
+  EXPECT_EQ((*rules)[1].prefix, "cc/");
+  EXPECT_EQ((*rules)[1].expiration_days, 9);
+  EXPECT_FALSE(parse_lifecycle("<?LifecycleConfiguration x?><Other/>")) << "the root element decides";
+}
+
 TEST(S3Config, Validate) {
   S3Config c;
   c.endpoint = "http://127.0.0.1:7480";
@@ -341,11 +351,11 @@ TEST(S3Config, Validate) {
   bad([](S3Config& x) { x.access_key = ""; });
   bad([](S3Config& x) { x.secret_key = ""; });
   bad([](S3Config& x) { x.part_size = 4 * kMiB; });
-  bad([](S3Config& x) { x.max_attempts = 0; });
+  bad([](S3Config& x) { x.retry.max_attempts = 0; });
   bad([](S3Config& x) { x.connect_timeout = 0ms; });
   bad([](S3Config& x) { x.request_timeout = -1ms; });
   bad([](S3Config& x) { x.stall_timeout = 10ms; });
-  bad([](S3Config& x) { x.backoff_max = 1ms; });
+  bad([](S3Config& x) { x.retry.max = 1ms; });
   auto client = S3Client::create(c);
   ASSERT_TRUE(client) << client.error().to_string();
   EXPECT_EQ(client->stats().requests, 0U);

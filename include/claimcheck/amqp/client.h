@@ -99,7 +99,7 @@ class Client {
   /// interrupt check (set_interrupt_check) returns true. While disconnected, makes at most one reconnect
   /// round per call when its backoff time has come.
   /// Errors (the Client is then unusable until connect() is called again): Unavailable after
-  /// max_reconnect_attempts rounds failed; PermissionDenied when the broker refuses the credentials or vhost.
+  /// reconnect.max_attempts rounds failed; PermissionDenied when the broker refuses the credentials or vhost.
   [[nodiscard]] Result<std::vector<Event>> poll(std::chrono::milliseconds timeout);
 
   /// Sets a predicate that poll() checks about every 10 ms while waiting; when it returns true poll() returns

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "claimcheck/core/result.h"
+#include "claimcheck/core/retry.h"
 
 namespace claimcheck::amqp {
 
@@ -21,9 +22,9 @@ namespace claimcheck::amqp {
 ///   serviced only while Client::poll()/publish() run: poll at least every heartbeat/2.
 /// - `connect_timeout`: TCP + TLS connect and AMQP handshake timeout per URL attempt; also the timeout of
 ///   every synchronous RPC (declare, consume, qos, …).
-/// - `reconnect_initial`/`reconnect_max`: exponential backoff (with jitter) between rounds of attempts.
-/// - `max_reconnect_attempts`: rounds (each round tries every URL once) after a connection loss before poll()
-///   gives up with Unavailable; 0 = forever.
+/// - `reconnect`: backoff between rounds of attempts (each round tries every URL once; equal jitter), for the
+///   initial connect() and after a connection loss; its `max_attempts` is the rounds after a loss before
+///   poll() gives up with Unavailable (kUnlimitedAttempts = forever).
 /// - `connect_attempts`: rounds that the initial connect() makes before it fails with Unavailable (>= 1).
 /// - `connection_name`: shown in the management UI (client property `connection_name`).
 /// - `ca_cert`: PEM CA bundle for amqps://; empty = the Debian system bundle kSystemCaBundle.
@@ -33,9 +34,7 @@ struct AmqpConfig {
   std::vector<std::string> urls;
   std::chrono::seconds heartbeat{30};
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds reconnect_initial{200};
-  std::chrono::milliseconds reconnect_max{10000};
-  int max_reconnect_attempts = 0;
+  BackoffPolicy reconnect{std::chrono::milliseconds(200), std::chrono::milliseconds(10000), 2.0, kUnlimitedAttempts, 0.5};
   int connect_attempts = 3;
   std::string connection_name;
   std::string ca_cert;
@@ -43,8 +42,8 @@ struct AmqpConfig {
   std::uint16_t channel_max = 0;
 
   /// Checks the fields: at least one URL, each parses as amqp:// or amqps://, timeouts > 0,
-  /// reconnect_max >= reconnect_initial, heartbeat <= 65535 s, attempts >= 0 (connect_attempts >= 1).
-  /// Errors: InvalidArgument (origin "config"); the message names the field and shows the URL redacted.
+  /// reconnect valid (BackoffPolicy::validate) with initial > 0, heartbeat <= 65535 s, connect_attempts >= 1.
+  /// Errors: InvalidArgument (Origin::Config); the message names the field and shows the URL redacted.
   [[nodiscard]] Result<void> validate() const;
 };
 

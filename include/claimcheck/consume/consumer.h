@@ -37,6 +37,7 @@
 #include "claimcheck/consume/out_dir.h"
 #include "claimcheck/protocol/messages.h"
 #include "claimcheck/core/result.h"
+#include "claimcheck/core/retry.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/protocol/wire.h"
 #include "claimcheck/protocol/topology.h"
@@ -72,7 +73,7 @@ using SinkFactory = std::function<Result<std::unique_ptr<ByteSink>>(const Payloa
 SinkFactory out_dir_sink_factory(std::shared_ptr<const OutDir> dir);
 
 /// As above, opening `out_dir` with OutDir::open(out_dir, options) now (which also cleans its staging
-/// dir). If that fails, every payload gets that error (origin "io": a local error, requeued).
+/// dir). If that fails, every payload gets that error (Origin::Io: a local error, requeued).
 SinkFactory out_dir_sink_factory(const std::filesystem::path& out_dir, const OutDirOptions& options = {});
 
 /// A SinkFactory that verifies and discards (DiscardSink).
@@ -112,9 +113,9 @@ inline constexpr std::uint64_t kDefaultHandlerMaxBytes = 64ULL << 20;
 
 /// A SinkFactory that collects each payload in memory and calls `handler` once every check passed (from
 /// the sink's finish()). A payload whose raw size is above `max_bytes` is rejected before any byte is
-/// downloaded (InvalidArgument, origin "handler": dead-lettered); stream large payloads with your own
+/// downloaded (InvalidArgument, Origin::Handler: dead-lettered); stream large payloads with your own
 /// SinkFactory or out_dir_sink_factory instead. The verdict maps onto the consumer's failure handling:
-/// Processed → ok; Rejected → InvalidArgument, Retry (or a throw) → Unavailable, both origin "handler"
+/// Processed → ok; Rejected → InvalidArgument, Retry (or a throw) → Unavailable, both Origin::Handler
 /// with message "handler rejected: <reason>" / "handler asked to retry: <reason>" (classify_failure:
 /// Permanent / Transient). An empty `handler` rejects every payload. Thread-safe as far as `handler` is.
 ///
@@ -126,23 +127,22 @@ inline constexpr std::uint64_t kDefaultHandlerMaxBytes = 64ULL << 20;
 ///   });
 [[nodiscard]] SinkFactory handler_sink_factory(PayloadHandler handler, std::uint64_t max_bytes = kDefaultHandlerMaxBytes);
 
-/// What the consumer does with a failed delivery (the one classify(Error) of the consumer, DESIGN.md §6).
+/// What the consumer does with a failed delivery (classify_failure()).
 enum class FailureKind {
   Permanent,  ///< dead-letter with the reason and publish a `rejected` ack
   Transient,  ///< back off, requeue (S3/AMQP unavailable, object changed mid-download, shutdown)
   Denied,     ///< S3 refused the credentials (403): back off, requeue; counts towards max_permission_denied
-  Local,      ///< handler-side file-system error (EACCES, EPERM, EROFS, ENOSPC, EIO, ...; origin "io"):
+  Local,      ///< handler-side file-system error (EACCES, EPERM, EROFS, ENOSPC, EIO, ...; Origin::Io):
               ///< back off, requeue; counts towards max_local_errors, never towards S3 refusals
 };
 
-/// Classifies `e`: origin "io" (the handler's own files) → Local, except InvalidArgument / DataLoss (a name
-/// the handler refuses: symlinked component, not a directory) → Permanent. Origin "exec" (the --exec
-/// command, exec_handler.h): InvalidArgument (a reject exit code) → Permanent, else Transient. Other
-/// origins: DataLoss, NotFound, InvalidArgument, Internal → Permanent; PermissionDenied → Denied, except a
-/// presigned url S3 refused for good (detail_code s3::kPresignedUrlExpired or s3::kPresignedUrlRejected) →
-/// Permanent; the rest → Transient. So an in-process handler's (origin "handler", handler_sink_factory)
-/// InvalidArgument is Permanent and its Unavailable Transient.
-/// Thread-safe, never fails.
+/// The consumer's reading of claimcheck::classify(e) (core/retry.h): DeadLetter → Permanent; Retry /
+/// RetryTransaction → Local for Origin::Io (the handler's own files), else Transient; Fatal → Denied for
+/// PermissionDenied, except a presigned url S3 refused for good (detail_code s3::kPresignedUrlExpired or
+/// s3::kPresignedUrlRejected) → Permanent, and Permanent for any other Fatal (e.g. no S3 credentials for a
+/// pointer without a url). So an in-process handler's (Origin::Handler, handler_sink_factory)
+/// InvalidArgument is Permanent and its Unavailable Transient; an --exec reject code (Origin::Exec) is
+/// Permanent. Thread-safe, never fails.
 [[nodiscard]] FailureKind classify_failure(const Error& e) noexcept;
 
 /// Settings of one Consumer. Plain data; only the CLI fills it from flags and env.
@@ -156,13 +156,14 @@ enum class FailureKind {
 /// - `sink_factory`: the handler; empty = discard_sink_factory().
 /// - `max_messages`: stop after this many deliveries were settled (acked after processing or dead-lettering);
 ///   0 = no limit. `idle_exit`: stop after this long without any delivery and nothing in flight; 0 = never.
-/// - `retry_delay`: base delay before a transient failure is requeued; it doubles with each failure in a row
-///   of a worker (capped 30 s, jitter down to half) and resets on success, so a broken object store is not
-///   hammered and an outage does not use up the queue's delivery limit within a minute.
+/// - `requeue`: the delay before a failed delivery is requeued (transient, denied, local): `initial`, doubling
+///   with each failure in a row of the workers up to `max`, equal jitter (down to half); a success resets it,
+///   so a broken object store is not hammered and an outage does not use up the queue's delivery limit
+///   within a minute. Its `max_attempts` is not used (the queue's delivery limit bounds the retries).
 /// - `max_permission_denied`: consecutive S3 403 answers after which run() stops with PermissionDenied
 ///   (each one is requeued, so nothing is lost); 0 = never stop.
 /// - `max_local_errors`: consecutive handler-side file-system errors (FailureKind::Local) after which run()
-///   stops with that error (origin "io", naming the path; each delivery is requeued); 0 = never stop.
+///   stops with that error (Origin::Io, naming the path; each delivery is requeued); 0 = never stop.
 /// - `settle_timeout`: on shutdown, how long to wait for in-flight work and confirms before closing
 ///   (what is unsettled then is redelivered by the broker).
 /// - `allowed_producers`: AMQP users (the `user_id` RabbitMQ verified, DESIGN.md §9) whose pointers and
@@ -194,7 +195,7 @@ struct ConsumerConfig {
   SinkFactory sink_factory;
   std::uint64_t max_messages = 0;
   std::chrono::milliseconds idle_exit{0};
-  std::chrono::milliseconds retry_delay{1000};
+  BackoffPolicy requeue{std::chrono::milliseconds(1000), std::chrono::milliseconds(30000), 2.0, kUnlimitedAttempts, 0.5};
   int max_permission_denied = 5;
   int max_local_errors = 5;
   std::chrono::milliseconds settle_timeout{30000};
@@ -204,7 +205,7 @@ struct ConsumerConfig {
   std::chrono::seconds staged_retention{7 * 24 * 3600};
   std::optional<std::chrono::seconds> reference_pointer_ttl;
 
-  /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (origin "config").
+  /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (Origin::Config).
   [[nodiscard]] Result<void> validate() const;
 };
 
@@ -245,10 +246,10 @@ struct ConsumeReport {
 ///   with headers x-claimcheck-error (reason), x-claimcheck-source-queue, x-claimcheck-recipient (confirmed)
 ///   and, when the pointer's ids are valid, a `rejected` ack with the same reason (confirmed) → basic.ack.
 /// - transient failure (Unavailable after the S3 client's own retries, FailedPrecondition when the object
-///   changed mid-download, 403) → wait retry_delay (jittered) → nack with requeue. Consecutive 403s beyond
+///   changed mid-download, 403) → wait the `requeue` backoff → nack with requeue. Consecutive 403s beyond
 ///   max_permission_denied stop the run with PermissionDenied.
 /// - handler-side file-system error (FailureKind::Local: EACCES, EPERM, EROFS, ENOSPC, ... writing the
-///   output; origin "io", naming the path) → the same back-off and requeue, never counted as an S3 refusal;
+///   output; Origin::Io, naming the path) → the same back-off and requeue, never counted as an S3 refusal;
 ///   max_local_errors in a row stop the run with that "io" error (stop_reason "local-error").
 ///
 /// Thread safety: one run() at a time; run() blocks the calling thread (the AMQP thread).

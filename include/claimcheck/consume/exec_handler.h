@@ -66,7 +66,7 @@ struct ExecHandlerConfig {
   std::filesystem::path receipt_dir;
   std::chrono::seconds receipt_retention{8 * 24 * 3600};
 
-  /// Checks the fields. Errors: InvalidArgument (origin "config") naming the field.
+  /// Checks the fields. Errors: InvalidArgument (Origin::Config) naming the field.
   [[nodiscard]] Result<void> validate() const;
 };
 
@@ -74,11 +74,11 @@ struct ExecHandlerConfig {
 /// by the consumer only after SHA-256, sizes and decoding verified) runs the command and returns
 ///
 /// - ok: exit 0 — the payload is processed (the consumer journals it and acks `processed`);
-/// - InvalidArgument (origin "exec", message "command rejected the payload (exit N): <stderr tail>"): an
+/// - InvalidArgument (Origin::Exec, message "command rejected the payload (exit N): <stderr tail>"): an
 ///   exit code of reject_exit_codes — dead-lettered with that reason (classify_failure: Permanent);
-/// - Unavailable (origin "exec"): every attempt failed, timed out or the command could not be started —
+/// - Unavailable (Origin::Exec): every attempt failed, timed out or the command could not be started —
 ///   requeued with backoff (Transient);
-/// - io errors of the staging file or the out dir as they are (origin "io": Local).
+/// - io errors of the staging file or the out dir as they are (Origin::Io: Local).
 ///
 /// Opens (creating, mode 0700) `staging_dir` in stdin mode. Errors: InvalidArgument for a bad config; "io"
 /// errors when the staging dir cannot be created. Thread-safe: payloads may be handled concurrently (one

@@ -34,7 +34,7 @@ namespace claimcheck {
 class ConsumeJournal {
  public:
   /// Opens (creating it and its parent directory, mode 0700, if needed) the journal file at `path`.
-  /// Errors: Unavailable / PermissionDenied (origin "journal") naming the path when it cannot be opened
+  /// Errors: Unavailable / PermissionDenied (Origin::Journal) naming the path when it cannot be opened
   /// or its schema created; InvalidArgument when the file is not a journal.
   [[nodiscard]] static Result<std::unique_ptr<ConsumeJournal>> open(const std::filesystem::path& path);
   ~ConsumeJournal();
@@ -42,11 +42,11 @@ class ConsumeJournal {
   ConsumeJournal& operator=(const ConsumeJournal&) = delete;
 
   /// The ack JSON recorded for `message_id` (empty string for inline messages, which have no ack), or
-  /// nullopt when it was never processed. Errors: Unavailable (origin "journal") on a database error.
+  /// nullopt when it was never processed. Errors: Unavailable (Origin::Journal) on a database error.
   [[nodiscard]] Result<std::optional<std::string>> find(const std::string& message_id);
   /// Records that `message_id` was processed and that `ack_json` is its ack, kept until `expires_at`.
   /// Idempotent: recording the same id again keeps the first record. Durable when it returns.
-  /// Errors: Unavailable (disk full, I/O) / PermissionDenied (origin "journal") naming the path.
+  /// Errors: Unavailable (disk full, I/O) / PermissionDenied (Origin::Journal) naming the path.
   [[nodiscard]] Result<void> record(const std::string& message_id, const std::string& ack_json, Timestamp expires_at);
   /// Deletes the records whose expires_at is before `now`; returns how many. Errors as record().
   [[nodiscard]] Result<std::size_t> prune(Timestamp now);

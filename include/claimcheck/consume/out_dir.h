@@ -31,7 +31,7 @@ struct OutDirOptions {
   /// fsync each file before its rename and its directory after it (durability across power loss).
   bool fsync = true;
 
-  /// Checks the fields: modes within 07777. Errors: InvalidArgument (origin "config").
+  /// Checks the fields: modes within 07777. Errors: InvalidArgument (Origin::Config).
   [[nodiscard]] Result<void> validate() const;
 };
 
@@ -45,7 +45,7 @@ struct OutDirOptions {
 /// - Each temp file is flock()ed by its writer while open. open() removes every temp file in the staging
 ///   dir that no live writer holds (debris of a killed consumer); consumers may share one output dir.
 /// - The destructor removes the staging dir when it is empty.
-/// - Errors are origin "io", naming the path: PermissionDenied (EACCES, EPERM, EROFS), Unavailable
+/// - Errors are Origin::Io, naming the path: PermissionDenied (EACCES, EPERM, EROFS), Unavailable
 ///   (ENOSPC, EDQUOT, EIO, ...), InvalidArgument (symlink, not a directory, name in the staging dir).
 /// - Thread-safe: create() may be called from several threads; each sink is used by one thread.
 class OutDir {

@@ -24,6 +24,7 @@
 #include "claimcheck/coordinate/metrics.h"
 #include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/core/result.h"
+#include "claimcheck/core/retry.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/protocol/topology.h"
 
@@ -66,8 +67,16 @@ struct CoordinatorConfig {
   /// dead-lettered. run() logs a warning when on.
   bool accept_unauthenticated_acks = false;
   std::chrono::seconds delete_lease{60};        ///< lease of a claimed deletion (crash → re-claimed after it)
-  std::chrono::milliseconds delete_backoff_initial{1000};   ///< first retry delay of a failed S3 delete
-  std::chrono::milliseconds delete_backoff_max{300000};     ///< cap of the exponential delete backoff
+  /// Backoff of a failed S3 delete, per object (no jitter: initial × 2^(failures−1), capped; initial ≥ 1 ms).
+  /// max_attempts is not used: a delete is retried until it succeeds (the object stays marked).
+  BackoffPolicy delete_retry{std::chrono::milliseconds(1000), std::chrono::milliseconds(300000), 2.0,
+                             kUnlimitedAttempts, 0.0};
+  /// Retries of one batch transaction (apply_batch) in the store thread: anything but InvalidArgument is
+  /// retried, Unavailable after reopening the database, until it commits (or 3 attempts once stopping).
+  BackoffPolicy store_retry{std::chrono::milliseconds(5), std::chrono::milliseconds(2000), 2.0,
+                            kUnlimitedAttempts, 0.0};
+  /// Retries of the delete worker's and sweeper's queries (claim, mark, sweep): Unavailable and Aborted.
+  BackoffPolicy db_retry{std::chrono::milliseconds(10), std::chrono::milliseconds(2000), 2.0, 8, 0.0};
   /// Period of the status query (status(), the per-recipient and per-state gauges); >= 100 ms. It scans the
   /// PENDING objects, so keep it at seconds, not milliseconds, on a large database.
   std::chrono::milliseconds status_interval{10000};
@@ -82,7 +91,7 @@ struct CoordinatorConfig {
   /// (the default) = none. Must be thread-safe with respect to the caller's own state.
   std::function<void(std::size_t completed)> after_commit_hook;
 
-  /// Checks ranges and nested configs (amqp, s3, db). Errors: InvalidArgument (origin "config") naming the field.
+  /// Checks ranges and nested configs (amqp, s3, db). Errors: InvalidArgument (Origin::Config) naming the field.
   [[nodiscard]] Result<void> validate() const;
 };
 
@@ -162,7 +171,7 @@ class Coordinator {
 /// Parses one q.ack delivery into a RefStore command, dispatching on the JSON `schema` field
 /// (s3-store-v1 → StoreInput, s3-ack-v1 → AckInput; strict validation per protocol.h). The AMQP `type`, when
 /// set, must equal the schema. An ack's AckInput::sender is msg.user_id and AckInput::sha256 its `sha256` ("" when
-/// absent); the trust rules are check_sender()'s. Errors: InvalidArgument (origin "protocol") whose message is the reason to put
+/// absent); the trust rules are check_sender()'s. Errors: InvalidArgument (Origin::Protocol) whose message is the reason to put
 /// in the `x-claimcheck-error` dead-letter header. Pure, thread-safe.
 [[nodiscard]] Result<refstore::Command> parse_coordinator_message(const amqp::Message& msg);
 

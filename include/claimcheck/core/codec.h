@@ -31,7 +31,7 @@ enum class Encoding : std::uint8_t {
 std::string_view to_string(Encoding e) noexcept;
 
 /// Parse a wire name (exact, lowercase: "zstd" | "gzip" | "identity").
-/// Errors: InvalidArgument (origin "codec") naming the value and the allowed ones.
+/// Errors: InvalidArgument (Origin::Codec) naming the value and the allowed ones.
 [[nodiscard]] Result<Encoding> parse_encoding(std::string_view s);
 
 /// Object-key suffix for an encoding: ".zst", ".gz", "" (identity).
@@ -46,7 +46,7 @@ struct EncodeOptions {
   /// Size in bytes of each of the two internal buffers (raw input chunk, encoded output chunk). ≥ 4096.
   std::size_t buffer_bytes = 256 * 1024;
 
-  /// Check the ranges above. Errors: InvalidArgument (origin "config") naming the field.
+  /// Check the ranges above. Errors: InvalidArgument (Origin::Config) naming the field.
   [[nodiscard]] Result<void> validate() const;
 };
 
@@ -55,7 +55,7 @@ struct EncodeOptions {
 /// - `raw` is borrowed: it must outlive this object. Do not read `raw` directly while encoding.
 /// - read() fills the caller's buffer with stored bytes; 0 means the encoded stream is complete, after which
 ///   size_raw(), size_stored() and sha256_hex() are final (done() is true).
-/// - Errors: those of `raw.read()` unchanged; Internal (origin "codec") if the compressor fails. After an
+/// - Errors: those of `raw.read()` unchanged; Internal (Origin::Codec) if the compressor fails. After an
 ///   error the object is unusable.
 /// - Memory: two buffers of `buffer_bytes` plus the compressor state (zstd level 1 ≈ 1-2 MiB, ISA-L level 1
 ///   ≈ 300 KiB) — independent of payload size.
@@ -107,7 +107,7 @@ struct DecodeOptions {
   /// Size in bytes of the decompression output buffer. ≥ 4096.
   std::size_t buffer_bytes = 256 * 1024;
 
-  /// Check the fields above. Errors: InvalidArgument (origin "config") naming the field.
+  /// Check the fields above. Errors: InvalidArgument (Origin::Config) naming the field.
   [[nodiscard]] Result<void> validate() const;
 };
 
@@ -117,7 +117,7 @@ struct DecodeOptions {
 /// - `downstream` is borrowed and must outlive this object. Raw bytes reach it BEFORE the hash can be
 ///   checked (streaming), so the downstream must itself be transactional (e.g. AtomicFileSink, which only
 ///   commits in finish(), which is only called after every check passed) or be discarded on error.
-/// - Errors (origin "codec"), all DataLoss: corrupt compressed data, trailing bytes after the last complete
+/// - Errors (Origin::Codec), all DataLoss: corrupt compressed data, trailing bytes after the last complete
 ///   zstd frame / gzip member, truncated stream (finish() before the stream ended), SHA-256 mismatch
 ///   (message names expected and actual), raw size ≠ expected_size_raw, raw size > max_raw_bytes.
 ///   Errors from downstream.write()/finish() are passed through unchanged. After an error the sink is

@@ -25,7 +25,7 @@ std::vector<std::string> split_url_list(std::string_view list);
 
 /// `url` with its userinfo password replaced by `password` (percent-encoded, RFC 3986 userinfo), e.g.
 /// ("amqp://app:old@h/%2F", "n,w@") → "amqp://app:n%2Cw%40@h/%2F". Used for secrets read from a file.
-/// Errors: InvalidArgument (origin "config") when the URL has no scheme or no user name; the message never
+/// Errors: InvalidArgument (Origin::Config) when the URL has no scheme or no user name; the message never
 /// contains either password. Thread-safe.
 [[nodiscard]] Result<std::string> set_url_password(std::string_view url, std::string_view password);
 

@@ -23,11 +23,38 @@ enum class ErrorCode : std::uint8_t {
 /// Stable upper-case name of a code, e.g. "Unavailable". Thread-safe, never fails.
 std::string_view to_string(ErrorCode code) noexcept;
 
+/// The layer or backend an Error comes from. Rendered in lower case by to_string(Origin) ("s3", "curl", ...),
+/// which is also the prefix of Error::to_string(). classify() reads it for the two origins whose codes mean
+/// something else: Io (the local disk) and Exec (a handler command).
+enum class Origin : std::uint8_t {
+  Unknown = 0,  ///< not set (renders as "error")
+  Config,       ///< a *Config::validate() or option parser
+  Io,           ///< local files and directories (file_io, the consumer's output dir)
+  S3,           ///< an S3 response (HTTP status / XML error)
+  Curl,         ///< libcurl transport (connect, TLS, timeout)
+  Http,         ///< the CLI's metrics HTTP listener
+  Amqp,         ///< rabbitmq-c / the broker
+  Protocol,     ///< message parsing and validation (protocol/)
+  Codec,        ///< compression and hashing streams (core/codec)
+  Refstore,     ///< the refcount database layer above its backend
+  Sqlite,       ///< SQLite (detail_code: extended result code name)
+  Postgres,     ///< PostgreSQL via libpqxx (detail_code: SQLSTATE)
+  Journal,      ///< the consumer's processed-pointer journal
+  Handler,      ///< the consumer's payload handler
+  Exec,         ///< the consumer's --exec handler command
+  Consume,      ///< the consume pipeline itself (staging, pointers)
+  Produce,      ///< the produce pipeline itself
+  Bench,        ///< benchmark programs (not the library)
+  Test,         ///< unit tests of the error model itself
+};
+
+/// Stable lower-case name of an origin, e.g. "s3"; "error" for Unknown. Thread-safe, never fails.
+std::string_view to_string(Origin origin) noexcept;
+
 /// One failure, with enough context to log and act on it.
 ///
 /// - `code`: what the caller should do (see is_retryable()).
-/// - `origin`: the layer or backend that failed: "s3", "curl", "amqp", "sqlite", "postgres", "codec",
-///   "protocol", "io", "config".
+/// - `origin`: the layer or backend that failed (Origin).
 /// - `message`: human-readable, never contains secrets.
 /// - `detail_code`: the backend's own code (S3 error code such as "NoSuchKey", HTTP status as text,
 ///   curl error name, AMQP reply code, SQLSTATE), empty if none.
@@ -35,7 +62,7 @@ std::string_view to_string(ErrorCode code) noexcept;
 /// - `http_status`: HTTP status when the error came from an HTTP response, else 0.
 struct Error {
   ErrorCode code = ErrorCode::Internal;
-  std::string origin;
+  Origin origin = Origin::Unknown;
   std::string message;
   std::string detail_code;
   std::string request_id;
@@ -50,7 +77,7 @@ struct Error {
   [[nodiscard]] std::string to_string() const;
 };
 
-/// Convenience constructor: make_error(ErrorCode::InvalidArgument, "protocol", "field 'sha256': ...").
-Error make_error(ErrorCode code, std::string origin, std::string message, std::string detail_code = {});
+/// Convenience constructor: make_error(ErrorCode::InvalidArgument, Origin::Protocol, "field 'sha256': ...").
+Error make_error(ErrorCode code, Origin origin, std::string message, std::string detail_code = {});
 
 }  // namespace claimcheck

@@ -47,7 +47,7 @@ class FileSource : public ByteSource {
   /// without following any symbolic link below `base`: each directory with openat(O_NOFOLLOW |
   /// O_DIRECTORY), the file with O_NOFOLLOW, then S_ISREG checked with fstat on the descriptor. So an entry
   /// swapped for a symlink after a directory listing cannot make it read a file elsewhere. Errors as
-  /// open(); InvalidArgument (origin "io") naming the path for a symlink or a non-regular file.
+  /// open(); InvalidArgument (Origin::Io) naming the path for a symlink or a non-regular file.
   [[nodiscard]] static Result<FileSource> open_beneath(const std::filesystem::path& base, std::string_view rel);
 
   FileSource(FileSource&& other) noexcept;
@@ -128,7 +128,7 @@ class HashingSource : public ByteSource {
 };
 
 /// A sink that appends to an in-memory string, with an optional size cap (bytes).
-/// write() beyond `max_bytes` fails with InvalidArgument (origin "io") and keeps what fit before.
+/// write() beyond `max_bytes` fails with InvalidArgument (Origin::Io) and keeps what fit before.
 class StringSink : public ByteSink {
  public:
   explicit StringSink(std::size_t max_bytes = std::numeric_limits<std::size_t>::max()) : max_(max_bytes) {}
@@ -215,7 +215,7 @@ struct AtomicFileOptions {
 /// - Readers see either the old file/no file, or the complete new file — never a partial one.
 /// - If finish() is never called successfully (error, exception, early return), the destructor or abort()
 ///   removes the temp file; the target is untouched.
-/// - Errors are origin "io": NotFound/PermissionDenied/Unavailable (ENOSPC, EIO)/Internal, messages name
+/// - Errors are Origin::Io: NotFound/PermissionDenied/Unavailable (ENOSPC, EIO)/Internal, messages name
 ///   the path and errno text. FailedPrecondition when overwrite=false and the target exists.
 /// - Move-only RAII owner of the fd. Not thread-safe.
 class AtomicFileSink : public ByteSink {
@@ -262,7 +262,7 @@ class AtomicFileSink : public ByteSink {
 [[nodiscard]] Result<std::uint64_t> copy_stream(ByteSource& source, ByteSink& sink,
                                                 std::size_t buffer_bytes = kDefaultBufferBytes);
 
-/// Read `source` to its end into a string. Fails with InvalidArgument (origin "io") if it yields more than
+/// Read `source` to its end into a string. Fails with InvalidArgument (Origin::Io) if it yields more than
 /// `max_bytes` bytes.
 [[nodiscard]] Result<std::string> read_all(ByteSource& source,
                                            std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
@@ -273,7 +273,7 @@ class AtomicFileSink : public ByteSink {
 
 /// Read a secret (password, secret key) from a file given by path, so that it stays out of
 /// /proc/*/cmdline and the environment: the whole file, at most 64 KiB, without one trailing "\n" or
-/// "\r\n". Errors (origin "io", naming the path, never the content): as FileSource::open / read;
+/// "\r\n". Errors (Origin::Io, naming the path, never the content): as FileSource::open / read;
 /// InvalidArgument when the file is empty or larger than 64 KiB. Thread-safe.
 [[nodiscard]] Result<std::string> read_secret_file(const std::filesystem::path& path);
 

@@ -16,14 +16,14 @@ struct Unexpected {
 };
 
 /// Shorthand for returning an error from a function returning Result<T>.
-inline Unexpected fail(ErrorCode code, std::string origin, std::string message, std::string detail = {}) {
-  return Unexpected{make_error(code, std::move(origin), std::move(message), std::move(detail))};
+inline Unexpected fail(ErrorCode code, Origin origin, std::string message, std::string detail = {}) {
+  return Unexpected{make_error(code, origin, std::move(message), std::move(detail))};
 }
 inline Unexpected fail(Error e) { return Unexpected{std::move(e)}; }
-/// The error of a bad configuration value: InvalidArgument, origin "config" (every *Config::validate() and
+/// The error of a bad configuration value: InvalidArgument, origin Config (every *Config::validate() and
 /// option parser). `message` names the field and the rule, never a secret.
 inline Unexpected config_error(std::string message) {
-  return fail(ErrorCode::InvalidArgument, "config", std::move(message));
+  return fail(ErrorCode::InvalidArgument, Origin::Config, std::move(message));
 }
 
 /// A value of type T or an Error. Accessing the wrong alternative is a programming error (asserts).

@@ -24,7 +24,7 @@ inline constexpr std::chrono::seconds kMaxDuration{36500LL * 86400};
 /// case-insensitive unit. Units are BINARY: B; K, KB, KiB = 1024; M, MB, MiB = 1024²; G, GB, GiB = 1024³;
 /// T, TB, TiB = 1024⁴. So "1MB" = 1048576 (matching the reference demo's MSG_SIZE=1MB meaning 1 MiB).
 /// Optional spaces between number and unit. The result is floored to whole bytes, at most kMaxSize.
-/// Errors: InvalidArgument (origin "config") for empty input, bad number, unknown unit, above kMaxSize.
+/// Errors: InvalidArgument (Origin::Config) for empty input, bad number, unknown unit, above kMaxSize.
 /// Thread-safe.
 [[nodiscard]] Result<std::uint64_t> parse_size(std::string_view s);
 
@@ -35,11 +35,11 @@ inline constexpr std::chrono::seconds kMaxDuration{36500LL * 86400};
 [[nodiscard]] Result<std::chrono::seconds> parse_duration(std::string_view s);
 
 /// As parse_duration(), with the extra unit "ms" (e.g. "50ms", "1s500ms"). At most kMaxDuration.
-/// Errors: InvalidArgument (origin "config"). Thread-safe.
+/// Errors: InvalidArgument (Origin::Config). Thread-safe.
 [[nodiscard]] Result<std::chrono::milliseconds> parse_duration_millis(std::string_view s);
 
 /// A duration given as (fractional) seconds, e.g. a `--idle-exit 1.5` flag, as whole milliseconds
-/// (truncated). Errors: InvalidArgument (origin "config") for NaN, negative or above kMaxDuration.
+/// (truncated). Errors: InvalidArgument (Origin::Config) for NaN, negative or above kMaxDuration.
 /// Thread-safe.
 [[nodiscard]] Result<std::chrono::milliseconds> duration_from_seconds(double seconds);
 

@@ -55,8 +55,8 @@ struct OutboxConfig {
   std::chrono::milliseconds rescan_interval{60000};
   std::string name_prefix;
 
-  /// Checks the fields (and `producer`). Errors: InvalidArgument (origin "config") naming the field;
-  /// NotFound / InvalidArgument (origin "io") when `dir` is missing or not a directory.
+  /// Checks the fields (and `producer`). Errors: InvalidArgument (Origin::Config) naming the field;
+  /// NotFound / InvalidArgument (Origin::Io) when `dir` is missing or not a directory.
   [[nodiscard]] Result<void> validate() const;
 };
 
@@ -76,7 +76,7 @@ class Outbox {
   /// Opens the journal and recovers what it records, then sends files until `should_stop` (thread-safe,
   /// checked about every 50 ms) returns true — in-flight files are finished first — or, with `once`, until
   /// every file present at start settled. A lost broker connection is retried with backoff. Errors: the
-  /// journal or DIR cannot be used (origin "io"); inotify cannot be set up; with `once`, the broker or S3
+  /// journal or DIR cannot be used (Origin::Io); inotify cannot be set up; with `once`, the broker or S3
   /// stayed unreachable for `retry.max_attempts` tries.
   [[nodiscard]] Result<OutboxReport> run(const std::function<bool()>& should_stop);
 

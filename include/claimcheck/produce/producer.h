@@ -109,7 +109,7 @@ struct ProducerConfig {
   int concurrency = 4;
   std::chrono::milliseconds publish_timeout{120000};
 
-  /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (origin "config")
+  /// Checks every field (and s3/amqp via their validate()). Errors: InvalidArgument (Origin::Config)
   /// naming the field. Never mentions secrets. Thread-safe (const).
   [[nodiscard]] Result<void> validate() const;
 };
@@ -228,7 +228,7 @@ std::vector<PayloadInput> synthetic_inputs(std::uint64_t count, std::uint64_t si
 
 /// Input of one file ("-" = stdin). `name` is the pointer name (may be empty). The file is opened when the
 /// producer reads it, with O_NOFOLLOW, and must be a regular file (fstat on the opened descriptor): a
-/// symbolic link, FIFO or device fails that input with InvalidArgument (origin "io") naming the path.
+/// symbolic link, FIFO or device fails that input with InvalidArgument (Origin::Io) naming the path.
 PayloadInput file_input(const std::string& path, const std::string& name);
 
 /// Input of the regular file `rel` (a validate_relative_name() path, "/"-separated) beneath `dir`, sent
@@ -240,7 +240,7 @@ PayloadInput directory_entry_input(const std::string& dir, const std::string& re
 /// (byte order); each file's relative path (with "/" separators), prefixed by `name_prefix`, is its name.
 /// Each file is later opened beneath `dir` without following any symlink (FileSource::open_beneath), so an
 /// entry swapped for a symlink after this listing fails its input instead of sending another file.
-/// Errors: NotFound / InvalidArgument (not a directory) / PermissionDenied (origin "io"), and
+/// Errors: NotFound / InvalidArgument (not a directory) / PermissionDenied (Origin::Io), and
 /// InvalidArgument when a relative path is not a valid name (validate_relative_name).
 [[nodiscard]] Result<std::vector<PayloadInput>> directory_inputs(const std::string& dir,
                                                                  const std::string& name_prefix = "");

@@ -2,7 +2,7 @@
 /// Wire protocol (DESIGN.md §2): s3-pointer-v1, s3-store-v1, s3-ack-v1 — types, JSON serialization,
 /// strict parsing/validation, and reusable field validators.
 ///
-/// Every rejection is InvalidArgument with origin "protocol" and a message of the form
+/// Every rejection is InvalidArgument with Origin::Protocol and a message of the form
 /// "field '<name>': <rule>" (e.g. "field 'sha256': must be 64 lowercase hex characters"), suitable for the
 /// `x-claimcheck-error` dead-letter header. Unknown extra JSON fields are ignored (forward compatibility).
 /// All functions are pure and thread-safe.
@@ -131,7 +131,7 @@ enum class AckStatus : std::uint8_t {
 
 /// Wire name: "processed" | "rejected".
 std::string_view to_string(AckStatus s) noexcept;
-/// Parse "processed" | "rejected". Errors: InvalidArgument (origin "protocol") naming field 'status'.
+/// Parse "processed" | "rejected". Errors: InvalidArgument (Origin::Protocol) naming field 'status'.
 [[nodiscard]] Result<AckStatus> parse_ack_status(std::string_view s);
 
 /// `s3-ack-v1`: a recipient's business acknowledgement of one pointer.

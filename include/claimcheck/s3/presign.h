@@ -45,7 +45,7 @@ struct PresignRequest {
 /// X-Amz-Algorithm=AWS4-HMAC-SHA256, X-Amz-Credential (`access/yyyymmdd/region/s3/aws4_request`),
 /// X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders=host, payload UNSIGNED-PAYLOAD, then X-Amz-Signature
 /// (hex HMAC-SHA256 with the key chain AWS4+secret → date → region → s3 → aws4_request).
-/// Errors: InvalidArgument (origin "s3") for a bad endpoint, bucket, key (S3Client rules), empty or
+/// Errors: InvalidArgument (Origin::S3) for a bad endpoint, bucket, key (S3Client rules), empty or
 /// control-character credentials or region, expires outside 1 s .. 7 days, or a signing time before 1970.
 /// Pure function (no clock, no I/O), thread-safe.
 [[nodiscard]] Result<std::string> presign_get(const PresignRequest& req);
@@ -83,7 +83,7 @@ inline constexpr std::size_t kMaxPresignedUrlBytes = 4096;
 /// The endpoint-host rule of a recipient (DESIGN.md §9: never an arbitrary host): ok only when `url`'s
 /// scheme, host (case-insensitive) and effective port equal `endpoint`'s and its path is the one of
 /// `bucket/key` there — path-style `/bucket/key` on the endpoint's host, or virtual-hosted `/key` on
-/// `bucket.host`. Errors: InvalidArgument (origin "s3") naming the URL's and the endpoint's host:port
+/// `bucket.host`. Errors: InvalidArgument (Origin::S3) naming the URL's and the endpoint's host:port
 /// (never the query). Pure function, thread-safe.
 [[nodiscard]] Result<void> check_presigned_target(const PresignedUrl& url, std::string_view endpoint,
                                                   std::string_view bucket, std::string_view key);

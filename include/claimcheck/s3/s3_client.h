@@ -18,6 +18,7 @@
 
 #include "claimcheck/core/io.h"
 #include "claimcheck/core/result.h"
+#include "claimcheck/core/retry.h"
 #include "claimcheck/s3/s3_error.h"
 
 namespace claimcheck::s3 {
@@ -43,10 +44,10 @@ inline constexpr std::uint64_t kMiB = 1024ULL * 1024ULL;
 ///   `low_speed_limit` bytes/s (>= 1) for `stall_timeout` (whole seconds, >= 1 s).
 /// - `part_size`: bytes per multipart part and size of the one upload buffer (5 MiB .. 5 GiB); objects whose
 ///   source ends within the first part are sent with one PutObject.
-/// - `max_attempts`: attempts in a row WITHOUT progress per request (>= 1) for retryable failures
-///   (Unavailable): an attempt of a GET that delivered bytes before failing resets the count (and the
-///   backoff), and the next attempt resumes after the last byte delivered; backoff between attempts is
-///   exponential from `backoff_initial`, capped at `backoff_max`, with full jitter.
+/// - `retry`: backoff between attempts of one request (full jitter) and `retry.max_attempts`, the attempts in
+///   a row WITHOUT progress per request (1..100) for retryable failures (Unavailable): an attempt of a GET
+///   that delivered bytes before failing resets the count (and the backoff), and the next attempt resumes
+///   after the last byte delivered (claimcheck::retry, core/retry.h).
 struct S3Config {
   std::string endpoint;
   std::string region = "us-east-1";
@@ -61,9 +62,7 @@ struct S3Config {
   std::chrono::milliseconds stall_timeout{30000};
   std::uint32_t low_speed_limit = 1;
   std::uint64_t part_size = 8 * kMiB;
-  int max_attempts = 5;
-  std::chrono::milliseconds backoff_initial{100};
-  std::chrono::milliseconds backoff_max{5000};
+  BackoffPolicy retry{std::chrono::milliseconds(100), std::chrono::milliseconds(5000), 2.0, 5, 1.0};
 
   /// Checks every field (access and secret key: both or neither). Errors: InvalidArgument (origin
   /// "config") naming the field and the rule. Never mentions the secret's value. Thread-safe (const).
@@ -198,9 +197,9 @@ struct S3Stats {
 /// Every operation: keys must match `[A-Za-z0-9._~/-]{1,1024}` with no leading `/` and no `.`/`..` segment,
 /// buckets `[a-z0-9.-]{3,63}` — else InvalidArgument before anything is sent. Retryable failures
 /// (Unavailable: 5xx, SlowDown, RequestTimeout, connection refused/reset, timeouts) are retried up to
-/// `max_attempts` with backoff, then returned. Errors carry origin "s3" (HTTP/XML) or "curl" (transport),
+/// `max_attempts` with backoff, then returned. Errors carry Origin::S3 (HTTP/XML) or "curl" (transport),
 /// the S3 error code in `detail_code`, `http_status` and `request_id`.
-/// Logging: spdlog debug line per request (method, bucket, key, status, bytes, ms, attempt); never secrets.
+/// Logging: a debug line on claimcheck::logger() (core/log.h) per request (method, bucket, key, status, bytes, ms, attempt); never secrets.
 class S3Client {
  public:
   /// Validates `cfg` (InvalidArgument) and creates the curl handle (Internal if curl fails).

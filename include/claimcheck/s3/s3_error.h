@@ -7,7 +7,7 @@
 
 namespace claimcheck::s3 {
 
-/// Maps a libcurl CURLcode (as int) to an Error with origin "curl", detail_code the CURLE_* name and
+/// Maps a libcurl CURLcode (as int) to an Error with Origin::Curl, detail_code the CURLE_* name and
 /// `context` (e.g. "GET bucket/key") in the message.
 /// Unavailable: connect/resolve failures, timeouts, send/recv errors, empty reply, partial transfer, TLS
 /// handshake failure. PermissionDenied: TLS peer verification failed. InvalidArgument: malformed URL,
@@ -16,7 +16,7 @@ namespace claimcheck::s3 {
 [[nodiscard]] Error map_curl_error(int curl_code, std::string_view context);
 
 /// Maps an S3 error response (HTTP status + `<Error><Code/><Message/><RequestId/></Error>` body, possibly
-/// empty or not XML) to an Error with origin "s3", detail_code the S3 code (or e.g. "NotFound" from the
+/// empty or not XML) to an Error with Origin::S3, detail_code the S3 code (or e.g. "NotFound" from the
 /// status when the body has none), http_status, and request_id (the `request_id` argument, which is the
 /// x-amz-request-id header, else the XML RequestId).
 /// PermissionDenied: 401, 403, AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
