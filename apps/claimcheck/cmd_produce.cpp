@@ -128,7 +128,7 @@ struct ProduceCmd {
     cfg.once = once;
     cfg.name_prefix = name_prefix;
     if (attempts < 0) return fail(ErrorCode::InvalidArgument, Origin::Config, "--attempts must be ≥ 0");
-    cfg.retry.max_attempts = attempts > 0 ? attempts : (once ? 3 : std::numeric_limits<int>::max());
+    cfg.retry.max_attempts = attempts > 0 ? attempts : (once ? 3 : kUnlimitedAttempts);
     return cfg;
   }
 

@@ -103,20 +103,6 @@ struct JobResult {
   std::string ack_json;  // Processed pointer: the `processed` ack, already recorded in the journal
 };
 
-Ack ack_for(const Pointer& p, const std::string& recipient, AckStatus status, std::optional<std::string> reason) {
-  Ack a;
-  a.pointer_id = p.pointer_id;
-  a.recipient_id = recipient;
-  a.status = status;
-  a.reason = std::move(reason);
-  a.processed_at = utc_now();
-  a.bucket = p.bucket;
-  a.key = p.key;
-  a.recipients_total = p.recipients_total;
-  a.sha256 = p.sha256;  // the sha256 this recipient verified (processed) or was asked to verify (rejected)
-  return a;
-}
-
 class ConsumeWorker {
  public:
   ConsumeWorker(const ConsumerConfig& cfg, s3::S3Client client, WorkQueue<Job>& jobs,

@@ -99,6 +99,29 @@ Result<Timestamp> req_time(const json& o, std::string_view field) {
   return *t;
 }
 
+// read_field(o, "name", out): the required field `name` of `o` into `out`, by the type of `out` (the req_*
+// rule of that type); `out` is untouched on error.
+Result<void> read_field(const json& o, std::string_view field, std::string& out) {
+  CC_TRY(v, req_string(o, field));
+  out = std::move(*v);
+  return ok();
+}
+Result<void> read_field(const json& o, std::string_view field, std::int64_t& out) {
+  CC_TRY(v, req_int(o, field));
+  out = *v;
+  return ok();
+}
+Result<void> read_field(const json& o, std::string_view field, std::vector<std::string>& out) {
+  CC_TRY(v, req_string_array(o, field));
+  out = std::move(*v);
+  return ok();
+}
+Result<void> read_field(const json& o, std::string_view field, Timestamp& out) {
+  CC_TRY(v, req_time(o, field));
+  out = *v;
+  return ok();
+}
+
 Result<json> parse_object(std::string_view text) {
   if (text.size() > kMaxMessageBytes) return message_error("body larger than 1 MiB");
   json j;
@@ -461,20 +484,15 @@ namespace {
 /// sha256, name, url — all but the addressing (recipients, expiry, producer).
 Result<Pointer> read_pointer_payload(const json& o, const ValidationLimits& limits) {
   Pointer p;
-  CC_TRY(id, req_string(o, "pointer_id"));
-  p.pointer_id = std::move(*id);
-  CC_TRY(bucket, req_string(o, "bucket"));
-  p.bucket = std::move(*bucket);
-  CC_TRY(key, req_string(o, "key"));
-  p.key = std::move(*key);
+  CC_TRY_VOID(read_field(o, "pointer_id", p.pointer_id));
+  CC_TRY_VOID(read_field(o, "bucket", p.bucket));
+  CC_TRY_VOID(read_field(o, "key", p.key));
   CC_TRY(enc, req_string(o, "encoding"));
   auto e = parse_encoding(*enc);
   if (!e) return field_error("encoding", "must be one of zstd, gzip, identity");
   p.encoding = *e;
-  CC_TRY(ct, req_string(o, "content_type"));
-  p.content_type = std::move(*ct);
-  CC_TRY(size_raw, req_int(o, "size_raw"));
-  p.size_raw = *size_raw;
+  CC_TRY_VOID(read_field(o, "content_type", p.content_type));
+  CC_TRY_VOID(read_field(o, "size_raw", p.size_raw));
   CC_TRY(size_gz, get_int(o, "size_gz", false));
   CC_TRY(size_stored, get_int(o, "size_stored", false));
   if (*size_stored) {
@@ -486,8 +504,7 @@ Result<Pointer> read_pointer_payload(const json& o, const ValidationLimits& limi
     return field_error("size_stored", "is required");
   }
   if (*size_gz) CC_TRY_VOID(check_size("size_gz", **size_gz, limits.max_size_stored));
-  CC_TRY(sha, req_string(o, "sha256"));
-  p.sha256 = std::move(*sha);
+  CC_TRY_VOID(read_field(o, "sha256", p.sha256));
   CC_TRY(name, read_name(o));
   p.name = std::move(*name);
   CC_TRY(url, get_string(o, "url", false));
@@ -497,16 +514,11 @@ Result<Pointer> read_pointer_payload(const json& o, const ValidationLimits& limi
 
 /// claimcheck's addressing fields: recipients, recipients_total, created_at, expires_at, producer_id.
 Result<void> read_pointer_addressing(const json& o, Pointer& p) {
-  CC_TRY(recipients, req_string_array(o, "recipients"));
-  p.recipients = std::move(*recipients);
-  CC_TRY(total, req_int(o, "recipients_total"));
-  p.recipients_total = *total;
-  CC_TRY(created, req_time(o, "created_at"));
-  p.created_at = *created;
-  CC_TRY(expires, req_time(o, "expires_at"));
-  p.expires_at = *expires;
-  CC_TRY(producer, req_string(o, "producer_id"));
-  p.producer_id = std::move(*producer);
+  CC_TRY_VOID(read_field(o, "recipients", p.recipients));
+  CC_TRY_VOID(read_field(o, "recipients_total", p.recipients_total));
+  CC_TRY_VOID(read_field(o, "created_at", p.created_at));
+  CC_TRY_VOID(read_field(o, "expires_at", p.expires_at));
+  CC_TRY_VOID(read_field(o, "producer_id", p.producer_id));
   return ok();
 }
 
@@ -552,24 +564,15 @@ Result<StoreRecord> parse_store_record(std::string_view text, const ValidationLi
   const json& o = *j;
   CC_TRY_VOID(expect_schema(o, kSchemaStore));
   StoreRecord s;
-  CC_TRY(id, req_string(o, "pointer_id"));
-  s.pointer_id = std::move(*id);
-  CC_TRY(bucket, req_string(o, "bucket"));
-  s.bucket = std::move(*bucket);
-  CC_TRY(key, req_string(o, "key"));
-  s.key = std::move(*key);
-  CC_TRY(recipients, req_string_array(o, "recipients"));
-  s.recipients = std::move(*recipients);
-  CC_TRY(total, req_int(o, "recipients_total"));
-  s.recipients_total = *total;
-  CC_TRY(size_stored, req_int(o, "size_stored"));
-  s.size_stored = *size_stored;
-  CC_TRY(sha, req_string(o, "sha256"));
-  s.sha256 = std::move(*sha);
-  CC_TRY(created, req_time(o, "created_at"));
-  s.created_at = *created;
-  CC_TRY(expires, req_time(o, "expires_at"));
-  s.expires_at = *expires;
+  CC_TRY_VOID(read_field(o, "pointer_id", s.pointer_id));
+  CC_TRY_VOID(read_field(o, "bucket", s.bucket));
+  CC_TRY_VOID(read_field(o, "key", s.key));
+  CC_TRY_VOID(read_field(o, "recipients", s.recipients));
+  CC_TRY_VOID(read_field(o, "recipients_total", s.recipients_total));
+  CC_TRY_VOID(read_field(o, "size_stored", s.size_stored));
+  CC_TRY_VOID(read_field(o, "sha256", s.sha256));
+  CC_TRY_VOID(read_field(o, "created_at", s.created_at));
+  CC_TRY_VOID(read_field(o, "expires_at", s.expires_at));
   CC_TRY(producer, get_string(o, "producer_id", false));
   s.producer_id = producer->value_or("");
   CC_TRY(enc, get_string(o, "encoding", false));
@@ -591,23 +594,17 @@ Result<Ack> parse_ack(std::string_view text, const ValidationLimits& limits) {
   const json& o = *j;
   CC_TRY_VOID(expect_schema(o, kSchemaAck));
   Ack a;
-  CC_TRY(id, req_string(o, "pointer_id"));
-  a.pointer_id = std::move(*id);
-  CC_TRY(rid, req_string(o, "recipient_id"));
-  a.recipient_id = std::move(*rid);
+  CC_TRY_VOID(read_field(o, "pointer_id", a.pointer_id));
+  CC_TRY_VOID(read_field(o, "recipient_id", a.recipient_id));
   CC_TRY(status, req_string(o, "status"));
   CC_TRY(st, parse_ack_status(*status));
   a.status = *st;
   CC_TRY(reason, get_string(o, "reason", a.status == AckStatus::Rejected));
   a.reason = std::move(*reason);
-  CC_TRY(processed, req_time(o, "processed_at"));
-  a.processed_at = *processed;
-  CC_TRY(bucket, req_string(o, "bucket"));
-  a.bucket = std::move(*bucket);
-  CC_TRY(key, req_string(o, "key"));
-  a.key = std::move(*key);
-  CC_TRY(total, req_int(o, "recipients_total"));
-  a.recipients_total = *total;
+  CC_TRY_VOID(read_field(o, "processed_at", a.processed_at));
+  CC_TRY_VOID(read_field(o, "bucket", a.bucket));
+  CC_TRY_VOID(read_field(o, "key", a.key));
+  CC_TRY_VOID(read_field(o, "recipients_total", a.recipients_total));
   CC_TRY(sha, get_string(o, "sha256", false));
   a.sha256 = std::move(*sha);
   CC_TRY_VOID(validate(a, limits));
@@ -634,6 +631,20 @@ StoreRecord store_record_from(const Pointer& p) {
   s.encoding = p.encoding;
   s.size_raw = p.size_raw;
   return s;
+}
+
+Ack ack_for(const Pointer& p, const std::string& recipient, AckStatus status, std::optional<std::string> reason) {
+  Ack a;
+  a.pointer_id = p.pointer_id;
+  a.recipient_id = recipient;
+  a.status = status;
+  a.reason = std::move(reason);
+  a.processed_at = utc_now();
+  a.bucket = p.bucket;
+  a.key = p.key;
+  a.recipients_total = p.recipients_total;
+  a.sha256 = p.sha256;  // the sha256 this recipient verified (processed) or was asked to verify (rejected)
+  return a;
 }
 
 }  // namespace claimcheck

@@ -32,6 +32,21 @@ namespace claimcheck::amqp {
 /// Errors: Unavailable (network, broker down, timeouts — retryable), PermissionDenied (403 ACCESS_REFUSED,
 /// bad credentials, vhost refused, TLS verification — never retried), NotFound (404), FailedPrecondition
 /// (406, e.g. an exchange redeclared with another type), InvalidArgument (bad config), Internal.
+///
+/// Example — publish with a confirm, then consume and ack (one thread):
+///
+///     claimcheck::amqp::AmqpConfig cfg;
+///     cfg.urls = claimcheck::split_url_list("amqp://producer:pw@127.0.0.1:5672/%2F");
+///     claimcheck::amqp::Client client(cfg);
+///     if (auto c = client.connect(); !c) return c;
+///     claimcheck::amqp::Message m;
+///     m.body = R"({"hello":1})";
+///     CC_TRY(id, client.publish("ex.claimcheck.msg", "branch1", m, /*mandatory*/ true));
+///     CC_TRY_VOID(client.wait_confirms(std::chrono::seconds(5)));      // Failed events become an error
+///     CC_TRY_VOID(client.consume("q.claimcheck.branch1", /*prefetch*/ 16));
+///     CC_TRY(events, client.poll(std::chrono::milliseconds(50)));
+///     for (const auto& e : *events)
+///       if (e.kind == claimcheck::amqp::Event::Kind::Delivery) CC_TRY_VOID(client.ack(e.delivery));
 class Client {
  public:
   /// Stores the config; does not connect. Call connect() next (config errors surface there).

@@ -114,6 +114,17 @@ struct CoordinatorStats {
 
 /// The coordinator process core. Create, then call run() on the thread that should own the AMQP connection.
 /// Thread safety: stop() and stats() may be called from any thread; run() once.
+///
+/// Example (what `claimcheck coordinator` does, minus flags and signals):
+///
+///     claimcheck::CoordinatorConfig cfg;
+///     cfg.amqp.urls = claimcheck::split_url_list("amqp://coordinator:pw@127.0.0.1:5672/%2F");
+///     cfg.s3.endpoint = "http://127.0.0.1:7480";  cfg.s3.access_key = key_id;  cfg.s3.secret_key = secret;
+///     cfg.bucket = "1c-exchange";
+///     cfg.db.dsn = "sqlite:/var/lib/claimcheck/coordinator.db";
+///     CC_TRY(coord, claimcheck::Coordinator::create(cfg));
+///     std::thread stopper([&] { wait_for_sigterm(); (*coord)->stop(); });
+///     auto r = (*coord)->run();                        // returns after stop(): batches applied and acked
 class Coordinator {
  public:
   /// Validates `cfg` and opens nothing yet. `metrics` may be null (a private registry is then used).

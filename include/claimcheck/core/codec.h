@@ -60,6 +60,19 @@ struct EncodeOptions {
 /// - Memory: two buffers of `buffer_bytes` plus the compressor state (zstd level 1 ≈ 1-2 MiB, ISA-L level 1
 ///   ≈ 300 KiB) — independent of payload size.
 /// - Move-only (pimpl); not thread-safe.
+///
+/// Example — compress and hash in one pass, then decode and verify:
+///
+///     claimcheck::MemorySource raw(std::string(payload));
+///     CC_TRY(enc, claimcheck::EncodingSource::create(raw, {}));        // zstd level 1 by default
+///     claimcheck::StringSink stored;
+///     CC_TRY(n, claimcheck::copy_stream(*enc, stored));                  // or hand *enc to S3Client
+///     claimcheck::DecodeOptions d;
+///     d.expected_sha256 = enc->sha256_hex();
+///     claimcheck::StringSink back;
+///     CC_TRY(dec, claimcheck::DecodingSink::create(back, d));
+///     CC_TRY_VOID(dec->write(claimcheck::as_bytes(stored.str())));
+///     CC_TRY_VOID(dec->finish());                                        // DataLoss on any mismatch
 class EncodingSource : public ByteSource {
  public:
   /// Create an encoder over `raw`. Errors: InvalidArgument from options.validate(); Internal if the

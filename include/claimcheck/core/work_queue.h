@@ -19,6 +19,16 @@ namespace claimcheck {
 /// what is left, then nothing. An optional notifier is called (outside the lock) after each successful push —
 /// e.g. to wake an event loop. Typical AMQP-thread loop: `client.poll(50ms)`, then `queue.drain()`, and
 /// `client.set_interrupt_check([&]{ return !queue.empty(); })` to make poll() return early.
+///
+/// Example — workers hand results to the AMQP thread:
+///
+///     claimcheck::WorkQueue<Result> results;
+///     std::thread worker([&] { results.push(work()); });
+///     client.set_interrupt_check([&] { return !results.empty(); });   // poll() returns early
+///     for (;;) {
+///       CC_TRY(events, client.poll(std::chrono::milliseconds(50)));
+///       for (auto& r : results.drain()) publish(r);
+///     }
 template <typename T>
 class WorkQueue {
  public:

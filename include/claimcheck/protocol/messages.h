@@ -6,6 +6,14 @@
 /// "field '<name>': <rule>" (e.g. "field 'sha256': must be 64 lowercase hex characters"), suitable for the
 /// `x-claimcheck-error` dead-letter header. Unknown extra JSON fields are ignored (forward compatibility).
 /// All functions are pure and thread-safe.
+///
+/// Example — a consumer's side of one pointer:
+///
+///     CC_TRY(p, claimcheck::parse_pointer(delivery.message.body, claimcheck::ValidationLimits{}));
+///     // ... download p->bucket/p->key, verify p->sha256, hand the payload over ...
+///     const claimcheck::Ack a = claimcheck::ack_for(*p, "branch1", claimcheck::AckStatus::Processed, std::nullopt);
+///     publish(to_json(a));                       // s3-ack-v1 to the ack exchange
+///     // a malformed pointer: parse_pointer's error message is the dead-letter reason
 
 #include <chrono>
 #include <cstdint>
@@ -165,6 +173,12 @@ std::string to_json(const Pointer& p);
 std::string to_json(const StoreRecord& s);
 /// Serialize to one-line JSON with `schema` = "s3-ack-v1". Omits `reason` when absent and processed, and
 /// `sha256` when absent.
+/// The ack of `recipient` for pointer `p`: pointer_id, bucket, key, recipients_total and sha256 copied from
+/// the pointer (the sha256 this recipient verified, or was asked to), `status`/`reason` as given,
+/// processed_at = now (UTC). Never fails; thread-safe.
+[[nodiscard]] Ack ack_for(const Pointer& p, const std::string& recipient, AckStatus status,
+                          std::optional<std::string> reason = std::nullopt);
+
 std::string to_json(const Ack& a);
 
 /// Parse and strictly validate a pointer. Errors: InvalidArgument "field '<f>': <rule>" (or

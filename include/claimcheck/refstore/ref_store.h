@@ -186,6 +186,18 @@ struct RefStoreConfig {
 /// one database. Every method is one transaction: all or nothing.
 /// Errors of every method: Aborted (serialization failure, deadlock, SQLITE_BUSY — retry the call),
 /// Unavailable (connection lost / cannot open — retry later, possibly after reopening), Internal.
+///
+/// Example — one store record and the ack that completes it, in one transaction:
+///
+///     claimcheck::refstore::RefStoreConfig cfg;
+///     cfg.dsn = "sqlite::memory:";                      // or "postgresql://coordinator@db:5432/claimcheck"
+///     CC_TRY(store, claimcheck::refstore::open_ref_store(cfg));
+///     claimcheck::refstore::StoreInput s;
+///     s.pointer_id = id;  s.bucket = "1c-exchange";  s.key = key;  s.recipients = {"branch1"};
+///     s.sha256 = sha;  s.created_at = now;  s.expires_at = now + std::chrono::hours(72);
+///     claimcheck::refstore::AckInput a;
+///     a.pointer_id = id;  a.recipient_id = "branch1";  a.sha256 = sha;  a.sender = "branch1";
+///     CC_TRY(r, (*store)->apply_batch({s, a}, now));   // r->completed == {id}: ready to delete
 class RefStore {
  public:
   virtual ~RefStore() = default;

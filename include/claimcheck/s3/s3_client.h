@@ -197,9 +197,20 @@ struct S3Stats {
 /// Every operation: keys must match `[A-Za-z0-9._~/-]{1,1024}` with no leading `/` and no `.`/`..` segment,
 /// buckets `[a-z0-9.-]{3,63}` — else InvalidArgument before anything is sent. Retryable failures
 /// (Unavailable: 5xx, SlowDown, RequestTimeout, connection refused/reset, timeouts) are retried up to
-/// `max_attempts` with backoff, then returned. Errors carry Origin::S3 (HTTP/XML) or "curl" (transport),
+/// `retry.max_attempts` with backoff (S3Config::retry), then returned. Errors carry Origin::S3 (HTTP/XML) or Origin::Curl (transport),
 /// the S3 error code in `detail_code`, `http_status` and `request_id`.
 /// Logging: a debug line on claimcheck::logger() (core/log.h) per request (method, bucket, key, status, bytes, ms, attempt); never secrets.
+///
+/// Example — stream a file up and back down, verifying it:
+///
+///     claimcheck::s3::S3Config cfg;
+///     cfg.endpoint = "http://127.0.0.1:7480";
+///     cfg.access_key = key_id;  cfg.secret_key = secret;   // the CLI reads them from env/flags
+///     CC_TRY(s3, claimcheck::s3::S3Client::create(cfg));
+///     CC_TRY(file, claimcheck::FileSource::open("report.csv"));
+///     CC_TRY(put, s3->put_object("1c-exchange", "reports/report.csv", *file));   // single or multipart
+///     claimcheck::HashingSink sink;                                             // or a file sink
+///     CC_TRY(info, s3->get_object("1c-exchange", "reports/report.csv", sink));   // resumes on retries
 class S3Client {
  public:
   /// Validates `cfg` (InvalidArgument) and creates the curl handle (Internal if curl fails).
