@@ -61,15 +61,6 @@ constexpr std::size_t kPayloads = 40;
 constexpr std::size_t kPayloadBytes = 256 * 1024;
 constexpr auto kTestBudget = 240s;  // the run itself; the cluster start (SetUp) comes on top
 
-std::string random_tag() {
-  std::random_device rd;
-  std::mt19937_64 rng(rd());
-  const char* hex = "0123456789abcdef";
-  std::string s = "c";
-  for (int i = 0; i < 8; ++i) s += hex[rng() % 16];
-  return s;
-}
-
 using claimcheck::test::Proc;
 using claimcheck::test::slurp;
 using claimcheck::test::source_dir;
@@ -121,7 +112,7 @@ class PipelineCluster : public ::testing::Test {
     ASSERT_TRUE(!src_.empty() && fs::exists(fs::path(src_) / "scripts/infra"))
         << "cannot find scripts/infra (set CLAIMCHECK_SOURCE_DIR to the repo root)";
     ::signal(SIGPIPE, SIG_IGN);  // a dead producer must not kill the test while it writes a pipe
-    tag_ = random_tag();
+    tag_ = claimcheck::test::unique_name("c");
     work_ = fs::temp_directory_path() / ("claimcheck-cluster-" + tag_);
     fs::create_directories(work_ / "log");
     fs::create_directories(work_ / "fifo");
@@ -259,29 +250,7 @@ class PipelineCluster : public ::testing::Test {
 
   /// Writes payload `i` into its pipe: waits (until `deadline`) for a producer worker to open it.
   ::testing::AssertionResult feed(std::size_t i, Clock::time_point deadline) {
-    const fs::path f = fifo(i);
-    int fd = -1;
-    while ((fd = ::open(f.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-      if (errno != ENXIO) return ::testing::AssertionFailure() << "open " << f << ": " << std::strerror(errno);
-      if (!producer_.running())
-        return ::testing::AssertionFailure() << "producer exited before reading " << f << "\n" << producer_.logs();
-      if (Clock::now() >= deadline) return ::testing::AssertionFailure() << "no reader opened " << f;
-      std::this_thread::sleep_for(2ms);
-    }
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    const std::string& data = payloads_[i];
-    std::size_t off = 0;
-    while (off < data.size()) {
-      ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        ::close(fd);
-        return ::testing::AssertionFailure() << "write " << f << ": " << std::strerror(errno);
-      }
-      off += static_cast<std::size_t>(n);
-    }
-    ::close(fd);
-    return ::testing::AssertionSuccess();
+    return claimcheck::test::feed_fifo(fifo(i), payloads_[i], producer_, deadline);
   }
 
   fs::path fifo(std::size_t i) const {

@@ -18,6 +18,7 @@
 #include <random>
 #include <thread>
 
+#include "test_data.h"
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/core/credentials.h"
@@ -26,21 +27,8 @@
 extern char** environ;
 namespace fs = std::filesystem;
 
+using claimcheck::test::slurp;
 namespace {
-
-std::string random_tag() {
-  std::random_device rd;
-  std::mt19937_64 rng(rd());
-  const char* hex = "0123456789abcdef";
-  std::string s = "t";
-  for (int i = 0; i < 8; ++i) s += hex[rng() % 16];
-  return s;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 void write_random(const fs::path& p, std::size_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -98,7 +86,7 @@ class PipelineFlowCli : public ::testing::Test {
     }
     setenv("S3_REGION", claimcheck::test::env_value("S3_REGION").value_or("us-east-1").c_str(), 1);
     secret_ = std::getenv("S3_SECRET_KEY");
-    tag_ = random_tag();
+    tag_ = claimcheck::test::unique_name("t");
     work_ = fs::temp_directory_path() / ("claimcheck-cli-" + tag_);
     fs::create_directories(work_ / "log");
   }

@@ -17,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "test_data.h"
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/s3/s3_client.h"
 #include "claimcheck/core/sha256.h"
@@ -32,22 +33,8 @@ using claimcheck::test::slurp;
 using claimcheck::test::spawn;
 using namespace std::chrono_literals;
 
+using claimcheck::test::random_bytes;
 namespace {
-
-std::string random_tag() {
-  std::random_device rd;
-  std::mt19937_64 rng(rd());
-  std::string s = "o";
-  for (int i = 0; i < 8; ++i) s += "0123456789abcdef"[rng() % 16];
-  return s;
-}
-
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
-  return s;
-}
 
 template <class Pred>
 bool wait_for(Clock::time_point deadline, Pred pred, std::chrono::milliseconds step = 50ms) {
@@ -82,7 +69,7 @@ class PipelineOutboxCli : public ::testing::Test {
       setenv(n, v.c_str(), 1);
     }
     setenv("S3_REGION", claimcheck::test::env_value("S3_REGION").value_or("us-east-1").c_str(), 1);
-    tag_ = random_tag();
+    tag_ = claimcheck::test::unique_name("o");
     work_ = fs::temp_directory_path() / ("claimcheck-outbox-" + tag_);
     outbox_ = work_ / "outbox";
     fs::create_directories(work_ / "log");

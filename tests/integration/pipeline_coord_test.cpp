@@ -38,14 +38,6 @@ using refstore::ObjectState;
 
 namespace {
 
-std::string rand_hex() {
-  std::random_device rd;
-  std::uniform_int_distribution<unsigned> d(0, 0xffffff);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%06x", d(rd));
-  return buf;
-}
-
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -71,7 +63,7 @@ struct Running {
 class CoordTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    sfx_ = rand_hex() + std::to_string(getpid() % 1000);
+    sfx_ = claimcheck::test::unique_name("", 6) + std::to_string(getpid() % 1000);
     names_.ack_exchange = "t" + sfx_ + ".ack";
     names_.ack_queue = "t" + sfx_ + ".q.ack";
     names_.dlx = "t" + sfx_ + ".dlx";

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_data.h"
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/consume/consumer.h"
 #include "claimcheck/consume/exec_handler.h"
@@ -35,23 +36,9 @@
 namespace fs = std::filesystem;
 using namespace claimcheck;
 
+using claimcheck::test::slurp;
+using claimcheck::test::random_bytes;
 namespace {
-
-std::string random_tag() {
-  std::random_device rd;
-  std::mt19937_64 rng(rd());
-  const char* hex = "0123456789abcdef";
-  std::string s = "t";
-  for (int i = 0; i < 8; ++i) s += hex[rng() % 16];
-  return s;
-}
-
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(rng() & 0xff);
-  return s;
-}
 
 /// `n` bytes of multi-byte UTF-8 text: "é" (2 bytes) repeated, padded with one ASCII letter if n is odd.
 std::string utf8_text(std::size_t n) {
@@ -61,15 +48,10 @@ std::string utf8_text(std::size_t n) {
   return s;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 class PipelineFlowTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    tag_ = random_tag();
+    tag_ = claimcheck::test::unique_name("t");
     names_.msg_exchange = "ex.msg." + tag_;
     names_.ack_exchange = "ex.ack." + tag_;
     names_.ack_queue = "q.ack." + tag_;

@@ -74,7 +74,7 @@ std::string describe(const Result<std::optional<ObjectStatus>>& r) {
 // batch and the same final state, for random mixes of every kind of command, each path on its own schema.
 TEST(RefStorePostgres, SetBasedBatchesMatchThePerStatementPath) {
   const std::string base = test::require_env("CLAIMCHECK_PG_DSN");
-  const std::string sfx = random_suffix();
+  const std::string sfx = claimcheck::test::unique_name("", 12);
   const std::vector<std::string> schemas{"cc_test_set_" + sfx, "cc_test_stmt_" + sfx};
   RefStoreConfig cfg;
   cfg.max_placeholder_acks_per_sender = 12;
@@ -121,7 +121,7 @@ TEST(RefStorePostgres, SetBasedBatchesMatchThePerStatementPath) {
 // then applies the ack to the row the other transaction made (nothing of the first attempt is committed).
 TEST(RefStorePostgres, BatchThatLosesTheRaceToCreateARowRunsAgain) {
   const std::string base = test::require_env("CLAIMCHECK_PG_DSN");
-  const std::string sfx = random_suffix();
+  const std::string sfx = claimcheck::test::unique_name("", 12);
   const std::string schema = "cc_test_race_" + sfx, pid = "race-" + sfx;
   RefStoreConfig cfg;
   cfg.dsn = base + (base.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;

@@ -8,6 +8,7 @@
 ///   test::mgmt("PUT", "/api/policies/%2F/p1", R"({"pattern":"^q\\.x$","definition":{"max-length":0}})");
 ///   test::mgmt("DELETE", "/api/policies/%2F/p1");
 
+#include "test_data.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,13 +27,7 @@
 namespace claimcheck::test {
 
 /// "<pid>-<6 hex>": unique enough for names of one test run.
-inline std::string unique_suffix() {
-  std::random_device rd;
-  std::uniform_int_distribution<unsigned> d(0, 0xffffff);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%d-%06x", static_cast<int>(getpid()), d(rd));
-  return buf;
-}
+inline std::string unique_suffix() { return std::to_string(getpid()) + "-" + unique_name("", 6); }
 
 /// user:password of an AMQP URL (percent-encoded as in the URL).
 inline std::string userinfo_of(const std::string& url) {

@@ -5,6 +5,7 @@
 /// Backends: "sqlite_file" (temp file), "sqlite_memory" (sqlite::memory:), "postgres" (CLAIMCHECK_PG_DSN
 /// from env or .local/env, a fresh schema per test, dropped afterwards; FAILS when the DSN is missing).
 
+#include "test_data.h"
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
@@ -28,16 +29,6 @@ using namespace std::chrono_literals;
 
 /// A fixed base time far from the real clock, so tests never depend on it.
 inline const TimePoint kT0 = TimePoint(std::chrono::seconds(1'900'000'000));
-
-inline std::string random_suffix() {
-  static std::mutex mu;
-  static std::mt19937_64 rng(std::random_device{}());
-  std::lock_guard<std::mutex> lock(mu);
-  const char* alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::string s;
-  for (int i = 0; i < 12; ++i) s += alphabet[rng() % 36];
-  return s;
-}
 
 inline StoreInput make_store(const std::string& pid, std::vector<std::string> recipients,
                              std::chrono::seconds ttl = 3600s, const std::string& bucket = "bkt") {
@@ -79,7 +70,7 @@ class RefStoreSuite : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     const std::string& backend = GetParam();
     if (backend == "sqlite_file") {
-      dir_ = std::filesystem::temp_directory_path() / ("refstore-test-" + random_suffix());
+      dir_ = std::filesystem::temp_directory_path() / ("refstore-test-" + claimcheck::test::unique_name("", 12));
       std::filesystem::create_directories(dir_);
       dsn_ = "sqlite:" + (dir_ / "claimcheck.db").string();
     } else if (backend == "sqlite_memory") {
@@ -87,7 +78,7 @@ class RefStoreSuite : public ::testing::TestWithParam<std::string> {
     } else if (backend == "postgres") {
       base_dsn_ = claimcheck::test::require_env("CLAIMCHECK_PG_DSN");
       ASSERT_FALSE(base_dsn_.empty());
-      schema_ = "cc_test_" + random_suffix();
+      schema_ = "cc_test_" + claimcheck::test::unique_name("", 12);
       dsn_ = base_dsn_ + (base_dsn_.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema_;
     } else {
       FAIL() << "unknown backend " << backend;

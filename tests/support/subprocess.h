@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -18,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "test_data.h"
 #include "test_env.h"
 
 extern char** environ;
@@ -27,11 +30,6 @@ namespace claimcheck::test {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-inline std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 /// A child process with stdout and stderr redirected to files.
 struct Proc {
@@ -107,6 +105,35 @@ inline std::string source_dir() {
     if (fs::exists(p / "scripts/infra")) return p.string();
   }
   return {};
+}
+
+
+/// Writes `data` into the named pipe `fifo` for a producer reading it (`produce --file <fifo>`): waits until
+/// `deadline` for a reader to open the pipe, failing early when `producer` exited. The pipe lets a test
+/// decide when each payload exists (kill a process between two of them).
+inline ::testing::AssertionResult feed_fifo(const fs::path& fifo, const std::string& data, Proc& producer,
+                                            Clock::time_point deadline) {
+  int fd = -1;
+  while ((fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+    if (errno != ENXIO) return ::testing::AssertionFailure() << "open " << fifo << ": " << std::strerror(errno);
+    if (!producer.running())
+      return ::testing::AssertionFailure() << "producer exited before reading " << fifo << "\n" << producer.logs();
+    if (Clock::now() >= deadline) return ::testing::AssertionFailure() << "no reader opened " << fifo;
+    std::this_thread::sleep_for(2ms);
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return ::testing::AssertionFailure() << "write " << fifo << ": " << std::strerror(errno);
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return ::testing::AssertionSuccess();
 }
 
 }  // namespace claimcheck::test

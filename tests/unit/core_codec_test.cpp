@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "test_data.h"
 #include "claimcheck/core/codec.h"
 #include "claimcheck/core/file_io.h"
 #include "claimcheck/core/sha256.h"
@@ -19,14 +20,8 @@
 namespace cc = claimcheck;
 namespace fs = std::filesystem;
 
+using claimcheck::test::random_bytes;
 namespace {
-
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xFF);
-  return s;
-}
 
 std::string compressible(std::size_t n) {
   std::string s;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_data.h"
 #include "claimcheck/core/file_io.h"
 
 #include "temp_dir.h"
@@ -14,16 +15,12 @@
 namespace cc = claimcheck;
 namespace fs = std::filesystem;
 
+using claimcheck::test::slurp;
 namespace {
 
 struct TempDir : claimcheck::test::TempDir {
   TempDir() : claimcheck::test::TempDir("cc_file_io_test_") {}
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "test_data.h"
 #include "claimcheck/consume/consumer.h"
 #include "claimcheck/consume/exec_handler.h"
 #include "claimcheck/core/file_io.h"
@@ -25,16 +26,12 @@ namespace cc = claimcheck;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+using claimcheck::test::slurp;
 namespace {
 
 struct TempDir : cc::test::TempDir {
   TempDir() : cc::test::TempDir("cc_exec_test_") {}
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 cc::PayloadInfo info(const std::string& id = "11111111-2222-4333-8444-555555555555") {
   cc::PayloadInfo i;

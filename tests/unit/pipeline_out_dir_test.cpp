@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_data.h"
 #include "claimcheck/core/file_io.h"
 #include "claimcheck/consume/out_dir.h"
 #include "detail/posix_error.h"
@@ -18,16 +19,12 @@
 namespace cc = claimcheck;
 namespace fs = std::filesystem;
 
+using claimcheck::test::slurp;
 namespace {
 
 struct TempDir : claimcheck::test::TempDir {
   TempDir() : claimcheck::test::TempDir("cc_out_dir_test_") {}
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 /// Every file under `dir` whose name contains ".tmp".
 std::vector<std::string> temp_files(const fs::path& dir) {

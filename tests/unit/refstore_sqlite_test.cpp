@@ -9,7 +9,7 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, RefStoreSuite, ::testing::Values("sqlite_file",
 INSTANTIATE_TEST_SUITE_P(Sqlite, RefStoreSharedSuite, ::testing::Values("sqlite_file"));
 
 TEST(RefStoreSqlite, DatabaseFileIsInWalMode) {
-  const auto dir = std::filesystem::temp_directory_path() / ("refstore-wal-" + random_suffix());
+  const auto dir = std::filesystem::temp_directory_path() / ("refstore-wal-" + claimcheck::test::unique_name("", 12));
   std::filesystem::create_directories(dir);
   {
     RefStoreConfig cfg;
@@ -24,7 +24,7 @@ TEST(RefStoreSqlite, DatabaseFileIsInWalMode) {
 
 TEST(RefStoreSqlite, UnopenablePathIsUnavailable) {
   RefStoreConfig cfg;
-  cfg.dsn = "sqlite:/nonexistent-dir-" + random_suffix() + "/x.db";
+  cfg.dsn = "sqlite:/nonexistent-dir-" + claimcheck::test::unique_name("", 12) + "/x.db";
   auto s = open_ref_store(cfg);
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code, ErrorCode::Unavailable);
@@ -33,7 +33,7 @@ TEST(RefStoreSqlite, UnopenablePathIsUnavailable) {
 }
 
 TEST(RefStoreSqlite, WriterBusyBeyondTimeoutIsAborted) {
-  const auto dir = std::filesystem::temp_directory_path() / ("refstore-busy-" + random_suffix());
+  const auto dir = std::filesystem::temp_directory_path() / ("refstore-busy-" + claimcheck::test::unique_name("", 12));
   std::filesystem::create_directories(dir);
   RefStoreConfig cfg;
   cfg.dsn = "sqlite:" + (dir / "x.db").string();
