@@ -68,13 +68,7 @@ cl_port_checks() {
 cl_missing() { local n; for n in "${CL_NODES[@]}"; do cl_pid "$n" >/dev/null || echo "$n"; done; }
 
 cl_write_files() {
-  mkdir -p "$CL_DIR/home"
-  if [ ! -f "$CL_DIR/home/.erlang.cookie" ]; then
-    ( umask 077; printf '%s' "${CFG[ERLANG_COOKIE]}" > "$CL_DIR/home/.erlang.cookie" )
-  fi
-  chmod 400 "$CL_DIR/home/.erlang.cookie"
-  echo '[rabbitmq_management,rabbitmq_prometheus].' > "$CL_DIR/enabled_plugins"
-  : > "$CL_DIR/rabbitmq-env.conf"
+  rmq_node_files "$CL_DIR"
   # Quorum queues get one member per node (x-quorum-initial-group-size defaults to quorum_cluster_size).
   echo "[{rabbit, [{quorum_cluster_size, ${#CL_NODES[@]}}]}]." > "$CL_DIR/advanced.config"
   local n m

@@ -50,14 +50,22 @@ log.console = false
 EOF
 }
 
+# rmq_node_files DIR: what every RabbitMQ node directory of ours holds besides its config: the Erlang cookie
+# (DIR/home/.erlang.cookie, mode 400), the plugins (management, prometheus) and an empty rabbitmq-env.conf.
+rmq_node_files() {
+  local d=$1
+  mkdir -p "$d/home"
+  if [ ! -f "$d/home/.erlang.cookie" ]; then
+    ( umask 077; printf '%s' "${CFG[ERLANG_COOKIE]}" > "$d/home/.erlang.cookie" )
+  fi
+  chmod 400 "$d/home/.erlang.cookie"
+  echo '[rabbitmq_management,rabbitmq_prometheus].' > "$d/enabled_plugins"
+  : > "$d/rabbitmq-env.conf"
+}
+
 write_rmq_files() {
   mkdir -p "$RMQ_DIR"/{home,mnesia,log}
-  if [ ! -f "$RMQ_DIR/home/.erlang.cookie" ]; then
-    ( umask 077; printf '%s' "${CFG[ERLANG_COOKIE]}" > "$RMQ_DIR/home/.erlang.cookie" )
-  fi
-  chmod 400 "$RMQ_DIR/home/.erlang.cookie"
-  echo '[rabbitmq_management,rabbitmq_prometheus].' > "$RMQ_DIR/enabled_plugins"
-  : > "$RMQ_DIR/rabbitmq-env.conf"
+  rmq_node_files "$RMQ_DIR"
   echo '[].' > "$RMQ_DIR/advanced.config"
   ( umask 077; rmq_conf "" "${CFG[AMQP_PORT]}" "${CFG[MGMT_PORT]}" "${CFG[PROM_PORT]}" > "$RMQ_DIR/rabbitmq.conf"
     if tls_wanted; then rmq_tls_conf; fi >> "$RMQ_DIR/rabbitmq.conf"
