@@ -327,6 +327,10 @@ struct DecodingSink::Impl {
   bool finished = false;
   // true when the input so far ends exactly at the end of a complete frame/member
   bool stream_complete = false;
+  // zstd: the first bytes of the current frame (its header is at most ZSTD_FRAMEHEADERSIZE_MAX bytes) and the
+  // raw bytes it has produced so far, to hold each frame to the content size its header declares
+  std::string frame_head;
+  std::uint64_t frame_raw = 0;
 
   std::unique_ptr<ZSTD_DCtx, ZstdDCtxDeleter> zd;
   inflate_state gz{};
@@ -354,8 +358,31 @@ struct DecodingSink::Impl {
     return ok();
   }
 
+  /// Keep the start of the current zstd frame, from `in.pos` on, until it holds a whole frame header
+  /// (at most 18 bytes: magic 4, descriptor 1, window 1, dictionary ID 4, content size 8; RFC 8878 §3.1.1).
+  void note_frame_head(const ZSTD_inBuffer& in) {
+    constexpr std::size_t kMaxFrameHeader = 18;
+    const std::size_t want = std::min(kMaxFrameHeader - std::min(frame_head.size(), kMaxFrameHeader), in.size - in.pos);
+    frame_head.append(static_cast<const char*>(in.src) + in.pos, want);
+  }
+
+  /// At the end of a zstd frame: the frame produced exactly the content size its header declares, if any
+  /// (RFC 8878 §3.1.1.1.4). libzstd checks this when it decodes a frame in one call but not when a frame
+  /// whose last block is empty arrives in pieces, so the result would depend on how the bytes were split.
+  Result<void> end_frame() {
+    const unsigned long long declared = ZSTD_getFrameContentSize(frame_head.data(), frame_head.size());
+    if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR && declared != frame_raw) {
+      return data_loss("corrupt zstd stream at stored byte ~" + std::to_string(size_stored) + ": frame declares " +
+                       std::to_string(declared) + " content bytes but holds " + std::to_string(frame_raw));
+    }
+    frame_head.clear();
+    frame_raw = 0;
+    return ok();
+  }
+
   Result<void> write_zstd(std::span<const std::byte> data) {
     ZSTD_inBuffer in{data.data(), data.size(), 0};
+    note_frame_head(in);
     for (;;) {
       ZSTD_outBuffer out{out_buf.data(), out_buf.size(), 0};
       const std::size_t in_before = in.pos;
@@ -365,8 +392,11 @@ struct DecodingSink::Impl {
                          ": " + ZSTD_getErrorName(rc));
       }
       CC_TRY_VOID(emit(out_buf.data(), out.pos));
+      frame_raw += out.pos;
       if (rc == 0) {
         stream_complete = true;
+        CC_TRY_VOID(end_frame());
+        note_frame_head(in);  // ZSTD_decompressStream stops at a frame's end: the next frame starts at in.pos
       } else if (in.pos > in_before || out.pos > 0) {
         stream_complete = false;
       }
