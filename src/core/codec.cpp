@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -331,6 +332,7 @@ struct DecodingSink::Impl {
   // raw bytes it has produced so far, to hold each frame to the content size its header declares
   std::string frame_head;
   std::uint64_t frame_raw = 0;
+  bool frame_magic_checked = false;
 
   std::unique_ptr<ZSTD_DCtx, ZstdDCtxDeleter> zd;
   inflate_state gz{};
@@ -366,6 +368,21 @@ struct DecodingSink::Impl {
     frame_head.append(static_cast<const char*>(in.src) + in.pos, want);
   }
 
+  /// Only the frames of RFC 8878 §3.1: a zstd frame (magic 0xFD2FB528) or a skippable frame (0x184D2A50 to
+  /// 0x184D2A5F). libzstd also decodes pre-1.0 "legacy" frames (0xFD2FB51E..0xFD2FB527), but not the same way in
+  /// one piece and in pieces; no claimcheck producer writes them, so they are corrupt data here.
+  Result<void> check_frame_magic() {
+    if (frame_magic_checked || frame_head.size() < 4) return ok();
+    frame_magic_checked = true;
+    const auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(frame_head[i])); };
+    const std::uint32_t magic = b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24;
+    if (magic == 0xFD2FB528U || (magic & 0xFFFFFFF0U) == 0x184D2A50U) return ok();
+    char magic_hex[9];
+    std::snprintf(magic_hex, sizeof magic_hex, "%08X", magic);
+    return data_loss("corrupt zstd stream at stored byte ~" + std::to_string(size_stored) + ": frame magic 0x" +
+                     magic_hex + " is not a zstd (RFC 8878) or skippable frame");
+  }
+
   /// At the end of a zstd frame: the frame produced exactly the content size its header declares, if any
   /// (RFC 8878 §3.1.1.1.4). libzstd checks this when it decodes a frame in one call but not when a frame
   /// whose last block is empty arrives in pieces, so the result would depend on how the bytes were split.
@@ -377,12 +394,14 @@ struct DecodingSink::Impl {
     }
     frame_head.clear();
     frame_raw = 0;
+    frame_magic_checked = false;
     return ok();
   }
 
   Result<void> write_zstd(std::span<const std::byte> data) {
     ZSTD_inBuffer in{data.data(), data.size(), 0};
     note_frame_head(in);
+    CC_TRY_VOID(check_frame_magic());
     for (;;) {
       ZSTD_outBuffer out{out_buf.data(), out_buf.size(), 0};
       const std::size_t in_before = in.pos;
@@ -397,6 +416,7 @@ struct DecodingSink::Impl {
         stream_complete = true;
         CC_TRY_VOID(end_frame());
         note_frame_head(in);  // ZSTD_decompressStream stops at a frame's end: the next frame starts at in.pos
+        CC_TRY_VOID(check_frame_magic());
       } else if (in.pos > in_before || out.pos > 0) {
         stream_complete = false;
       }

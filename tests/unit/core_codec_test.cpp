@@ -272,6 +272,27 @@ TEST(Codec, ZstdFrameShorterThanItsDeclaredSizeIsDataLoss) {
   EXPECT_TRUE(*d == a + b);
 }
 
+// Found by the codec fuzz target (seed regress_zstd_legacy_magic): libzstd also decodes pre-1.0 "legacy" frames
+// (here magic 0xFD2FB526, v0.6), and not the same way in one piece as in pieces. Only RFC 8878 frames are data.
+TEST(Codec, ZstdLegacyFrameIsDataLoss) {
+  const std::string legacy("\x26\xb5\x2f\xfd\x00\xdd\x26\xb5", 8);
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{5}, legacy.size()}) {
+    auto d = decode_streaming(cc::Encoding::Zstd, legacy, {}, chunk);
+    ASSERT_FALSE(d.has_value()) << "chunk " << chunk;
+    EXPECT_EQ(d.error().code, cc::ErrorCode::DataLoss);
+    if (chunk >= 4) {  // a byte at a time, libzstd refuses the first byte on its own ("Unknown frame descriptor")
+      EXPECT_NE(d.error().message.find("frame magic 0xFD2FB526"), std::string::npos) << d.error().message;
+    }
+  }
+  // A legacy frame after a good one is refused too; a skippable frame (RFC 8878 §3.1.2) is not.
+  const std::string good = encode_streaming(cc::Encoding::Zstd, "hello").bytes;
+  EXPECT_FALSE(decode_streaming(cc::Encoding::Zstd, good + legacy, {}, 3).has_value());
+  const std::string skippable("\x50\x2a\x4d\x18\x02\x00\x00\x00zz", 10);
+  auto d = decode_streaming(cc::Encoding::Zstd, skippable + good, {}, 1);
+  ASSERT_TRUE(d.has_value()) << d.error().to_string();
+  EXPECT_EQ(*d, "hello");
+}
+
 // zstd contexts are kept per thread from one payload to the next (codec.cpp): nothing of the last payload may
 // carry over — not its level (the same input encodes to the same bytes as with a fresh context), not a frame
 // abandoned half way (the next decode starts clean).
