@@ -1,6 +1,9 @@
 #include "claimcheck/core/codec.h"
 
 #include <isa-l/igzip_lib.h>
+// ZSTD_getFrameHeader() (frame header fields) is in libzstd's "static" API section; Debian 12's libzstd 1.5.4
+// exports it from the shared library.
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include <algorithm>
@@ -332,7 +335,8 @@ struct DecodingSink::Impl {
   // raw bytes it has produced so far, to hold each frame to the content size its header declares
   std::string frame_head;
   std::uint64_t frame_raw = 0;
-  bool frame_magic_checked = false;
+  bool frame_header_checked = false;
+  std::optional<std::uint64_t> frame_declared;  // content size the current frame's header declares, if any
 
   std::unique_ptr<ZSTD_DCtx, ZstdDCtxDeleter> zd;
   inflate_state gz{};
@@ -368,40 +372,59 @@ struct DecodingSink::Impl {
     frame_head.append(static_cast<const char*>(in.src) + in.pos, want);
   }
 
-  /// Only the frames of RFC 8878 §3.1: a zstd frame (magic 0xFD2FB528) or a skippable frame (0x184D2A50 to
-  /// 0x184D2A5F). libzstd also decodes pre-1.0 "legacy" frames (0xFD2FB51E..0xFD2FB527), but not the same way in
-  /// one piece and in pieces; no claimcheck producer writes them, so they are corrupt data here.
-  Result<void> check_frame_magic() {
-    if (frame_magic_checked || frame_head.size() < 4) return ok();
-    frame_magic_checked = true;
+  /// Checks the current frame's header as soon as frame_head holds it, before libzstd decodes the frame. Only
+  /// the frames of RFC 8878 §3.1: a zstd frame (magic 0xFD2FB528) or a skippable frame (0x184D2A50 to
+  /// 0x184D2A5F); libzstd also decodes pre-1.0 "legacy" frames (0xFD2FB51E..0xFD2FB527), but not the same way in
+  /// one piece and in pieces, and no claimcheck producer writes them. A frame's window must fit
+  /// kZstdWindowLogMax: libzstd checks ZSTD_d_windowLogMax only when it buffers, not when a whole frame with a
+  /// declared size arrives in one call. The declared content size is kept for end_frame(). Errors: DataLoss.
+  Result<void> check_frame_header() {
+    if (frame_header_checked || frame_head.size() < 4) return ok();
     const auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(frame_head[i])); };
     const std::uint32_t magic = b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24;
-    if (magic == 0xFD2FB528U || (magic & 0xFFFFFFF0U) == 0x184D2A50U) return ok();
-    char magic_hex[9];
-    std::snprintf(magic_hex, sizeof magic_hex, "%08X", magic);
-    return data_loss("corrupt zstd stream at stored byte ~" + std::to_string(size_stored) + ": frame magic 0x" +
-                     magic_hex + " is not a zstd (RFC 8878) or skippable frame");
+    if (magic != ZSTD_MAGICNUMBER && (magic & ZSTD_MAGIC_SKIPPABLE_MASK) != ZSTD_MAGIC_SKIPPABLE_START) {
+      char magic_hex[9];
+      std::snprintf(magic_hex, sizeof magic_hex, "%08X", magic);
+      return data_loss("corrupt zstd stream at stored byte ~" + std::to_string(size_stored) + ": frame magic 0x" +
+                       magic_hex + " is not a zstd (RFC 8878) or skippable frame");
+    }
+    ZSTD_frameHeader fh{};
+    const std::size_t rc = ZSTD_getFrameHeader(&fh, frame_head.data(), frame_head.size());
+    if (!ZSTD_isError(rc) && rc > 0) return ok();  // the header is longer: more bytes to come
+    frame_header_checked = true;
+    if (ZSTD_isError(rc)) return ok();  // a bad header: ZSTD_decompressStream reports it, however it is split
+    if (fh.frameType == ZSTD_skippableFrame) {
+      frame_declared = 0;
+      return ok();
+    }
+    if (fh.windowSize > (std::uint64_t{1} << kZstdWindowLogMax)) {
+      return data_loss("zstd frame at stored byte ~" + std::to_string(size_stored) + " needs a window of " +
+                       std::to_string(fh.windowSize) + " bytes, more than the limit of " +
+                       std::to_string(std::uint64_t{1} << kZstdWindowLogMax));
+    }
+    if (fh.frameContentSize != ZSTD_CONTENTSIZE_UNKNOWN) frame_declared = fh.frameContentSize;
+    return ok();
   }
 
   /// At the end of a zstd frame: the frame produced exactly the content size its header declares, if any
   /// (RFC 8878 §3.1.1.1.4). libzstd checks this when it decodes a frame in one call but not when a frame
   /// whose last block is empty arrives in pieces, so the result would depend on how the bytes were split.
   Result<void> end_frame() {
-    const unsigned long long declared = ZSTD_getFrameContentSize(frame_head.data(), frame_head.size());
-    if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR && declared != frame_raw) {
+    if (frame_declared && *frame_declared != frame_raw) {
       return data_loss("corrupt zstd stream at stored byte ~" + std::to_string(size_stored) + ": frame declares " +
-                       std::to_string(declared) + " content bytes but holds " + std::to_string(frame_raw));
+                       std::to_string(*frame_declared) + " content bytes but holds " + std::to_string(frame_raw));
     }
     frame_head.clear();
     frame_raw = 0;
-    frame_magic_checked = false;
+    frame_header_checked = false;
+    frame_declared.reset();
     return ok();
   }
 
   Result<void> write_zstd(std::span<const std::byte> data) {
     ZSTD_inBuffer in{data.data(), data.size(), 0};
     note_frame_head(in);
-    CC_TRY_VOID(check_frame_magic());
+    CC_TRY_VOID(check_frame_header());
     for (;;) {
       ZSTD_outBuffer out{out_buf.data(), out_buf.size(), 0};
       const std::size_t in_before = in.pos;
@@ -416,7 +439,7 @@ struct DecodingSink::Impl {
         stream_complete = true;
         CC_TRY_VOID(end_frame());
         note_frame_head(in);  // ZSTD_decompressStream stops at a frame's end: the next frame starts at in.pos
-        CC_TRY_VOID(check_frame_magic());
+        CC_TRY_VOID(check_frame_header());
       } else if (in.pos > in_before || out.pos > 0) {
         stream_complete = false;
       }

@@ -293,6 +293,27 @@ TEST(Codec, ZstdLegacyFrameIsDataLoss) {
   EXPECT_EQ(*d, "hello");
 }
 
+// Found by the codec fuzz target (seed regress_zstd_window): a frame asking for a 512 MiB window (descriptor
+// 0x98) that declares 0 content bytes. libzstd enforces ZSTD_d_windowLogMax only when it buffers, so it
+// decoded in one piece and failed in pieces; the window limit (128 MiB) now holds however it is split.
+TEST(Codec, ZstdWindowAboveTheLimitIsDataLoss) {
+  const std::string wide("\x28\xb5\x2f\xfd\xd0\x98\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00", 17);
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{6}, wide.size()}) {
+    auto d = decode_streaming(cc::Encoding::Zstd, wide, {}, chunk);
+    ASSERT_FALSE(d.has_value()) << "chunk " << chunk;
+    EXPECT_EQ(d.error().code, cc::ErrorCode::DataLoss);
+    EXPECT_NE(d.error().message.find("needs a window of 536870912 bytes"), std::string::npos) << d.error().message;
+  }
+  // The highest level claimcheck accepts (22: window 2^27) still decodes, in one piece and in pieces.
+  const std::string raw = compressible(200000);
+  const std::string at22 = encode_streaming(cc::Encoding::Zstd, raw, 4096, 7777, 22).bytes;
+  for (std::size_t chunk : {std::size_t{1}, at22.size()}) {
+    auto d = decode_streaming(cc::Encoding::Zstd, at22, {}, chunk);
+    ASSERT_TRUE(d.has_value()) << d.error().to_string();
+    EXPECT_TRUE(*d == raw);
+  }
+}
+
 // zstd contexts are kept per thread from one payload to the next (codec.cpp): nothing of the last payload may
 // carry over — not its level (the same input encodes to the same bytes as with a fresh context), not a frame
 // abandoned half way (the next decode starts clean).
