@@ -68,6 +68,7 @@ enum class Stmt : int {
   BatchInsertChecks,  ///< $1..$4 arrays: pointer_id, recipient_id, sender, sha256
   BatchInsertVersions,    ///< $1 text[] pointer_ids, $2 text[] version_ids (first one wins, as InsertVersion)
   BatchBumpPlaceholders,  ///< $1 text[] senders (sorted), $2 bigint[] deltas
+  BatchMarkDeleted,   ///< $1 text[] pointer_ids, $2 now: MarkDeleted for all of them, rows locked in pointer_id order
   Count_,             ///< number of statements (not a statement)
 };
 

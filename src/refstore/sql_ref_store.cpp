@@ -203,6 +203,7 @@ class SqlRefStore final : public RefStore {
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     const std::int64_t now_us = to_us(now);
+    if (staged_ && !ids.empty()) return mark_deleted_set(ids, now_us);
     return txn(true, [&]() -> Result<void> {
       std::int64_t changed = 0;
       for (const auto& id : ids) {
@@ -379,6 +380,21 @@ class SqlRefStore final : public RefStore {
     }
     CC_TRY_VOID(flush_bumps());
     return res;
+  }
+
+  /// PostgreSQL: mark_deleted() for all of `ids` (sorted, unique) in one statement and one round trip (BEGIN,
+  /// the statement and COMMIT in one query string) instead of one statement per object.
+  Result<void> mark_deleted_set(const std::vector<std::string>& ids, std::int64_t now_us) {
+    CC_TRY_VOID(db_->begin(true));
+    const std::vector<Call> calls{{Stmt::BatchIndexLookups, {}},
+                                  {Stmt::BatchMarkDeleted, {pg_array_literal({ids.begin(), ids.end()}), now_us}}};
+    auto r = db_->exec_all(calls, true);
+    if (!r) {
+      db_->rollback();
+      return Unexpected{std::move(r).error()};
+    }
+    logger().debug("refstore: marked {} of {} object(s) DELETED", r->size() == 2 ? (*r)[1].affected : 0, ids.size());
+    return ok();
   }
 
   /// PostgreSQL: the same statements, answered by a staged copy loaded and written set-based in two round

@@ -91,6 +91,10 @@ std::string_view batch_sql_text(Stmt s) {
     case Stmt::BatchBumpPlaceholders:
       return "INSERT INTO placeholder_counts (sender, n) SELECT * FROM unnest($1::text[], $2::bigint[]) "
              "ON CONFLICT (sender) DO UPDATE SET n = placeholder_counts.n + excluded.n";
+    case Stmt::BatchMarkDeleted:
+      return "UPDATE objects AS o SET state = 'DELETED', deleted_at = $2, lease_until = 0 FROM (SELECT pointer_id "
+             "FROM objects WHERE pointer_id IN (SELECT unnest($1::text[])) ORDER BY pointer_id COLLATE \"C\" FOR UPDATE) "
+             "AS l WHERE o.pointer_id = l.pointer_id AND o.state IN ('COMPLETE', 'EXPIRED')";
     default:
       return {};
   }
