@@ -336,6 +336,7 @@ struct DecodingSink::Impl {
   std::string frame_head;
   std::uint64_t frame_raw = 0;
   bool frame_header_checked = false;
+  bool frame_started = false;  // libzstd has taken at least the first byte of the current frame
   std::optional<std::uint64_t> frame_declared;  // content size the current frame's header declares, if any
 
   std::unique_ptr<ZSTD_DCtx, ZstdDCtxDeleter> zd;
@@ -417,10 +418,15 @@ struct DecodingSink::Impl {
     frame_head.clear();
     frame_raw = 0;
     frame_header_checked = false;
+    frame_started = false;
     frame_declared.reset();
     return ok();
   }
 
+  /// Decodes `data` through ZSTD_decompressStream. The first byte of each frame goes to libzstd in a call of
+  /// its own: when a call holds a whole frame from its first byte, libzstd decodes it in one pass, and that
+  /// path checks a frame differently from its streaming path (a zero-size compressed block, the window limit,
+  /// the declared content size); so the outcome would depend on how the stored bytes were split into writes.
   Result<void> write_zstd(std::span<const std::byte> data) {
     ZSTD_inBuffer in{data.data(), data.size(), 0};
     note_frame_head(in);
@@ -428,11 +434,14 @@ struct DecodingSink::Impl {
     for (;;) {
       ZSTD_outBuffer out{out_buf.data(), out_buf.size(), 0};
       const std::size_t in_before = in.pos;
-      const std::size_t rc = ZSTD_decompressStream(zd.get(), &out, &in);
+      ZSTD_inBuffer view{in.src, frame_started ? in.size : std::min(in.size, in.pos + 1), in.pos};
+      const std::size_t rc = ZSTD_decompressStream(zd.get(), &out, &view);
+      in.pos = view.pos;
       if (ZSTD_isError(rc)) {
         return data_loss(std::string("corrupt zstd stream at stored byte ~") + std::to_string(size_stored) +
                          ": " + ZSTD_getErrorName(rc));
       }
+      if (in.pos > in_before) frame_started = true;
       CC_TRY_VOID(emit(out_buf.data(), out.pos));
       frame_raw += out.pos;
       if (rc == 0) {

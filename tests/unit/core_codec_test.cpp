@@ -314,6 +314,30 @@ TEST(Codec, ZstdWindowAboveTheLimitIsDataLoss) {
   }
 }
 
+// Found by the codec fuzz target (seed regress_zstd_empty_compressed_block): a frame declaring 0 content bytes
+// whose last block is a compressed block of size 0. libzstd's one-pass path refused it while its streaming
+// path takes it as an empty block, so the outcome depended on how the bytes were split into writes. Every
+// frame now goes through the streaming path: the same outcome for every split (0 bytes, as the declared size
+// says; the stored bytes' SHA-256 is checked as for any payload).
+TEST(Codec, ZstdEmptyCompressedBlockDecodesTheSameHoweverSplit) {
+  const std::string frame("\x28\xb5\x2f\xfd\x20\x00\x05\x00\x00", 9);
+  auto whole = cc::decode_all(cc::Encoding::Zstd, frame);
+  ASSERT_TRUE(whole.has_value()) << whole.error().to_string();
+  EXPECT_EQ(*whole, "");
+  for (std::size_t chunk = 1; chunk <= frame.size(); ++chunk) {
+    auto d = decode_streaming(cc::Encoding::Zstd, frame, {}, chunk);
+    ASSERT_TRUE(d.has_value()) << "chunk " << chunk << ": " << d.error().to_string();
+    EXPECT_EQ(*d, "");
+  }
+  // Declaring 1 content byte, the same frame is DataLoss, however split.
+  const std::string lying("\x28\xb5\x2f\xfd\x20\x01\x05\x00\x00", 9);
+  for (std::size_t chunk = 1; chunk <= lying.size(); ++chunk) {
+    auto d = decode_streaming(cc::Encoding::Zstd, lying, {}, chunk);
+    ASSERT_FALSE(d.has_value()) << "chunk " << chunk;
+    EXPECT_EQ(d.error().code, cc::ErrorCode::DataLoss);
+  }
+}
+
 // zstd contexts are kept per thread from one payload to the next (codec.cpp): nothing of the last payload may
 // carry over — not its level (the same input encodes to the same bytes as with a fresh context), not a frame
 // abandoned half way (the next decode starts clean).
