@@ -135,7 +135,10 @@ struct DecodeOptions {
 ///   (message names expected and actual), raw size ≠ expected_size_raw, raw size > max_raw_bytes.
 ///   Errors from downstream.write()/finish() are passed through unchanged. After an error the sink is
 ///   unusable and downstream.finish() is never called.
-/// - Concatenated zstd frames / gzip members are accepted (as `zstd -d` / `gunzip` do).
+/// - Concatenated zstd frames / gzip members are accepted (as `zstd -d` / `gunzip` do). zstd: only the
+///   frames of RFC 8878 (zstd and skippable frames; pre-1.0 legacy frames are DataLoss), each holding exactly
+///   the content size its header declares; the outcome never depends on how the stored bytes are split
+///   into write() calls (checked by the codec fuzz target).
 /// - Memory: one output buffer of `buffer_bytes` plus the decompressor state (zstd: the frame's window,
 ///   ≤ 1 MiB at level 1; frames declaring a window above 128 MiB are refused with DataLoss; gzip ≈ 40 KiB).
 /// - Move-only (pimpl); not thread-safe.
