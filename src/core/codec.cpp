@@ -378,7 +378,10 @@ struct DecodingSink::Impl {
   /// 0x184D2A5F); libzstd also decodes pre-1.0 "legacy" frames (0xFD2FB51E..0xFD2FB527), but not the same way in
   /// one piece and in pieces, and no claimcheck producer writes them. A frame's window must fit
   /// kZstdWindowLogMax: libzstd checks ZSTD_d_windowLogMax only when it buffers, not when a whole frame with a
-  /// declared size arrives in one call. The declared content size is kept for end_frame(). Errors: DataLoss.
+  /// declared size arrives in one call. A header libzstd cannot parse is refused here: when a header arrives in
+  /// pieces, libzstd's streaming decoder looks for a legacy frame at the start of the piece that completes it,
+  /// not at the frame's start, and may "decode" the rest as one. The declared content size is kept for
+  /// end_frame(). Errors: DataLoss.
   Result<void> check_frame_header() {
     if (frame_header_checked || frame_head.size() < 4) return ok();
     const auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(frame_head[i])); };
@@ -393,7 +396,10 @@ struct DecodingSink::Impl {
     const std::size_t rc = ZSTD_getFrameHeader(&fh, frame_head.data(), frame_head.size());
     if (!ZSTD_isError(rc) && rc > 0) return ok();  // the header is longer: more bytes to come
     frame_header_checked = true;
-    if (ZSTD_isError(rc)) return ok();  // a bad header: ZSTD_decompressStream reports it, however it is split
+    if (ZSTD_isError(rc)) {  // refused here, not left to libzstd: see below
+      return data_loss("corrupt zstd frame header at stored byte ~" + std::to_string(size_stored) + ": " +
+                       ZSTD_getErrorName(rc));
+    }
     if (fh.frameType == ZSTD_skippableFrame) {
       frame_declared = 0;
       return ok();

@@ -338,6 +338,27 @@ TEST(Codec, ZstdEmptyCompressedBlockDecodesTheSameHoweverSplit) {
   }
 }
 
+// Found by the codec fuzz target (seed regress_zstd_bad_header_legacy_piece): a frame header with an impossible
+// window (descriptor 0xfc: 2^41 bytes) written as 6 + 9 bytes, where the second piece starts with a legacy v0.7
+// magic (27 b5 2f fd). libzstd's streaming decoder, failing to parse the header, looked for a legacy frame at
+// the start of that piece and "decoded" it as an empty one. A header that does not parse is now DataLoss.
+TEST(Codec, ZstdBadFrameHeaderIsDataLossHoweverSplit) {
+  const std::string bad("\x28\xb5\x2f\xfd\xd0\xfc\x27\xb5\x2f\xfd\x30\x2f\xfd\xfd\x00", 15);
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{6}, std::size_t{7}, bad.size()}) {
+    auto d = decode_streaming(cc::Encoding::Zstd, bad, {}, chunk);
+    ASSERT_FALSE(d.has_value()) << "chunk " << chunk;
+    EXPECT_EQ(d.error().code, cc::ErrorCode::DataLoss);
+  }
+  cc::StringSink sink;
+  cc::DecodeOptions opt;
+  auto dec = cc::DecodingSink::create(sink, opt);
+  ASSERT_TRUE(dec.has_value());
+  ASSERT_TRUE(dec->write(cc::as_bytes(std::string_view(bad).substr(0, 6))).has_value());
+  auto w = dec->write(cc::as_bytes(std::string_view(bad).substr(6)));
+  ASSERT_FALSE(w.has_value());
+  EXPECT_NE(w.error().message.find("corrupt zstd frame header"), std::string::npos) << w.error().message;
+}
+
 // zstd contexts are kept per thread from one payload to the next (codec.cpp): nothing of the last payload may
 // carry over — not its level (the same input encodes to the same bytes as with a fresh context), not a frame
 // abandoned half way (the next decode starts clean).
