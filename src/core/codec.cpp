@@ -347,6 +347,10 @@ struct DecodingSink::Impl {
     return Unexpected{std::move(e)};
   }
   Unexpected data_loss(std::string msg) { return failure(make_error(ErrorCode::DataLoss, Origin::Codec, std::move(msg))); }
+  /// DataLoss "corrupt zstd stream at stored byte ~N: <what>" (N: stored bytes written so far).
+  Unexpected zstd_corrupt(const std::string& what) {
+    return data_loss("corrupt zstd stream at stored byte ~" + std::to_string(size_stored) + ": " + what);
+  }
 
   Result<void> emit(const std::byte* p, std::size_t n) {
     if (n == 0) return ok();
@@ -389,16 +393,14 @@ struct DecodingSink::Impl {
     if (magic != ZSTD_MAGICNUMBER && (magic & ZSTD_MAGIC_SKIPPABLE_MASK) != ZSTD_MAGIC_SKIPPABLE_START) {
       char magic_hex[9];
       std::snprintf(magic_hex, sizeof magic_hex, "%08X", magic);
-      return data_loss("corrupt zstd stream at stored byte ~" + std::to_string(size_stored) + ": frame magic 0x" +
-                       magic_hex + " is not a zstd (RFC 8878) or skippable frame");
+      return zstd_corrupt(std::string("frame magic 0x") + magic_hex + " is not a zstd (RFC 8878) or skippable frame");
     }
     ZSTD_frameHeader fh{};
     const std::size_t rc = ZSTD_getFrameHeader(&fh, frame_head.data(), frame_head.size());
     if (!ZSTD_isError(rc) && rc > 0) return ok();  // the header is longer: more bytes to come
     frame_header_checked = true;
     if (ZSTD_isError(rc)) {  // refused here, not left to libzstd: see below
-      return data_loss("corrupt zstd frame header at stored byte ~" + std::to_string(size_stored) + ": " +
-                       ZSTD_getErrorName(rc));
+      return zstd_corrupt(std::string("bad frame header: ") + ZSTD_getErrorName(rc));
     }
     if (fh.frameType == ZSTD_skippableFrame) {
       frame_declared = 0;
@@ -418,8 +420,8 @@ struct DecodingSink::Impl {
   /// whose last block is empty arrives in pieces, so the result would depend on how the bytes were split.
   Result<void> end_frame() {
     if (frame_declared && *frame_declared != frame_raw) {
-      return data_loss("corrupt zstd stream at stored byte ~" + std::to_string(size_stored) + ": frame declares " +
-                       std::to_string(*frame_declared) + " content bytes but holds " + std::to_string(frame_raw));
+      return zstd_corrupt("frame declares " + std::to_string(*frame_declared) + " content bytes but holds " +
+                          std::to_string(frame_raw));
     }
     frame_head.clear();
     frame_raw = 0;
@@ -443,10 +445,7 @@ struct DecodingSink::Impl {
       ZSTD_inBuffer view{in.src, frame_started ? in.size : std::min(in.size, in.pos + 1), in.pos};
       const std::size_t rc = ZSTD_decompressStream(zd.get(), &out, &view);
       in.pos = view.pos;
-      if (ZSTD_isError(rc)) {
-        return data_loss(std::string("corrupt zstd stream at stored byte ~") + std::to_string(size_stored) +
-                         ": " + ZSTD_getErrorName(rc));
-      }
+      if (ZSTD_isError(rc)) return zstd_corrupt(ZSTD_getErrorName(rc));
       if (in.pos > in_before) frame_started = true;
       CC_TRY_VOID(emit(out_buf.data(), out.pos));
       frame_raw += out.pos;

@@ -356,7 +356,7 @@ TEST(Codec, ZstdBadFrameHeaderIsDataLossHoweverSplit) {
   ASSERT_TRUE(dec->write(cc::as_bytes(std::string_view(bad).substr(0, 6))).has_value());
   auto w = dec->write(cc::as_bytes(std::string_view(bad).substr(6)));
   ASSERT_FALSE(w.has_value());
-  EXPECT_NE(w.error().message.find("corrupt zstd frame header"), std::string::npos) << w.error().message;
+  EXPECT_NE(w.error().message.find("bad frame header"), std::string::npos) << w.error().message;
 }
 
 // zstd contexts are kept per thread from one payload to the next (codec.cpp): nothing of the last payload may
