@@ -1,4 +1,6 @@
 // `claimcheck coordinator`: applies store records and acks from q.ack, deletes completed/expired objects.
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "claimcheck/coordinate/coordinator.h"
@@ -143,13 +146,15 @@ Result<CoordinatorConfig> build_config(CoordinatorOptions& o) {
 
 // --http-addr: /metrics (the registry's text exposition), / (the status page) and /api/status (JSON).
 Result<std::unique_ptr<HttpServer>> serve_http(const std::string& addr, const Coordinator& coord,
-                                               const std::shared_ptr<CoordinatorMetrics>& metrics,
+                                               const std::shared_ptr<prometheus::Registry>& registry,
                                                std::chrono::milliseconds status_interval) {
   const auto refresh = std::max<std::chrono::seconds>(
       std::chrono::seconds(5), std::chrono::duration_cast<std::chrono::seconds>(status_interval));
   std::map<std::string, HttpHandler> routes;
-  routes["/metrics"] = [metrics] {
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics->serialize()};
+  routes["/metrics"] = [registry] {
+    std::ostringstream body;
+    prometheus::TextSerializer{}.Serialize(body, registry->Collect());
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", body.str()};
   };
   routes["/"] = [&coord, refresh] {
     return HttpResponse{200, "text/html; charset=utf-8",
@@ -191,14 +196,16 @@ int run_coordinator(CoordinatorOptions& o) {
   };
   auto cfg = build_config(o);
   if (!cfg) return bad(cfg.error());
-  auto created = CoordinatorMetrics::create();
+  // The registry is the CLI's (it serves it at /metrics); the coordinator records into it.
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto created = CoordinatorMetrics::create(*registry);
   if (!created) return bad(created.error());
   std::shared_ptr<CoordinatorMetrics> metrics(std::move(*created));
   auto coord = Coordinator::create(*cfg, metrics);
   if (!coord) return bad(coord.error());
   std::unique_ptr<HttpServer> http;  // declared after coord: stopped (handlers done) before coord goes
   if (!o.http_addr.empty()) {
-    auto server = serve_http(o.http_addr, **coord, metrics, cfg->status_interval);
+    auto server = serve_http(o.http_addr, **coord, registry, cfg->status_interval);
     if (!server) return bad(server.error());
     http = std::move(*server);
   }

@@ -129,7 +129,6 @@ struct Client::Impl {
   Clock::time_point connected_at{};
   std::optional<Error> fatal;
   std::function<bool()> interrupt;
-  std::mt19937_64 rng{std::random_device{}()};
 
   explicit Impl(AmqpConfig c) : cfg(std::move(c)) {
     conn_name = cfg.connection_name.empty() ? "claimcheck-" + random_suffix() : cfg.connection_name;
@@ -659,7 +658,7 @@ struct Client::Impl {
         fatal = e;
         return fail(std::move(e));
       }
-      next_attempt = Clock::now() + backoff_delay(cfg.reconnect, failed_rounds, rng);
+      next_attempt = Clock::now() + backoff_delay(cfg.reconnect, failed_rounds);
       return ok();
     }
     Event e;
@@ -770,7 +769,7 @@ Result<void> Client::connect() {
   rounds.max_attempts = d.cfg.connect_attempts;
   RetryHooks hooks;
   hooks.retryable = [](const Error& e) { return !is_fatal(e); };
-  CC_TRY_VOID(retry(rounds, d.rng, [&](int) { return d.connect_round(); }, hooks));
+  CC_TRY_VOID(retry(rounds, [&](int) { return d.connect_round(); }, hooks));
   d.ever_connected = true;
   std::vector<Event> ev;
   auto r = d.restore(ev);

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-#include <random>
 #include <thread>
 #include <unordered_map>
 
@@ -109,8 +108,7 @@ class ConsumeWorker {
                 WorkQueue<JobResult>& results, const std::atomic<bool>& abort, std::atomic<int>& failure_streak,
                 ConsumeJournal* journal)
       : cfg_(cfg), s3_(std::move(client)), jobs_(jobs), results_(results), abort_(abort),
-        failure_streak_(failure_streak), journal_(journal),
-        rng_(std::random_device{}()) {}
+        failure_streak_(failure_streak), journal_(journal) {}
 
   void loop() {
     for (;;) {
@@ -159,7 +157,7 @@ class ConsumeWorker {
   // success resets it.
   void backoff(int streak) {
     if (abort_.load() || cfg_.requeue.initial.count() <= 0) return;
-    auto until = std::chrono::steady_clock::now() + backoff_delay(cfg_.requeue, streak, rng_);
+    auto until = std::chrono::steady_clock::now() + backoff_delay(cfg_.requeue, streak);
     while (std::chrono::steady_clock::now() < until && !abort_.load())
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -316,7 +314,6 @@ class ConsumeWorker {
   const std::atomic<bool>& abort_;
   std::atomic<int>& failure_streak_;  // transient/denied results in a row, all workers (backoff())
   ConsumeJournal* journal_;           // may be null (no state_dir)
-  std::mt19937_64 rng_;
 };
 
 /// Best-effort extraction of the ids of an invalid pointer, for a `rejected` ack. nullopt when the

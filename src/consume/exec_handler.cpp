@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <random>
 #include <thread>
 
 #include "detail/child_process.h"
@@ -115,12 +114,11 @@ Result<void> run_command(const ExecShared& sh, const PayloadInfo& info, int stdi
     spec.fd3 = lock.get();
     spec.argv = sh.receipts->wrap(info.pointer_id, cfg.argv);
   }
-  std::mt19937_64 rng(std::random_device{}());
   std::string last;
   bool final = false;  // the outcome is the command's verdict (or a local error), not a failed run
   RetryHooks hooks;
   hooks.retryable = [&](const Error&) { return !final; };
-  auto r = retry(cfg.retry, rng, [&](int attempt) -> Result<void> {
+  auto r = retry(cfg.retry, [&](int attempt) -> Result<void> {
     final = true;
     if (stdin_fd >= 0 && ::lseek(stdin_fd, 0, SEEK_SET) != 0)
       return fail_errno(errno, "cannot rewind the staged payload of", info.pointer_id);

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <random>
 #include <set>
 #include <thread>
 #include <utility>
@@ -219,7 +218,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorConfig cfg,
   auto impl = std::make_unique<Impl>();
   impl->cfg = std::move(cfg);
   if (!metrics) {
-    CC_TRY(m, CoordinatorMetrics::create());
+    impl->own_registry = std::make_shared<prometheus::Registry>();
+    CC_TRY(m, CoordinatorMetrics::create(*impl->own_registry));
     metrics = std::shared_ptr<CoordinatorMetrics>(std::move(*m));
   }
   impl->metrics = std::move(metrics);
@@ -348,7 +348,7 @@ class StoreThread {
       logger().warn("coordinator: recording {} refusals in the audit failed (attempt {}): {}", audit.size(), failures,
                    e.to_string());
     };
-    auto r = retry(kAudit, rng_, [&](int) { return store_->record_refusals(audit); }, hooks);
+    auto r = retry(kAudit, [&](int) { return store_->record_refusals(audit); }, hooks);
     if (!r) logger().warn("coordinator: recording {} refusals in the audit failed, skipped: {}", audit.size(),
                          r.error().to_string());
   }
@@ -369,7 +369,7 @@ class StoreThread {
                    delay.count(), e.to_string());
       if (e.code == ErrorCode::Unavailable) reopen_store(st_.cfg.db, store_);
     };
-    return retry(st_.cfg.store_retry, rng_, [&](int attempt) {
+    return retry(st_.cfg.store_retry, [&](int attempt) {
       attempts = attempt;
       auto t0 = SteadyClock::now();
       auto r = store_->apply_batch(cmds, refstore::Clock::now());
@@ -418,7 +418,6 @@ class StoreThread {
   std::unique_ptr<refstore::RefStore> store_;
   WorkQueue<Batch>& in_;
   WorkQueue<BatchDone>& out_;
-  std::mt19937_64 rng_{std::random_device{}()};  // retry() needs one; the store policies have no jitter
   SteadyClock::time_point last_log_ = SteadyClock::now();
   std::uint64_t agg_batches_ = 0, agg_cmds_ = 0, agg_completed_ = 0;
 };

@@ -1,6 +1,7 @@
 #pragma once
 // Private state shared by the coordinator's threads (coordinator.cpp, delete_worker.cpp, sweeper.cpp).
 
+#include <prometheus/registry.h>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -43,6 +44,7 @@ class Wakeup {
 
 struct Coordinator::Impl {
   CoordinatorConfig cfg;
+  std::shared_ptr<prometheus::Registry> own_registry;  // only when create() was given no metrics
   std::shared_ptr<CoordinatorMetrics> metrics;
   std::atomic<bool> stop_requested{false};   // external stop() or idle exit
   std::atomic<bool> workers_stop{false};     // tells delete worker and sweeper to finish

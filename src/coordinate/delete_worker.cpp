@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <map>
-#include <random>
 #include <set>
 #include <span>
 #include <string>
@@ -33,13 +32,12 @@ std::string join(const std::vector<std::string>& v) {
 template <typename F>
 auto with_db_retry(Coordinator::Impl& st, std::unique_ptr<refstore::RefStore>& store, F&& fn)
     -> decltype(fn(*store)) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
   RetryHooks hooks;
   hooks.stop = [&] { return st.workers_stop.load(); };
   hooks.before_retry = [&](const Error& e, int, std::chrono::milliseconds) {
     if (e.code == ErrorCode::Unavailable) reopen_store(st.cfg.db, store);
   };
-  return retry(st.cfg.db_retry, rng, [&](int) { return fn(*store); }, hooks);
+  return retry(st.cfg.db_retry, [&](int) { return fn(*store); }, hooks);
 }
 
 /// The delete worker's loop: claim → log expiries → DeleteObjects per bucket (≤ 1000 keys) → mark.
@@ -161,7 +159,7 @@ class DeleteWorker {
   }
 
   void mark_failed(const refstore::DeleteTask& t, const std::string& error_text) {
-    const auto backoff = backoff_delay(cfg_.delete_retry, t.attempts + 1, rng_);
+    const auto backoff = backoff_delay(cfg_.delete_retry, t.attempts + 1);
     const auto next = refstore::Clock::now() + backoff;
     const auto retry_at = SteadyClock::now() + backoff + 10ms;
     if (retry_at < earliest_retry_) earliest_retry_ = retry_at;
@@ -192,7 +190,6 @@ class DeleteWorker {
   const CoordinatorConfig& cfg_;
   std::unique_ptr<refstore::RefStore> store_;
   s3::S3Client s3_;
-  std::mt19937_64 rng_{std::random_device{}()};  // backoff_delay() needs one; delete_retry has no jitter
   // Earliest retry this worker scheduled with mark_delete_failed (so backoff is honoured between sweeps).
   SteadyClock::time_point earliest_retry_ = SteadyClock::time_point::max();  // max = none
 };

@@ -4,16 +4,16 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
 #include <map>
 #include <mutex>
-#include <sstream>
+#include <stdexcept>
 
 namespace claimcheck {
 
 struct CoordinatorMetrics::Impl {
-  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  explicit Impl(prometheus::Registry& r) : registry(&r) {}
+  prometheus::Registry* registry;  // the caller's
   prometheus::Counter* stores_new = nullptr;
   prometheus::Counter* stores_dup = nullptr;
   prometheus::Counter* acks_new = nullptr;
@@ -126,9 +126,13 @@ struct CoordinatorMetrics::Impl {
 CoordinatorMetrics::CoordinatorMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CoordinatorMetrics::~CoordinatorMetrics() = default;
 
-Result<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::create() {
-  auto impl = std::make_unique<Impl>();
-  impl->build();
+Result<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::create(prometheus::Registry& registry) {
+  auto impl = std::make_unique<Impl>(registry);
+  try {
+    impl->build();
+  } catch (const std::exception& e) {  // prometheus-cpp throws std::invalid_argument for a clashing family
+    return config_error(std::string("coordinator metrics: ") + e.what());
+  }
   return std::unique_ptr<CoordinatorMetrics>(new CoordinatorMetrics(std::move(impl)));
 }
 
@@ -163,12 +167,6 @@ void CoordinatorMetrics::record_refused(const std::string& rule, std::size_t n) 
 }
 void CoordinatorMetrics::record_history_purged(std::size_t n) {
   impl_->history_purged->Increment(static_cast<double>(n));
-}
-
-std::string CoordinatorMetrics::serialize() const {
-  std::ostringstream os;
-  prometheus::TextSerializer{}.Serialize(os, impl_->registry->Collect());
-  return os.str();
 }
 
 namespace {

@@ -16,6 +16,11 @@ Result<void> BackoffPolicy::validate() const {
   return ok();
 }
 
+std::mt19937_64& thread_rng() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng;
+}
+
 std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int attempt, std::mt19937_64& rng) {
   const int k = std::max(attempt, 1) - 1;
   const double maxd = static_cast<double>(policy.max.count());

@@ -76,7 +76,7 @@ class OutboxRun {
       if (r || s.should_stop()) break;
       logger().error("outbox: cannot send: {}", r.error().to_string());
       if (cfg_.once && !cfg_.retry.may_retry(failures)) return fail(std::move(r).error());
-      wait_before_reconnect(backoff_delay(cfg_.retry, failures, rng_), should_stop);
+      wait_before_reconnect(backoff_delay(cfg_.retry, failures), should_stop);
       if (should_stop()) break;
     }
     report_.pending = records_.size();
@@ -290,7 +290,6 @@ class OutboxRun {
   std::map<std::string, std::string> by_pointer_;  // pointer id → rel, while in flight
   OutboxReport report_;
   Clock::time_point last_scan_{};
-  std::mt19937_64 rng_{static_cast<std::uint64_t>(::getpid())};
 };
 
 }  // namespace

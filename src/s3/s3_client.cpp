@@ -106,6 +106,7 @@ struct Exchange {
   std::uint64_t skip = 0;   // bytes to drop from the start of this response (server ignored Range)
   std::uint64_t limit = UINT64_MAX;  // max bytes to deliver in total
   std::uint64_t delivered = 0;       // bytes delivered to the sink so far (over all attempts)
+  std::uint64_t attempt_delivered = 0;  // of which by the last attempt (progress: retry() starts over)
   std::uint64_t resume_from = 0;     // absolute offset this attempt asked for
   bool skip_decided = false;
   const std::function<Result<void>(const ObjectInfo&)>* on_response = nullptr;  // GetOptions::on_response
@@ -130,6 +131,21 @@ struct Exchange {
     return s;
   }
 };
+
+namespace {
+/// A bucket sub-resource request whose body is an XML document (`?delete`, `?lifecycle`): Content-Type
+/// application/xml and the Content-MD5 S3 requires for both. `xml` must outlive the exchange.
+Exchange xml_exchange(const char* method, const std::string& bucket, const char* query, const std::string& xml) {
+  Exchange ex;
+  ex.method = method;
+  ex.bucket = bucket;
+  ex.query = query;
+  ex.body = detail::as_bytes(xml);
+  ex.headers.emplace_back("Content-Type: application/xml");
+  ex.headers.push_back("Content-MD5: " + detail::md5_base64(ex.body));
+  return ex;
+}
+}  // namespace
 
 namespace {
 
@@ -266,7 +282,6 @@ struct S3Client::Impl {
   detail::Endpoint ep;
   CurlPtr curl;
   std::string sigv4;
-  std::mt19937_64 rng{std::random_device{}()};
   S3Stats stats;
   char curl_error[CURL_ERROR_SIZE] = {};  // curl's detail of the last failed attempt (CURLOPT_ERRORBUFFER)
 
@@ -375,13 +390,12 @@ struct S3Client::Impl {
     }
     if (ex.body_sha256.empty()) ex.body_sha256 = sha256_hex(ex.body);
     ++stats.requests;
-    std::uint64_t delivered0 = 0;
     int stalled = 0;      // failed attempts in a row that delivered no byte (progress resets it)
     bool final = false;   // the attempt's outcome is not an S3/transport failure: never retried
     RetryHooks hooks;
     hooks.retryable = [&](const Error& e) { return !final && e.is_retryable(); };
     hooks.progressed = [&] {
-      const bool progress = ex.delivered > delivered0;
+      const bool progress = ex.attempt_delivered > 0;
       stalled = progress ? 0 : stalled + 1;
       return progress;
     };
@@ -389,10 +403,7 @@ struct S3Client::Impl {
       ++stats.retries;
       logger().debug("s3 retrying: {}", e.to_string());
     };
-    auto r = retry(cfg.retry, rng, [&](int attempt) {
-      delivered0 = ex.delivered;
-      return attempt_once(ex, attempt, before_attempt, final);
-    }, hooks);
+    auto r = retry(cfg.retry, [&](int attempt) { return attempt_once(ex, attempt, before_attempt, final); }, hooks);
     if (!r && !final && r.error().is_retryable()) {
       Error err = std::move(r).error();
       if (cfg.retry.max_attempts > 1)
@@ -412,15 +423,16 @@ struct S3Client::Impl {
     ex.attempts_used = attempt;
     if (before_attempt) before_attempt(ex, attempt);
     const auto t0 = Clock::now();
-    const auto delivered0 = ex.delivered;
+    const auto delivered_before = ex.delivered;
     CURLcode rc = perform_once(ex);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-    stats.bytes_received += ex.delivered - delivered0;
+    ex.attempt_delivered = ex.delivered - delivered_before;
+    stats.bytes_received += ex.attempt_delivered;
     long new_connects = 0;
     curl_easy_getinfo(curl.get(), CURLINFO_NUM_CONNECTS, &new_connects);
     stats.connects += static_cast<std::uint64_t>(new_connects);
     logger().debug("s3 {} {}/{} -> {} curl={} sent={}B recv={}B {}ms attempt {}/{}", ex.method, ex.bucket, ex.key,
-                  ex.status, static_cast<int>(rc), ex.body.size(), ex.delivered - delivered0 + ex.resp_body.size(), ms,
+                  ex.status, static_cast<int>(rc), ex.body.size(), ex.attempt_delivered + ex.resp_body.size(), ms,
                   attempt, cfg.retry.max_attempts);
     final = true;
     if (ex.sink_error) return fail(std::move(*ex.sink_error));
@@ -540,7 +552,7 @@ struct S3Client::Impl {
     bool error_body = false;
     RetryHooks hooks;
     hooks.retryable = [&](const Error& e) { return error_body && e.is_retryable(); };
-    return retry(cfg.retry, rng, [&](int) -> Result<std::string> {
+    return retry(cfg.retry, [&](int) -> Result<std::string> {
       error_body = false;
       CC_TRY_VOID(execute(ex));
       version_id = ex.header("x-amz-version-id");
@@ -831,13 +843,7 @@ Result<std::vector<std::string>> S3Client::delete_object_versions(const std::str
   for (std::size_t i = 0; i < objects.size(); i += kDeleteBatch) {
     auto chunk = std::span<const ObjectVersion>(objects).subspan(i, std::min(kDeleteBatch, objects.size() - i));
     const std::string xml = detail::build_delete_xml(chunk);
-    Exchange ex;
-    ex.method = "POST";
-    ex.bucket = bucket;
-    ex.query = "delete=";
-    ex.body = detail::as_bytes(xml);
-    ex.headers.emplace_back("Content-Type: application/xml");
-    ex.headers.push_back("Content-MD5: " + detail::md5_base64(ex.body));
+    Exchange ex = xml_exchange("POST", bucket, "delete=", xml);
     CC_TRY_VOID(impl_->execute(ex));
     CC_TRY(errors, detail::parse_delete_result(ex.resp_body));
     for (auto& f : *errors) {
@@ -900,24 +906,12 @@ Result<std::vector<LifecycleRule>> S3Client::get_bucket_lifecycle(const std::str
   return detail::parse_lifecycle(ex.resp_body);
 }
 
-namespace {
-Exchange lifecycle_put(const std::string& bucket, const std::string& xml) {
-  Exchange ex;
-  ex.method = "PUT";
-  ex.bucket = bucket;
-  ex.query = "lifecycle=";
-  ex.body = detail::as_bytes(xml);
-  ex.headers.emplace_back("Content-Type: application/xml");
-  ex.headers.push_back("Content-MD5: " + detail::md5_base64(ex.body));
-  return ex;
-}
-}  // namespace
 
 Result<void> S3Client::put_bucket_lifecycle(const std::string& bucket, const std::vector<LifecycleRule>& rules) {
   CC_TRY_VOID(detail::check_bucket(bucket));
   CC_TRY_VOID(detail::check_lifecycle_rules(rules));
   const std::string xml = detail::build_lifecycle_xml(rules);
-  Exchange ex = lifecycle_put(bucket, xml);
+  Exchange ex = xml_exchange("PUT", bucket, "lifecycle=", xml);
   return impl_->execute(ex);
 }
 
@@ -934,7 +928,7 @@ Result<void> S3Client::ensure_lifecycle_rule(const std::string& bucket, const Li
     return fail(std::move(r).error());
   }
   CC_TRY(xml, detail::merge_lifecycle_xml(existing, rule));
-  Exchange ex = lifecycle_put(bucket, *xml);
+  Exchange ex = xml_exchange("PUT", bucket, "lifecycle=", *xml);
   return impl_->execute(ex);
 }
 

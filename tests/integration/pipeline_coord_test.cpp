@@ -22,6 +22,7 @@
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/coordinate/coordinator.h"
 #include "claimcheck/coordinate/metrics.h"
+#include "prometheus_text.h"
 #include "claimcheck/protocol/messages.h"
 #include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/s3/s3_client.h"
@@ -884,7 +885,8 @@ TEST_P(CoordTest, ForgedAcksAndStoresAreDeadLetteredNamingRuleAndUser) {
   confirm();
   auto cfg = config();
   cfg.recipient_users = {{"r1", branch.name()}, {"*", admin}};
-  auto metrics = std::shared_ptr<CoordinatorMetrics>(std::move(*CoordinatorMetrics::create()));
+  prometheus::Registry registry;
+  auto metrics = std::shared_ptr<CoordinatorMetrics>(std::move(*CoordinatorMetrics::create(registry)));
   auto& run = start(cfg, metrics);
   ASSERT_TRUE(wait_until([&] { return run.coord->stats().refused == 4; }, 15s)) << run.coord->stats().refused;
   const auto dead = take_dead(4);
@@ -903,7 +905,7 @@ TEST_P(CoordTest, ForgedAcksAndStoresAreDeadLetteredNamingRuleAndUser) {
       "ack for recipient 'r2' published by user '" + branch.name() + "' (expected '" + admin + "')");
   has(ack1, "ack_sha256", "ack sha256 does not match the store record (recipient 'r1', user '" + branch.name());
   has(forged_id, "store_user_id", "store record published by user '" + branch.name() + "'");
-  const std::string text = metrics->serialize();
+  const std::string text = claimcheck::test::prometheus_text(registry);
   EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="ack_user_id"} 2)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="ack_sha256"} 1)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(claimcheck_coordinator_refused_total{rule="store_user_id"} 1)"), std::string::npos) << text;

@@ -4,6 +4,7 @@
 
 #include "claimcheck/coordinate/status.h"
 #include "claimcheck/coordinate/metrics.h"
+#include "prometheus_text.h"
 #include "claimcheck/refstore/ref_store.h"
 
 namespace claimcheck {
@@ -189,7 +190,8 @@ TEST(RenderStatusJson, SameNumbersRawStrings) {
 }
 
 TEST(CoordinatorMetricsStatus, GaugesPerRecipientFollowTheSnapshot) {
-  auto m = CoordinatorMetrics::create();
+  prometheus::Registry registry;
+  auto m = CoordinatorMetrics::create(registry);
   ASSERT_TRUE(m);
   refstore::ApplyResult r;
   r.acks_new = 3;
@@ -199,7 +201,7 @@ TEST(CoordinatorMetricsStatus, GaugesPerRecipientFollowTheSnapshot) {
   auto s = sample_snapshot();
   s.recipients = recipient_lag({backlog("branch1", 0, std::nullopt), backlog("branch\"2", 7, kNow - 125s)}, kNow, 60s);
   (*m)->record_status(s);
-  std::string text = (*m)->serialize();
+  std::string text = claimcheck::test::prometheus_text(registry);
   EXPECT_NE(text.find("claimcheck_coordinator_acks_applied_total{result=\"new\"} 3"), std::string::npos) << text;
   EXPECT_NE(text.find("claimcheck_coordinator_objects_completed_total 1"), std::string::npos);
   EXPECT_NE(text.find("claimcheck_recipient_pending_objects{recipient=\"branch1\"} 0"), std::string::npos) << text;
@@ -213,7 +215,7 @@ TEST(CoordinatorMetricsStatus, GaugesPerRecipientFollowTheSnapshot) {
   s.recipients = recipient_lag({backlog("branch1", 2, kNow - 5s)}, kNow, 60s);
   s.health.store_reachable = false;
   (*m)->record_status(s);
-  text = (*m)->serialize();
+  text = claimcheck::test::prometheus_text(registry);
   EXPECT_EQ(text.find("branch\\\"2"), std::string::npos) << text;
   EXPECT_NE(text.find("claimcheck_recipient_pending_objects{recipient=\"branch1\"} 2"), std::string::npos);
   EXPECT_NE(text.find("claimcheck_recipient_lagging{recipient=\"branch1\"} 0"), std::string::npos);

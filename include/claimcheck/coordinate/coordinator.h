@@ -127,7 +127,8 @@ struct CoordinatorStats {
 ///     auto r = (*coord)->run();                        // returns after stop(): batches applied and acked
 class Coordinator {
  public:
-  /// Validates `cfg` and opens nothing yet. `metrics` may be null (a private registry is then used).
+  /// Validates `cfg` and opens nothing yet. `metrics` may be null (they are then recorded in a private
+  /// registry nobody reads).
   /// Errors: InvalidArgument (config).
   [[nodiscard]] static Result<std::unique_ptr<Coordinator>> create(CoordinatorConfig cfg,
                                                                     std::shared_ptr<CoordinatorMetrics> metrics = {});

@@ -2,8 +2,8 @@
 /// Prometheus metrics of the coordinator (DESIGN.md §4, §5): counters for stores/acks applied, objects
 /// completed/deleted/expired, orphans deleted, delete failures, dead-lettered messages, and histograms of
 /// batch size and batch latency, and gauges of the status snapshot (objects per state, per-recipient backlog,
-/// health). The library only keeps the registry: serving serialize() at /metrics is the CLI's HTTP server's
-/// job (apps/claimcheck/http_server.cpp, DESIGN.md §6: the library opens no port).
+/// health). The caller owns the prometheus::Registry they are registered in; serving it at /metrics is the
+/// CLI's HTTP server's job (apps/claimcheck/http_server.cpp, DESIGN.md §6: the library opens no port).
 
 #include <cstddef>
 #include <memory>
@@ -12,6 +12,10 @@
 #include "claimcheck/coordinate/status.h"
 #include "claimcheck/refstore/ref_store.h"
 #include "claimcheck/core/result.h"
+
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
 
 namespace claimcheck {
 
@@ -26,12 +30,21 @@ namespace claimcheck {
 /// seconds, 0 = none), and per recipient (prefix `claimcheck_recipient_`, label `recipient`):
 /// `pending_objects`, `oldest_pending_seconds` (0 when nothing is pending), `lagging` (0/1). A recipient
 /// that left the snapshot loses its series.
-/// Thread safety: every record_* method is thread-safe (prometheus-cpp metrics are atomic). Move-only owner.
+/// Thread safety: every record_* method is thread-safe (prometheus-cpp metrics are atomic). Not copyable.
+///
+/// Example — the CLI owns the registry and serves it; the coordinator records into it:
+///
+///     auto registry = std::make_shared<prometheus::Registry>();
+///     CC_TRY(m, claimcheck::CoordinatorMetrics::create(*registry));
+///     std::shared_ptr<claimcheck::CoordinatorMetrics> metrics(std::move(*m));
+///     CC_TRY(coord, claimcheck::Coordinator::create(cfg, metrics));
+///     // GET /metrics: prometheus::TextSerializer{}.Serialize(out, registry->Collect())
 class CoordinatorMetrics {
  public:
-  /// Creates the registry with every metric registered (counters at 0, no recipient series). Never fails
-  /// today; Result for symmetry with the other factories.
-  [[nodiscard]] static Result<std::unique_ptr<CoordinatorMetrics>> create();
+  /// Registers every metric in `registry` (counters at 0, no recipient series). `registry` must outlive the
+  /// returned object and must not hold these metric names already. Errors: InvalidArgument (Origin::Config)
+  /// when a name is taken (prometheus-cpp refuses a family registered twice with other labels or help).
+  [[nodiscard]] static Result<std::unique_ptr<CoordinatorMetrics>> create(prometheus::Registry& registry);
 
   ~CoordinatorMetrics();
   CoordinatorMetrics(const CoordinatorMetrics&) = delete;
@@ -59,10 +72,6 @@ class CoordinatorMetrics {
   /// Sets the status gauges from `s` (the database part only when s.queried_at is set). Called after each
   /// status refresh; thread-safe (serialized internally).
   void record_status(const StatusSnapshot& s);
-
-  /// The current values in the Prometheus text exposition format (version 0.0.4): the body of GET /metrics.
-  /// Thread-safe.
-  [[nodiscard]] std::string serialize() const;
 
  private:
   struct Impl;

@@ -6,12 +6,11 @@
 /// Example — an S3 request retried on transient errors, logging each retry:
 ///
 ///     claimcheck::BackoffPolicy p{std::chrono::milliseconds(100), std::chrono::milliseconds(5000), 2.0, 4};
-///     std::mt19937_64 rng(std::random_device{}());
 ///     claimcheck::RetryHooks hooks;
 ///     hooks.before_retry = [](const claimcheck::Error& e, int failures, std::chrono::milliseconds delay) {
 ///       spdlog::warn("attempt {} failed, again in {} ms: {}", failures, delay.count(), e.to_string());
 ///     };
-///     auto r = claimcheck::retry(p, rng, [&](int /*attempt*/) { return s3.head_object(bucket, key); }, hooks);
+///     auto r = claimcheck::retry(p, [&](int /*attempt*/) { return s3.head_object(bucket, key); }, hooks);
 
 #include <chrono>
 #include <functional>
@@ -19,6 +18,7 @@
 #include <random>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 #include "claimcheck/core/result.h"
 
@@ -47,6 +47,15 @@ struct BackoffPolicy {
 /// Delay before retry number `attempt` (1 = the first retry), as BackoffPolicy describes; attempt ≤ 0 is
 /// treated as 1. Uses `rng`; not thread-safe with respect to it.
 std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int attempt, std::mt19937_64& rng);
+
+/// The calling thread's generator for backoff jitter, seeded once per thread from std::random_device: what
+/// the overloads without an `rng` use. Thread-safe (one generator per thread).
+std::mt19937_64& thread_rng();
+
+/// backoff_delay() with the calling thread's generator (thread_rng()). Thread-safe.
+inline std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int attempt) {
+  return backoff_delay(policy, attempt, thread_rng());
+}
 
 /// What to do with the job whose step failed with an Error: the one classification (DESIGN.md §6).
 enum class FailureAction : std::uint8_t {
@@ -109,6 +118,12 @@ auto retry(const BackoffPolicy& policy, std::mt19937_64& rng, Op&& op, const Ret
       std::this_thread::sleep_for(delay);
     }
   }
+}
+
+/// retry() with the calling thread's generator (thread_rng()): for callers that need no reproducible jitter.
+template <typename Op>
+auto retry(const BackoffPolicy& policy, Op&& op, const RetryHooks& hooks = {}) -> std::invoke_result_t<Op&, int> {
+  return retry(policy, thread_rng(), std::forward<Op>(op), hooks);
 }
 
 }  // namespace claimcheck
