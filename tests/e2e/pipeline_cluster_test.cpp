@@ -21,18 +21,10 @@
 // fed one every 200 ms (publishes during the failover); 31..40 after the stop completed.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -41,18 +33,11 @@
 #include <optional>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "claimcheck/amqp/client.h"
-#include "claimcheck/s3/s3_client.h"
-#include "claimcheck/core/sha256.h"
-#include "claimcheck/core/credentials.h"
-#include "subprocess.h"
-#include "test_env.h"
+#include "cli_harness.h"
 
-extern char** environ;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
@@ -61,11 +46,12 @@ constexpr std::size_t kPayloads = 40;
 constexpr std::size_t kPayloadBytes = 256 * 1024;
 constexpr auto kTestBudget = 240s;  // the run itself; the cluster start (SetUp) comes on top
 
+using claimcheck::test::Clock;
+using claimcheck::test::CliRun;
 using claimcheck::test::Proc;
 using claimcheck::test::slurp;
-using claimcheck::test::source_dir;
-using claimcheck::test::spawn;
 using claimcheck::test::visible_files;
+using claimcheck::test::wait_for;
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -105,22 +91,13 @@ double wall_now() {
 class PipelineCluster : public ::testing::Test {
  protected:
   void SetUp() override {
-    bin_ = claimcheck::test::claimcheck_binary();
-    ASSERT_FALSE(bin_.empty());
-    ASSERT_TRUE(fs::exists(bin_)) << "no claimcheck binary at " << bin_ << " (set CLAIMCHECK_BINARY)";
-    src_ = source_dir();
-    ASSERT_TRUE(!src_.empty() && fs::exists(fs::path(src_) / "scripts/infra"))
-        << "cannot find scripts/infra (set CLAIMCHECK_SOURCE_DIR to the repo root)";
+    ASSERT_NO_FATAL_FAILURE(run_.start("c", "cluster", {}));  // the settings come after `infra up CLUSTER=1`
     ::signal(SIGPIPE, SIG_IGN);  // a dead producer must not kill the test while it writes a pipe
-    tag_ = claimcheck::test::unique_name("c");
-    work_ = fs::temp_directory_path() / ("claimcheck-cluster-" + tag_);
-    fs::create_directories(work_ / "log");
-    fs::create_directories(work_ / "fifo");
-    setup_done_ = true;
+    fifos_.set_dir(run_.work() / "fifo");
 
     // Start what is missing of the cluster (all of it at first, ~30 s; a no-op when it runs). Never skip.
     const auto t0 = Clock::now();
-    Proc up = spawn({"bash", src_ + "/scripts/infra", "up", "CLUSTER=1"}, work_ / "log/infra-up", src_);
+    Proc up = run_.infra({"up", "CLUSTER=1"}, "infra-up");
     ASSERT_GT(up.pid, 0);
     const int rc = up.wait_until(Clock::now() + 300s);
     if (rc == -2) up.kill_now();
@@ -129,14 +106,9 @@ class PipelineCluster : public ::testing::Test {
                  std::chrono::duration<double>(Clock::now() - t0).count());
 
     // .local/env was just (re)written: read the settings from it, not from a stale environment.
-    for (const char* n : {"AMQP_CLUSTER_URL", "AMQP_CLUSTER_URLS", "RABBITMQ_CLUSTER_MGMT_URLS", "S3_ENDPOINT",
-                          "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET"}) {
-      unsetenv(n);
-      std::string v = claimcheck::test::require_env(n);
-      ASSERT_FALSE(v.empty());
-      setenv(n, v.c_str(), 1);
-    }
-    setenv("S3_REGION", claimcheck::test::env_value("S3_REGION").value_or("us-east-1").c_str(), 1);
+    ASSERT_NO_FATAL_FAILURE(run_.export_env({"AMQP_CLUSTER_URL", "AMQP_CLUSTER_URLS", "RABBITMQ_CLUSTER_MGMT_URLS",
+                                             "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET"},
+                                            true));
     haproxy_url_ = std::getenv("AMQP_CLUSTER_URL");
     node_urls_ = std::getenv("AMQP_CLUSTER_URLS");
     mgmt_ = split(std::getenv("RABBITMQ_CLUSTER_MGMT_URLS"), ',');
@@ -147,7 +119,7 @@ class PipelineCluster : public ::testing::Test {
     const auto at = haproxy_url_.find('@');
     const auto scheme = haproxy_url_.find("://");
     ASSERT_TRUE(at != std::string::npos && scheme != std::string::npos);
-    curl_cfg_ = work_ / "curl.cfg";
+    curl_cfg_ = run_.work() / "curl.cfg";
     {
       std::ofstream c(curl_cfg_);
       c << "user = \"" << haproxy_url_.substr(scheme + 3, at - scheme - 3) << "\"\n";
@@ -156,59 +128,27 @@ class PipelineCluster : public ::testing::Test {
   }
 
   claimcheck::amqp::AmqpConfig admin_config() const {
-    claimcheck::amqp::AmqpConfig c;
-    c.urls = claimcheck::split_url_list(node_urls_);
-    c.connect_attempts = 1;
-    c.connect_timeout = 3000ms;
-    c.reconnect.max_attempts = 1;
-    c.connection_name = "claimcheck-cluster-test-admin";
-    return c;
+    return claimcheck::test::admin_amqp_config(node_urls_, "claimcheck-cluster-test-admin");
   }
 
   void TearDown() override {
-    if (!setup_done_) return;
+    if (!run_.started()) return;
     for (Proc* p : {&producer_, &cons_[0], &cons_[1], &coord_, &infra_}) p->kill_now();
     // Leave the cluster complete: r1 back up whatever happened above.
     if (!node_urls_.empty() && !amqp_answers(split(node_urls_, ',')[0])) {
-      Proc p = spawn({"bash", src_ + "/scripts/infra", "start-node", "1"}, work_ / "log/infra-start-teardown", src_);
+      Proc p = run_.infra({"start-node", "1"}, "infra-start-teardown");
       int rc = p.wait_until(Clock::now() + 200s);
       if (rc != 0) {
         p.kill_now();
         ADD_FAILURE() << "scripts/infra start-node 1 failed in TearDown (" << rc << "):\n" << p.logs();
       }
     }
+    // The coordinator should have deleted everything; clean_up removes whatever a failed run left.
     if (!node_urls_.empty()) {
-      claimcheck::amqp::Client admin(admin_config());
-      if (admin.connect()) {
-        for (const auto& r : {"a", "b"}) (void)admin.delete_queue("q." + tag_ + "." + std::string(r));
-        for (const auto& q : {"q.ack." + tag_, "q.dead." + tag_}) (void)admin.delete_queue(q);
-        for (const auto& e : {"ex.msg." + tag_, "ex.ack." + tag_, "ex.dlx." + tag_}) (void)admin.delete_exchange(e);
-      }
+      const auto admin = admin_config();
+      run_.clean_up({"a", "b"}, {}, &admin);
     }
-    // The coordinator should have deleted everything; clean up whatever a failed run left under the prefix.
-    if (const char* ep = std::getenv("S3_ENDPOINT")) {
-      claimcheck::s3::S3Config sc;
-      sc.endpoint = ep;
-      sc.region = std::getenv("S3_REGION");
-      sc.access_key = std::getenv("S3_ACCESS_KEY");
-      sc.secret_key = std::getenv("S3_SECRET_KEY");
-      if (auto s3 = claimcheck::s3::S3Client::create(sc)) {
-        const std::string bucket = std::getenv("S3_BUCKET");
-        for (int page = 0; page < 10; ++page) {
-          auto l = s3->list_objects_v2(bucket, "test-" + tag_ + "/");
-          if (!l || l->objects.empty()) break;
-          std::vector<std::string> keys;
-          for (const auto& o : l->objects) keys.push_back(o.key);
-          if (!s3->delete_objects(bucket, keys)) break;
-        }
-      }
-    }
-    if (!HasFailure()) {
-      std::error_code ec;
-      fs::remove_all(work_, ec);
-    } else {
-      std::fprintf(stderr, "cluster test: logs kept in %s\n", (work_ / "log").c_str());
-    }
+    run_.finish(HasFailure());
   }
 
   /// True when `url` (a single node) accepts an AMQP login.
@@ -221,10 +161,10 @@ class PipelineCluster : public ::testing::Test {
 
   /// GET `path` from node `n`'s (0-based) management API; nullopt when it does not answer 200 with JSON.
   std::optional<nlohmann::json> mgmt_get(std::size_t n, const std::string& path) {
-    const fs::path body = work_ / "log/mgmt.json";
-    Proc p = spawn({"curl", "-s", "-f", "--max-time", "10", "-K", curl_cfg_.string(), "-o", body.string(),
-                    mgmt_[n] + path},
-                   work_ / "log/curl");
+    const fs::path body = run_.work() / "log/mgmt.json";
+    Proc p = run_.spawn({"curl", "-s", "-f", "--max-time", "10", "-K", curl_cfg_.string(), "-o", body.string(),
+                         mgmt_[n] + path},
+                        "curl");
     if (p.wait_until(Clock::now() + 15s) != 0) {
       p.kill_now();
       return std::nullopt;
@@ -234,46 +174,23 @@ class PipelineCluster : public ::testing::Test {
     return j;
   }
 
-  std::vector<std::string> common(const std::string& sub) {
-    return {bin_, sub, "--msg-exchange", "ex.msg." + tag_, "--ack-exchange", "ex.ack." + tag_, "--ack-queue",
-            "q.ack." + tag_, "--dlx", "ex.dlx." + tag_, "--dead-queue", "q.dead." + tag_, "--queue-prefix",
-            "q." + tag_ + ".", "--log-level", "info"};
-  }
-
   /// Spawns with AMQP_URL = `url` (the env var, so the password stays out of `ps`).
   Proc spawn_with_url(const std::string& url, const std::vector<std::string>& args, const std::string& log) {
     setenv("AMQP_URL", url.c_str(), 1);
-    Proc p = spawn(args, work_ / ("log/" + log));
+    Proc p = run_.spawn(args, log);
     unsetenv("AMQP_URL");
     return p;
   }
 
-  /// Writes payload `i` into its pipe: waits (until `deadline`) for a producer worker to open it.
   ::testing::AssertionResult feed(std::size_t i, Clock::time_point deadline) {
-    return claimcheck::test::feed_fifo(fifo(i), payloads_[i], producer_, deadline);
+    return fifos_.feed(i, producer_, deadline);
   }
 
-  fs::path fifo(std::size_t i) const {
-    char name[32];
-    std::snprintf(name, sizeof name, "p%02zu.bin", i + 1);
-    return work_ / "fifo" / name;
-  }
-
-  /// Polls until `pred` holds or `deadline` passes.
-  template <class Pred>
-  static bool wait_for(Clock::time_point deadline, Pred pred, std::chrono::milliseconds step = 20ms) {
-    while (!pred()) {
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(step);
-    }
-    return true;
-  }
-
-  bool setup_done_ = false;
-  std::string bin_, src_, tag_, haproxy_url_, node_urls_;
+  CliRun run_;
+  claimcheck::test::FifoPayloads fifos_;
+  std::string haproxy_url_, node_urls_;
   std::vector<std::string> mgmt_;
-  fs::path work_, curl_cfg_;
-  std::vector<std::string> payloads_;
+  fs::path curl_cfg_;
   Proc producer_, cons_[2], coord_, infra_;
 
   void run_failover(const std::string& how);
@@ -284,53 +201,34 @@ class PipelineCluster : public ::testing::Test {
 void PipelineCluster::run_failover(const std::string& how) {
   const auto deadline = Clock::now() + kTestBudget;
   const std::string rcpt[2] = {"a", "b"};
-  const fs::path out[2] = {work_ / "out-a", work_ / "out-b"};
-  const std::string db = "sqlite:" + (work_ / "coord.db").string();
+  const fs::path out[2] = {run_.work() / "out-a", run_.work() / "out-b"};
+  const std::string db = "sqlite:" + (run_.work() / "coord.db").string();
   const std::string r1 = "r1@localhost";
 
   std::mt19937_64 rng(std::random_device{}());
-  std::map<std::string, std::string> expected_sha;  // name → SHA-256
-  for (std::size_t i = 0; i < kPayloads; ++i) {
-    std::string s(kPayloadBytes, '\0');
-    for (std::size_t k = 0; k + 8 <= s.size(); k += 8) {
-      std::uint64_t v = rng();
-      std::memcpy(s.data() + k, &v, 8);
-    }
-    expected_sha[fifo(i).filename().string()] = claimcheck::sha256_hex(s);
-    payloads_.push_back(std::move(s));
-    ASSERT_EQ(::mkfifo(fifo(i).c_str(), 0600), 0) << std::strerror(errno);
-  }
+  for (std::size_t i = 0; i < kPayloads; ++i)
+    ASSERT_NO_FATAL_FAILURE(fifos_.add(claimcheck::test::random_bytes(kPayloadBytes, rng())));
 
   // Coordinator and consumer b find the cluster through the node list; producer and consumer a through HAProxy.
   {
-    auto a = common("coordinator");
-    for (const auto& s : {std::string("--db"), db, std::string("--key-prefix"), "test-" + tag_,
-                          std::string("--no-orphan-sweep"), std::string("--lifecycle-days"), std::string("0"),
-                          std::string("--batch-delay"), std::string("20ms")})
-      a.push_back(s);
+    auto a = run_.common("coordinator");
+    CliRun::add(a, {"--db", db, "--key-prefix", run_.key_prefix(), "--no-orphan-sweep", "--lifecycle-days", "0",
+                    "--batch-delay", "20ms"});
     // Every party runs as the cluster's administrator until per-party users exist (issue 9 item 1).
     const std::string admin = claimcheck::amqp::url_user(haproxy_url_);
-    for (const auto& s : {std::string("--producer-users"), admin, std::string("--recipient-users"), "*=" + admin})
-      a.push_back(s);
+    CliRun::add(a, {"--producer-users", admin, "--recipient-users", "*=" + admin});
     coord_ = spawn_with_url(node_urls_, a, "coordinator");
     ASSERT_GT(coord_.pid, 0);
   }
   for (int c = 0; c < 2; ++c) {
-    auto a = common("consume");
-    for (const auto& s : {std::string("--recipient"), rcpt[c], std::string("--out-dir"), out[c].string(),
-                          std::string("--prefetch"), std::string("8"), std::string("--idle-exit"), std::string("20")})
-      a.push_back(s);
+    auto a = run_.common("consume");
+    CliRun::add(a, {"--recipient", rcpt[c], "--out-dir", out[c].string(), "--prefetch", "8", "--idle-exit", "20"});
     cons_[c] = spawn_with_url(c == 0 ? haproxy_url_ : node_urls_, a, "consume-" + rcpt[c]);
     ASSERT_GT(cons_[c].pid, 0);
   }
-  auto pa = common("produce");
-  for (const auto& s : {std::string("--recipients"), std::string("a,b"), std::string("--concurrency"),
-                        std::string("2"), std::string("--key-prefix"), "test-" + tag_})
-    pa.push_back(s);
-  for (std::size_t i = 0; i < kPayloads; ++i) {
-    pa.push_back("--file");
-    pa.push_back(fifo(i).string());
-  }
+  auto pa = run_.common("produce");
+  CliRun::add(pa, {"--recipients", "a,b", "--concurrency", "2", "--key-prefix", run_.key_prefix()});
+  fifos_.add_file_flags(pa);
   producer_ = spawn_with_url(haproxy_url_, pa, "produce");
   ASSERT_GT(producer_.pid, 0);
 
@@ -340,7 +238,7 @@ void PipelineCluster::run_failover(const std::string& how) {
       << "the first 15 payloads did not arrive\n" << producer_.logs() << cons_[0].logs() << cons_[1].logs();
 
   // The quorum queues have a member on each of the three nodes, and r1 (where every client is) leads them.
-  const std::vector<std::string> queues = {"q." + tag_ + ".a", "q." + tag_ + ".b", "q.ack." + tag_, "q.dead." + tag_};
+  const std::vector<std::string> queues = {run_.queue("a"), run_.queue("b"), run_.ack_queue(), run_.dead_queue()};
   for (const auto& q : queues) {
     auto j = mgmt_get(1, "/api/queues/%2F/" + q);
     ASSERT_TRUE(j) << "management API of node 2: no queue " << q;
@@ -354,7 +252,7 @@ void PipelineCluster::run_failover(const std::string& how) {
   // 2. Take r1 away (stop or kill) while payloads 16..30 are fed, one every 200 ms.
   const double t_stop = wall_now();
   const auto t_stop_mono = Clock::now();
-  infra_ = spawn({"bash", src_ + "/scripts/infra", how, "1"}, work_ / "log/infra-stop", src_);
+  infra_ = run_.infra({how, "1"}, "infra-stop");
   ASSERT_GT(infra_.pid, 0);
   for (std::size_t i = 15; i < 30; ++i) {
     ASSERT_TRUE(feed(i, deadline));
@@ -366,42 +264,17 @@ void PipelineCluster::run_failover(const std::string& how) {
   // 3. The rest, on the surviving two nodes.
   for (std::size_t i = 30; i < kPayloads; ++i) ASSERT_TRUE(feed(i, deadline));
 
-  const int prc = producer_.wait_until(deadline);
-  ASSERT_EQ(prc, 0) << producer_.logs();
-  EXPECT_NE(slurp(producer_.out).find(std::to_string(kPayloads) + " published, 0 failed"), std::string::npos)
-      << producer_.logs();
-  EXPECT_NE(slurp(producer_.err).find("produce: AMQP reconnected"), std::string::npos) << producer_.logs();
-
-  for (int c = 0; c < 2; ++c) {
-    const int rc = cons_[c].wait_until(deadline);
-    ASSERT_EQ(rc, 0) << "consumer " << rcpt[c] << "\n" << cons_[c].logs();
-    EXPECT_NE(slurp(cons_[c].err).find("consume: AMQP reconnected"), std::string::npos) << cons_[c].logs();
-    std::map<std::string, std::string> got;
-    std::error_code ec;
-    for (auto& e : fs::directory_iterator(out[c], ec)) got[e.path().filename().string()] = claimcheck::sha256_hex(slurp(e.path()));
-    EXPECT_EQ(got.size(), kPayloads) << "recipient " << rcpt[c];
-    for (const auto& [name, sha] : expected_sha) {
-      auto it = got.find(name);
-      if (it == got.end()) {
-        ADD_FAILURE() << "recipient " << rcpt[c] << " lacks " << name;
-      } else {
-        EXPECT_EQ(it->second, sha) << "recipient " << rcpt[c] << ": " << name << " differs";
-      }
-    }
-  }
+  // Nothing lost: every payload published once and written byte-identical by both recipients.
+  ASSERT_NO_FATAL_FAILURE(
+      claimcheck::test::expect_outage_survived(producer_, cons_, rcpt, out, fifos_, deadline, {}));
 
   // The coordinator deleted every object: status --json counts DELETED == kPayloads, nothing else left.
   nlohmann::json status;
   const bool all_deleted = wait_for(
       deadline,
       [&] {
-        Proc s = spawn({bin_, "status", "--db", db, "--json"}, work_ / "log/status");
-        if (s.wait_until(Clock::now() + 30s) != 0) {
-          s.kill_now();
-          return false;
-        }
-        status = nlohmann::json::parse(slurp(s.out), nullptr, false);
-        return !status.is_discarded() && status.value("not_deleted", -1) == 0 &&
+        status = run_.status(db);
+        return status.is_object() && status.value("not_deleted", -1) == 0 &&
                status["counts"].value("DELETED", 0) == static_cast<int>(kPayloads);
       },
       500ms);
@@ -420,13 +293,13 @@ void PipelineCluster::run_failover(const std::string& how) {
     claimcheck::amqp::Client admin(admin_config());
     auto conn = admin.connect();
     ASSERT_TRUE(conn) << conn.error().to_string();
-    auto dead = admin.queue_message_count("q.dead." + tag_);
+    auto dead = admin.queue_message_count(run_.dead_queue());
     ASSERT_TRUE(dead) << dead.error().to_string();
     EXPECT_EQ(*dead, 0u) << "messages were dead-lettered";
     for (const auto& r : rcpt) {
-      auto n = admin.queue_message_count("q." + tag_ + "." + r);
+      auto n = admin.queue_message_count(run_.queue(r));
       ASSERT_TRUE(n) << n.error().to_string();
-      EXPECT_EQ(*n, 0u) << "q." << tag_ << "." << r << " not drained";
+      EXPECT_EQ(*n, 0u) << run_.queue(r) << " not drained";
     }
   }
   for (const auto& q : queues) {
@@ -457,7 +330,7 @@ void PipelineCluster::run_failover(const std::string& how) {
 
   // 4. r1 comes back and rejoins: running, and an online member of every quorum queue again.
   const auto t_start = Clock::now();
-  infra_ = spawn({"bash", src_ + "/scripts/infra", "start-node", "1"}, work_ / "log/infra-start", src_);
+  infra_ = run_.infra({"start-node", "1"}, "infra-start");
   ASSERT_EQ(infra_.wait_until(Clock::now() + 200s), 0) << infra_.logs();
   std::fprintf(stderr, "cluster test: 'infra start-node 1' (rejoined) took %.1f s\n",
                std::chrono::duration<double>(Clock::now() - t_start).count());

@@ -4,9 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,114 +13,49 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <random>
 #include <thread>
 
-#include "test_data.h"
 #include "claimcheck/amqp/client.h"
-#include "claimcheck/s3/s3_client.h"
 #include "claimcheck/core/credentials.h"
-#include "test_env.h"
+#include "cli_harness.h"
 
-extern char** environ;
 namespace fs = std::filesystem;
 
+using claimcheck::test::CliRun;
+using claimcheck::test::Proc;
 using claimcheck::test::slurp;
 namespace {
 
 void write_random(const fs::path& p, std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(rng() & 0xff);
   fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << s;
-}
-
-/// A child process with stdout and stderr redirected to files.
-struct Proc {
-  pid_t pid = -1;
-  fs::path out, err;
-  int wait_exit() {
-    int st = 0;
-    if (pid <= 0) return -1;
-    waitpid(pid, &st, 0);
-    pid = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  }
-};
-
-Proc spawn(const std::vector<std::string>& args, const fs::path& log_base) {
-  Proc p;
-  p.out = log_base.string() + ".out";
-  p.err = log_base.string() + ".err";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, p.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, p.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  int rc = posix_spawn(&p.pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) p.pid = -1;
-  return p;
+  std::ofstream(p, std::ios::binary) << claimcheck::test::random_bytes(n, seed);
 }
 
 class PipelineFlowCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    // ctest sets CLAIMCHECK_BINARY; else the binary next to this test's build tree.
-    if (const char* bin = std::getenv("CLAIMCHECK_BINARY"); bin != nullptr && *bin != '\0') {
-      bin_ = bin;
-    } else {
-      std::error_code ec;
-      bin_ = (fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "apps/claimcheck/claimcheck").string();
-    }
-    ASSERT_TRUE(fs::exists(bin_)) << "no claimcheck binary at " << bin_ << " (set CLAIMCHECK_BINARY)";
-    for (const char* n : {"AMQP_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET"}) {
-      std::string v = claimcheck::test::require_env(n);
-      ASSERT_FALSE(v.empty());
-      setenv(n, v.c_str(), 1);
-    }
-    setenv("S3_REGION", claimcheck::test::env_value("S3_REGION").value_or("us-east-1").c_str(), 1);
+    ASSERT_NO_FATAL_FAILURE(run_.start("t", "cli"));
     secret_ = std::getenv("S3_SECRET_KEY");
-    tag_ = claimcheck::test::unique_name("t");
-    work_ = fs::temp_directory_path() / ("claimcheck-cli-" + tag_);
-    fs::create_directories(work_ / "log");
+    work_ = run_.work();
+    tag_ = run_.tag();
   }
   void TearDown() override {
-    if (secret_.empty() || std::getenv("AMQP_URL") == nullptr) return;  // SetUp failed early
-    claimcheck::amqp::AmqpConfig c;
-    c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
-    claimcheck::amqp::Client admin(c);
-    if (admin.connect()) {
-      for (const auto& q : queues_) (void)admin.delete_queue(q);
-      for (const auto& q : {"q.ack." + tag_, "q.dead." + tag_}) (void)admin.delete_queue(q);
-      for (const auto& e : {"ex.msg." + tag_, "ex.ack." + tag_, "ex.dlx." + tag_}) (void)admin.delete_exchange(e);
-    }
-    // No coordinator runs here: delete what the test stored under its key prefix.
-    claimcheck::s3::S3Config sc;
-    sc.endpoint = std::getenv("S3_ENDPOINT");
-    sc.region = std::getenv("S3_REGION");
-    sc.access_key = std::getenv("S3_ACCESS_KEY");
-    sc.secret_key = secret_;
-    if (auto s3 = claimcheck::s3::S3Client::create(sc)) {
-      const std::string bucket = std::getenv("S3_BUCKET");
-      if (auto page = s3->list_objects_v2(bucket, "test-" + tag_ + "/")) {
-        std::vector<std::string> keys;
-        for (const auto& o : page->objects) keys.push_back(o.key);
-        if (!keys.empty()) (void)s3->delete_objects(bucket, keys);
-      }
-    }
-    std::error_code ec;
-    fs::remove_all(work_, ec);
+    run_.clean_up({}, queues_);
+    run_.finish(false);
   }
 
   /// Common flags: unique topology names, trace logging (to check for secrets).
   std::vector<std::string> common(const std::string& sub, const std::string& level = "trace") {
-    return {bin_, sub, "--msg-exchange", "ex.msg." + tag_, "--ack-exchange", "ex.ack." + tag_, "--ack-queue",
-            "q.ack." + tag_, "--dlx", "ex.dlx." + tag_, "--dead-queue", "q.dead." + tag_, "--queue-prefix",
-            "q." + tag_ + ".", "--log-level", level};
+    return run_.common(sub, level);
+  }
+  Proc spawn(const std::vector<std::string>& args, const fs::path& log_base) {
+    return claimcheck::test::spawn(args, log_base);
+  }
+  /// The admin's AMQP client (AMQP_URL, the administrator of .local/env), not connected yet.
+  static claimcheck::amqp::Client admin_client() {
+    claimcheck::amqp::AmqpConfig c;
+    c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
+    return claimcheck::amqp::Client(c);
   }
 
   void expect_no_secret(const Proc& p) {
@@ -131,7 +64,8 @@ class PipelineFlowCli : public ::testing::Test {
     EXPECT_EQ(err.find(secret_), std::string::npos) << "S3 secret found in the output of " << p.err;
   }
 
-  std::string bin_, secret_, tag_;
+  CliRun run_;
+  std::string secret_, tag_;
   fs::path work_;
   std::vector<std::string> queues_;
 };
@@ -367,9 +301,7 @@ TEST_F(PipelineFlowCli, ExecRunsOncePerPointerAndItsRejectCodeDeadLetters) {
   }
   EXPECT_NE(slurp(cons.err).find("refusing bad.bin"), std::string::npos) << "the reason carries the stderr";
   // The dead letter carries the command's stderr as its reason.
-  claimcheck::amqp::AmqpConfig c;
-  c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
-  claimcheck::amqp::Client admin(c);
+  claimcheck::amqp::Client admin = admin_client();
   ASSERT_TRUE(admin.connect().has_value());
   auto dl = admin.basic_get("q.dead." + tag_);
   ASSERT_TRUE(dl.has_value() && dl->has_value());
@@ -390,9 +322,7 @@ TEST_F(PipelineFlowCli, ReferencePointersAreProcessedOnlyWithTheFlag) {
     pa.push_back(s);
   Proc prod = spawn(pa, work_ / "log/produce");
   ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
-  claimcheck::amqp::AmqpConfig c;
-  c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
-  claimcheck::amqp::Client admin(c);
+  claimcheck::amqp::Client admin = admin_client();
   ASSERT_TRUE(admin.connect().has_value());
   for (const auto& r : {"y", "z"}) {  // drop claimcheck's own pointers of y and z
     auto own = admin.basic_get("q." + tag_ + "." + r);

@@ -9,70 +9,37 @@
 #include <signal.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 
-#include "test_data.h"
 #include "claimcheck/amqp/client.h"
-#include "claimcheck/s3/s3_client.h"
 #include "claimcheck/core/sha256.h"
 #include "claimcheck/core/time.h"
-#include "claimcheck/core/credentials.h"
-#include "subprocess.h"
-#include "test_env.h"
+#include "cli_harness.h"
 
 namespace fs = std::filesystem;
+using claimcheck::test::CliRun;
 using claimcheck::test::Clock;
 using claimcheck::test::Proc;
+using claimcheck::test::random_bytes;
 using claimcheck::test::slurp;
-using claimcheck::test::spawn;
+using claimcheck::test::wait_for;
 using namespace std::chrono_literals;
 
-using claimcheck::test::random_bytes;
 namespace {
 
-template <class Pred>
-bool wait_for(Clock::time_point deadline, Pred pred, std::chrono::milliseconds step = 50ms) {
-  while (!pred()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-  return true;
-}
-
 /// Relative path → SHA-256 of every regular file under `dir` (hidden entries skipped).
-std::map<std::string, std::string> tree(const fs::path& dir) {
-  std::map<std::string, std::string> out;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return out;
-  for (auto& e : fs::recursive_directory_iterator(dir, ec)) {
-    const std::string rel = e.path().lexically_relative(dir).generic_string();
-    if (rel.front() == '.' || !e.is_regular_file(ec) || e.path().filename().string().front() == '.') continue;
-    out[rel] = claimcheck::sha256_hex(slurp(e.path()));
-  }
-  return out;
-}
+std::map<std::string, std::string> tree(const fs::path& dir) { return claimcheck::test::tree_sha256(dir); }
 
 class PipelineOutboxCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    bin_ = claimcheck::test::claimcheck_binary();
-    ASSERT_TRUE(fs::exists(bin_)) << "no claimcheck binary at " << bin_ << " (set CLAIMCHECK_BINARY)";
-    for (const char* n : {"AMQP_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET"}) {
-      std::string v = claimcheck::test::require_env(n);
-      ASSERT_FALSE(v.empty());
-      setenv(n, v.c_str(), 1);
-    }
-    setenv("S3_REGION", claimcheck::test::env_value("S3_REGION").value_or("us-east-1").c_str(), 1);
-    tag_ = claimcheck::test::unique_name("o");
-    work_ = fs::temp_directory_path() / ("claimcheck-outbox-" + tag_);
-    outbox_ = work_ / "outbox";
-    fs::create_directories(work_ / "log");
+    ASSERT_NO_FATAL_FAILURE(run_.start("o", "outbox"));
+    outbox_ = run_.work() / "outbox";
     fs::create_directories(outbox_);
     admin_ = claimcheck::amqp::url_user(std::getenv("AMQP_URL"));
     start_parties();
@@ -80,90 +47,39 @@ class PipelineOutboxCli : public ::testing::Test {
 
   void TearDown() override {
     for (Proc* p : {&watcher_, &coord_, &cons_[0], &cons_[1], &cons_[2]}) p->kill_now();
-    claimcheck::amqp::AmqpConfig c;
-    c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
-    claimcheck::amqp::Client admin(c);
-    if (admin.connect()) {
-      for (const auto& r : kRecipients) (void)admin.delete_queue("q." + tag_ + "." + r);
-      for (const auto& q : {"q.ack." + tag_, "q.dead." + tag_}) (void)admin.delete_queue(q);
-      for (const auto& e : {"ex.msg." + tag_, "ex.ack." + tag_, "ex.dlx." + tag_}) (void)admin.delete_exchange(e);
-    }
-    if (auto keys = stored_keys(); !keys.empty()) (void)s3()->delete_objects(std::getenv("S3_BUCKET"), keys);
-    std::error_code ec;
-    fs::remove_all(work_, ec);
-  }
-
-  std::vector<std::string> common(const std::string& sub) const {
-    return {bin_, sub, "--msg-exchange", "ex.msg." + tag_, "--ack-exchange", "ex.ack." + tag_, "--ack-queue",
-            "q.ack." + tag_, "--dlx", "ex.dlx." + tag_, "--dead-queue", "q.dead." + tag_, "--queue-prefix",
-            "q." + tag_ + ".", "--log-level", "info"};
+    run_.clean_up(kRecipients);
+    run_.finish(HasFailure());
   }
 
   void start_parties() {
-    auto a = common("coordinator");
+    auto a = run_.common("coordinator");
     // Every party runs as the administrator of .local/env (see README, "Trust").
-    for (const auto& s : {std::string("--db"), db(), std::string("--key-prefix"), "test-" + tag_,
-                          std::string("--no-orphan-sweep"), std::string("--lifecycle-days"), std::string("0"),
-                          std::string("--batch-delay"), std::string("20ms"), std::string("--producer-users"), admin_,
-                          std::string("--recipient-users"), "*=" + admin_})
-      a.push_back(s);
-    coord_ = spawn(a, work_ / "log/coordinator");
+    CliRun::add(a, {"--db", db(), "--key-prefix", run_.key_prefix(), "--no-orphan-sweep", "--lifecycle-days", "0",
+                    "--batch-delay", "20ms", "--producer-users", admin_, "--recipient-users", "*=" + admin_});
+    coord_ = run_.spawn(a, "coordinator");
     ASSERT_GT(coord_.pid, 0);
     for (std::size_t i = 0; i < kRecipients.size(); ++i) {
-      auto c = common("consume");
-      for (const auto& s : {std::string("--recipient"), kRecipients[i], std::string("--out-dir"), out(i).string(),
-                            std::string("--state-dir"), (work_ / ("state-" + kRecipients[i])).string()})
-        c.push_back(s);
-      cons_[i] = spawn(c, work_ / ("log/consume-" + kRecipients[i]));
+      auto c = run_.common("consume");
+      CliRun::add(c, {"--recipient", kRecipients[i], "--out-dir", out(i).string(), "--state-dir",
+                      (run_.work() / ("state-" + kRecipients[i])).string()});
+      cons_[i] = run_.spawn(c, "consume-" + kRecipients[i]);
       ASSERT_GT(cons_[i].pid, 0);
     }
   }
 
   Proc start_watcher(const std::string& log) {
-    auto a = common("produce");
-    for (const auto& s : {std::string("--watch"), outbox_.string(), std::string("--recipients"), std::string("a,b,c"),
-                          std::string("--key-prefix"), "test-" + tag_, std::string("--quiet-period"),
-                          std::string("1s"), std::string("--concurrency"), std::string("2")})
-      a.push_back(s);
-    return spawn(a, work_ / ("log/" + log));
+    auto a = run_.common("produce");
+    CliRun::add(a, {"--watch", outbox_.string(), "--recipients", "a,b,c", "--key-prefix", run_.key_prefix(),
+                    "--quiet-period", "1s", "--concurrency", "2"});
+    return run_.spawn(a, log);
   }
 
-  fs::path out(std::size_t i) const { return work_ / ("out-" + kRecipients[i]); }
-  std::string db() const { return "sqlite:" + (work_ / "coordinator.db").string(); }
+  fs::path out(std::size_t i) const { return run_.work() / ("out-" + kRecipients[i]); }
+  std::string db() const { return "sqlite:" + (run_.work() / "coordinator.db").string(); }
   fs::path sent_dir() const {
     return outbox_ / ".sent" / claimcheck::format_rfc3339(claimcheck::utc_now()).substr(0, 10);
   }
-
-  std::optional<claimcheck::s3::S3Client> s3() const {
-    claimcheck::s3::S3Config sc;
-    sc.endpoint = std::getenv("S3_ENDPOINT");
-    sc.region = std::getenv("S3_REGION");
-    sc.access_key = std::getenv("S3_ACCESS_KEY");
-    sc.secret_key = std::getenv("S3_SECRET_KEY");
-    auto c = claimcheck::s3::S3Client::create(sc);
-    if (!c) return std::nullopt;
-    return std::move(*c);
-  }
-
-  std::vector<std::string> stored_keys() const {
-    std::vector<std::string> keys;
-    auto c = s3();
-    if (!c) return keys;
-    auto page = c->list_objects_v2(std::getenv("S3_BUCKET"), "test-" + tag_ + "/");
-    if (page)
-      for (const auto& o : page->objects) keys.push_back(o.key);
-    return keys;
-  }
-
-  nlohmann::json status() {
-    Proc s = spawn({bin_, "status", "--db", db(), "--json"}, work_ / "log/status");
-    if (s.wait_until(Clock::now() + 30s) != 0) {
-      s.kill_now();
-      return {};
-    }
-    auto j = nlohmann::json::parse(slurp(s.out), nullptr, false);
-    return j.is_discarded() ? nlohmann::json{} : j;
-  }
+  nlohmann::json status() const { return run_.status(db()); }
 
   void write_file(const std::string& rel, const std::string& bytes) {
     fs::create_directories((outbox_ / rel).parent_path());
@@ -178,8 +94,9 @@ class PipelineOutboxCli : public ::testing::Test {
   }
 
   const std::vector<std::string> kRecipients{"a", "b", "c"};
-  std::string bin_, tag_, admin_;
-  fs::path work_, outbox_;
+  CliRun run_;
+  std::string admin_;
+  fs::path outbox_;
   Proc watcher_, coord_;
   Proc cons_[3];
   std::map<std::string, std::string> expected_;  // rel → SHA-256
@@ -217,12 +134,10 @@ TEST_F(PipelineOutboxCli, CopiedFileReachesThreeRecipientsAndMovesToSent) {
 
   // Cron-style: --once sends what is there now and exits 0.
   write_file("later.bin", random_bytes(5000, 2));
-  auto a = common("produce");
-  for (const auto& f : {std::string("--watch"), outbox_.string(), std::string("--once"), std::string("--recipients"),
-                        std::string("a,b,c"), std::string("--key-prefix"), "test-" + tag_, std::string("--quiet-period"),
-                        std::string("0s")})
-    a.push_back(f);
-  watcher_ = spawn(a, work_ / "log/once");
+  auto a = run_.common("produce");
+  CliRun::add(a, {"--watch", outbox_.string(), "--once", "--recipients", "a,b,c", "--key-prefix", run_.key_prefix(),
+                  "--quiet-period", "0s"});
+  watcher_ = run_.spawn(a, "once");
   EXPECT_EQ(watcher_.wait_until(Clock::now() + 60s), 0) << logs();
   EXPECT_NE(slurp(watcher_.out).find("1 sent, 0 failed, 0 pending"), std::string::npos) << slurp(watcher_.out);
   EXPECT_TRUE(fs::exists(sent_dir() / "later.bin"));
@@ -271,7 +186,7 @@ TEST_F(PipelineOutboxCli, KilledAndRestartedWatcherLosesAndDuplicatesNothing) {
     return st.is_object() && st.value("not_deleted", -1) == 0 && st.contains("counts") &&
            st["counts"].value("DELETED", 0) == static_cast<int>(kFiles);
   }, 500ms)) << "status: " << st.dump() << "\n" << logs();
-  EXPECT_TRUE(stored_keys().empty()) << "objects left under test-" << tag_ << "/";
+  EXPECT_TRUE(run_.stored_keys().empty()) << "objects left under " << run_.key_prefix() << "/";
   EXPECT_TRUE(fs::is_empty(outbox_ / ".claimcheck-outbox"));
   ::kill(watcher_.pid, SIGTERM);
   EXPECT_EQ(watcher_.wait_until(Clock::now() + 30s), 0) << logs();

@@ -20,35 +20,19 @@
 //   5. payloads 46..60 flow after the node is back.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/protocol/messages.h"
-#include "claimcheck/s3/s3_client.h"
-#include "claimcheck/core/sha256.h"
-#include "claimcheck/core/credentials.h"
-#include "subprocess.h"
-#include "test_env.h"
+#include "cli_harness.h"
 
-extern char** environ;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
@@ -56,180 +40,95 @@ namespace {
 constexpr std::size_t kPayloads = 60;
 constexpr auto kTestBudget = 180s;  // the whole test, restart included
 
+using claimcheck::test::Clock;
+using claimcheck::test::CliRun;
 using claimcheck::test::Proc;
 using claimcheck::test::slurp;
-using claimcheck::test::source_dir;
-using claimcheck::test::spawn;
 using claimcheck::test::visible_files;
+using claimcheck::test::wait_for;
 
 claimcheck::amqp::AmqpConfig admin_config() {
-  claimcheck::amqp::AmqpConfig c;
-  c.urls = claimcheck::split_url_list(std::getenv("AMQP_URL"));
-  c.connect_attempts = 1;
-  c.connect_timeout = 3000ms;
-  c.reconnect.max_attempts = 1;
-  c.connection_name = "claimcheck-restart-test-admin";
-  return c;
+  return claimcheck::test::admin_amqp_config(claimcheck::test::env_value("AMQP_URL").value_or(""),
+                                             "claimcheck-restart-test-admin");
 }
 
 class PipelineRestart : public ::testing::Test {
  protected:
   void SetUp() override {
-    bin_ = claimcheck::test::claimcheck_binary();
-    ASSERT_FALSE(bin_.empty());
-    ASSERT_TRUE(fs::exists(bin_)) << "no claimcheck binary at " << bin_ << " (set CLAIMCHECK_BINARY)";
-    src_ = source_dir();
-    ASSERT_TRUE(!src_.empty() && fs::exists(fs::path(src_) / "scripts/infra"))
-        << "cannot find scripts/infra (set CLAIMCHECK_SOURCE_DIR to the repo root)";
-    for (const char* n : {"AMQP_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET"}) {
-      std::string v = claimcheck::test::require_env(n);
-      ASSERT_FALSE(v.empty());
-      setenv(n, v.c_str(), 1);
-    }
-    setenv("S3_REGION", claimcheck::test::env_value("S3_REGION").value_or("us-east-1").c_str(), 1);
+    ASSERT_NO_FATAL_FAILURE(run_.start("r", "restart"));
     ::signal(SIGPIPE, SIG_IGN);  // a dead producer must not kill the test while it writes a pipe
-    tag_ = claimcheck::test::unique_name("r");
-    work_ = fs::temp_directory_path() / ("claimcheck-restart-" + tag_);
-    fs::create_directories(work_ / "log");
-    fs::create_directories(work_ / "fifo");
-    setup_done_ = true;
+    fifos_.set_dir(run_.work() / "fifo");
   }
 
   void TearDown() override {
-    if (!setup_done_) return;
+    if (!run_.started()) return;
     for (Proc* p : {&producer_, &cons_[0], &cons_[1], &infra_}) {
       if (p->pid > 0) ::kill(p->pid, SIGCONT);
       p->kill_now();
     }
     // The node must be up at the end, whatever happened above.
     claimcheck::amqp::Client admin(admin_config());
-    bool up = admin.connect().has_value();
-    if (!up) {
+    if (!admin.connect()) {
       ADD_FAILURE() << "RabbitMQ does not answer after the test: running scripts/infra up";
-      Proc p = spawn({"bash", src_ + "/scripts/infra", "up"}, work_ / "log/infra-up-teardown", src_);
+      Proc p = run_.infra({"up"}, "infra-up-teardown");
       int rc = p.wait_until(Clock::now() + 300s);
       if (rc != 0) {
         p.kill_now();
         ADD_FAILURE() << "scripts/infra up failed (" << rc << "):\n" << p.logs();
       }
-      up = admin.connect().has_value();
     }
-    if (up) {
-      for (const auto& r : {"a", "b"}) (void)admin.delete_queue("q." + tag_ + "." + std::string(r));
-      for (const auto& q : {"q.ack." + tag_, "q.dead." + tag_, tap_queue()}) (void)admin.delete_queue(q);
-      for (const auto& e : {"ex.msg." + tag_, "ex.ack." + tag_, "ex.dlx." + tag_}) (void)admin.delete_exchange(e);
-    }
-    // No coordinator runs here: delete what the test stored under its key prefix.
-    claimcheck::s3::S3Config sc;
-    sc.endpoint = std::getenv("S3_ENDPOINT");
-    sc.region = std::getenv("S3_REGION");
-    sc.access_key = std::getenv("S3_ACCESS_KEY");
-    sc.secret_key = std::getenv("S3_SECRET_KEY");
-    if (auto s3 = claimcheck::s3::S3Client::create(sc)) {
-      const std::string bucket = std::getenv("S3_BUCKET");
-      for (int page = 0; page < 10; ++page) {
-        auto l = s3->list_objects_v2(bucket, "test-" + tag_ + "/");
-        if (!l || l->objects.empty()) break;
-        std::vector<std::string> keys;
-        for (const auto& o : l->objects) keys.push_back(o.key);
-        if (!s3->delete_objects(bucket, keys)) break;
-      }
-    }
-    if (!HasFailure()) {
-      std::error_code ec;
-      fs::remove_all(work_, ec);
-    } else {
-      std::fprintf(stderr, "restart test: logs kept in %s\n", (work_ / "log").c_str());
-    }
-  }
-
-  std::vector<std::string> common(const std::string& sub) {
-    return {bin_, sub, "--msg-exchange", "ex.msg." + tag_, "--ack-exchange", "ex.ack." + tag_, "--ack-queue",
-            "q.ack." + tag_, "--dlx", "ex.dlx." + tag_, "--dead-queue", "q.dead." + tag_, "--queue-prefix",
-            "q." + tag_ + ".", "--log-level", "info"};
-  }
-
-  /// Writes payload `i` into its pipe: waits (until `deadline`) for a producer worker to open it.
-  ::testing::AssertionResult feed(std::size_t i, Clock::time_point deadline) {
-    return claimcheck::test::feed_fifo(fifo(i), payloads_[i], producer_, deadline);
+    // No coordinator runs here: clean_up deletes what the test stored under its key prefix too.
+    run_.clean_up({"a", "b"}, {tap_queue()});
+    run_.finish(HasFailure());
   }
 
   /// A quorum queue bound to the ack exchange with both routing keys: a copy of every store record and ack,
   /// readable with basic.get (q.ack itself is single-active-consumer, which forbids basic.get).
-  std::string tap_queue() const { return "q.tap." + tag_; }
+  std::string tap_queue() const { return "q.tap." + run_.tag(); }
 
-  fs::path fifo(std::size_t i) const {
-    char name[32];
-    std::snprintf(name, sizeof name, "p%02zu.bin", i + 1);
-    return work_ / "fifo" / name;
+  ::testing::AssertionResult feed(std::size_t i, Clock::time_point deadline) {
+    return fifos_.feed(i, producer_, deadline);
   }
 
-  /// Polls until `pred` holds or `deadline` passes.
-  template <class Pred>
-  static bool wait_for(Clock::time_point deadline, Pred pred) {
-    while (!pred()) {
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
-  }
-
-  bool setup_done_ = false;
-  std::string bin_, src_, tag_;
-  fs::path work_;
-  std::vector<std::string> payloads_;
+  CliRun run_;
+  claimcheck::test::FifoPayloads fifos_;
   Proc producer_, cons_[2], infra_;
 };
 
 TEST_F(PipelineRestart, ProducerAndConsumersReconnectAndLoseNothing) {
   const auto deadline = Clock::now() + kTestBudget;
   const std::string rcpt[2] = {"a", "b"};
-  const fs::path out[2] = {work_ / "out-a", work_ / "out-b"};
+  const fs::path out[2] = {run_.work() / "out-a", run_.work() / "out-b"};
 
   // 60 random payloads of 256 KiB .. 1 MiB, fed through named pipes.
   std::mt19937_64 rng(std::random_device{}());
-  std::map<std::string, std::string> expected_sha;  // name → SHA-256
   for (std::size_t i = 0; i < kPayloads; ++i) {
-    std::size_t n = 256 * 1024 + static_cast<std::size_t>(rng() % (768 * 1024 + 1));
-    std::string s(n, '\0');
-    for (std::size_t k = 0; k + 8 <= n; k += 8) {
-      std::uint64_t v = rng();
-      std::memcpy(s.data() + k, &v, 8);
-    }
-    expected_sha[fifo(i).filename().string()] = claimcheck::sha256_hex(s);
-    payloads_.push_back(std::move(s));
-    ASSERT_EQ(::mkfifo(fifo(i).c_str(), 0600), 0) << std::strerror(errno);
+    const std::size_t n = 256 * 1024 + static_cast<std::size_t>(rng() % (768 * 1024 + 1));
+    ASSERT_NO_FATAL_FAILURE(fifos_.add(claimcheck::test::random_bytes(n, rng())));
   }
 
   {
     claimcheck::amqp::Client admin(admin_config());
     ASSERT_TRUE(admin.connect());
     claimcheck::amqp::Topology tap;
-    tap.exchanges.push_back({"ex.ack." + tag_, "direct"});
+    tap.exchanges.push_back({run_.ack_exchange(), "direct"});
     tap.queues.push_back({tap_queue(), true, "", 0, false});
-    for (const char* rk : {"ack", "store"}) tap.bindings.push_back({tap_queue(), "ex.ack." + tag_, rk});
+    for (const char* rk : {"ack", "store"}) tap.bindings.push_back({tap_queue(), run_.ack_exchange(), rk});
     auto d = admin.declare(tap);
     ASSERT_TRUE(d) << d.error().to_string();
     admin.close();
   }
 
   for (int c = 0; c < 2; ++c) {
-    auto a = common("consume");
-    for (const auto& s : {std::string("--recipient"), rcpt[c], std::string("--out-dir"), out[c].string(),
-                          std::string("--prefetch"), std::string("8"), std::string("--idle-exit"), std::string("25")})
-      a.push_back(s);
-    cons_[c] = spawn(a, work_ / ("log/consume-" + rcpt[c]));
+    auto a = run_.common("consume");
+    CliRun::add(a, {"--recipient", rcpt[c], "--out-dir", out[c].string(), "--prefetch", "8", "--idle-exit", "25"});
+    cons_[c] = run_.spawn(a, "consume-" + rcpt[c]);
     ASSERT_GT(cons_[c].pid, 0);
   }
-  auto pa = common("produce");
-  for (const auto& s : {std::string("--recipients"), std::string("a,b"), std::string("--concurrency"),
-                        std::string("2"), std::string("--key-prefix"), "test-" + tag_})
-    pa.push_back(s);
-  for (std::size_t i = 0; i < kPayloads; ++i) {
-    pa.push_back("--file");
-    pa.push_back(fifo(i).string());
-  }
-  producer_ = spawn(pa, work_ / "log/produce");
+  auto pa = run_.common("produce");
+  CliRun::add(pa, {"--recipients", "a,b", "--concurrency", "2", "--key-prefix", run_.key_prefix()});
+  fifos_.add_file_flags(pa);
+  producer_ = run_.spawn(pa, "produce");
   ASSERT_GT(producer_.pid, 0);
 
   // 1. Payloads 1..20; both recipients write all of them.
@@ -245,7 +144,7 @@ TEST_F(PipelineRestart, ProducerAndConsumersReconnectAndLoseNothing) {
     ASSERT_TRUE(admin.connect());
     bool windows_full = wait_for(deadline, [&] {
       for (const auto& r : rcpt) {
-        auto n = admin.queue_message_count("q." + tag_ + "." + r);
+        auto n = admin.queue_message_count(run_.queue(r));
         if (!n || *n == 0) return false;
       }
       return true;
@@ -256,12 +155,12 @@ TEST_F(PipelineRestart, ProducerAndConsumersReconnectAndLoseNothing) {
   ASSERT_TRUE(producer_.running()) << "the producer must be mid-run at the restart\n" << producer_.logs();
 
   // 3. Stop the node; unfreeze the consumers while it is down.
-  infra_ = spawn({"bash", src_ + "/scripts/infra", "stop-rabbit"}, work_ / "log/infra-stop", src_);
+  infra_ = run_.infra({"stop-rabbit"}, "infra-stop");
   ASSERT_EQ(infra_.wait_until(deadline), 0) << infra_.logs();
   for (auto& c : cons_) ASSERT_EQ(::kill(c.pid, SIGCONT), 0);
 
   // 4. Start it again; meanwhile the producer stores 31..45 and has to hold their messages.
-  infra_ = spawn({"bash", src_ + "/scripts/infra", "start-rabbit"}, work_ / "log/infra-start", src_);
+  infra_ = run_.infra({"start-rabbit"}, "infra-start");
   ASSERT_GT(infra_.pid, 0);
   for (std::size_t i = 30; i < 45; ++i) ASSERT_TRUE(feed(i, deadline));
   EXPECT_TRUE(infra_.running()) << "the node came back before payloads 31..45 were stored (outage not covered)";
@@ -270,44 +169,21 @@ TEST_F(PipelineRestart, ProducerAndConsumersReconnectAndLoseNothing) {
   // 5. The rest, after the restart.
   for (std::size_t i = 45; i < kPayloads; ++i) ASSERT_TRUE(feed(i, deadline));
 
-  const int prc = producer_.wait_until(deadline);
-  ASSERT_EQ(prc, 0) << producer_.logs();
-  EXPECT_NE(slurp(producer_.out).find(std::to_string(kPayloads) + " published, 0 failed"), std::string::npos)
-      << producer_.logs();
-  EXPECT_NE(slurp(producer_.err).find("produce: AMQP reconnected"), std::string::npos) << producer_.logs();
-
-  for (int c = 0; c < 2; ++c) {
-    const int rc = cons_[c].wait_until(deadline);
-    ASSERT_EQ(rc, 0) << "consumer " << rcpt[c] << "\n" << cons_[c].logs();
-    EXPECT_NE(slurp(cons_[c].err).find("consume: AMQP reconnected"), std::string::npos) << cons_[c].logs();
-    EXPECT_NE(slurp(cons_[c].out).find("stop: idle"), std::string::npos) << cons_[c].logs();
-
-    // Every payload, byte-identical (SHA-256), and nothing else (no temp files left).
-    std::map<std::string, std::string> got;
-    std::error_code ec;
-    for (auto& e : fs::directory_iterator(out[c], ec)) got[e.path().filename().string()] = claimcheck::sha256_hex(slurp(e.path()));
-    EXPECT_EQ(got.size(), kPayloads) << "recipient " << rcpt[c];
-    for (const auto& [name, sha] : expected_sha) {
-      auto it = got.find(name);
-      if (it == got.end()) {
-        ADD_FAILURE() << "recipient " << rcpt[c] << " lacks " << name;
-      } else {
-        EXPECT_EQ(it->second, sha) << "recipient " << rcpt[c] << ": " << name << " differs";
-      }
-    }
-  }
+  // Nothing lost: every payload published once and written byte-identical by both recipients.
+  ASSERT_NO_FATAL_FAILURE(
+      claimcheck::test::expect_outage_survived(producer_, cons_, rcpt, out, fifos_, deadline, {"stop: idle"}));
 
   // Broker side: nothing dead-lettered or left over; a store record per pointer and a `processed` ack per
   // (pointer, recipient) reached the ack queue (duplicates are allowed: downstream is idempotent).
   claimcheck::amqp::Client admin(admin_config());
   ASSERT_TRUE(admin.connect());
-  auto dead = admin.queue_message_count("q.dead." + tag_);
+  auto dead = admin.queue_message_count(run_.dead_queue());
   ASSERT_TRUE(dead) << dead.error().to_string();
   EXPECT_EQ(*dead, 0u) << "messages were dead-lettered";
   for (const auto& r : rcpt) {
-    auto n = admin.queue_message_count("q." + tag_ + "." + r);
+    auto n = admin.queue_message_count(run_.queue(r));
     ASSERT_TRUE(n);
-    EXPECT_EQ(*n, 0u) << "q." << tag_ << "." << r << " not drained";
+    EXPECT_EQ(*n, 0u) << run_.queue(r) << " not drained";
   }
   std::set<std::string> stored;
   std::map<std::string, std::set<std::string>> processed;  // pointer id → recipients

@@ -31,6 +31,7 @@
 #include "claimcheck/core/time.h"
 #include "claimcheck/protocol/topology.h"
 #include "rabbitmq_mgmt.h"
+#include "pg_schema.h"
 #include "test_env.h"
 
 using namespace claimcheck;
@@ -127,16 +128,7 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
       }
     }
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
-    if (!schema_.empty()) {
-      try {
-        pqxx::connection c(base_dsn_);
-        pqxx::work w(c);
-        w.exec("DROP SCHEMA IF EXISTS \"" + schema_ + "\" CASCADE");
-        w.commit();
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "cannot drop test schema: " << e.what();
-      }
-    }
+    if (!schema_.empty()) claimcheck::test::drop_pg_schema(base_dsn_, schema_);
   }
 
   CoordinatorConfig config() {
@@ -159,6 +151,35 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
 
   std::string admin_user() const { return amqp::url_user(amqp_.urls[0]); }
   std::string all_recipients_admin() const { return "*=" + admin_user(); }
+
+  /// Forks `claimcheck coordinator` (the CLI, not the library) on this test's topology, key prefix and
+  /// database, the servers' settings in its environment, every party the administrator, `--log-level warn`
+  /// and `extra` flags. Returns its pid (fatal failure when the binary is unknown or fork fails).
+  void fork_cli_coordinator(const std::vector<std::string>& extra, pid_t& pid) {
+    const std::string bin = test::claimcheck_binary();
+    ASSERT_FALSE(bin.empty()) << "CLAIMCHECK_BINARY not set and no CLAIMCHECK_TEST_BINARY compiled in";
+    std::vector<std::string> args = {bin, "coordinator", "--ack-exchange", names_.ack_exchange, "--ack-queue",
+                                     names_.ack_queue, "--dlx", names_.dlx, "--dead-queue", names_.dead_queue,
+                                     "--key-prefix", prefix_, "--lifecycle-days", "0", "--log-level", "warn",
+                                     "--producer-users", admin_user(), "--recipient-users", all_recipients_admin()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      setenv("AMQP_URL", amqp_.urls[0].c_str(), 1);
+      setenv("S3_ENDPOINT", s3_.endpoint.c_str(), 1);
+      setenv("S3_REGION", s3_.region.c_str(), 1);
+      setenv("S3_ACCESS_KEY", s3_.access_key.c_str(), 1);
+      setenv("S3_SECRET_KEY", s3_.secret_key.c_str(), 1);
+      setenv("S3_BUCKET", bucket_.c_str(), 1);
+      setenv("CLAIMCHECK_DB", dsn_.c_str(), 1);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
 
   Running& start(CoordinatorConfig cfg, std::shared_ptr<CoordinatorMetrics> metrics = {}) {
     auto c = Coordinator::create(std::move(cfg), std::move(metrics));
@@ -527,9 +548,6 @@ TEST_P(CoordTest, StoreRecordsOutsideBucketOrPrefixAreDeadLettered) {
 
 // SIGKILL after commit, before the S3 delete (and before the deliveries are acked) → deleted after restart.
 TEST_P(CoordTest, KilledAfterCommitDeletesAfterRestart) {
-  const std::string bin_path = test::claimcheck_binary();
-  ASSERT_FALSE(bin_path.empty()) << "CLAIMCHECK_BINARY not set and no CLAIMCHECK_TEST_BINARY compiled in";
-  const char* bin = bin_path.c_str();
   const std::string id = new_uuid_v4();
   const std::string key = put_object(id);
   auto rec = store_record(id, key, {"r1", "r2"});
@@ -538,24 +556,8 @@ TEST_P(CoordTest, KilledAfterCommitDeletesAfterRestart) {
   publish_ack(rec, "r2");
   confirm();
 
-  const std::string admin = admin_user(), all_admin = all_recipients_admin();
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setenv("AMQP_URL", amqp_.urls[0].c_str(), 1);
-    setenv("S3_ENDPOINT", s3_.endpoint.c_str(), 1);
-    setenv("S3_REGION", s3_.region.c_str(), 1);
-    setenv("S3_ACCESS_KEY", s3_.access_key.c_str(), 1);
-    setenv("S3_SECRET_KEY", s3_.secret_key.c_str(), 1);
-    setenv("S3_BUCKET", bucket_.c_str(), 1);
-    setenv("CLAIMCHECK_DB", dsn_.c_str(), 1);
-    execl(bin, bin, "coordinator", "--ack-exchange", names_.ack_exchange.c_str(), "--ack-queue",
-          names_.ack_queue.c_str(), "--dlx", names_.dlx.c_str(), "--dead-queue", names_.dead_queue.c_str(),
-          "--key-prefix", prefix_.c_str(), "--lifecycle-days", "0", "--debug-crash-after-commit", "--log-level",
-          "warn", "--producer-users", admin.c_str(), "--recipient-users", all_admin.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  pid_t pid = -1;
+  ASSERT_NO_FATAL_FAILURE(fork_cli_coordinator({"--debug-crash-after-commit"}, pid));
   int wstatus = 0;
   bool exited = wait_until([&] { return waitpid(pid, &wstatus, WNOHANG) == pid; }, 30s);
   if (!exited) {
@@ -660,9 +662,6 @@ TEST_P(CoordTest, FailedDeletesAreRetriedFromTheDatabase) {
 // SIGKILL at an arbitrary point of a backlog (mid-batch, between commit and ack, between claim and delete)
 // then restart → every object deleted exactly once, nothing left in S3, nothing completed early.
 TEST_P(CoordTest, KilledMidStreamConverges) {
-  const std::string bin_path = test::claimcheck_binary();
-  ASSERT_FALSE(bin_path.empty()) << "CLAIMCHECK_BINARY not set and no CLAIMCHECK_TEST_BINARY compiled in";
-  const char* bin = bin_path.c_str();
   constexpr int kN = 60;
   std::vector<StoreRecord> recs;
   for (int i = 0; i < kN; ++i) {
@@ -677,23 +676,9 @@ TEST_P(CoordTest, KilledMidStreamConverges) {
     if (i % 5 != 0) publish_ack(recs[i], "c");
   }
   confirm();
-  const std::string admin = admin_user(), all_admin = all_recipients_admin();
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setenv("AMQP_URL", amqp_.urls[0].c_str(), 1);
-    setenv("S3_ENDPOINT", s3_.endpoint.c_str(), 1);
-    setenv("S3_ACCESS_KEY", s3_.access_key.c_str(), 1);
-    setenv("S3_SECRET_KEY", s3_.secret_key.c_str(), 1);
-    setenv("S3_BUCKET", bucket_.c_str(), 1);
-    setenv("CLAIMCHECK_DB", dsn_.c_str(), 1);
-    execl(bin, bin, "coordinator", "--ack-exchange", names_.ack_exchange.c_str(), "--ack-queue",
-          names_.ack_queue.c_str(), "--dlx", names_.dlx.c_str(), "--dead-queue", names_.dead_queue.c_str(),
-          "--key-prefix", prefix_.c_str(), "--lifecycle-days", "0", "--batch-size", "7", "--batch-delay", "1ms",
-          "--delete-lease", "2s", "--log-level", "warn", "--producer-users", admin.c_str(), "--recipient-users",
-          all_admin.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  pid_t pid = -1;
+  ASSERT_NO_FATAL_FAILURE(
+      fork_cli_coordinator({"--batch-size", "7", "--batch-delay", "1ms", "--delete-lease", "2s"}, pid));
   // Kill as soon as the first batch committed: the backlog is typically mid-way (some batches applied but not
   // acked, some objects COMPLETE but not deleted, some deletions claimed but not marked).
   ASSERT_TRUE(wait_until(

@@ -22,6 +22,7 @@
 
 #include "claimcheck/refstore/ref_store.h"
 #include "test_env.h"
+#include "pg_schema.h"
 
 namespace claimcheck::refstore::testing {
 
@@ -90,16 +91,7 @@ class RefStoreSuite : public ::testing::TestWithParam<std::string> {
   void TearDown() override {
     store_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
-    if (!schema_.empty()) {
-      try {
-        pqxx::connection c(base_dsn_);
-        pqxx::work w(c);
-        w.exec("DROP SCHEMA IF EXISTS \"" + schema_ + "\" CASCADE");
-        w.commit();
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "cannot drop test schema: " << e.what();
-      }
-    }
+    if (!schema_.empty()) claimcheck::test::drop_pg_schema(base_dsn_, schema_);
   }
 
   bool persistent() const { return GetParam() != "sqlite_memory"; }

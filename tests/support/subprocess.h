@@ -54,6 +54,8 @@ struct Proc {
     }
     return status;
   }
+  /// Waits however long it takes; returns its exit code (128 + signal when killed).
+  int wait_exit() { return wait_until(Clock::time_point::max()); }
   /// SIGKILL (also works on a stopped process) and reap.
   void kill_now() {
     if (pid <= 0) return;
