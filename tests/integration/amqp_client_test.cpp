@@ -22,6 +22,7 @@
 #include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
+#include "test_topology.h"
 
 using namespace claimcheck;
 using namespace claimcheck::amqp;
@@ -82,13 +83,7 @@ class AmqpClientIT : public ::testing::Test {
 
   // Names with the test's suffix; registered for cleanup.
   TopologyNames names() {
-    TopologyNames n;
-    n.msg_exchange = "it.ex.msg." + sfx_;
-    n.ack_exchange = "it.ex.ack." + sfx_;
-    n.ack_queue = "it.q.ack." + sfx_;
-    n.dlx = "it.ex.dlx." + sfx_;
-    n.dead_queue = "it.q.dead." + sfx_;
-    n.queue_prefix = "it.q." + sfx_ + ".";
+    TopologyNames n = claimcheck::test::test_topology("it" + sfx_);
     exchanges_.insert(exchanges_.end(), {n.msg_exchange, n.ack_exchange, n.dlx});
     queues_.insert(queues_.end(), {n.ack_queue, n.dead_queue});
     return n;

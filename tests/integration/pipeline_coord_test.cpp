@@ -33,6 +33,7 @@
 #include "rabbitmq_mgmt.h"
 #include "pg_schema.h"
 #include "test_env.h"
+#include "test_topology.h"
 
 using namespace claimcheck;
 using namespace std::chrono_literals;
@@ -66,12 +67,7 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     sfx_ = claimcheck::test::unique_name("", 6) + std::to_string(getpid() % 1000);
-    names_.ack_exchange = "t" + sfx_ + ".ack";
-    names_.ack_queue = "t" + sfx_ + ".q.ack";
-    names_.dlx = "t" + sfx_ + ".dlx";
-    names_.dead_queue = "t" + sfx_ + ".q.dead";
-    names_.msg_exchange = "t" + sfx_ + ".msg";
-    names_.queue_prefix = "t" + sfx_ + ".q.";
+    names_ = test::test_topology("t" + sfx_);
     prefix_ = "cctest-" + sfx_;
 
     if (GetParam() == "sqlite") {

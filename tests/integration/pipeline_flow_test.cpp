@@ -31,6 +31,7 @@
 #include "log_capture.h"
 #include "rabbitmq_mgmt.h"
 #include "test_env.h"
+#include "test_topology.h"
 #include "throttle_proxy.h"
 
 namespace fs = std::filesystem;
@@ -52,12 +53,7 @@ class PipelineFlowTest : public ::testing::Test {
  protected:
   void SetUp() override {
     tag_ = claimcheck::test::unique_name("t");
-    names_.msg_exchange = "ex.msg." + tag_;
-    names_.ack_exchange = "ex.ack." + tag_;
-    names_.ack_queue = "q.ack." + tag_;
-    names_.dlx = "ex.dlx." + tag_;
-    names_.dead_queue = "q.dead." + tag_;
-    names_.queue_prefix = "q." + tag_ + ".";
+    names_ = claimcheck::test::test_topology(tag_);
     s3_.endpoint = test::require_env("S3_ENDPOINT");
     s3_.region = test::env_value("S3_REGION").value_or("us-east-1");
     s3_.access_key = test::require_env("S3_ACCESS_KEY");

@@ -43,6 +43,7 @@
 #include "subprocess.h"
 #include "test_data.h"
 #include "test_env.h"
+#include "test_topology.h"
 
 namespace claimcheck::test {
 
@@ -224,18 +225,21 @@ class CliRun {
   /// The S3 key prefix of this run's objects ("test-<tag>"); its objects are under "test-<tag>/".
   [[nodiscard]] std::string key_prefix() const { return "test-" + tag_; }
   /// Name of recipient `r`'s queue in this run's namespace.
-  [[nodiscard]] std::string queue(const std::string& r) const { return "q." + tag_ + "." + r; }
-  [[nodiscard]] std::string ack_queue() const { return "q.ack." + tag_; }
-  [[nodiscard]] std::string dead_queue() const { return "q.dead." + tag_; }
-  [[nodiscard]] std::string msg_exchange() const { return "ex.msg." + tag_; }
-  [[nodiscard]] std::string ack_exchange() const { return "ex.ack." + tag_; }
+  /// This run's topology names (test_topology(tag())).
+  [[nodiscard]] TopologyNames names() const { return test_topology(tag_); }
+  [[nodiscard]] std::string queue(const std::string& r) const { return names().queue_prefix + r; }
+  [[nodiscard]] std::string ack_queue() const { return names().ack_queue; }
+  [[nodiscard]] std::string dead_queue() const { return names().dead_queue; }
+  [[nodiscard]] std::string msg_exchange() const { return names().msg_exchange; }
+  [[nodiscard]] std::string ack_exchange() const { return names().ack_exchange; }
 
   /// argv of `claimcheck <sub>` with this run's topology flags (exchanges, ack and dead queues, queue prefix)
   /// and `--log-level <level>`.
   [[nodiscard]] std::vector<std::string> common(const std::string& sub, const std::string& level = "info") const {
-    return {bin_, sub, "--msg-exchange", msg_exchange(), "--ack-exchange", ack_exchange(), "--ack-queue",
-            ack_queue(), "--dlx", "ex.dlx." + tag_, "--dead-queue", dead_queue(), "--queue-prefix",
-            "q." + tag_ + ".", "--log-level", level};
+    const TopologyNames n = names();
+    return {bin_, sub, "--msg-exchange", n.msg_exchange, "--ack-exchange", n.ack_exchange, "--ack-queue",
+            n.ack_queue, "--dlx", n.dlx, "--dead-queue", n.dead_queue, "--queue-prefix", n.queue_prefix,
+            "--log-level", level};
   }
   /// Appends `more` to `args` (flag lists read better than push_back chains).
   static void add(std::vector<std::string>& args, std::initializer_list<std::string> more) {
@@ -302,7 +306,7 @@ class CliRun {
       for (const auto& r : recipients) queues.push_back(queue(r));
       queues.insert(queues.end(), extra_queues.begin(), extra_queues.end());
       for (const auto& q : queues) (void)c.delete_queue(q);
-      for (const auto& e : {msg_exchange(), ack_exchange(), "ex.dlx." + tag_}) (void)c.delete_exchange(e);
+      for (const auto& e : {msg_exchange(), ack_exchange(), names().dlx}) (void)c.delete_exchange(e);
     }
     auto s3 = s3_client();
     if (!s3) return;
