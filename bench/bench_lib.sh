@@ -20,10 +20,7 @@ if [ -z "${AMQP_URL:-}" ] && [ -f "$BENCH_ROOT/.local/env" ]; then set -a; . "$B
 . "$BENCH_ROOT/tests/support/s3_prefix_cleanup.sh"
 
 bench_tag() { echo "$1$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"; }
-bench_topology() {
-  TOPO=(--msg-exchange "ex.$1.msg" --ack-exchange "ex.$1.ack" --ack-queue "q.$1.ack" --dlx "ex.$1.dlx"
-        --dead-queue "q.$1.dead" --queue-prefix "q.$1.")
-}
+bench_topology() { rmq_topology_flags TOPO "$1"; }  # tests/support/rmq_topology_cleanup.sh
 bench_user() { amqp_user; }  # tests/support/amqp_url.sh
 
 bench_row() { printf 'ROW|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "$5"; }

@@ -15,19 +15,9 @@ haproxy_pid() { pid_of "$CL_DIR/haproxy.pid" haproxy; }
 cl_log()   { echo "$CL_DIR/r$1/log/$(cl_node "$1").log"; }
 cl_url()   { echo "amqp://${CFG[AMQP_USER]}:${CFG[AMQP_PASSWORD]}@127.0.0.1:$1/%2F"; }
 
-cl_env() { # cl_env N: environment of node N (and of rabbitmqctl talking to it)
-  local n="$1" d="$CL_DIR/r$1"
-  export HOME="$CL_DIR/home"
-  export ERL_EPMD_PORT="${CFG[CLUSTER_EPMD_PORT]}" ERL_EPMD_ADDRESS=127.0.0.1
-  export RABBITMQ_NODENAME="$(cl_node "$n")" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-  export RABBITMQ_NODE_PORT="$(cl_port CLUSTER_AMQP_PORT "$n")" RABBITMQ_DIST_PORT="$(cl_port CLUSTER_DIST_PORT "$n")"
-  export RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log"
-  export RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" RABBITMQ_PID_FILE="$d/rabbitmq.pid"
-  export RABBITMQ_ENABLED_PLUGINS_FILE="$CL_DIR/enabled_plugins"
-  export RABBITMQ_ADVANCED_CONFIG_FILE="$CL_DIR/advanced.config"
-  export RABBITMQ_CONF_ENV_FILE="$CL_DIR/rabbitmq-env.conf"
-  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
-  export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+cl_env() { # cl_env N: environment of node N (and of rabbitmqctl talking to it); rmq_node_env is in rabbitmq.sh
+  rmq_node_env "$CL_DIR" "$CL_DIR/r$1" "$(cl_node "$1")" "${CFG[CLUSTER_EPMD_PORT]}" \
+    "$(cl_port CLUSTER_AMQP_PORT "$1")" "$(cl_port CLUSTER_DIST_PORT "$1")"
 }
 clctl() { local n="$1"; shift; ( cl_env "$n"; timeout 150 "$RMQ_BIN/rabbitmqctl" -n "$(cl_node "$n")" "$@" ); }
 

@@ -3,19 +3,25 @@
 
 # ---------------------------------------------------------------- rabbitmq
 
-rmq_env() {
-  export HOME="$RMQ_DIR/home"
-  export ERL_EPMD_PORT="${CFG[EPMD_PORT]}" ERL_EPMD_ADDRESS=127.0.0.1
-  export RABBITMQ_NODENAME="$RMQ_NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-  export RABBITMQ_NODE_PORT="${CFG[AMQP_PORT]}" RABBITMQ_DIST_PORT="${CFG[DIST_PORT]}"
-  export RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia" RABBITMQ_LOG_BASE="$RMQ_DIR/log"
-  export RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf" RABBITMQ_PID_FILE="$RMQ_DIR/rabbitmq.pid"
-  export RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
-  export RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_DIR/advanced.config"
-  export RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
+# rmq_node_env DIR NODE_DIR NODENAME EPMD_PORT AMQP_PORT DIST_PORT: the environment of one RabbitMQ node of ours
+# (and of rabbitmqctl talking to it), everything on 127.0.0.1: HOME, enabled plugins, advanced config and env
+# file in DIR (the files rmq_node_files DIR writes), data, logs, rabbitmq.conf and pid file in NODE_DIR (DIR
+# itself for the single node, DIR/rN for a cluster node).
+rmq_node_env() {
+  local dir="$1" node_dir="$2"
+  export HOME="$dir/home"
+  export ERL_EPMD_PORT="$4" ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_NODENAME="$3" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT="$5" RABBITMQ_DIST_PORT="$6"
+  export RABBITMQ_MNESIA_BASE="$node_dir/mnesia" RABBITMQ_LOG_BASE="$node_dir/log"
+  export RABBITMQ_CONFIG_FILE="$node_dir/rabbitmq.conf" RABBITMQ_PID_FILE="$node_dir/rabbitmq.pid"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+  export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
+  export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
   export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
   export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 }
+rmq_env() { rmq_node_env "$RMQ_DIR" "$RMQ_DIR" "$RMQ_NODE" "${CFG[EPMD_PORT]}" "${CFG[AMQP_PORT]}" "${CFG[DIST_PORT]}"; }
 rmqctl() { ( rmq_env; timeout 150 "$RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" "$@" ); }
 rmq_pid()  { pid_of "$RMQ_DIR/rabbitmq.pid" beam.smp; }
 epmd_pid() { pid_of "$RMQ_DIR/epmd.pid" epmd; }

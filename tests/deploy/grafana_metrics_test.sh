@@ -13,22 +13,11 @@
 # fails, never skips, without them. Cleans up its processes (by pid), queues, exchanges and the object. ~10 s.
 # Usage: grafana_metrics_test.sh REPO_ROOT CLAIMCHECK_BINARY
 set -euo pipefail
-root=${1:?usage: grafana_metrics_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-bin=${2:?usage: grafana_metrics_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-t_start=$(date +%s)
-. "$root/tests/support/s3_prefix_cleanup.sh"
-. "$root/tests/support/rmq_topology_cleanup.sh"
-
-fail() { echo "grafana_metrics_test: FAIL: $*" >&2; exit 1; }
-note() { echo "grafana_metrics_test: $*"; }
-
-for tool in jq curl python3 prometheus promtool; do
-  command -v "$tool" >/dev/null || fail "'$tool' is not installed (scripts/bootstrap installs it)"
-done
-[ -x "$bin" ] || fail "claimcheck binary '$bin' is not executable"
-for v in AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_PROMETHEUS_URL RABBITMQ_MGMT_URL; do
-  [ -n "${!v:-}" ] || fail "$v is not set: run 'make up' and load .local/env (set -a; . .local/env; set +a)"
-done
+# shellcheck source=tests/support/e2e_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/e2e_lib.sh"
+e2e_start "$@"
+e2e_require jq curl python3 prometheus promtool
+e2e_need_env "make up" AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_PROMETHEUS_URL RABBITMQ_MGMT_URL
 
 # ---------------------------------------------------------------- 1. the JSON files parse
 dashboards=()
@@ -54,7 +43,6 @@ mapfile -t rmq_names < <(grep -oE '\brabbitmq_[A-Za-z0-9_]+' "$exprs_file" | sor
 note "$n_exprs queries use ${#cc_names[@]} claimcheck_* and ${#rmq_names[@]} rabbitmq_* metric names"
 
 # ---------------------------------------------------------------- processes and cleanup
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 u="mon$(date +%s)$$"
 ackq="q.$u.ack" deadq="q.$u.dead" recipient="$u-r1"
 admin=$(amqp_user)
@@ -65,20 +53,22 @@ cleanup() {
   if [ -n "$prom_pid" ]; then kill -TERM "$prom_pid" 2>/dev/null || true; wait "$prom_pid" 2>/dev/null || true; fi
   rmq_delete_topology "$u" "$recipient"
   s3_delete_prefix "$u/"  # the payload nobody acks
-  if [ "$rc" != 0 ]; then
-    for f in "$tmp/coordinator.log" "$tmp/prometheus.log" "$tmp/produce.log"; do
-      [ -f "$f" ] && { echo "---- tail of $(basename "$f")" >&2; tail -n 20 "$f" >&2; }
-    done
-  fi
+  [ "$rc" = 0 ] || e2e_tails 20 "$tmp/coordinator.log" "$tmp/prometheus.log" "$tmp/produce.log"
   rm -rf "$tmp" "$exprs_file"
   exit "$rc"
 }
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- 2. the coordinator exports every name
+# exports_all FILE WHO NAME...: fails unless every NAME has a sample in the Prometheus text FILE (scraped from WHO).
+exports_all() {
+  local f=$1 who=$2 m missing=(); shift 2
+  for m in "$@"; do grep -qE "^$m(\{| )" "$f" || missing+=("$m"); done
+  [ ${#missing[@]} -eq 0 ] || fail "the dashboards use metrics $who does not export: ${missing[*]}"
+}
 cport=$(free_port)
-topo=(--ack-exchange "ex.$u.ack" --ack-queue "$ackq" --dlx "ex.$u.dlx" --dead-queue "$deadq"
-      --msg-exchange "ex.$u.msg" --queue-prefix "q.$u." --key-prefix "$u")
+e2e_topology "$u"  # its ack and dead-letter queues are $ackq and $deadq
+topo+=(--key-prefix "$u")
 "$bin" coordinator --db "sqlite:$tmp/refcount.db" --http-addr "127.0.0.1:$cport" "${topo[@]}" \
   --lifecycle-days 0 --no-orphan-sweep --sweep-interval 1h --status-interval 1s \
   --producer-users "$admin" >"$tmp/coordinator.log" 2>&1 &
@@ -94,11 +84,7 @@ for ((i = 0; i < 100; i++)); do
 done
 grep -qxF "claimcheck_recipient_pending_objects{recipient=\"$recipient\"} 1" "$tmp/coordinator.prom" ||
   fail "no claimcheck_recipient_pending_objects 1 for $recipient at http://127.0.0.1:$cport/metrics after 10 s"
-missing=()
-for m in "${cc_names[@]}"; do
-  grep -qE "^$m(\{| )" "$tmp/coordinator.prom" || missing+=("$m")
-done
-[ ${#missing[@]} -eq 0 ] || fail "the dashboards use metrics the coordinator does not export: ${missing[*]}"
+exports_all "$tmp/coordinator.prom" "the coordinator" "${cc_names[@]}"
 note "coordinator on 127.0.0.1:$cport exports all ${#cc_names[@]} claimcheck_* names"
 
 # ---------------------------------------------------------------- a private Prometheus for step 4,
@@ -122,11 +108,7 @@ for ((i = 0; i < 30; i++)); do
 done
 grep -qF "rabbitmq_queue_messages_ready{vhost=\"/\",queue=\"$ackq\"}" "$tmp/rabbitmq.prom" ||
   fail "$rmq_url/metrics/per-object has no per-queue series for $ackq after 15 s"
-missing=()
-for m in "${rmq_names[@]}"; do
-  grep -qE "^$m(\{| )" "$tmp/rabbitmq.prom" || missing+=("$m")
-done
-[ ${#missing[@]} -eq 0 ] || fail "the dashboards use metrics RabbitMQ's /metrics/per-object does not export: ${missing[*]}"
+exports_all "$tmp/rabbitmq.prom" "RabbitMQ's /metrics/per-object" "${rmq_names[@]}"
 note "RabbitMQ ($rmq_hostport) exports all ${#rmq_names[@]} rabbitmq_* names, per queue"
 
 # ---------------------------------------------------------------- 4. Prometheus runs every dashboard query

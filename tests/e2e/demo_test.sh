@@ -5,8 +5,9 @@
 # payload verified, every object deleted and none leaked; that every party ran as its own broker user, and,
 # with a binary that presigns (`produce --no-presign` exists), that no recipient held S3 keys.
 set -euo pipefail
-root=${1:?usage: demo_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-bin=${2:?usage: demo_test.sh REPO_ROOT CLAIMCHECK_BINARY}
+# shellcheck source=tests/support/e2e_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/e2e_lib.sh"
+e2e_start "$@"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 in="$work/input"

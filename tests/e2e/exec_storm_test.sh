@@ -8,8 +8,9 @@
 # and the built CLI. Runs as the administrator user in its own AMQP namespace and key prefix.
 # Environment: STORM_FILES (300), STORM_KILL_EVERY (0.3 seconds), STORM_BUDGET (240 seconds).
 set -euo pipefail
-root=${1:?usage: exec_storm_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-bin=${2:?usage: exec_storm_test.sh REPO_ROOT CLAIMCHECK_BINARY}
+# shellcheck source=tests/support/e2e_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/e2e_lib.sh"
+e2e_start "$@"
 : "${AMQP_URL:?AMQP_URL is not set: run make up and load .local/env}" "${RABBITMQ_MGMT_URL:?}" "${S3_BUCKET:?}"
 files=${STORM_FILES:-300}
 every=${STORM_KILL_EVERY:-0.3}
@@ -17,17 +18,12 @@ budget=${STORM_BUDGET:-240}
 recipients=(a b c)
 tag="storm$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
 work=$(mktemp -d "/tmp/claimcheck-$tag.XXXX")
-# Topology names as tests/support/rmq_topology_cleanup.sh expects them (its rmq_delete_topology cleans up).
-TOPO=(--msg-exchange "ex.$tag.msg" --ack-exchange "ex.$tag.ack" --ack-queue "q.$tag.ack" --dlx "ex.$tag.dlx"
-      --dead-queue "q.$tag.dead" --queue-prefix "q.$tag.")
-. "$root/tests/support/rmq_topology_cleanup.sh"
-user=$(sed -E 's#^amqps?://([^:@/]+).*#\1#' <<<"${AMQP_URL%%,*}")
-# The management API as the administrator, credentials on stdin (never on a command line).
-mgmt() { sed -E 's|^amqps?://([^:@/]+):([^@/]+)@.*|user = "\1:\2"|' <<<"${AMQP_URL%%,*}" | curl -fsS -K - "$@"; }
+e2e_topology "$tag"  # rmq_delete_topology "$tag" ... cleans up
+user=$(amqp_user)
 declare -A cpid=()
 coord=""
 
-fail() { echo "FAIL: $*"; echo "logs kept in $work/log"; keep=1; exit 1; }
+fail() { echo "FAIL: $*"; echo "logs kept in $work/log"; keep=1; exit 1; }  # instead of e2e_lib.sh's: keeps the logs
 keep=0
 cleanup() {
   set +e
@@ -45,14 +41,14 @@ for i in $(seq 1 "$files"); do
   head -c $(( (RANDOM % 96 + 1) * 1024 - RANDOM % 500 )) /dev/urandom >"$d/f$i.bin"
 done
 
-"$bin" coordinator "${TOPO[@]}" --db "sqlite:$work/coord.db" --key-prefix "test-$tag" --lifecycle-days 0 \
+"$bin" coordinator "${topo[@]}" --db "sqlite:$work/coord.db" --key-prefix "test-$tag" --lifecycle-days 0 \
   --producer-users "$user" --recipient-users "*=$user" --sweep-interval 5s >"$work/log/coordinator.log" 2>&1 &
 coord=$!
 
 start_consumer() { # start_consumer R: a consumer of R whose handler appends "<pointer_id> <name>" to exec-R.log
   local r=$1
   # shellcheck disable=SC2016 # expanded by the handler's shell
-  "$bin" consume "${TOPO[@]}" --recipient "$r" --out-dir "$work/out/$r" --state-dir "$work/state/$r" \
+  "$bin" consume "${topo[@]}" --recipient "$r" --out-dir "$work/out/$r" --state-dir "$work/state/$r" \
     --allowed-producers "$user" --prefetch 16 \
     --exec 'test -s "$CLAIMCHECK_FILE" || test "$CLAIMCHECK_SIZE_RAW" = 0; echo "$CLAIMCHECK_POINTER_ID $CLAIMCHECK_NAME" >>"$EXEC_LOG"' \
     >>"$work/log/consumer-$r.log" 2>&1 &
@@ -83,7 +79,7 @@ for r in "${recipients[@]}"; do echo "${cpid[$r]}" >"$work/pid-$r"; done
 cpid=()  # from here on the storm owns the consumers
 
 t0=$(date +%s)
-"$bin" produce "${TOPO[@]}" --dir "$work/in" --recipients a,b,c --key-prefix "test-$tag" --concurrency 4 \
+"$bin" produce "${topo[@]}" --dir "$work/in" --recipients a,b,c --key-prefix "test-$tag" --concurrency 4 \
   >"$work/log/produce.log" 2>&1 || fail "produce exited $?: $(tail -5 "$work/log/produce.log")"
 echo "produced $files files in $(( $(date +%s) - t0 )) s; storm goes on until every exec log has $files lines"
 lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
@@ -99,7 +95,7 @@ echo "storm over after $(( $(date +%s) - t0 )) s: $(cat "$work/kills") consumer 
 
 # Calm: one consumer per recipient settles what the storm left unacked (redeliveries: journal, receipts).
 for r in "${recipients[@]}"; do
-  EXEC_LOG="$work/exec-$r.log" "$bin" consume "${TOPO[@]}" --recipient "$r" --out-dir "$work/out/$r" \
+  EXEC_LOG="$work/exec-$r.log" "$bin" consume "${topo[@]}" --recipient "$r" --out-dir "$work/out/$r" \
     --state-dir "$work/state/$r" --allowed-producers "$user" --idle-exit 3 \
     --exec 'echo "$CLAIMCHECK_POINTER_ID $CLAIMCHECK_NAME" >>"$EXEC_LOG"' >>"$work/log/consumer-$r.log" 2>&1 \
     || fail "the calm consumer of $r exited $?"
@@ -112,7 +108,7 @@ for r in "${recipients[@]}"; do
   left=$(find "$work/out/$r" "$work/state/$r" -type f \( -path '*/.claimcheck-staging/*' -o -name '*.part' -o -name '*.tmp*' \) | wc -l)
   [ "$left" -eq 0 ] || fail "$left temporary files left for $r: $(find "$work/out/$r" "$work/state/$r" -type f \( -path '*/.claimcheck-staging/*' -o -name '*.part' -o -name '*.tmp*' \) | head -3)"
 done
-dead=$(mgmt "$RABBITMQ_MGMT_URL/api/queues/%2F/q.$tag.dead" | jq -r '.messages // 0')
+dead=$(rmq_api "queues/%2F/q.$tag.dead" -fS | jq -r '.messages // 0')
 [ "$dead" = 0 ] || fail "q.$tag.dead holds $dead messages"
 # The coordinator deletes every object once every recipient acked it.
 for _ in $(seq 1 60); do

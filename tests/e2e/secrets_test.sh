@@ -12,28 +12,16 @@
 # skips, without it. Cleans up its processes (by pid), queues, exchanges, objects and schema. ~10 s.
 # Usage: secrets_test.sh REPO_ROOT CLAIMCHECK_BINARY
 set -euo pipefail
-root=${1:?usage: secrets_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-bin=${2:?usage: secrets_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-t_start=$(date +%s)
-. "$root/tests/support/s3_prefix_cleanup.sh"
-. "$root/tests/support/rmq_topology_cleanup.sh"
-
-fail() { echo "secrets_test: FAIL: $*" >&2; exit 1; }
-note() { echo "secrets_test: $*"; }
-
-for tool in curl jq python3 psql; do
-  command -v "$tool" >/dev/null || fail "'$tool' is not installed (scripts/bootstrap installs it)"
-done
-[ -x "$bin" ] || fail "claimcheck binary '$bin' is not executable"
-if [ -z "${CLAIMCHECK_PG_DSN_TLS:-}" ] && [ -f "$root/.local/env" ]; then set -a; . "$root/.local/env"; set +a; fi
-for v in AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_MGMT_URL CLAIMCHECK_CA_FILE \
-         CLAIMCHECK_PG_DSN_TLS CLAIMCHECK_PG_TLS_PASSWORD; do
-  [ -n "${!v:-}" ] || fail "$v is not set: run 'make up TLS=1' and load .local/env (set -a; . .local/env; set +a)"
-done
+# shellcheck source=tests/support/e2e_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/e2e_lib.sh"
+e2e_start "$@"
+e2e_require curl jq python3 psql
+e2e_load_env CLAIMCHECK_PG_DSN_TLS
+e2e_need_env "make up TLS=1" AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_MGMT_URL \
+  CLAIMCHECK_CA_FILE CLAIMCHECK_PG_DSN_TLS CLAIMCHECK_PG_TLS_PASSWORD
 
 u="sec$(date +%s)$$"
-topo=(--msg-exchange "ex.$u.msg" --ack-exchange "ex.$u.ack" --ack-queue "q.$u.ack" --dlx "ex.$u.dlx"
-      --dead-queue "q.$u.dead" --queue-prefix "q.$u.")
+e2e_topology "$u"
 admin=$(amqp_user)
 amqp_pw=$(amqp_password)
 [ -n "$amqp_pw" ] && [ "$amqp_pw" != "$AMQP_URL" ] || fail "AMQP_URL has no password"
@@ -53,9 +41,7 @@ cleanup() {
   rmq_delete_topology "$u" r1
   s3_delete_prefix "$u/"
   PGPASSWORD=$pg_pw psql "$CLAIMCHECK_PG_DSN_TLS" -qc "DROP SCHEMA IF EXISTS \"$u\" CASCADE" >/dev/null 2>&1 || true
-  if [ "$rc" != 0 ]; then
-    for f in "$out"/*; do [ -f "$f" ] && { echo "---- tail of $(basename "$f")" >&2; tail -n 5 "$f" >&2; }; done
-  fi
+  [ "$rc" = 0 ] || e2e_tails 5 "$out"/*
   rm -rf "$tmp"
   exit "$rc"
 }
@@ -80,19 +66,13 @@ for c in produce consume coordinator status; do expect_rc 0 "help-$c" "$bin" "$c
 grep -q -- "--amqp-ca" "$out/help-consume" || fail "consume --help lacks --amqp-ca"
 
 # ---------------------------------------------------------------- b. the flow at trace level
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 base="http://127.0.0.1:$port"
 "$bin" coordinator --db "$db" --http-addr "127.0.0.1:$port" "${topo[@]}" --key-prefix "$u" --lifecycle-days 0 \
   --no-orphan-sweep --sweep-interval 1s --status-interval 1s --producer-users "$admin" --recipient-users "*=$admin" \
   >"$out/coordinator" 2>&1 &
 coord_pid=$!
-for ((i = 0; i < 150; i++)); do
-  curl -sf --max-time 5 "$base/api/status" 2>/dev/null | jq -e '.health.broker_connected and .health.store_reachable' \
-    >/dev/null 2>&1 && break
-  kill -0 "$coord_pid" 2>/dev/null || fail "the coordinator exited while starting"
-  sleep 0.1
-done
+e2e_wait_healthy "$coord_pid" "$base" || true  # if it is not, the flow below fails
 n=3
 expect_rc 0 produce "$bin" produce --msg-size 3KB --count "$n" --recipients r1 "${topo[@]}" --key-prefix "$u" --ttl 1h \
   --s3-secret-key "$s3_secret"

@@ -12,29 +12,17 @@
 # never skips, without them. Cleans up its processes (by pid), queues and exchanges. ~15 s.
 # Usage: status_page_test.sh REPO_ROOT CLAIMCHECK_BINARY
 set -euo pipefail
-root=${1:?usage: status_page_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-bin=${2:?usage: status_page_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-t_start=$(date +%s)
+# shellcheck source=tests/support/e2e_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/e2e_lib.sh"
+e2e_start "$@"
 N=4
-. "$root/tests/support/s3_prefix_cleanup.sh"
-. "$root/tests/support/rmq_topology_cleanup.sh"
-
-fail() { echo "status_page_test: FAIL: $*" >&2; exit 1; }
-note() { echo "status_page_test: $*"; }
-
-for tool in curl jq python3 chromium; do
-  command -v "$tool" >/dev/null || fail "'$tool' is not installed (scripts/bootstrap installs it)"
-done
-[ -x "$bin" ] || fail "claimcheck binary '$bin' is not executable"
-if [ -z "${AMQP_URL:-}" ] && [ -f "$root/.local/env" ]; then set -a; . "$root/.local/env"; set +a; fi
-for v in AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_MGMT_URL; do
-  [ -n "${!v:-}" ] || fail "$v is not set: run 'make up' and load .local/env (set -a; . .local/env; set +a)"
-done
+e2e_require curl jq python3 chromium
+e2e_load_env AMQP_URL
+e2e_need_env "make up" AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_MGMT_URL
 
 u="stp$(date +%s)$$"
 live="$u-live" stopped="$u-stopped"
-topo=(--msg-exchange "ex.$u.msg" --ack-exchange "ex.$u.ack" --ack-queue "q.$u.ack" --dlx "ex.$u.dlx"
-      --dead-queue "q.$u.dead" --queue-prefix "q.$u.")
+e2e_topology "$u"
 admin=$(amqp_user)
 tmp=$(mktemp -d)
 coord_pid=""
@@ -43,17 +31,12 @@ cleanup() {
   if [ -n "$coord_pid" ]; then kill -TERM "$coord_pid" 2>/dev/null || true; wait "$coord_pid" 2>/dev/null || true; fi
   rmq_delete_topology "$u" "$live" "$stopped"
   s3_delete_prefix "$u/"  # objects of a failed run (after a clean one there are none)
-  if [ "$rc" != 0 ]; then
-    for f in "$tmp"/*.log; do
-      [ -f "$f" ] && { echo "---- tail of $(basename "$f")" >&2; tail -n 20 "$f" >&2; }
-    done
-  fi
+  [ "$rc" = 0 ] || e2e_tails 20 "$tmp"/*.log
   rm -rf "$tmp"
   exit "$rc"
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 base="http://127.0.0.1:$port"
 api() { curl -sf --max-time 5 "$base/api/status"; }
@@ -64,13 +47,7 @@ api() { curl -sf --max-time 5 "$base/api/status"; }
   --producer-users "$admin" --recipient-users "*=$admin" >"$tmp/coordinator.log" 2>&1 &
 coord_pid=$!
 # The page is served from the start; health turns green once the broker is connected and the store was read.
-healthy='.health.broker_connected and .health.store_reachable and .health.started_at != null'
-for ((i = 0; i < 150; i++)); do
-  api 2>/dev/null | jq -e "$healthy" >/dev/null 2>&1 && break
-  kill -0 "$coord_pid" 2>/dev/null || fail "the coordinator exited while starting"
-  sleep 0.1
-done
-api | jq -e "$healthy" >/dev/null || fail "/api/status does not show a connected coordinator after 15 s: $(api)"
+e2e_wait_healthy "$coord_pid" "$base" || fail "/api/status does not show a connected coordinator after 15 s: $(api)"
 note "coordinator on $base: broker connected, store reachable"
 
 # c. the address is taken now: a second coordinator says so and exits 3 before doing anything.

@@ -12,31 +12,21 @@
 # processes (by pid), queues, exchanges, objects and database schema. ~15 s.
 # Usage: tls_flow_test.sh REPO_ROOT CLAIMCHECK_BINARY
 set -euo pipefail
-root=${1:?usage: tls_flow_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-bin=${2:?usage: tls_flow_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-t_start=$(date +%s.%N)
-. "$root/tests/support/s3_prefix_cleanup.sh"
-. "$root/tests/support/rmq_topology_cleanup.sh"
-
-fail() { echo "tls_flow_test: FAIL: $*" >&2; exit 1; }
-note() { echo "tls_flow_test: $*"; }
+# shellcheck source=tests/support/e2e_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/e2e_lib.sh"
+e2e_start "$@"
+t_start=$(date +%s.%N)  # this test reports seconds with two decimals
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}'; }
 
-for tool in curl jq python3 openssl psql; do
-  command -v "$tool" >/dev/null || fail "'$tool' is not installed (scripts/bootstrap installs it)"
-done
-[ -x "$bin" ] || fail "claimcheck binary '$bin' is not executable"
-if [ -z "${AMQPS_URL:-}" ] && [ -f "$root/.local/env" ]; then set -a; . "$root/.local/env"; set +a; fi
-for v in AMQP_URL AMQPS_URL S3_ENDPOINT S3_ENDPOINT_TLS S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_MGMT_URL \
-         CLAIMCHECK_CA_FILE CLAIMCHECK_PG_DSN_TLS CLAIMCHECK_PG_TLS_PASSWORD; do
-  [ -n "${!v:-}" ] || fail "$v is not set: run 'make up TLS=1' and load .local/env (set -a; . .local/env; set +a)"
-done
+e2e_require curl jq python3 openssl psql
+e2e_load_env AMQPS_URL
+e2e_need_env "make up TLS=1" AMQP_URL AMQPS_URL S3_ENDPOINT S3_ENDPOINT_TLS S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET \
+  RABBITMQ_MGMT_URL CLAIMCHECK_CA_FILE CLAIMCHECK_PG_DSN_TLS CLAIMCHECK_PG_TLS_PASSWORD
 ca=$CLAIMCHECK_CA_FILE
 [ -s "$ca" ] || fail "CLAIMCHECK_CA_FILE $ca is missing"
 
 u="tls$(date +%s)$$"
-topo=(--msg-exchange "ex.$u.msg" --ack-exchange "ex.$u.ack" --ack-queue "q.$u.ack" --dlx "ex.$u.dlx"
-      --dead-queue "q.$u.dead" --queue-prefix "q.$u.")
+e2e_topology "$u"
 admin=$(AMQP_URL=$AMQPS_URL amqp_user)
 plain_s3=$S3_ENDPOINT
 amqps_port=$(sed -E 's#^.*@[^:/]+:([0-9]+)/.*$#\1#' <<<"$AMQPS_URL")
@@ -51,11 +41,7 @@ cleanup() {
   S3_ENDPOINT=$plain_s3 s3_delete_prefix "$u/"  # objects of a failed run (after a clean one there are none)
   PGPASSWORD=$CLAIMCHECK_PG_TLS_PASSWORD psql "$CLAIMCHECK_PG_DSN_TLS" -qc "DROP SCHEMA IF EXISTS \"$u\" CASCADE" \
     >/dev/null 2>&1 || true
-  if [ "$rc" != 0 ]; then
-    for f in "$tmp"/*.log; do
-      [ -f "$f" ] && { echo "---- tail of $(basename "$f")" >&2; tail -n 20 "$f" >&2; }
-    done
-  fi
+  [ "$rc" = 0 ] || e2e_tails 20 "$tmp"/*.log
   rm -rf "$tmp"
   exit "$rc"
 }
@@ -66,9 +52,9 @@ unset CLAIMCHECK_CA_FILE AMQP_CA_FILE S3_CA_BUNDLE MINIO_ENDPOINT CLAIMCHECK_DB
 export AMQP_URL=$AMQPS_URL S3_ENDPOINT=$S3_ENDPOINT_TLS PGPASSWORD=$CLAIMCHECK_PG_TLS_PASSWORD
 tls=(--amqp-ca "$ca" --s3-ca-bundle "$ca")
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
-api() { curl -sf --max-time 5 "http://127.0.0.1:$port/api/status"; }
+base="http://127.0.0.1:$port"
+api() { curl -sf --max-time 5 "$base/api/status"; }
 
 # ---------------------------------------------------------------- a. the flow over TLS
 t0=$(date +%s.%N)
@@ -77,18 +63,12 @@ t0=$(date +%s.%N)
   --producer-users "$admin" --recipient-users "*=$admin" --amqp-connection-name "tls-coordinator-$u" \
   >"$tmp/coordinator.log" 2>&1 &
 coord_pid=$!; pids+=("$coord_pid")
-healthy='.health.broker_connected and .health.store_reachable and .health.started_at != null'
-for ((i = 0; i < 150; i++)); do
-  api 2>/dev/null | jq -e "$healthy" >/dev/null 2>&1 && break
-  kill -0 "$coord_pid" 2>/dev/null || fail "the coordinator exited while starting"
-  sleep 0.1
-done
-api | jq -e "$healthy" >/dev/null || fail "the coordinator is not connected after 15 s: $(api)"
+e2e_wait_healthy "$coord_pid" "$base" || fail "the coordinator is not connected after 15 s: $(api)"
 note "coordinator up over amqps + PostgreSQL verify-full in $(since "$t0") s"
 
 # The broker lists the coordinator's connection (after its stats interval) as a TLS one on the amqps port.
 for ((i = 0; i < 100; i++)); do
-  conns=$(amqp_curl_user | curl -s -K - --max-time 5 "$RABBITMQ_MGMT_URL/api/connections?columns=name,ssl,port,ssl_protocol,client_properties.connection_name" |
+  conns=$(rmq_api "connections?columns=name,ssl,port,ssl_protocol,client_properties.connection_name" --max-time 5 |
     jq -c --arg c "tls-coordinator-$u" '[.[] | select(.client_properties.connection_name == $c)]') || true
   [ "${conns:-[]}" != "[]" ] && break
   sleep 0.1
@@ -132,9 +112,8 @@ jq -e --argjson n "$n" '.counts.DELETED == $n and .not_deleted == 0' <<<"$j" >/d
   fail "not every object was deleted: $(jq -c .counts <<<"$j")"
 t_del=$(since "$t0")
 # Nothing left under the prefix (ListObjectsV2 over https, verified against the CA).
-left=$(printf 'user = "%s:%s"\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" |
-  curl -sS -K - --cacert "$ca" --aws-sigv4 "aws:amz:${S3_REGION:-us-east-1}:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-    --max-time 10 "$S3_ENDPOINT_TLS/$S3_BUCKET?list-type=2&prefix=$u%2F" | grep -oc '<Key>' || true)
+left=$(s3_curl_config | curl -sS -K - --cacert "$ca" --max-time 10 "$S3_ENDPOINT_TLS/$S3_BUCKET?list-type=2&prefix=$u%2F" |
+  grep -oc '<Key>' || true)
 [ "$left" = 0 ] || fail "$left objects are left under $u/ after the coordinator deleted them"
 note "flow over TLS ($proto): produce $n files (9 MiB multipart + 2) ${t_prod} s, 2 consumers ${t_cons} s, all deleted ${t_del} s after"
 

@@ -5,16 +5,15 @@
 # multipart uploads. Needs the local servers (`make up`; settings as `make test` loads .local/env) and the
 # built CLI; creates and removes its own bucket (S3 requests signed by curl --aws-sigv4).
 set -euo pipefail
-root=${1:?usage: versioned_bucket_test.sh REPO_ROOT CLAIMCHECK_BINARY}
-bin=${2:?usage: versioned_bucket_test.sh REPO_ROOT CLAIMCHECK_BINARY}
+# shellcheck source=tests/support/e2e_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/e2e_lib.sh"
+e2e_start "$@"
 : "${AMQP_URL:?AMQP_URL is not set: run make up and load .local/env}" "${S3_ENDPOINT:?}" "${S3_ACCESS_KEY:?}" "${S3_SECRET_KEY:?}"
 tag="ver$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
 bucket="cc-$tag"
 work=$(mktemp -d "/tmp/claimcheck-$tag.XXXX")
-# Topology names as tests/support/rmq_topology_cleanup.sh expects them (its rmq_delete_topology cleans up).
-TOPO=(--msg-exchange "ex.$tag.msg" --ack-exchange "ex.$tag.ack" --ack-queue "q.$tag.ack" --dlx "ex.$tag.dlx"
-      --dead-queue "q.$tag.dead" --queue-prefix "q.$tag." --bucket "$bucket")
-. "$root/tests/support/rmq_topology_cleanup.sh"
+e2e_topology "$tag"  # rmq_delete_topology "$tag" ... cleans up
+topo+=(--bucket "$bucket")
 user=$(amqp_user)
 export S3_BUCKET="$bucket" MINIO_BUCKET="$bucket"
 
@@ -25,7 +24,7 @@ s3() { # s3 METHOD PATH_AND_QUERY [BODY]: one signed request; prints the respons
   curl -sS --fail-with-body --aws-sigv4 "aws:amz:${S3_REGION:-us-east-1}:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
     -H "x-amz-content-sha256: $sha" -X "$1" "${data[@]}" "$S3_ENDPOINT/$2"
 }
-fail() { echo "FAIL: $*"; echo "logs kept in $work"; keep=1; exit 1; }
+fail() { echo "FAIL: $*"; echo "logs kept in $work"; keep=1; exit 1; }  # instead of e2e_lib.sh's: keeps the logs
 keep=0
 cleanup() {
   set +e
@@ -52,12 +51,12 @@ head -c 20000 /dev/urandom >"$work/in/small.bin"
 head -c 300 /dev/urandom >"$work/in/tiny.bin"
 head -c $((12 * 1024 * 1024)) /dev/urandom >"$work/in/multipart.bin"   # > --s3-part-size 8MiB: multipart PUT
 
-"$bin" coordinator "${TOPO[@]}" --db "sqlite:$work/coord.db" --key-prefix "test-$tag" --lifecycle-days 30 \
+"$bin" coordinator "${topo[@]}" --db "sqlite:$work/coord.db" --key-prefix "test-$tag" --lifecycle-days 30 \
   --producer-users "$user" --recipient-users "*=$user" --sweep-interval 5s >"$work/coordinator.log" 2>&1 &
 coord=$!
-"$bin" produce "${TOPO[@]}" --dir "$work/in" --recipients a --key-prefix "test-$tag" >"$work/produce.log" 2>&1 \
+"$bin" produce "${topo[@]}" --dir "$work/in" --recipients a --key-prefix "test-$tag" >"$work/produce.log" 2>&1 \
   || fail "produce exited $?: $(tail -3 "$work/produce.log")"
-"$bin" consume "${TOPO[@]}" --recipient a --out-dir "$work/out" --state-dir "$work/state" --allowed-producers "$user" \
+"$bin" consume "${topo[@]}" --recipient a --out-dir "$work/out" --state-dir "$work/state" --allowed-producers "$user" \
   --max-messages 3 --idle-exit 30 >"$work/consume.log" 2>&1 || fail "consume exited $?: $(tail -3 "$work/consume.log")"
 diff -r "$work/in" "$work/out" >/dev/null || fail "the recipient's output differs from the input"
 
