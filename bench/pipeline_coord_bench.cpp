@@ -550,7 +550,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   for (std::size_t b : {std::size_t{1}, batch}) rc |= run_sqlite(b == 1 ? std::min<std::size_t>(objects, 2000) : objects, b);
   rc |= run_postgres(objects, batch);
-  const std::size_t amqp_objects = std::min<std::size_t>(objects, 5000);
+  const std::size_t amqp_objects = std::min<std::size_t>(objects, 10000);  // ~1 s of coordinator work
   const auto dir = std::filesystem::temp_directory_path() / ("coord-bench-e2e-" + new_uuid_v4().substr(0, 8));
   std::filesystem::create_directories(dir);
   rc |= run_amqp(amqp_objects, batch, "sqlite", "sqlite:" + (dir / "c.db").string());
