@@ -196,14 +196,21 @@ int run_amqp(std::size_t objects, std::size_t batch, const char* label, const st
       CC_TRY_VOID(pub.delete_queue(cfg.names.ack_queue));
       CC_TRY_VOID(pub.declare(coordinator_topology(cfg.names)));
     }
-    CC_TRY(pub_plain, publish_all(pub, cfg, msgs));
+    // The baseline is the fastest of 3 drains: one drain of 40,000 messages takes ~0.2 s, short enough for a
+    // scheduling hiccup on this shared machine to move it by 10 %.
     const int prefetch = static_cast<int>(std::min<std::size_t>(batch * 4, 65535));  // the coordinator's default
-    CC_TRY(plain_s, plain_drain(cfg.amqp.urls[0], cfg.names.ack_queue, msgs.size(), prefetch, batch));
+    double best_plain = 0;
+    for (int k = 0; k < 3; ++k) {
+      CC_TRY_VOID(publish_all(pub, cfg, msgs));
+      CC_TRY(secs, plain_drain(cfg.amqp.urls[0], cfg.names.ack_queue, msgs.size(), prefetch, batch));
+      if (k == 0 || *secs < best_plain) best_plain = *secs;
+    }
+    const double* plain_s = &best_plain;
     CC_TRY(pub_s, publish_all(pub, cfg, msgs));
     CC_TRY(run, coordinate_until(cfg, objects * 3));
     const auto& [st, secs] = *run;
     const double n = static_cast<double>(msgs.size()), cc_rate = static_cast<double>(st.acks_new + st.stores_new) / secs;
-    std::printf("amqp+%s batch %4zu: %zu messages pre-published (%.1f s, %.0f msg/s); plain rabbitmq-c drain %.2f s → "
+    std::printf("amqp+%s batch %4zu: %zu messages pre-published (%.1f s, %.0f msg/s); plain rabbitmq-c drain (best of 3) %.2f s → "
                 "%.0f msg/s; coordinator applied %llu acks + %llu stores in %.2f s → %.0f acks/s, %.0f messages/s "
                 "(%llu batches)\n", label, batch, msgs.size(), *pub_s, n / *pub_s, *plain_s, n / *plain_s,
                 static_cast<unsigned long long>(st.acks_new), static_cast<unsigned long long>(st.stores_new), secs,
@@ -213,7 +220,6 @@ int run_amqp(std::size_t objects, std::size_t batch, const char* label, const st
     print_row(what + " (messages/s)", cc_rate, n / *plain_s, "msg/s", "ratio>=0.8");
     if (std::string(label) == "postgresql")
       print_row(what + " (acks/s)", static_cast<double>(st.acks_new) / secs, -1, "acks/s", "value>=20000");
-    (void)pub_plain;
     return std::string();
   };
   auto r = body();

@@ -21,8 +21,10 @@ s3() { # s3 METHOD PATH_AND_QUERY [BODY]: one signed request; prints the respons
   local body=${3-} sha data=()
   sha=$(printf '%s' "$body" | sha256sum | cut -d' ' -f1)
   [ $# -lt 3 ] || data=(-H 'Content-Type: application/xml' --data-binary "$body")
-  curl -sS --fail-with-body --aws-sigv4 "aws:amz:${S3_REGION:-us-east-1}:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
-    -H "x-amz-content-sha256: $sha" -X "$1" "${data[@]}" "$S3_ENDPOINT/$2"
+  # The keys go in a config on stdin (printf is a builtin): never on a command line `ps` shows.
+  printf 'user = "%s:%s"\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" |
+    curl -sS --fail-with-body -K - --aws-sigv4 "aws:amz:${S3_REGION:-us-east-1}:s3" \
+      -H "x-amz-content-sha256: $sha" -X "$1" "${data[@]}" "$S3_ENDPOINT/$2"
 }
 fail() { echo "FAIL: $*"; echo "logs kept in $work"; keep=1; exit 1; }  # instead of e2e_lib.sh's: keeps the logs
 keep=0

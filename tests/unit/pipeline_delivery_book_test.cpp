@@ -2,6 +2,8 @@
 // deliveries, publishes and their confirms/nacks in the orders the broker can produce them.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "consume/delivery_book.h"
 
 namespace cc = claimcheck;
@@ -140,4 +142,34 @@ TEST(DeliveryBook, DeliveriesSettleIndependently) {
   EXPECT_EQ(book.in_flight(), 1U);
   ASSERT_NE(book.find(a), nullptr);
   EXPECT_EQ(book.find(a)->confirms_pending, 1U);
+}
+
+// Shutdown while a message and its redelivery are both in flight (the broker redelivered it after a
+// reconnect, the old delivery's work still running): each is its own delivery, settle_now() settles every one
+// exactly once with requeue, and the confirms that arrive afterwards settle nothing again.
+TEST(DeliveryBook, ARedeliveryDuringShutdownIsSettledOnceLikeTheOriginal) {
+  DeliveryBook book;
+  const auto first = book.open(envelope(3, "m"));
+  cc::amqp::Envelope again = envelope(11, "m");
+  again.redelivered = true;
+  const auto second = book.open(std::move(again));
+  book.await_confirm(first, 20);   // the first one's ack is out, unconfirmed
+  book.await_confirm(second, 21);  // so is the redelivery's (same pointer, idempotent downstream)
+  std::vector<Settlement> done;
+  for (auto t : {first, second})
+    if (auto s = book.settle_now(t, true)) done.push_back(std::move(*s));  // shutdown: requeue what is open
+  ASSERT_EQ(done.size(), 2U);
+  EXPECT_EQ(done[0].state.env.delivery_tag, 3U);
+  EXPECT_EQ(done[1].state.env.delivery_tag, 11U);
+  EXPECT_TRUE(done[1].state.env.redelivered);
+  for (const auto& s : done) EXPECT_TRUE(s.requeue);
+  EXPECT_TRUE(book.empty());
+  EXPECT_FALSE(book.on_confirm(20, false).has_value());
+  EXPECT_FALSE(book.on_confirm(21, false).has_value());
+  EXPECT_FALSE(book.settle_now(first, true).has_value());
+  EXPECT_EQ(book.settled(), 2U);
+  cc::ConsumeReport r;
+  for (const auto& s : done) DeliveryBook::tally(s, r);
+  EXPECT_EQ(r.requeued, 2U);
+  EXPECT_EQ(r.processed, 0U);
 }
