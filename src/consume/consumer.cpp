@@ -111,12 +111,7 @@ class ConsumeWorker {
         failure_streak_(failure_streak), journal_(journal) {}
 
   void loop() {
-    for (;;) {
-      auto j = jobs_.wait_pop(std::chrono::milliseconds(200));
-      if (!j) {
-        if (jobs_.closed() && jobs_.empty()) return;
-        continue;
-      }
+    while (auto j = jobs_.pop()) {
       JobResult r = j->pointer ? handle_pointer(*j) : handle_inline(*j);
       r.token = j->token;
       if (r.kind == JobResult::Kind::Processed) journal_processed(*j, r);

@@ -1,4 +1,5 @@
 // Delete worker: takes COMPLETE/EXPIRED rows from the RefStore and deletes their objects with DeleteObjects.
+#include "claimcheck/core/text.h"
 #include "claimcheck/core/log.h"
 
 #include <algorithm>
@@ -17,15 +18,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += ",";
-    out += s;
-  }
-  return out;
-}
 
 // Runs `fn(store)` with CoordinatorConfig::db_retry: Unavailable and Aborted are retried (Unavailable after
 // reopening the database) until the policy's attempts are used up or the workers stop.
@@ -103,7 +95,7 @@ class DeleteWorker {
       for (const auto& a : o.acks)
         if (!a.processed && !a.foreign) rejected.push_back(a.recipient_id + " (" + a.reason + ")");
       logger().warn("coordinator: object {} ({}/{}) EXPIRED; never acked by: [{}]{}{}", t.pointer_id, t.bucket, t.key,
-                   join(o.missing), rejected.empty() ? "" : "; rejected by: ", join(rejected));
+                   join(o.missing, ","), rejected.empty() ? "" : "; rejected by: ", join(rejected, ","));
     }
   }
 

@@ -10,6 +10,15 @@ std::string_view trim_blanks(std::string_view v) noexcept {
   return v;
 }
 
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
 std::vector<std::string> split_comma_list(std::string_view list) {
   std::vector<std::string> out;
   while (true) {

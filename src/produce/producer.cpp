@@ -178,12 +178,7 @@ class ProduceWorker {
       : cfg_(cfg), s3_(std::move(client)), tasks_(tasks), results_(results) {}
 
   void loop() {
-    for (;;) {
-      auto t = tasks_.wait_pop(std::chrono::milliseconds(200));
-      if (!t) {
-        if (tasks_.closed() && tasks_.empty()) return;
-        continue;
-      }
+    while (auto t = tasks_.pop()) {
       if (t->kind == WorkerTask::Kind::Delete) {
         WorkerResult res;
         res.kind = WorkerResult::Kind::Deleted;

@@ -1,5 +1,6 @@
 // The RefStore engine: state machine and invariants (DESIGN.md §5) over the SqlDb layer, shared by
 // SQLite and PostgreSQL so both backends behave identically.
+#include "claimcheck/core/text.h"
 #include "claimcheck/core/log.h"
 
 #include <algorithm>
@@ -31,14 +32,6 @@ std::int64_t as_int(const std::optional<std::string>& f) {
 }
 std::string as_str(const std::optional<std::string>& f) { return f ? *f : std::string{}; }
 
-std::string join_lines(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += '\n';
-    out += s;
-  }
-  return out;
-}
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> out;
   if (s.empty()) return out;
@@ -575,7 +568,7 @@ class SqlRefStore final : public RefStore {
     const bool complete = counted >= total;
     const ObjectState state = complete ? ObjectState::Complete : ObjectState::Pending;
     const Param completed_at = complete ? Param{now_us} : Param{};
-    const std::string joined = join_lines(recipients);
+    const std::string joined = join(recipients, "\n");
     CC_TRY(u, run_->exec(Stmt::FillStore, {s.pointer_id, std::string(to_string(state)), s.bucket, s.key, joined, total,
                                           counted, s.size_stored, s.sha256, to_us(s.created_at), to_us(s.expires_at),
                                           s.producer_id, completed_at}));

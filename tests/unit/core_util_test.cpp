@@ -250,6 +250,13 @@ TEST(Util, SplitCommaListTrimsAndDropsEmptyItems) {
   EXPECT_TRUE(claimcheck::split_comma_list(" , ").empty());
 }
 
+TEST(Util, JoinPutsTheSeparatorBetweenItemsOnly) {
+  EXPECT_EQ(claimcheck::join({"a", "b", "c"}, ","), "a,b,c");
+  EXPECT_EQ(claimcheck::join({"branch1"}, "\n"), "branch1");
+  EXPECT_EQ(claimcheck::join({}, ", "), "");
+  EXPECT_EQ(claimcheck::join({"x", "y"}, ", "), "x, y");
+}
+
 // Issue 12 item 2: secrets never reach logs or errors; a ',' in a password does not split a URL list.
 TEST(Secrets, UrlListSplitsOnlyBeforeAScheme) {
   const auto v = cc::split_url_list("amqp://app:pa,ss@h1:5672/%2F, amqps://app:x,y,z@h2/vh,amqp://h3");

@@ -71,4 +71,20 @@ TEST(WorkQueue, CloseWakesWaiter) {
   EXPECT_TRUE(returned.load());
 }
 
+// A worker's `while (auto v = q.pop())` takes every item queued before close() and then ends.
+TEST(WorkQueue, PopTakesEverythingThenEndsAfterClose) {
+  WorkQueue<int> q;
+  std::vector<int> got;
+  std::thread worker([&] {
+    while (auto v = q.pop()) got.push_back(*v);
+  });
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(q.push(i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(q.push(4));
+  q.close();
+  worker.join();
+  EXPECT_EQ(got, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_FALSE(q.pop().has_value());  // closed and empty: returns at once
+}
+
 // ---- basic properties (DESIGN.md §2: every message carries its publisher's user_id) ------------------------

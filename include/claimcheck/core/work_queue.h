@@ -70,6 +70,18 @@ class WorkQueue {
     return v;
   }
 
+  /// Waits for an item, however long it takes; std::nullopt once the queue is closed and empty: a worker's
+  /// `while (auto job = queue.pop()) handle(*job);` ends when the producer side closed and everything queued
+  /// before was taken.
+  std::optional<T> pop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !items_.empty() || closed_; });
+    if (items_.empty()) return std::nullopt;
+    T v = std::move(items_.front());
+    items_.pop_front();
+    return v;
+  }
+
   /// Removes and returns every item currently queued (oldest first), up to `max` items (0 = all).
   std::vector<T> drain(std::size_t max = 0) {
     std::vector<T> out;
