@@ -17,6 +17,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../support/e2e_lib.sh"
 e2e_start "$@"
 e2e_require jq curl python3 prometheus promtool
+e2e_load_env AMQP_URL
 e2e_need_env "make up" AMQP_URL S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET RABBITMQ_PROMETHEUS_URL RABBITMQ_MGMT_URL
 
 # ---------------------------------------------------------------- 1. the JSON files parse
