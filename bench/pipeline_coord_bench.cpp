@@ -30,6 +30,7 @@
 
 #include <thread>
 
+#include "pg_schema.h"
 #include "claimcheck/amqp/client.h"
 #include "claimcheck/amqp/types.h"
 #include "claimcheck/coordinate/coordinator.h"
@@ -495,14 +496,8 @@ std::string with_schema(const std::string& pg, const std::string& schema) {
 }
 
 void drop_schemas(const std::string& pg, const std::vector<std::string>& schemas) {
-  try {
-    pqxx::connection c(pg);
-    pqxx::work w(c);
-    for (const auto& s : schemas) w.exec("DROP SCHEMA IF EXISTS \"" + s + "\" CASCADE");
-    w.commit();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cannot drop bench schemas: %s\n", e.what());
-  }
+  if (const std::string err = claimcheck::test::drop_pg_schemas(pg, schemas); !err.empty())
+    std::fprintf(stderr, "cannot drop bench schemas: %s\n", err.c_str());
 }
 
 /// PostgreSQL side by side, each on its own fresh schema and messages: claimcheck (set-based), the old

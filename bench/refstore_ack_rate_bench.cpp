@@ -3,7 +3,6 @@
 // sizes 1, 100 and 1000. Each object has 3 recipients; store records are applied first (not timed), then
 // every ack is applied once, shuffled, in batches; the last ack of each object completes it.
 // Usage: refstore_ack_rate_bench [postgresql://...]
-#include <pqxx/pqxx>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "pg_schema.h"
 #include "claimcheck/refstore/ref_store.h"
 
 namespace rs = claimcheck::refstore;
@@ -115,13 +115,7 @@ int main(int argc, char** argv) {
   for (std::size_t batch : {std::size_t{1}, std::size_t{100}, std::size_t{1000}}) {
     ok = run_one("postgres", dsn, batch, batch == 1 ? 3000 : 30000) && ok;
   }
-  try {
-    pqxx::connection c(pg);
-    pqxx::work w(c);
-    w.exec("DROP SCHEMA IF EXISTS \"" + schema + "\" CASCADE");
-    w.commit();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cannot drop schema %s: %s\n", schema.c_str(), e.what());
-  }
+  if (const std::string err = claimcheck::test::drop_pg_schemas(pg, {schema}); !err.empty())
+    std::fprintf(stderr, "cannot drop schema %s: %s\n", schema.c_str(), err.c_str());
   return ok ? 0 : 1;
 }

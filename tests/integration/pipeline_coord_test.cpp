@@ -124,7 +124,10 @@ class CoordTest : public ::testing::TestWithParam<std::string> {
       }
     }
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
-    if (!schema_.empty()) claimcheck::test::drop_pg_schema(base_dsn_, schema_);
+    if (!schema_.empty()) {
+      const std::string err = claimcheck::test::drop_pg_schemas(base_dsn_, {schema_});
+      if (!err.empty()) ADD_FAILURE() << "cannot drop test schema: " << err;
+    }
   }
 
   CoordinatorConfig config() {

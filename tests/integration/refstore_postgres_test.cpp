@@ -1,6 +1,7 @@
 // The shared RefStore suite (tests/support/refstore_suite.h) on PostgreSQL (CLAIMCHECK_PG_DSN from the
 // environment or .local/env, written by `make up PG=1`). Each test runs in a fresh schema. FAILS when no
 // server is configured or reachable.
+#include "pg_schema.h"
 #include "log_capture.h"
 #include "refstore_suite.h"
 #include "refstore/sql_db.h"
@@ -110,10 +111,7 @@ TEST(RefStorePostgres, SetBasedBatchesMatchThePerStatementPath) {
   }
   set->reset();
   stmt->reset();
-  pqxx::connection c(base);
-  pqxx::work w(c);
-  for (const auto& s : schemas) w.exec("DROP SCHEMA IF EXISTS \"" + s + "\" CASCADE");
-  w.commit();
+  EXPECT_EQ(claimcheck::test::drop_pg_schemas(base, schemas), "");
 }
 
 // A staged batch does not lock the rows it is about to create: when another transaction creates one of them

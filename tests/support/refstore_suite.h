@@ -91,7 +91,10 @@ class RefStoreSuite : public ::testing::TestWithParam<std::string> {
   void TearDown() override {
     store_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
-    if (!schema_.empty()) claimcheck::test::drop_pg_schema(base_dsn_, schema_);
+    if (!schema_.empty()) {
+      const std::string err = claimcheck::test::drop_pg_schemas(base_dsn_, {schema_});
+      if (!err.empty()) ADD_FAILURE() << "cannot drop test schema: " << err;
+    }
   }
 
   bool persistent() const { return GetParam() != "sqlite_memory"; }
