@@ -36,8 +36,6 @@ class PipelineFlowCli : public ::testing::Test {
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(run_.start("t", "cli"));
     secret_ = std::getenv("S3_SECRET_KEY");
-    work_ = run_.work();
-    tag_ = run_.tag();
   }
   void TearDown() override {
     run_.clean_up({}, queues_);
@@ -65,13 +63,12 @@ class PipelineFlowCli : public ::testing::Test {
   }
 
   CliRun run_;
-  std::string secret_, tag_;
-  fs::path work_;
+  std::string secret_;
   std::vector<std::string> queues_;
 };
 
 TEST_F(PipelineFlowCli, DirectoryReproducedByThreeRecipientsAndNoSecretInTraceLogs) {
-  fs::path in = work_ / "in";
+  fs::path in = run_.work() / "in";
   write_random(in / "big.bin", 3 * 1024 * 1024 + 17, 1);
   write_random(in / "sub dir/with space.dat", 1000, 2);
   write_random(in / "ñandú/日本語.txt", 4096, 3);
@@ -82,13 +79,13 @@ TEST_F(PipelineFlowCli, DirectoryReproducedByThreeRecipientsAndNoSecretInTraceLo
   for (auto& e : fs::recursive_directory_iterator(in))
     if (e.is_regular_file()) ++nfiles;
   const std::vector<std::string> rcpt{"a", "b", "c"};
-  for (const auto& r : rcpt) queues_.push_back("q." + tag_ + "." + r);
+  for (const auto& r : rcpt) queues_.push_back(run_.queue(r));
 
   auto pa = common("produce");
   for (const auto& s : {std::string("--dir"), in.string(), std::string("--recipients"), std::string("a,b,c"),
-                        std::string("--key-prefix"), "test-" + tag_, std::string("--verify")})
+                        std::string("--key-prefix"), run_.key_prefix(), std::string("--verify")})
     pa.push_back(s);
-  Proc prod = spawn(pa, work_ / "log/produce");
+  Proc prod = spawn(pa, run_.work() / "log/produce");
   ASSERT_GT(prod.pid, 0);
   ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
   EXPECT_NE(slurp(prod.out).find(std::to_string(nfiles) + " published"), std::string::npos) << slurp(prod.out);
@@ -96,15 +93,15 @@ TEST_F(PipelineFlowCli, DirectoryReproducedByThreeRecipientsAndNoSecretInTraceLo
   std::vector<Proc> cons;
   for (const auto& r : rcpt) {
     auto ca = common("consume");
-    for (const auto& s : {std::string("--recipient"), r, std::string("--out-dir"), (work_ / ("out-" + r)).string(),
+    for (const auto& s : {std::string("--recipient"), r, std::string("--out-dir"), (run_.work() / ("out-" + r)).string(),
                           std::string("--max-messages"), std::to_string(nfiles), std::string("--idle-exit"),
                           std::string("60")})
       ca.push_back(s);
-    cons.push_back(spawn(ca, work_ / ("log/consume-" + r)));
+    cons.push_back(spawn(ca, run_.work() / ("log/consume-" + r)));
   }
   for (std::size_t i = 0; i < cons.size(); ++i) {
     EXPECT_EQ(cons[i].wait_exit(), 0) << slurp(cons[i].err);
-    int rc = std::system(("diff -r '" + in.string() + "' '" + (work_ / ("out-" + rcpt[i])).string() + "' >&2").c_str());
+    int rc = std::system(("diff -r '" + in.string() + "' '" + (run_.work() / ("out-" + rcpt[i])).string() + "' >&2").c_str());
     EXPECT_EQ(rc, 0) << "diff -r differs for " << rcpt[i];
     expect_no_secret(cons[i]);
   }
@@ -112,27 +109,27 @@ TEST_F(PipelineFlowCli, DirectoryReproducedByThreeRecipientsAndNoSecretInTraceLo
 }
 
 TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes) {
-  fs::path in = work_ / "in";
+  fs::path in = run_.work() / "in";
   const std::size_t size = 256 * 1024 * 1024;
   write_random(in / "huge.bin", size, 7);
-  queues_.push_back("q." + tag_ + ".k");
+  queues_.push_back(run_.queue("k"));
   auto pa = common("produce", "info");
   for (const auto& s : {std::string("--file"), (in / "huge.bin").string(), std::string("--recipients"),
                         std::string("k"), std::string("--codec"), std::string("identity"), std::string("--key-prefix"),
-                        "test-" + tag_})
+                        run_.key_prefix()})
     pa.push_back(s);
-  Proc prod = spawn(pa, work_ / "log/produce");
+  Proc prod = spawn(pa, run_.work() / "log/produce");
   ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
 
-  fs::path out = work_ / "out";
+  fs::path out = run_.work() / "out";
   auto ca = common("consume", "info");
   for (const auto& s : {std::string("--recipient"), std::string("k"), std::string("--out-dir"), out.string(),
                         std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("60")})
     ca.push_back(s);
-  Proc c1 = spawn(ca, work_ / "log/consume1");
+  Proc c1 = spawn(ca, run_.work() / "log/consume1");
   // Wait until the download has started: the staged download (issue 8 item 5) in the state dir, beside
   // the output (OUT/../.OUT.claimcheck), has some bytes.
-  const fs::path downloads = work_ / ".out.claimcheck" / "downloads-k";
+  const fs::path downloads = run_.work() / ".out.claimcheck" / "downloads-k";
   std::uintmax_t had = 0;
   for (int i = 0; i < 3000 && had == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -148,7 +145,7 @@ TEST_F(PipelineFlowCli, ConsumerKilledMidDownloadIsRedeliveredAndRestartFinishes
   kill(c1.pid, SIGKILL);
   EXPECT_EQ(c1.wait_exit(), 128 + SIGKILL);
   EXPECT_FALSE(fs::exists(out / "huge.bin")) << "killed mid-download, yet the target was committed";
-  Proc c2 = spawn(ca, work_ / "log/consume2");
+  Proc c2 = spawn(ca, run_.work() / "log/consume2");
   ASSERT_EQ(c2.wait_exit(), 0) << slurp(c2.err);
   EXPECT_NE(slurp(c2.out).find("1 processed"), std::string::npos) << slurp(c2.out);
   // The restarted consumer continued the killed one's download instead of starting from byte 0.
@@ -170,33 +167,33 @@ TEST_F(PipelineFlowCli, SecretsFromFilesSymlinkedInputRefusedAndNoCoreDumps) {
   const std::string url = std::getenv("AMQP_URL");
   const auto at = url.rfind('@'), colon = url.find(':', url.find("://") + 3);
   ASSERT_TRUE(at != std::string::npos && colon < at) << "AMQP_URL needs user:password";
-  std::ofstream(work_ / "s3.key") << secret_ << "\n";
-  std::ofstream(work_ / "amqp.pw") << url.substr(colon + 1, at - colon - 1) << "\n";
-  fs::path in = work_ / "in";
+  std::ofstream(run_.work() / "s3.key") << secret_ << "\n";
+  std::ofstream(run_.work() / "amqp.pw") << url.substr(colon + 1, at - colon - 1) << "\n";
+  fs::path in = run_.work() / "in";
   write_random(in / "good.bin", 5000, 11);
-  std::ofstream(work_ / "local.env") << "S3_SECRET_KEY=do-not-send";
-  fs::create_symlink(work_ / "local.env", in / "link.bin");
-  queues_.push_back("q." + tag_ + ".f");
+  std::ofstream(run_.work() / "local.env") << "S3_SECRET_KEY=do-not-send";
+  fs::create_symlink(run_.work() / "local.env", in / "link.bin");
+  queues_.push_back(run_.queue("f"));
   setenv("S3_SECRET_KEY", "wrong-secret", 1);
   setenv("AMQP_URL", (url.substr(0, colon + 1) + "wrong-password" + url.substr(at)).c_str(), 1);
   auto with_files = [&](std::vector<std::string> a) {
-    for (const auto& s : {std::string("--s3-secret-key-file"), (work_ / "s3.key").string(),
-                          std::string("--amqp-password-file"), (work_ / "amqp.pw").string()})
+    for (const auto& s : {std::string("--s3-secret-key-file"), (run_.work() / "s3.key").string(),
+                          std::string("--amqp-password-file"), (run_.work() / "amqp.pw").string()})
       a.push_back(s);
     return a;
   };
   auto pa = with_files(common("produce", "info"));
   for (const auto& s : {std::string("--file"), (in / "good.bin").string(), std::string("--file"),
                         (in / "link.bin").string(), std::string("--recipients"), std::string("f"),
-                        std::string("--key-prefix"), "test-" + tag_})
+                        std::string("--key-prefix"), run_.key_prefix()})
     pa.push_back(s);
-  Proc prod = spawn(pa, work_ / "log/produce");
+  Proc prod = spawn(pa, run_.work() / "log/produce");
   const int prc = prod.wait_exit();
   auto ca = with_files(common("consume", "info"));
-  for (const auto& s : {std::string("--recipient"), std::string("f"), std::string("--out-dir"), (work_ / "out").string(),
+  for (const auto& s : {std::string("--recipient"), std::string("f"), std::string("--out-dir"), (run_.work() / "out").string(),
                         std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("30")})
     ca.push_back(s);
-  Proc cons = spawn(ca, work_ / "log/consume");
+  Proc cons = spawn(ca, run_.work() / "log/consume");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const std::string limits = slurp("/proc/" + std::to_string(cons.pid) + "/limits");
   const int crc = cons.wait_exit();
@@ -206,8 +203,8 @@ TEST_F(PipelineFlowCli, SecretsFromFilesSymlinkedInputRefusedAndNoCoreDumps) {
   EXPECT_NE(slurp(prod.out).find("1 published, 1 failed"), std::string::npos) << slurp(prod.out);
   EXPECT_NE(slurp(prod.err).find("link.bin': is a symbolic link"), std::string::npos) << slurp(prod.err);
   EXPECT_EQ(crc, 0) << slurp(cons.err);
-  EXPECT_TRUE(slurp(work_ / "out/good.bin") == slurp(in / "good.bin"));
-  EXPECT_FALSE(fs::exists(work_ / "out/link.bin"));
+  EXPECT_TRUE(slurp(run_.work() / "out/good.bin") == slurp(in / "good.bin"));
+  EXPECT_FALSE(fs::exists(run_.work() / "out/link.bin"));
   const auto line = limits.find("Max core file size");
   ASSERT_NE(line, std::string::npos) << limits;
   const std::string core = limits.substr(line, limits.find('\n', line) - line);
@@ -264,26 +261,26 @@ TEST(CoordinatorCli, DurationOutOfRangeIsAUsageError) {
 // Issue 8 item 3: `consume --exec CMD` runs the command once per pointer with the payload on stdin and its
 // description in the environment; a reject exit code dead-letters that pointer with the command's stderr.
 TEST_F(PipelineFlowCli, ExecRunsOncePerPointerAndItsRejectCodeDeadLetters) {
-  fs::path in = work_ / "in";
+  fs::path in = run_.work() / "in";
   for (int i = 0; i < 4; ++i) write_random(in / ("f" + std::to_string(i) + ".bin"), 1000 + 5000 * i, 20 + i);
   write_random(in / "bad.bin", 100, 30);
-  queues_.push_back("q." + tag_ + ".x");
+  queues_.push_back(run_.queue("x"));
   auto pa = common("produce", "info");
   for (const auto& s : {std::string("--dir"), in.string(), std::string("--recipients"), std::string("x"),
-                        std::string("--key-prefix"), "test-" + tag_})
+                        std::string("--key-prefix"), run_.key_prefix()})
     pa.push_back(s);
-  Proc prod = spawn(pa, work_ / "log/produce");
+  Proc prod = spawn(pa, run_.work() / "log/produce");
   ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
-  const fs::path log = work_ / "exec.log";
+  const fs::path log = run_.work() / "exec.log";
   const std::string cmd = "case \"$CLAIMCHECK_NAME\" in bad*) echo \"refusing $CLAIMCHECK_NAME\" >&2; exit 65;; esac; "
                           "echo \"$CLAIMCHECK_NAME $(wc -c) $CLAIMCHECK_SIZE_RAW $CLAIMCHECK_RECIPIENT\" >> '" +
                           log.string() + "'";
   auto ca = common("consume", "info");
   for (const auto& s : {std::string("--recipient"), std::string("x"), std::string("--exec"), cmd,
-                        std::string("--state-dir"), (work_ / "state").string(), std::string("--max-messages"),
+                        std::string("--state-dir"), (run_.work() / "state").string(), std::string("--max-messages"),
                         std::string("5"), std::string("--idle-exit"), std::string("30")})
     ca.push_back(s);
-  Proc cons = spawn(ca, work_ / "log/consume");
+  Proc cons = spawn(ca, run_.work() / "log/consume");
   ASSERT_EQ(cons.wait_exit(), 0) << slurp(cons.err);
   const std::string out = slurp(cons.out);
   EXPECT_NE(out.find("4 processed"), std::string::npos) << out;
@@ -303,7 +300,7 @@ TEST_F(PipelineFlowCli, ExecRunsOncePerPointerAndItsRejectCodeDeadLetters) {
   // The dead letter carries the command's stderr as its reason.
   claimcheck::amqp::Client admin = admin_client();
   ASSERT_TRUE(admin.connect().has_value());
-  auto dl = admin.basic_get("q.dead." + tag_);
+  auto dl = admin.basic_get(run_.dead_queue());
   ASSERT_TRUE(dl.has_value() && dl->has_value());
   EXPECT_NE((*dl)->message.headers["x-claimcheck-error"].find("refusing bad.bin"), std::string::npos);
 }
@@ -312,34 +309,34 @@ TEST_F(PipelineFlowCli, ExecRunsOncePerPointerAndItsRejectCodeDeadLetters) {
 // is dead-lettered by default and, with --accept-reference-pointers, processed as addressed to this
 // recipient alone. The test makes one from a claimcheck gzip pointer by removing claimcheck's fields.
 TEST_F(PipelineFlowCli, ReferencePointersAreProcessedOnlyWithTheFlag) {
-  const fs::path in = work_ / "in";
+  const fs::path in = run_.work() / "in";
   write_random(in / "ref.bin", 70000, 41);
-  for (const auto& r : {"src", "y", "z"}) queues_.push_back("q." + tag_ + "." + r);
+  for (const auto& r : {"src", "y", "z"}) queues_.push_back(run_.queue(r));
   auto pa = common("produce", "info");
   for (const auto& s : {std::string("--dir"), in.string(), std::string("--recipients"), std::string("src,y,z"),
                         std::string("--codec"), std::string("gzip"), std::string("--no-presign"),
-                        std::string("--key-prefix"), "test-" + tag_})
+                        std::string("--key-prefix"), run_.key_prefix()})
     pa.push_back(s);
-  Proc prod = spawn(pa, work_ / "log/produce");
+  Proc prod = spawn(pa, run_.work() / "log/produce");
   ASSERT_EQ(prod.wait_exit(), 0) << slurp(prod.err);
   claimcheck::amqp::Client admin = admin_client();
   ASSERT_TRUE(admin.connect().has_value());
   for (const auto& r : {"y", "z"}) {  // drop claimcheck's own pointers of y and z
-    auto own = admin.basic_get("q." + tag_ + "." + r);
+    auto own = admin.basic_get(run_.queue(r));
     ASSERT_TRUE(own.has_value() && own->has_value());
   }
-  auto got = admin.basic_get("q." + tag_ + ".src");
+  auto got = admin.basic_get(run_.queue("src"));
   ASSERT_TRUE(got.has_value() && got->has_value());
   auto j = nlohmann::json::parse((*got)->message.body);
   for (const auto& f : {"recipients", "recipients_total", "expires_at", "producer_id", "size_stored", "url"}) j.erase(f);
   claimcheck::amqp::Message m = (*got)->message;
   m.body = j.dump();
-  for (const auto& r : {"y", "z"}) ASSERT_TRUE(admin.publish("ex.msg." + tag_, r, m, true).has_value());
+  for (const auto& r : {"y", "z"}) ASSERT_TRUE(admin.publish(run_.msg_exchange(), r, m, true).has_value());
   ASSERT_TRUE(admin.wait_confirms(std::chrono::seconds(10)).has_value());
 
   auto consume = [&](const std::string& r, bool flag) {
     auto ca = common("consume", "info");
-    for (const auto& s : {std::string("--recipient"), r, std::string("--out-dir"), (work_ / ("out-" + r)).string(),
+    for (const auto& s : {std::string("--recipient"), r, std::string("--out-dir"), (run_.work() / ("out-" + r)).string(),
                           std::string("--max-messages"), std::string("1"), std::string("--idle-exit"), std::string("30")})
       ca.push_back(s);
     if (flag) {
@@ -347,16 +344,16 @@ TEST_F(PipelineFlowCli, ReferencePointersAreProcessedOnlyWithTheFlag) {
       ca.push_back("--ttl");
       ca.push_back("2d");
     }
-    Proc p = spawn(ca, work_ / ("log/consume-" + r));
+    Proc p = spawn(ca, run_.work() / ("log/consume-" + r));
     EXPECT_EQ(p.wait_exit(), 0) << slurp(p.err);
     return slurp(p.out) + slurp(p.err);
   };
   const std::string with = consume("y", true);
   EXPECT_NE(with.find("1 processed"), std::string::npos) << with;
-  EXPECT_EQ(slurp(work_ / "out-y/ref.bin"), slurp(in / "ref.bin")) << "the payload arrives byte for byte";
+  EXPECT_EQ(slurp(run_.work() / "out-y/ref.bin"), slurp(in / "ref.bin")) << "the payload arrives byte for byte";
   const std::string without = consume("z", false);
   EXPECT_NE(without.find("field 'recipients': is required"), std::string::npos) << without;
-  EXPECT_FALSE(fs::exists(work_ / "out-z/ref.bin"));
+  EXPECT_FALSE(fs::exists(run_.work() / "out-z/ref.bin"));
 }
 
 }  // namespace

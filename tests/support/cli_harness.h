@@ -122,7 +122,7 @@ inline amqp::AmqpConfig admin_amqp_config(const std::string& urls, const std::st
 /// exists: pipe i is `dir/pNN.bin` (NN = i + 1).
 class FifoPayloads {
  public:
-  /// Creates `dir` (if needed) and remembers it; no pipe yet.
+  /// Remembers `dir` (made by the first add()); no pipe yet.
   explicit FifoPayloads(fs::path dir = {}) : dir_(std::move(dir)) {}
   void set_dir(fs::path dir) { dir_ = std::move(dir); }
 
@@ -285,12 +285,8 @@ class CliRun {
   }
   /// Keys of the objects stored under key_prefix() (first 1,000).
   [[nodiscard]] std::vector<std::string> stored_keys() const {
-    std::vector<std::string> keys;
     auto c = s3_client();
-    if (!c) return keys;
-    if (auto page = c->list_objects_v2(env_value("S3_BUCKET").value_or(""), key_prefix() + "/"))
-      for (const auto& o : page->objects) keys.push_back(o.key);
-    return keys;
+    return c ? keys_under_prefix(*c) : std::vector<std::string>{};
   }
 
   /// Deletes this run's queues (one per recipient in `recipients`, the ack and dead queues, `extra_queues`)
@@ -312,7 +308,7 @@ class CliRun {
     if (!s3) return;
     const std::string bucket = env_value("S3_BUCKET").value_or("");
     for (int page = 0; page < 10; ++page) {
-      auto keys = stored_keys();
+      auto keys = keys_under_prefix(*s3);
       if (keys.empty() || !s3->delete_objects(bucket, keys)) break;
     }
   }
@@ -329,6 +325,14 @@ class CliRun {
   }
 
  private:
+  /// Keys of the objects under key_prefix() (first 1,000), listed with `c`; empty when listing fails.
+  [[nodiscard]] std::vector<std::string> keys_under_prefix(s3::S3Client& c) const {
+    std::vector<std::string> keys;
+    if (auto page = c.list_objects_v2(env_value("S3_BUCKET").value_or(""), key_prefix() + "/"))
+      for (const auto& o : page->objects) keys.push_back(o.key);
+    return keys;
+  }
+
   bool started_ = false;
   std::string bin_, src_, tag_;
   fs::path work_;
