@@ -145,9 +145,6 @@ Exchange xml_exchange(const char* method, const std::string& bucket, const char*
   ex.headers.push_back("Content-MD5: " + detail::md5_base64(ex.body));
   return ex;
 }
-}  // namespace
-
-namespace {
 
 /// The object's properties from the response headers of `ex`.
 ObjectInfo info_from_headers(const Exchange& ex) {
@@ -905,7 +902,6 @@ Result<std::vector<LifecycleRule>> S3Client::get_bucket_lifecycle(const std::str
   }
   return detail::parse_lifecycle(ex.resp_body);
 }
-
 
 Result<void> S3Client::put_bucket_lifecycle(const std::string& bucket, const std::vector<LifecycleRule>& rules) {
   CC_TRY_VOID(detail::check_bucket(bucket));
